@@ -1,0 +1,208 @@
+//! The `Web` runtime: timers and spawning through JavaScript globals.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use staunch::runtime::{
+    BlockingTask, BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnBlocking,
+    SpawnError, Timer,
+};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::{Closure, wasm_bindgen};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Closure<dyn FnMut()>, millis: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The longest delay `setTimeout` honours; longer ones fire at once.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// staunch's runtime for the browser, web workers and Node (wasm32).
+/// Cheap to clone. See the [crate docs](crate) for what it uses.
+///
+/// ```no_run
+/// use staunch::runtime::{SpawnExt, Timer};
+/// use staunch_web::Web;
+/// use std::time::Duration;
+///
+/// async fn demo() {
+///     let rt = Web::new();
+///     let handle = rt.spawn({
+///         let rt = rt.clone();
+///         async move {
+///             rt.sleep(Duration::from_millis(10)).await;
+///             Ok::<_, String>("slept")
+///         }
+///     }).unwrap();
+///     assert_eq!(handle.await, Ok(Ok("slept")));
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Web {
+    origin_ms: f64,
+    sink: ErrorSink,
+}
+
+impl Web {
+    /// A runtime whose clock starts now.
+    #[must_use]
+    pub fn new() -> Web {
+        Web {
+            origin_ms: performance_now(),
+            sink: ErrorSink::default(),
+        }
+    }
+
+    /// Sends failures of detached tasks nobody observed to `sink`
+    /// (default: `console.error`).
+    #[must_use]
+    pub fn with_error_sink(mut self, sink: ErrorSink) -> Web {
+        self.sink = sink;
+        self
+    }
+}
+
+impl Default for Web {
+    fn default() -> Web {
+        Web::new()
+    }
+}
+
+fn millis_to_duration(ms: f64) -> Duration {
+    if ms.is_finite() && ms > 0.0 {
+        Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
+    } else {
+        Duration::ZERO
+    }
+}
+
+impl Timer for Web {
+    type Sleep = WebSleep;
+
+    fn now(&self) -> Instant {
+        Instant::from_origin(millis_to_duration(performance_now() - self.origin_ms))
+    }
+
+    fn sleep(&self, duration: Duration) -> WebSleep {
+        let never = duration == Duration::MAX;
+        let deadline_ms = performance_now() + duration.as_secs_f64() * 1000.0;
+        WebSleep {
+            deadline_ms,
+            never,
+            fired: Rc::new(Fired::default()),
+            armed: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fired {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// The sleep future of [`Web`]. Dropping it clears its `setTimeout`.
+#[must_use = "a sleep does nothing unless awaited"]
+pub struct WebSleep {
+    deadline_ms: f64,
+    never: bool,
+    fired: Rc<Fired>,
+    armed: Option<(JsValue, Closure<dyn FnMut()>)>,
+}
+
+impl std::fmt::Debug for WebSleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSleep")
+            .field("deadline_ms", &self.deadline_ms)
+            .finish()
+    }
+}
+
+impl WebSleep {
+    fn disarm(&mut self) {
+        if let Some((id, _closure)) = self.armed.take() {
+            clear_timeout(&id);
+        }
+    }
+}
+
+impl Future for WebSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.never {
+            return Poll::Pending;
+        }
+        if self.fired.flag.replace(false) {
+            // The armed timer fired: drop it (it will not fire again).
+            self.armed = None;
+        }
+        let remaining = self.deadline_ms - performance_now();
+        if remaining <= 0.0 {
+            self.disarm();
+            return Poll::Ready(());
+        }
+        *self.fired.waker.borrow_mut() = Some(cx.waker().clone());
+        if self.armed.is_none() {
+            // Long sleeps are chained in steps setTimeout accepts.
+            let step = remaining.ceil().min(MAX_TIMEOUT_MS);
+            let fired = self.fired.clone();
+            let closure = Closure::<dyn FnMut()>::new(move || {
+                fired.flag.set(true);
+                if let Some(w) = fired.waker.borrow_mut().take() {
+                    w.wake();
+                }
+            });
+            let id = set_timeout(&closure, step);
+            self.armed = Some((id, closure));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WebSleep {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
+impl Spawn for Web {
+    fn spawn_task(&self, task: BoxTask) -> Result<(), SpawnError> {
+        wasm_bindgen_futures::spawn_local(task);
+        Ok(())
+    }
+
+    fn error_sink(&self) -> ErrorSink {
+        self.sink.clone()
+    }
+}
+
+impl LocalSpawn for Web {
+    fn spawn_local_task(&self, task: LocalBoxTask) -> Result<(), SpawnError> {
+        wasm_bindgen_futures::spawn_local(task);
+        Ok(())
+    }
+
+    fn local_error_sink(&self) -> ErrorSink {
+        self.sink.clone()
+    }
+}
+
+impl SpawnBlocking for Web {
+    fn spawn_blocking_task(&self, _work: BlockingTask) -> Result<(), SpawnError> {
+        Err(SpawnError::Unsupported {
+            what: "spawn_blocking",
+            why: "wasm32 in the browser and Node has no threads to block; split the work into async steps or use a web worker",
+        })
+    }
+}

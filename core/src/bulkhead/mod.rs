@@ -1,0 +1,5 @@
+//! Bulkhead: bounded concurrency with a bounded queue and explicit rejection.
+
+mod error;
+
+pub use error::Rejected;

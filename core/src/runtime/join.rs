@@ -1,0 +1,406 @@
+//! Join handles built on top of fire-and-forget spawning.
+//!
+//! Invariants (kept under the slot's mutex):
+//! - exactly one of {task, executor drop} delivers a result into the slot;
+//! - a result is either taken by the handle or, if the handle is gone,
+//!   reported to the error sink when it is a failure. Never both, never neither.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use futures::FutureExt;
+use futures::future::{AbortHandle as RawAbortHandle, Abortable};
+use thiserror::Error;
+
+use super::{ErrorSink, UnobservedError, UnobservedKind};
+
+/// What a task's output says about failure, so that a failed task whose handle
+/// was dropped can be reported instead of lost.
+///
+/// Implemented for `()` (never a failure) and for `Result<T, E>` with
+/// `E: Debug` (a failure when `Err`). To spawn a task with another output,
+/// return it inside `Ok`.
+pub trait Outcome {
+    /// A description of the failure, or `None` if this output is a success.
+    fn failure(&self) -> Option<String>;
+}
+
+impl Outcome for () {
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<T, E: fmt::Debug> Outcome for Result<T, E> {
+    fn failure(&self) -> Option<String> {
+        self.as_ref().err().map(|e| format!("{e:?}"))
+    }
+}
+
+/// A task panicked; carries the panic message.
+///
+/// Only produced on targets that unwind. On `wasm32-unknown-unknown` a panic
+/// aborts the whole module, so it is never seen as a value there.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the task panicked: {message}")]
+pub struct Panicked {
+    /// The panic message, or a placeholder when the payload was not a string.
+    pub message: String,
+}
+
+impl Panicked {
+    /// Builds a `Panicked` from a panic payload as `catch_unwind` returns it.
+    #[must_use]
+    pub fn from_payload(payload: &(dyn Any + Send)) -> Panicked {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "<a panic payload that is not a string>".to_owned()
+        };
+        Panicked { message }
+    }
+}
+
+/// Why awaiting a [`JoinHandle`] gave no output.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The task was aborted through its handle before it finished.
+    #[error("the task was aborted before it finished")]
+    Aborted,
+    /// The task panicked.
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
+    /// The executor dropped the task before it finished, usually because it
+    /// was shut down.
+    #[error(
+        "the executor dropped the task before it finished; keep the executor running until its tasks are joined"
+    )]
+    Lost,
+    /// The handle was polled again after it had already returned the output.
+    #[error("the task's output was already taken; a join handle yields its output once")]
+    AlreadyJoined,
+}
+
+impl JoinError {
+    /// Whether the task was aborted (cancelled on purpose).
+    #[must_use]
+    pub fn is_aborted(&self) -> bool {
+        matches!(self, JoinError::Aborted)
+    }
+
+    /// Whether the task panicked.
+    #[must_use]
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+}
+
+enum State<T> {
+    Running {
+        waker: Option<Waker>,
+        handle_alive: bool,
+    },
+    Done(Result<T, JoinError>),
+    Taken,
+}
+
+struct Slot<T> {
+    state: Mutex<State<T>>,
+    name: Option<Arc<str>>,
+    sink: ErrorSink,
+    describe: fn(&T) -> Option<String>,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A poisoned lock only means a panic elsewhere while holding it; the
+        // state itself is always consistent, so keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn report(&self, result: &Result<T, JoinError>) {
+        let kind = match result {
+            Ok(value) => match (self.describe)(value) {
+                Some(text) => UnobservedKind::Failed(text),
+                None => return,
+            },
+            Err(JoinError::Panicked(p)) => UnobservedKind::Panicked(p.message.clone()),
+            Err(JoinError::Lost) => UnobservedKind::Lost,
+            Err(JoinError::Aborted | JoinError::AlreadyJoined) => return,
+        };
+        self.sink.report(UnobservedError {
+            task: self.name.clone(),
+            kind,
+        });
+    }
+
+    fn deliver(&self, result: Result<T, JoinError>) {
+        let mut state = self.lock();
+        match &mut *state {
+            State::Running {
+                handle_alive: true,
+                waker,
+            } => {
+                let waker = waker.take();
+                *state = State::Done(result);
+                drop(state);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            State::Running {
+                handle_alive: false,
+                ..
+            } => {
+                *state = State::Taken;
+                drop(state);
+                self.report(&result);
+            }
+            State::Done(_) | State::Taken => {}
+        }
+    }
+}
+
+/// Delivers `Lost` if the task is dropped before it delivered a result.
+struct Completer<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+impl<T> Completer<T> {
+    fn complete(mut self, result: Result<T, JoinError>) {
+        if let Some(slot) = self.slot.take() {
+            slot.deliver(result);
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.deliver(Err(JoinError::Lost));
+        }
+    }
+}
+
+/// Aborts a task from anywhere; cheap to clone, does not keep the output.
+///
+/// Aborting a task that already finished does nothing.
+#[derive(Clone, Debug)]
+pub struct AbortHandle(RawAbortHandle);
+
+impl AbortHandle {
+    /// Asks the task to stop: its future is dropped the next time the
+    /// executor looks at it (promptly: the abort wakes the task).
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+
+    /// Whether [`abort`](AbortHandle::abort) was called.
+    #[must_use]
+    pub fn is_aborted(&self) -> bool {
+        self.0.is_aborted()
+    }
+}
+
+/// An owned permission to await a spawned task's output, or abort it.
+///
+/// Awaiting gives `Ok(output)`, or a [`JoinError`] if the task was aborted,
+/// panicked or was dropped by its executor. Dropping the handle detaches the
+/// task: it keeps running, and if it then fails (its output's
+/// [`Outcome::failure`] is `Some`, it panics, or it is lost) the failure goes
+/// to the runtime's [`ErrorSink`], never nowhere.
+///
+/// # Example
+///
+/// ```
+/// use staunch::runtime::SpawnExt;
+/// use staunch::testing::VirtualRuntime;
+///
+/// let rt = VirtualRuntime::new();
+/// let out = rt.block_on({
+///     let rt = rt.clone();
+///     async move {
+///         let handle = rt.spawn(async { Ok::<_, String>(6 * 7) }).unwrap();
+///         handle.await
+///     }
+/// });
+/// assert_eq!(out.unwrap(), Ok(Ok(42)));
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the `JoinHandle` future before it completes loses nothing: the
+/// task goes on, and its failure, if any, reaches the error sink.
+#[must_use = "a dropped JoinHandle detaches its task; await it to see the task's result or error"]
+pub struct JoinHandle<T> {
+    slot: Arc<Slot<T>>,
+    abort: AbortHandle,
+}
+
+impl<T> JoinHandle<T> {
+    /// Aborts the task. Does nothing if it already finished. Awaiting the
+    /// handle afterwards gives [`JoinError::Aborted`], or the output if the
+    /// task finished before the abort took effect.
+    pub fn abort(&self) {
+        self.abort.abort();
+    }
+
+    /// A cloneable handle that can abort the task without owning its output.
+    #[must_use]
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.abort.clone()
+    }
+
+    /// Whether the task has finished (with any result).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        !matches!(*self.slot.lock(), State::Running { .. })
+    }
+
+    /// The name the task was spawned with, if any.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.slot.name.as_deref()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.slot.lock();
+        match &mut *state {
+            State::Running { waker, .. } => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            State::Done(_) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Done(result) => Poll::Ready(result),
+                _ => Poll::Ready(Err(JoinError::AlreadyJoined)),
+            },
+            State::Taken => Poll::Ready(Err(JoinError::AlreadyJoined)),
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let mut state = self.slot.lock();
+        match &mut *state {
+            State::Running {
+                handle_alive,
+                waker,
+            } => {
+                *handle_alive = false;
+                *waker = None;
+            }
+            State::Done(_) => {
+                if let State::Done(result) = std::mem::replace(&mut *state, State::Taken) {
+                    drop(state);
+                    self.slot.report(&result);
+                }
+            }
+            State::Taken => {}
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("name", &self.slot.name)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Wraps `future` so that it delivers its output, panic or abort into a new
+/// handle. The returned task is what the executor runs.
+pub(crate) fn wrap_task<F>(
+    future: F,
+    name: Option<Arc<str>>,
+    sink: ErrorSink,
+) -> (impl Future<Output = ()> + 'static, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: Outcome + 'static,
+{
+    let slot = Arc::new(Slot {
+        state: Mutex::new(State::Running {
+            waker: None,
+            handle_alive: true,
+        }),
+        name,
+        sink,
+        describe: <F::Output as Outcome>::failure,
+    });
+    let (raw_abort, registration) = RawAbortHandle::new_pair();
+    let completer = Completer {
+        slot: Some(slot.clone()),
+    };
+    let task = async move {
+        let guarded = Abortable::new(AssertUnwindSafe(future).catch_unwind(), registration);
+        let result = match guarded.await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(payload)) => Err(JoinError::Panicked(Panicked::from_payload(&*payload))),
+            Err(_aborted) => Err(JoinError::Aborted),
+        };
+        completer.complete(result);
+    };
+    (
+        task,
+        JoinHandle {
+            slot,
+            abort: AbortHandle(raw_abort),
+        },
+    )
+}
+
+/// Wraps a blocking closure the same way as [`wrap_task`]. An abort before the
+/// closure starts skips it; a closure already running cannot be stopped.
+pub(crate) fn wrap_blocking<F, T>(
+    work: F,
+    name: Option<Arc<str>>,
+    sink: ErrorSink,
+) -> (impl FnOnce() + Send + 'static, JoinHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Outcome + Send + 'static,
+{
+    let slot = Arc::new(Slot {
+        state: Mutex::new(State::Running {
+            waker: None,
+            handle_alive: true,
+        }),
+        name,
+        sink,
+        describe: <T as Outcome>::failure,
+    });
+    let (raw_abort, _registration) = RawAbortHandle::new_pair();
+    let abort = AbortHandle(raw_abort);
+    let completer = Completer {
+        slot: Some(slot.clone()),
+    };
+    let seen_abort = abort.clone();
+    let job = move || {
+        let result = if seen_abort.is_aborted() {
+            Err(JoinError::Aborted)
+        } else {
+            std::panic::catch_unwind(AssertUnwindSafe(work))
+                .map_err(|payload| JoinError::Panicked(Panicked::from_payload(&*payload)))
+        };
+        completer.complete(result);
+    };
+    (job, JoinHandle { slot, abort })
+}

@@ -1,0 +1,116 @@
+//! Where failures that nobody observed go, so that none is ever silently lost.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A task failure that no one observed: the task's [`JoinHandle`] was dropped
+/// without being awaited, and the task then failed, panicked or was lost.
+///
+/// [`JoinHandle`]: super::JoinHandle
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnobservedError {
+    /// The task's name, if it was spawned with one.
+    pub task: Option<Arc<str>>,
+    /// What went wrong.
+    pub kind: UnobservedKind,
+}
+
+/// What kind of failure went unobserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnobservedKind {
+    /// The task returned an error; the text is the error's `Debug` form.
+    Failed(String),
+    /// The task panicked; the text is the panic message.
+    Panicked(String),
+    /// The executor dropped the task before it finished (it was shut down).
+    Lost,
+    /// A scope or group was shut down and this error was never returned to anyone.
+    Other(String),
+}
+
+impl fmt::Display for UnobservedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.task.as_deref().unwrap_or("<unnamed>");
+        match &self.kind {
+            UnobservedKind::Failed(e) => {
+                write!(f, "task `{name}` failed and nobody awaited its handle: {e}")
+            }
+            UnobservedKind::Panicked(m) => {
+                write!(
+                    f,
+                    "task `{name}` panicked and nobody awaited its handle: {m}"
+                )
+            }
+            UnobservedKind::Lost => write!(
+                f,
+                "task `{name}` was dropped by its executor before it finished and nobody awaited its handle"
+            ),
+            UnobservedKind::Other(m) => write!(f, "task `{name}`: unobserved error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for UnobservedError {}
+
+type SinkFn = dyn Fn(UnobservedError) + Send + Sync + 'static;
+
+/// Receives every [`UnobservedError`]. Cheap to clone.
+///
+/// The default prints to stderr natively and to the browser console on
+/// `wasm32`. Adapters take a custom sink (for logging, metrics, or a test
+/// that collects them) with their `with_error_sink` builder.
+///
+/// # Example
+///
+/// ```
+/// use staunch::runtime::{ErrorSink, UnobservedError, UnobservedKind};
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = ErrorSink::new({
+///     let seen = seen.clone();
+///     move |e: UnobservedError| seen.lock().unwrap().push(e)
+/// });
+/// sink.report(UnobservedError { task: None, kind: UnobservedKind::Failed("boom".into()) });
+/// assert_eq!(seen.lock().unwrap().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct ErrorSink(Arc<SinkFn>);
+
+impl ErrorSink {
+    /// A sink that calls `report` with each unobserved error.
+    pub fn new(report: impl Fn(UnobservedError) + Send + Sync + 'static) -> ErrorSink {
+        ErrorSink(Arc::new(report))
+    }
+
+    /// Hands `error` to the sink.
+    pub fn report(&self, error: UnobservedError) {
+        (self.0)(error)
+    }
+}
+
+impl Default for ErrorSink {
+    /// Prints each error: stderr natively, `console.error` on wasm32.
+    fn default() -> ErrorSink {
+        ErrorSink::new(print_unobserved)
+    }
+}
+
+impl fmt::Debug for ErrorSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ErrorSink(..)")
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn print_unobserved(error: UnobservedError) {
+    eprintln!("staunch: {error}");
+}
+
+#[cfg(target_arch = "wasm32")]
+fn print_unobserved(error: UnobservedError) {
+    web_sys::console::error_1(&wasm_bindgen::JsValue::from_str(&format!(
+        "staunch: {error}"
+    )));
+}

@@ -1,0 +1,158 @@
+//! Timeouts and deadlines for any future, on any [`Timer`].
+//!
+//! - [`timeout`]: give a future at most a duration.
+//! - [`deadline`]: give a future until an instant on the timer's clock.
+//! - [`TimeoutExt`]: the same as methods, `fut.timeout(&timer, d)`.
+//!
+//! A timeout and a [`CancelScope`](crate::scope::CancelScope) deadline can
+//! both apply; the earlier wins and the error says which fired: a timeout
+//! gives [`Elapsed`], a scope deadline gives
+//! [`Cancelled`](crate::scope::Cancelled) with reason `Deadline`.
+
+mod error;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use error::Elapsed;
+
+use crate::runtime::{Instant, Timer};
+
+pin_project_lite::pin_project! {
+    /// A future limited in time; created by [`timeout`] and [`deadline`].
+    ///
+    /// Resolves to `Ok(output)` if the inner future finishes first, or
+    /// `Err(Elapsed)` once the time is up. The inner future is always polled
+    /// before the timer, so a future that is ready at once succeeds even with
+    /// a zero timeout.
+    #[derive(Debug)]
+    #[must_use = "a Timeout does nothing unless awaited; the inner future will not run"]
+    pub struct Timeout<F, S> {
+        #[pin]
+        future: F,
+        #[pin]
+        sleep: S,
+        after: Duration,
+    }
+}
+
+impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match this.sleep.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed { after: *this.after })),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Runs `future` for at most `duration` on `timer`'s clock.
+///
+/// A zero duration still polls the future once (a ready future succeeds);
+/// [`Duration::MAX`] never fires.
+///
+/// # Errors
+///
+/// [`Elapsed`] if the time ran out; the future is dropped with the
+/// `Timeout`.
+///
+/// # Cancel safety
+///
+/// Dropping the `Timeout` drops the inner future; it is as cancel-safe as the
+/// future it wraps.
+///
+/// # Example
+///
+/// ```
+/// use staunch::runtime::Timer;
+/// use staunch::testing::VirtualRuntime;
+/// use staunch::timeout::{timeout, Elapsed};
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let result = rt.block_on(timeout(&rt, Duration::from_secs(1), rt.sleep(Duration::from_secs(5))));
+/// assert_eq!(result.unwrap(), Err(Elapsed { after: Duration::from_secs(1) }));
+/// ```
+pub fn timeout<T: Timer, F: Future>(
+    timer: &T,
+    duration: Duration,
+    future: F,
+) -> Timeout<F, T::Sleep> {
+    Timeout {
+        future,
+        sleep: timer.sleep(duration),
+        after: duration,
+    }
+}
+
+/// Runs `future` until the clock of `timer` reaches `at`.
+///
+/// A deadline already past still polls the future once;
+/// [`Instant::NEVER`] never fires.
+///
+/// # Errors
+///
+/// [`Elapsed`] (with the time that was left when the call was made) if the
+/// deadline passed first.
+///
+/// # Cancel safety
+///
+/// As for [`timeout`].
+///
+/// # Example
+///
+/// ```
+/// use staunch::runtime::Timer;
+/// use staunch::testing::VirtualRuntime;
+/// use staunch::timeout::deadline;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let at = rt.now() + Duration::from_secs(2);
+/// let out = rt.block_on(deadline(&rt, at, async { 7 }));
+/// assert_eq!(out.unwrap(), Ok(7));
+/// ```
+pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeout<F, T::Sleep> {
+    let after = if at.is_never() {
+        Duration::MAX
+    } else {
+        at.saturating_duration_since(timer.now())
+    };
+    Timeout {
+        future,
+        sleep: timer.sleep_until(at),
+        after,
+    }
+}
+
+/// [`timeout`] and [`deadline`] as methods on every future.
+///
+/// ```
+/// use staunch::timeout::TimeoutExt;
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let out = rt.block_on(async { 1 }.timeout(&rt, Duration::from_millis(10)));
+/// assert_eq!(out.unwrap(), Ok(1));
+/// ```
+pub trait TimeoutExt: Future + Sized {
+    /// See [`timeout`].
+    fn timeout<T: Timer>(self, timer: &T, duration: Duration) -> Timeout<Self, T::Sleep> {
+        timeout(timer, duration, self)
+    }
+
+    /// See [`deadline`].
+    fn deadline<T: Timer>(self, timer: &T, at: Instant) -> Timeout<Self, T::Sleep> {
+        deadline(timer, at, self)
+    }
+}
+
+impl<F: Future> TimeoutExt for F {}

@@ -1,0 +1,1 @@
+//! staunch conformance suite.
