@@ -37,6 +37,7 @@
 
 mod config;
 mod error;
+mod sync;
 
 pub mod breaker;
 pub mod bulkhead;

@@ -1,1 +1,81 @@
-//! (being written)
+//! Observability: every decision staunch makes is an [`Event`] given to the
+//! [`Observer`]s you register.
+//!
+//! ```
+//! use staunch::observe::{Event, Observers};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let observers = Observers::new().with({
+//!     let seen = seen.clone();
+//!     move |e: &Event| seen.lock().unwrap().push(e.clone())
+//! });
+//! observers.emit(|| Event::AttemptStarted { name: "fetch".into(), attempt: 1 });
+//! assert_eq!(seen.lock().unwrap().len(), 1);
+//! ```
+
+mod event;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use event::Event;
+
+/// Receives staunch's [`Event`]s. Implemented for every `Fn(&Event)`.
+///
+/// Observers are called inline, where the decision is made: keep them fast
+/// and never block in them.
+pub trait Observer: Send + Sync + 'static {
+    /// Called once per event.
+    fn on_event(&self, event: &Event);
+}
+
+impl<F: Fn(&Event) + Send + Sync + 'static> Observer for F {
+    fn on_event(&self, event: &Event) {
+        self(event)
+    }
+}
+
+/// A cheap-to-clone list of observers. Emitting to an empty list costs a
+/// branch and never builds the event.
+#[derive(Clone, Default)]
+pub struct Observers(Option<Arc<[Arc<dyn Observer>]>>);
+
+impl Observers {
+    /// No observers.
+    #[must_use]
+    pub fn new() -> Observers {
+        Observers(None)
+    }
+
+    /// These observers plus `observer`.
+    #[must_use]
+    pub fn with(self, observer: impl Observer) -> Observers {
+        let mut all: Vec<Arc<dyn Observer>> = self.0.map(|a| a.to_vec()).unwrap_or_default();
+        all.push(Arc::new(observer));
+        Observers(Some(all.into()))
+    }
+
+    /// Whether any observer is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Builds the event with `make` and gives it to every observer; does
+    /// nothing (and never calls `make`) when there are none.
+    pub fn emit(&self, make: impl FnOnce() -> Event) {
+        if let Some(all) = &self.0 {
+            let event = make();
+            for observer in all.iter() {
+                observer.on_event(&event);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Observers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Observers({})", self.0.as_ref().map_or(0, |a| a.len()))
+    }
+}

@@ -73,6 +73,7 @@ pub struct Deadlock {
 #[derive(Clone)]
 pub struct VirtualRuntime {
     shared: Arc<Shared>,
+    sink: ErrorSink,
 }
 
 struct Shared {
@@ -82,7 +83,6 @@ struct Shared {
     inbox: Mutex<Vec<BoxTask>>,
     next_task: AtomicU64,
     shut_down: AtomicBool,
-    sink: ErrorSink,
 }
 
 /// What wakers touch; kept apart from the task inbox so wakers stay
@@ -141,12 +141,6 @@ impl VirtualRuntime {
     /// A new runtime whose clock reads [`Instant::ORIGIN`].
     #[must_use]
     pub fn new() -> VirtualRuntime {
-        VirtualRuntime::with_error_sink(ErrorSink::default())
-    }
-
-    /// A new runtime that reports unobserved task failures to `sink`.
-    #[must_use]
-    pub fn with_error_sink(sink: ErrorSink) -> VirtualRuntime {
         VirtualRuntime {
             shared: Arc::new(Shared {
                 id: NEXT_RUNTIME.fetch_add(1, Ordering::Relaxed),
@@ -155,9 +149,18 @@ impl VirtualRuntime {
                 inbox: Mutex::new(Vec::new()),
                 next_task: AtomicU64::new(0),
                 shut_down: AtomicBool::new(false),
-                sink,
             }),
+            sink: ErrorSink::default(),
         }
+    }
+
+    /// This handle, reporting failures of tasks it spawns that nobody
+    /// observed to `sink` instead of the default (stderr / console). Other
+    /// handles to the same runtime keep their own sink.
+    #[must_use]
+    pub fn with_error_sink(mut self, sink: ErrorSink) -> VirtualRuntime {
+        self.sink = sink;
+        self
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks
@@ -373,7 +376,7 @@ impl Spawn for VirtualRuntime {
     }
 
     fn error_sink(&self) -> ErrorSink {
-        self.shared.sink.clone()
+        self.sink.clone()
     }
 }
 
@@ -388,7 +391,7 @@ impl LocalSpawn for VirtualRuntime {
     }
 
     fn local_error_sink(&self) -> ErrorSink {
-        self.shared.sink.clone()
+        self.sink.clone()
     }
 }
 

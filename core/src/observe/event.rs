@@ -1,0 +1,88 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::CircuitState;
+use crate::runtime::UnobservedError;
+use crate::scope::CancelReason;
+
+/// One decision staunch made, given to every registered [`Observer`](super::Observer).
+///
+/// `name` fields carry the name the user gave the operation, task, breaker
+/// or bulkhead (empty when none was given).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An attempt of a retried operation is starting (attempt 1 is the first call).
+    AttemptStarted {
+        /// The operation's name.
+        name: Arc<str>,
+        /// The attempt number, from 1.
+        attempt: u32,
+    },
+    /// An attempt failed and another one is scheduled after `delay`.
+    RetryScheduled {
+        /// The operation's name.
+        name: Arc<str>,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// How long staunch waits before the next attempt.
+        delay: Duration,
+        /// The failed attempt's error, in `Debug` form.
+        error: String,
+    },
+    /// Retrying stopped for good: attempts, budget or classifier said so.
+    RetryExhausted {
+        /// The operation's name.
+        name: Arc<str>,
+        /// How many attempts were made in all.
+        attempts: u32,
+    },
+    /// A circuit breaker changed state.
+    CircuitStateChanged {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// The state before.
+        from: CircuitState,
+        /// The state after.
+        to: CircuitState,
+        /// Why, in words ("failure rate 60% over 20 calls", "open duration over", ...).
+        reason: String,
+    },
+    /// A call was refused without running (open circuit, full bulkhead).
+    CallRejected {
+        /// The breaker's or bulkhead's name.
+        name: Arc<str>,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A timeout fired.
+    TimeoutFired {
+        /// The operation's name.
+        name: Arc<str>,
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+    /// A task or scope was cancelled.
+    Cancelled {
+        /// The task's or scope's name.
+        name: Arc<str>,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// A task failed and nobody was left to observe it.
+    Unobserved(UnobservedError),
+    /// A fallback replaced a failure.
+    FallbackUsed {
+        /// The operation's name.
+        name: Arc<str>,
+        /// The error that was replaced, in `Debug` form.
+        error: String,
+    },
+    /// A hedged request started another attempt.
+    HedgeStarted {
+        /// The operation's name.
+        name: Arc<str>,
+        /// How many attempts are now running, including this one.
+        attempt: u32,
+    },
+}

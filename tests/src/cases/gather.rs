@@ -1,0 +1,7 @@
+//! Conformance cases for `gather` (being written).
+
+/// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
+#[macro_export]
+macro_rules! gather_cases {
+    ($m:ident) => {};
+}

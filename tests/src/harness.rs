@@ -1,0 +1,328 @@
+//! What the cases need from a runtime, the runtimes that provide it, and
+//! small test helpers (drop counters, gauges, a collecting error sink).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use staunch::runtime::{
+    ErrorSink, JoinHandle, LocalSpawn, MaybeSend, MaybeSync, Outcome, Spawn, SpawnError, Timer,
+    UnobservedError,
+};
+use staunch::testing::VirtualRuntime;
+
+/// A runtime the conformance suite can run on.
+pub trait TestRuntime:
+    Timer + Spawn + LocalSpawn + Clone + MaybeSend + MaybeSync + 'static
+{
+    /// A short name for messages.
+    const NAME: &'static str;
+    /// Time is virtual: cases may assert exact instants.
+    const VIRTUAL_TIME: bool;
+    /// `spawn_local` works; otherwise it must fail with `SpawnError::Unsupported`.
+    const LOCAL_SPAWN: bool;
+    /// `spawn_blocking` works; otherwise it must fail with `SpawnError::Unsupported`.
+    const BLOCKING: bool;
+    /// Panics unwind, so they can be captured as `JoinError::Panicked`.
+    const UNWINDS: bool = cfg!(panic = "unwind") && !cfg!(target_arch = "wasm32");
+
+    /// This runtime, reporting unobserved task failures to `sink`.
+    #[must_use]
+    fn with_sink(&self, sink: ErrorSink) -> Self;
+
+    /// Runs `work` where blocking is allowed, or says it cannot.
+    ///
+    /// # Errors
+    ///
+    /// `SpawnError::Unsupported` where the runtime has no blocking threads.
+    fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Outcome + Send + 'static;
+}
+
+fn no_blocking<T>() -> Result<JoinHandle<T>, SpawnError> {
+    Err(SpawnError::Unsupported {
+        what: "spawn_blocking",
+        why: "this runtime has no blocking pool",
+    })
+}
+
+impl TestRuntime for VirtualRuntime {
+    const NAME: &'static str = "virtual";
+    const VIRTUAL_TIME: bool = true;
+    const LOCAL_SPAWN: bool = true;
+    const BLOCKING: bool = false;
+
+    fn with_sink(&self, sink: ErrorSink) -> Self {
+        self.clone().with_error_sink(sink)
+    }
+
+    fn spawn_blocking<F, T>(&self, _work: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Outcome + Send + 'static,
+    {
+        no_blocking()
+    }
+}
+
+/// Runs a case on a fresh [`VirtualRuntime`]; a deadlock fails the test.
+pub fn run_virtual<F, Fut>(case: F)
+where
+    F: FnOnce(VirtualRuntime) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = VirtualRuntime::new();
+    rt.block_on(case(rt.clone()))
+        .expect("the case deadlocked on the virtual runtime");
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::*;
+    use staunch::runtime::SpawnBlockingExt;
+    use staunch_smol::Smol;
+    use staunch_tokio::Tokio;
+
+    impl TestRuntime for Smol {
+        const NAME: &'static str = "smol";
+        const VIRTUAL_TIME: bool = false;
+        const LOCAL_SPAWN: bool = false;
+        const BLOCKING: bool = true;
+
+        fn with_sink(&self, sink: ErrorSink) -> Self {
+            self.clone().with_error_sink(sink)
+        }
+
+        fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Outcome + Send + 'static,
+        {
+            SpawnBlockingExt::spawn_blocking(self, work)
+        }
+    }
+
+    impl TestRuntime for Tokio {
+        const NAME: &'static str = "tokio";
+        const VIRTUAL_TIME: bool = false;
+        const LOCAL_SPAWN: bool = false;
+        const BLOCKING: bool = true;
+
+        fn with_sink(&self, sink: ErrorSink) -> Self {
+            self.clone().with_error_sink(sink)
+        }
+
+        fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Outcome + Send + 'static,
+        {
+            SpawnBlockingExt::spawn_blocking(self, work)
+        }
+    }
+
+    /// Runs a case on smol's global executor.
+    pub fn run_smol<F, Fut>(case: F)
+    where
+        F: FnOnce(Smol) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        smol::block_on(case(Smol::global()));
+    }
+
+    /// Runs a case on a current-thread tokio runtime.
+    pub fn run_tokio_current<F, Fut>(case: F)
+    where
+        F: FnOnce(Tokio) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread tokio runtime builds");
+        runtime.block_on(async { case(Tokio::current().expect("inside tokio")).await });
+    }
+
+    /// Runs a case on a two-worker multi-thread tokio runtime.
+    pub fn run_tokio_multi<F, Fut>(case: F)
+    where
+        F: FnOnce(Tokio) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a multi-thread tokio runtime builds");
+        runtime.block_on(async { case(Tokio::current().expect("inside tokio")).await });
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{run_smol, run_tokio_current, run_tokio_multi};
+
+#[cfg(target_arch = "wasm32")]
+mod web {
+    use super::*;
+    use staunch_web::Web;
+
+    impl TestRuntime for Web {
+        const NAME: &'static str = "web";
+        const VIRTUAL_TIME: bool = false;
+        const LOCAL_SPAWN: bool = true;
+        const BLOCKING: bool = false;
+
+        fn with_sink(&self, sink: ErrorSink) -> Self {
+            self.clone().with_error_sink(sink)
+        }
+
+        fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Outcome + Send + 'static,
+        {
+            staunch::runtime::SpawnBlockingExt::spawn_blocking(self, work)
+        }
+    }
+}
+
+/// `n` milliseconds.
+#[must_use]
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Counts how many of its guards were dropped: proves a future was dropped.
+#[derive(Clone, Debug, Default)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+/// Increments its [`DropCounter`] when dropped.
+#[derive(Debug)]
+pub struct DropGuard(Arc<AtomicUsize>);
+
+impl DropCounter {
+    /// A counter at zero.
+    #[must_use]
+    pub fn new() -> DropCounter {
+        DropCounter::default()
+    }
+    /// A guard to move into a future.
+    #[must_use]
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.0.clone())
+    }
+    /// How many guards have been dropped.
+    #[must_use]
+    pub fn dropped(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Tracks how many things are inside at once, and the most ever seen.
+#[derive(Clone, Debug, Default)]
+pub struct Gauge(Arc<(AtomicUsize, AtomicUsize)>);
+
+/// Holds one unit of a [`Gauge`] until dropped.
+#[derive(Debug)]
+pub struct GaugeGuard(Gauge);
+
+impl Gauge {
+    /// A gauge at zero.
+    #[must_use]
+    pub fn new() -> Gauge {
+        Gauge::default()
+    }
+    /// Enters: the gauge goes up until the guard is dropped.
+    #[must_use]
+    pub fn enter(&self) -> GaugeGuard {
+        let now = (self.0).0.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.0).1.fetch_max(now, Ordering::SeqCst);
+        GaugeGuard(self.clone())
+    }
+    /// How many are inside now.
+    #[must_use]
+    pub fn current(&self) -> usize {
+        (self.0).0.load(Ordering::SeqCst)
+    }
+    /// The most that were ever inside at once.
+    #[must_use]
+    pub fn peak(&self) -> usize {
+        (self.0).1.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        ((self.0).0).0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An [`ErrorSink`] that keeps what it receives, for assertions.
+#[derive(Clone, Debug, Default)]
+pub struct CollectingSink(Arc<Mutex<Vec<UnobservedError>>>);
+
+impl CollectingSink {
+    /// An empty collector.
+    #[must_use]
+    pub fn new() -> CollectingSink {
+        CollectingSink::default()
+    }
+    /// The sink to give a runtime.
+    #[must_use]
+    pub fn sink(&self) -> ErrorSink {
+        let seen = self.0.clone();
+        ErrorSink::new(move |e| seen.lock().unwrap_or_else(|p| p.into_inner()).push(e))
+    }
+    /// Everything received so far.
+    #[must_use]
+    pub fn received(&self) -> Vec<UnobservedError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Yields to the executor once.
+pub fn yield_now() -> YieldNow {
+    YieldNow(false)
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "yield_now does nothing unless awaited"]
+pub struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Waits (sleeping 1 ms between looks) until `done()` holds, for things that
+/// happen on other tasks or threads. Panics with `what` after 10 000 looks
+/// (at least 10 s) so a broken case fails instead of hanging.
+pub async fn eventually<R: Timer>(rt: &R, what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        rt.sleep(ms(1)).await;
+    }
+    panic!("never happened: {what}");
+}
