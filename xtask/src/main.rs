@@ -1,1 +1,37 @@
-fn main() {}
+//! Build, serve and test orchestration for the staunch workspace.
+//!
+//! - `cargo xtask test`: installs what is missing (wasm32 target, wasm-pack,
+//!   Chromium and chromedriver, the demo's npm packages), then runs every
+//!   check: formatting, clippy (native and wasm32), native tests and doc
+//!   tests on every adapter, loom models, the wasm suites in Node and headless
+//!   Chromium, the demo's browser test, and each bench once in quick mode.
+//!   Prints one summary line per target and fails if any target ran no test.
+//! - `cargo xtask demo`: builds the resilience-lab demo for the browser,
+//!   serves it on 127.0.0.1, and runs the same crawler natively.
+
+mod demo;
+mod run;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::all(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
+        Some("setup") => setup::everything(),
+        _ => {
+            eprintln!("usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

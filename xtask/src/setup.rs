@@ -1,0 +1,61 @@
+//! Installing what the tests need on a fresh machine. Every step checks
+//! first, so a second run costs seconds.
+
+use std::process::Command;
+
+use crate::run::{Result, on_path, root, run};
+
+/// Installs everything `cargo xtask test` and `cargo xtask demo` need.
+pub(crate) fn everything() -> Result {
+    wasm_toolchain()?;
+    browser()?;
+    demo_packages()
+}
+
+/// The wasm32 target and wasm-pack.
+pub(crate) fn wasm_toolchain() -> Result {
+    if on_path("rustup") {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    if !on_path("wasm-pack") {
+        run(Command::new("cargo").args(["install", "wasm-pack", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Chromium and chromedriver (Debian packages), for the browser suites.
+pub(crate) fn browser() -> Result {
+    if on_path("chromium") && on_path("chromedriver") {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        return Err("chromium and chromedriver are missing and apt-get is not available; install Chromium and a matching chromedriver and put them on PATH".into());
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
+    let apt = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update"])?;
+    apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"])
+}
+
+/// The demo's npm packages (playwright-core drives Debian's Chromium).
+pub(crate) fn demo_packages() -> Result {
+    let dir = root().join("web-demo/browser-test");
+    if !dir.join("package.json").exists() || dir.join("node_modules/playwright-core").exists() {
+        return Ok(());
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask test`: every check the project has, with a per-target summary.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::run::{Result, capture, count_results, run};
+use crate::{demo, setup};
+
+/// The benches in `tests/benches`, each run once in quick mode.
+const BENCHES: &[&str] = &["group", "gather", "retry", "breaker"];
+
+#[derive(Default)]
+struct Summary {
+    /// target name -> (passed, failed)
+    targets: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl Summary {
+    fn add(&mut self, target: &'static str, counts: (u64, u64)) {
+        let entry = self.targets.entry(target).or_default();
+        entry.0 += counts.0;
+        entry.1 += counts.1;
+    }
+
+    /// Attributes each `test result:` line of a `cargo test` run to the test
+    /// binary announced before it (`Running tests/smol.rs`, `Doc-tests x`).
+    fn add_cargo_test(&mut self, lines: &[String]) {
+        let mut current: &'static str = "native: other";
+        for line in lines {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("Running ") {
+                current = classify_binary(rest);
+            } else if t.starts_with("Doc-tests ") {
+                current = "native: doc tests";
+            } else if t.starts_with("test result: ") {
+                self.add(current, count_results(std::slice::from_ref(line)));
+            }
+        }
+    }
+
+    fn print_and_check(&self) -> Result {
+        println!("\n================ staunch test summary ================");
+        let mut total = (0, 0);
+        let mut empty = Vec::new();
+        for (target, (passed, failed)) in &self.targets {
+            println!("  {target:<44} {passed:>5} passed  {failed:>3} failed");
+            total.0 += passed;
+            total.1 += failed;
+            if *passed == 0 {
+                empty.push(*target);
+            }
+        }
+        println!("=======================================================");
+        println!("total: {} passed, {} failed", total.0, total.1);
+        if total.1 > 0 {
+            return Err(format!("{} test(s) failed", total.1));
+        }
+        if !empty.is_empty() {
+            return Err(format!("these targets ran no test: {}", empty.join(", ")));
+        }
+        Ok(())
+    }
+}
+
+fn classify_binary(running: &str) -> &'static str {
+    let path = running.split_whitespace().next().unwrap_or("");
+    match path {
+        "tests/smol.rs" => "native smol (conformance)",
+        "tests/tokio.rs" => "native tokio current+multi (conformance)",
+        "tests/virtual.rs" => "native VirtualRuntime (conformance)",
+        p if p.starts_with("unittests") && running.contains("staunch_smol") => "native smol adapter",
+        p if p.starts_with("unittests") && running.contains("staunch_tokio") => "native tokio adapter",
+        p if p.starts_with("unittests") && running.contains("deps/staunch-") => "native core unit tests",
+        _ => "native: other (unit, property, xtask)",
+    }
+}
+
+/// Runs every check. `--skip-setup` skips installing tools.
+pub(crate) fn all(args: &[String]) -> Result {
+    let started = Instant::now();
+    if !args.iter().any(|a| a == "--skip-setup") {
+        setup::everything()?;
+    }
+    let mut summary = Summary::default();
+
+    run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo").args([
+        "clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings",
+    ]))?;
+    run(Command::new("cargo").args([
+        "clippy", "--target", "wasm32-unknown-unknown", "-p", "staunch", "-p", "staunch-web",
+        "-p", "staunch-tests", "-p", "staunch-demo", "--lib", "--tests", "--", "-D", "warnings",
+    ]))?;
+
+    let lines = capture(Command::new("cargo").args(["test", "--workspace", "--all-features"]))?;
+    summary.add_cargo_test(&lines);
+
+    // loom model checks of the concurrent internals, in their own target dir
+    // so the cfg does not invalidate the main build.
+    let loom = capture(
+        Command::new("cargo")
+            .args(["test", "-p", "staunch", "--release", "--lib", "loom"])
+            .env("RUSTFLAGS", "--cfg staunch_loom")
+            .env("CARGO_TARGET_DIR", crate::run::root().join("target/loom"))
+            .env("LOOM_MAX_PREEMPTIONS", "3"),
+    )?;
+    summary.add("native loom models", count_results(&loom));
+
+    let node = capture(Command::new("wasm-pack").args(["test", "--node", "tests"]))?;
+    summary.add("wasm32 Node (Web + VirtualRuntime)", count_results(&node));
+    let chrome = capture(Command::new("wasm-pack").args(["test", "--headless", "--chrome", "tests"]))?;
+    summary.add("wasm32 headless Chromium (Web + VirtualRuntime)", count_results(&chrome));
+
+    summary.add("demo in headless Chromium", demo::browser_test()?);
+
+    for bench in BENCHES {
+        run(Command::new("cargo").args(["bench", "-p", "staunch-tests", "--bench", bench, "--", "--quick"]))?;
+    }
+
+    println!("\nall checks took {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+    summary.print_and_check()
+}
