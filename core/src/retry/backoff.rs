@@ -1,0 +1,331 @@
+//! The backoff curves and jitter: a pure, seeded iterator of delays.
+//!
+//! Invariants: the un-jittered delay (`next`) never exceeds `max`, so once a
+//! curve reaches the cap it stays there and no arithmetic can overflow;
+//! every jittered delay lies in `[0, max]`.
+
+use std::time::Duration;
+
+use super::rng::{SplitMix64, fresh_seed, nanos};
+use crate::ConfigError;
+
+/// The default cap on a delay when none is set: 10 s (or the initial delay
+/// if that is longer).
+pub(crate) const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(10);
+/// The default growth factor of an exponential backoff.
+pub(crate) const DEFAULT_FACTOR: f64 = 2.0;
+/// Decorrelated jitter draws the next delay from `[initial, previous * 3]`.
+const DECORRELATED_GROWTH: u32 = 3;
+
+/// How random spread is added to each delay, so that many clients that
+/// failed together do not retry together.
+///
+/// With `d` the curve's delay and `cap` the maximum delay:
+///
+/// | jitter | delay |
+/// | --- | --- |
+/// | `None` | `d` |
+/// | `Full` | uniform in `[0, d]` |
+/// | `Equal` | uniform in `[d / 2, d]` |
+/// | `Decorrelated` | uniform in `[initial, previous × 3]`, capped at `cap` (the curve is ignored) |
+///
+/// `Full` spreads load best; `Equal` keeps a floor; `Decorrelated` (from the
+/// AWS architecture blog) grows on its own and suits long retry chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Jitter {
+    /// No spread: the curve's delays exactly.
+    #[default]
+    None,
+    /// Uniform in `[0, d]`.
+    Full,
+    /// Uniform in `[d / 2, d]`.
+    Equal,
+    /// Uniform in `[initial, previous × 3]`, capped at the maximum delay.
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Curve {
+    Constant,
+    Linear { step: Duration },
+    Exponential,
+    Fibonacci,
+}
+
+/// Configures a [`Backoff`]; start from [`Backoff::constant`],
+/// [`Backoff::linear`], [`Backoff::exponential`] or [`Backoff::fibonacci`].
+///
+/// Defaults: factor 2 (exponential only), maximum delay 10 s (or the initial
+/// delay if that is longer), no jitter, no limit on the count, a fresh
+/// random seed.
+#[derive(Debug, Clone)]
+#[must_use = "a BackoffBuilder does nothing until `build()` is called"]
+pub struct BackoffBuilder {
+    curve: Curve,
+    initial: Duration,
+    factor: Option<f64>,
+    max_delay: Option<Duration>,
+    max_count: Option<usize>,
+    jitter: Jitter,
+    seed: Option<u64>,
+}
+
+impl BackoffBuilder {
+    fn new(curve: Curve, initial: Duration) -> BackoffBuilder {
+        BackoffBuilder {
+            curve,
+            initial,
+            factor: None,
+            max_delay: None,
+            max_count: None,
+            jitter: Jitter::None,
+            seed: None,
+        }
+    }
+
+    /// The growth factor of an exponential backoff (default 2; at least 1).
+    pub fn factor(mut self, factor: f64) -> BackoffBuilder {
+        self.factor = Some(factor);
+        self
+    }
+
+    /// The longest delay; the curve saturates here and never overflows.
+    pub fn max_delay(mut self, max: Duration) -> BackoffBuilder {
+        self.max_delay = Some(max);
+        self
+    }
+
+    /// Yield at most `count` delays, then end (default: no limit).
+    pub fn max_count(mut self, count: usize) -> BackoffBuilder {
+        self.max_count = Some(count);
+        self
+    }
+
+    /// The random spread to add (default [`Jitter::None`]).
+    pub fn jitter(mut self, jitter: Jitter) -> BackoffBuilder {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Seeds the jitter, so the same seed always gives the same delays
+    /// (default: a fresh seed per `build()`).
+    pub fn seed(mut self, seed: u64) -> BackoffBuilder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks the settings and builds the iterator.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a factor below 1, infinite or NaN, or set on a
+    /// curve other than exponential; an initial delay above the maximum; a
+    /// zero initial delay on a curve that would never grow from it
+    /// (exponential, fibonacci, decorrelated jitter); a count of zero.
+    pub fn build(&self) -> Result<Backoff, ConfigError> {
+        let factor = match (self.curve, self.factor) {
+            (Curve::Exponential, f) => {
+                let f = f.unwrap_or(DEFAULT_FACTOR);
+                if !f.is_finite() || f < 1.0 {
+                    return Err(ConfigError::new(
+                        "factor",
+                        format!(
+                            "must be a finite number of at least 1, not {f}; use 2 to double each delay"
+                        ),
+                    ));
+                }
+                f
+            }
+            (_, Some(_)) => {
+                return Err(ConfigError::new(
+                    "factor",
+                    "only an exponential backoff has a factor; use `Backoff::exponential`",
+                ));
+            }
+            (_, None) => 1.0,
+        };
+        let max = self
+            .max_delay
+            .unwrap_or_else(|| DEFAULT_MAX_DELAY.max(self.initial));
+        if self.initial > max {
+            return Err(ConfigError::new(
+                "max_delay",
+                format!(
+                    "the initial delay {:?} is above the maximum delay {max:?}; raise the maximum or lower the initial delay",
+                    self.initial
+                ),
+            ));
+        }
+        let grows_from_start = matches!(self.curve, Curve::Exponential | Curve::Fibonacci)
+            || self.jitter == Jitter::Decorrelated;
+        if grows_from_start && self.initial.is_zero() {
+            return Err(ConfigError::new(
+                "initial delay",
+                "must be above zero for this curve or jitter, or every delay would be zero; use `Backoff::constant(Duration::ZERO)` for immediate retries",
+            ));
+        }
+        if self.max_count == Some(0) {
+            return Err(ConfigError::new(
+                "max_count",
+                "must be at least 1; a backoff with no delays allows no retries",
+            ));
+        }
+        let seed = self.seed.unwrap_or_else(fresh_seed);
+        Ok(Backoff {
+            curve: self.curve,
+            initial: self.initial,
+            factor,
+            max,
+            jitter: self.jitter,
+            max_count: self.max_count,
+            remaining: self.max_count,
+            seed,
+            rng: SplitMix64::new(seed),
+            next: self.initial,
+            before: Duration::ZERO,
+            last_jittered: self.initial,
+        })
+    }
+}
+
+/// A pure, seeded, clonable iterator of retry delays.
+///
+/// Curves: constant, linear, exponential (with a factor) and fibonacci;
+/// [`Jitter`] on top; a maximum delay the curve saturates at (a factor of 10
+/// over 1 000 steps simply stays at the cap); an optional maximum count.
+/// It never reads a clock and never sleeps: the same seed gives the same
+/// delays, so schedules can be tested exactly and a clone replays them.
+///
+/// # Example
+///
+/// ```
+/// use staunch::retry::Backoff;
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis;
+/// let delays: Vec<_> = Backoff::exponential(ms(100)).max_delay(ms(1000)).build()?.take(6).collect();
+/// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]);
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    curve: Curve,
+    initial: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: Jitter,
+    max_count: Option<usize>,
+    remaining: Option<usize>,
+    seed: u64,
+    rng: SplitMix64,
+    /// The curve's next delay, before jitter; never above `max`.
+    next: Duration,
+    /// The curve's delay before `next` (fibonacci only).
+    before: Duration,
+    /// The previous decorrelated delay.
+    last_jittered: Duration,
+}
+
+impl Backoff {
+    /// The same delay every time.
+    pub fn constant(delay: Duration) -> BackoffBuilder {
+        BackoffBuilder::new(Curve::Constant, delay)
+    }
+
+    /// `initial`, `initial + step`, `initial + 2 step`, ...
+    pub fn linear(initial: Duration, step: Duration) -> BackoffBuilder {
+        BackoffBuilder::new(Curve::Linear { step }, initial)
+    }
+
+    /// `initial`, `initial × factor`, `initial × factor²`, ... (factor 2 by default).
+    pub fn exponential(initial: Duration) -> BackoffBuilder {
+        BackoffBuilder::new(Curve::Exponential, initial)
+    }
+
+    /// `initial`, `initial`, `2 initial`, `3 initial`, `5 initial`, ...
+    pub fn fibonacci(initial: Duration) -> BackoffBuilder {
+        BackoffBuilder::new(Curve::Fibonacci, initial)
+    }
+
+    /// The longest delay this backoff yields.
+    #[must_use]
+    pub fn max_delay(&self) -> Duration {
+        self.max
+    }
+
+    /// The seed the jitter started from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The same backoff from its start, seeded with `seed`.
+    pub(crate) fn restarted(&self, seed: u64) -> Backoff {
+        Backoff {
+            seed,
+            remaining: self.max_count,
+            rng: SplitMix64::new(seed),
+            next: self.initial,
+            before: Duration::ZERO,
+            last_jittered: self.initial,
+            ..self.clone()
+        }
+    }
+
+    fn advance_curve(&mut self) {
+        let following = match self.curve {
+            Curve::Constant => self.next,
+            Curve::Linear { step } => self.next.saturating_add(step),
+            Curve::Exponential => scale(self.next, self.factor),
+            Curve::Fibonacci => {
+                let sum = self.before.saturating_add(self.next);
+                self.before = self.next;
+                sum
+            }
+        };
+        self.next = following.min(self.max);
+    }
+}
+
+/// `d × factor`, rounded to the nanosecond, saturating instead of overflowing.
+fn scale(d: Duration, factor: f64) -> Duration {
+    let product = nanos(d) as f64 * factor;
+    if product >= u64::MAX as f64 {
+        Duration::from_nanos(u64::MAX)
+    } else {
+        Duration::from_nanos(product.round() as u64)
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if let Some(remaining) = &mut self.remaining {
+            *remaining = remaining.checked_sub(1)?;
+        }
+        let delay = self.next;
+        self.advance_curve();
+        Some(match self.jitter {
+            Jitter::None => delay,
+            Jitter::Full => self.rng.between(Duration::ZERO, delay),
+            Jitter::Equal => self.rng.between(delay / 2, delay),
+            Jitter::Decorrelated => {
+                let high = self
+                    .last_jittered
+                    .saturating_mul(DECORRELATED_GROWTH)
+                    .min(self.max);
+                let d = self.rng.between(self.initial, high);
+                self.last_jittered = d;
+                d
+            }
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.remaining {
+            Some(n) => (n, Some(n)),
+            None => (usize::MAX, None),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! What a retried call returns when it gives up.
+
+use std::fmt;
+
+use crate::Error;
+
+/// Why a retried call stopped trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The last attempt was cancelled; cancellation is never retried.
+    Cancelled,
+    /// The classifier said the error is not worth retrying.
+    NotRetryable,
+    /// Every allowed attempt was made.
+    MaxAttempts,
+    /// The backoff's maximum count of delays was reached.
+    BackoffEnded,
+    /// The total time budget was used up.
+    Budget,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::Cancelled => "it was cancelled, and cancellation is never retried",
+            StopReason::NotRetryable => "the error is not retryable",
+            StopReason::MaxAttempts => "the maximum number of attempts was reached",
+            StopReason::BackoffEnded => "the backoff has no more delays",
+            StopReason::Budget => "the time budget was used up",
+        })
+    }
+}
+
+/// A retried call gave up: how many attempts were made, why it stopped, the
+/// last error and (with [`keep_all_errors`](super::RetryBuilder::keep_all_errors))
+/// every earlier one.
+///
+/// The `is_*` methods ask the last error, so `err.is_cancelled()` says
+/// whether the call ended because it was cancelled.
+///
+/// ```
+/// use staunch::retry::{Backoff, Retry, StopReason};
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let retry = Retry::builder()
+///     .max_attempts(2)
+///     .backoff(Backoff::constant(Duration::from_millis(10)))
+///     .build()?;
+/// let err = rt.block_on(retry.run(&rt, |_| async { Err::<(), _>("down") })).unwrap().unwrap_err();
+/// assert_eq!(err.attempts(), 2);
+/// assert_eq!(err.stop_reason(), StopReason::MaxAttempts);
+/// assert_eq!(err.to_string(), "gave up after 2 attempts (the maximum number of attempts was reached): down");
+/// assert_eq!(err.into_inner(), Some("down"));
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct RetryError<E> {
+    pub(crate) attempts: u32,
+    pub(crate) stop: StopReason,
+    pub(crate) last: Error<E>,
+    pub(crate) earlier: Vec<Error<E>>,
+}
+
+impl<E> RetryError<E> {
+    /// How many attempts were made in all (at least 1).
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+    /// Why retrying stopped.
+    #[must_use]
+    pub fn stop_reason(&self) -> StopReason {
+        self.stop
+    }
+    /// The last attempt's error.
+    #[must_use]
+    pub fn last(&self) -> &Error<E> {
+        &self.last
+    }
+    /// The last attempt's error, by value.
+    #[must_use]
+    pub fn into_last(self) -> Error<E> {
+        self.last
+    }
+    /// The errors of the attempts before the last, oldest first; empty
+    /// unless the policy keeps all errors.
+    #[must_use]
+    pub fn earlier_errors(&self) -> &[Error<E>] {
+        &self.earlier
+    }
+    /// The operation's own error from the last attempt, if that is what it was.
+    #[must_use]
+    pub fn into_inner(self) -> Option<E> {
+        self.last.into_inner()
+    }
+    /// Whether the last attempt was cancelled.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.last.is_cancelled()
+    }
+    /// Whether the last attempt timed out.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        self.last.is_timeout()
+    }
+    /// Whether an open circuit refused the last attempt.
+    #[must_use]
+    pub fn is_circuit_open(&self) -> bool {
+        self.last.is_circuit_open()
+    }
+    /// Whether a full bulkhead refused the last attempt.
+    #[must_use]
+    pub fn is_rejected(&self) -> bool {
+        self.last.is_rejected()
+    }
+    /// Whether the last attempt failed with the operation's own error.
+    #[must_use]
+    pub fn is_inner(&self) -> bool {
+        self.last.is_inner()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "gave up after {} attempt{plural} ({}): {}",
+            self.attempts, self.stop, self.last
+        )
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.last)
+    }
+}
+
+impl<E> From<RetryError<E>> for Error<E> {
+    /// Keeps the last error, for pipelines that speak [`Error`].
+    fn from(e: RetryError<E>) -> Error<E> {
+        e.last
+    }
+}

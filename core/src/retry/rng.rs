@@ -1,0 +1,97 @@
+//! A tiny seeded pseudo-random generator (SplitMix64) for jitter.
+//!
+//! Jitter needs spread, not cryptographic strength; SplitMix64 passes
+//! BigCrush, needs one `u64` of state and is trivially `Clone`, which keeps
+//! [`Backoff`](super::Backoff) a pure value: same seed, same delays.
+
+use std::time::Duration;
+
+/// SplitMix64 (Steele, Lea and Flood, 2014).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    pub(crate) const fn new(seed: u64) -> SplitMix64 {
+        SplitMix64 { state: seed }
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.state)
+    }
+
+    /// A uniformly spread duration in `[low, high]` (inclusive), to the
+    /// nanosecond. `low > high` is treated as `[high, low]`.
+    pub(crate) fn between(&mut self, low: Duration, high: Duration) -> Duration {
+        let (low, high) = if low <= high {
+            (low, high)
+        } else {
+            (high, low)
+        };
+        let span = nanos(high - low);
+        let offset = if span == u64::MAX {
+            self.next_u64()
+        } else {
+            // Multiply-shift: maps a 64-bit draw onto [0, span] without division.
+            ((u128::from(self.next_u64()) * (u128::from(span) + 1)) >> 64) as u64
+        };
+        low.saturating_add(Duration::from_nanos(offset))
+    }
+}
+
+/// The SplitMix64 output function; also used to derive per-run seeds.
+pub(crate) const fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Whole nanoseconds in `d`, saturating at `u64::MAX` (about 584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A seed that differs between processes where the platform offers entropy
+/// (std's hash-map keys), and between calls within a process.
+pub(crate) fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_stream() {
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+    }
+
+    #[test]
+    fn between_stays_inside_inclusive_bounds_even_when_reversed() {
+        let mut rng = SplitMix64::new(1);
+        let (lo, hi) = (Duration::from_millis(5), Duration::from_millis(6));
+        for _ in 0..1000 {
+            let d = rng.between(hi, lo);
+            assert!(lo <= d && d <= hi, "{d:?}");
+        }
+        assert_eq!(rng.between(lo, lo), lo);
+        let huge = rng.between(Duration::ZERO, Duration::MAX);
+        assert!(huge <= Duration::MAX);
+    }
+
+    #[test]
+    fn fresh_seeds_differ_between_calls() {
+        assert_ne!(fresh_seed(), fresh_seed());
+    }
+}

@@ -1,0 +1,230 @@
+//! The retry loop.
+//!
+//! Invariants: an attempt never starts once the call has been cancelled
+//! (a cancelled attempt ends the loop before any sleep); an attempt starts
+//! only while the elapsed time is within the budget; the backoff is started
+//! (and a run seed drawn) only on the first failure, so a call that succeeds
+//! at once pays for one clock read and nothing else.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::TryFutureExt;
+
+use super::backoff::Backoff;
+use super::error::{RetryError, StopReason};
+use super::policy::{Attempt, Decision, ErrorKind, Retry};
+use super::rng::mix;
+use crate::Error;
+use crate::observe::Event;
+use crate::runtime::{Instant, Timer};
+use crate::timeout::timeout;
+
+impl<E> Retry<E> {
+    /// Runs `op` until it succeeds or the policy gives up, sleeping on
+    /// `timer` between attempts.
+    ///
+    /// `op` is called once per attempt with the [`Attempt`] context and
+    /// returns the operation's own error `E`; each failure is seen by the
+    /// classifier as [`Error::Inner`] (or [`Error::Timeout`] when the
+    /// per-attempt timeout fired).
+    ///
+    /// # Errors
+    ///
+    /// [`RetryError`] with the number of attempts, why it stopped and the
+    /// last error, once the classifier says stop, the attempts, the backoff
+    /// or the budget run out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops the running attempt or the sleep;
+    /// no further attempt starts. Each attempt is as cancel-safe as `op`'s
+    /// future.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use staunch::retry::{Backoff, Retry};
+    /// use staunch::runtime::{Instant, Timer};
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let retry = Retry::builder()
+    ///     .max_attempts(4)
+    ///     .backoff(Backoff::exponential(Duration::from_millis(100)))
+    ///     .build()?;
+    /// let out = rt.block_on(retry.run(&rt, |attempt| async move {
+    ///     if attempt.number() < 3 { Err("flaky") } else { Ok("done") }
+    /// }));
+    /// assert_eq!(out.unwrap().unwrap(), "done");
+    /// // Slept 100 ms, then 200 ms, exactly.
+    /// assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(300)));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn run<T, R, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
+    where
+        T: Timer,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+        E: fmt::Debug,
+    {
+        self.run_layered(timer, move |attempt| op(attempt).map_err(Error::Inner))
+            .await
+    }
+
+    /// Like [`run`](Retry::run), for an operation that is itself a staunch
+    /// stage (a breaker call, a scope run, a bulkhead) and so already
+    /// returns [`staunch::Error<E>`](Error): an open circuit, a rejection or
+    /// a cancellation reaches the classifier as what it is.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Retry::run).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`run`](Retry::run).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use staunch::breaker::CircuitOpen;
+    /// use staunch::retry::Retry;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let retry = Retry::<String>::default();
+    /// let err = rt.block_on(retry.run_layered(&rt, |_| async {
+    ///     Err::<(), _>(staunch::Error::CircuitOpen(CircuitOpen { retry_after: Duration::from_secs(5) }))
+    /// })).unwrap().unwrap_err();
+    /// // An open circuit is not retried by default.
+    /// assert_eq!(err.attempts(), 1);
+    /// assert!(err.is_circuit_open());
+    /// ```
+    pub async fn run_layered<T, R, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
+    where
+        T: Timer,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<R, Error<E>>>,
+        E: fmt::Debug,
+    {
+        let config = &*self.config;
+        let start = timer.now();
+        let mut backoff: Option<Backoff> = None;
+        let mut earlier = Vec::new();
+        let mut previous = None;
+        let mut number = 1u32;
+        loop {
+            config.observers.emit(|| Event::AttemptStarted {
+                name: config.name.clone(),
+                attempt: number,
+            });
+            let attempt = Attempt {
+                number,
+                elapsed: if number == 1 {
+                    Duration::ZERO
+                } else {
+                    timer.now().saturating_duration_since(start)
+                },
+                previous,
+            };
+            let outcome = match config.attempt_timeout {
+                None => op(attempt).await,
+                Some(limit) => timeout(timer, limit, op(attempt))
+                    .await
+                    .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed))),
+            };
+            let error = match outcome {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let backoff = backoff.get_or_insert_with(|| self.fresh_backoff());
+            let delay = match self.next_delay(timer, start, number, &error, backoff) {
+                Ok(delay) => delay,
+                Err(stop) => {
+                    config.observers.emit(|| Event::RetryExhausted {
+                        name: config.name.clone(),
+                        attempts: number,
+                    });
+                    return Err(RetryError {
+                        attempts: number,
+                        stop,
+                        last: error,
+                        earlier,
+                    });
+                }
+            };
+            if let Some(hook) = &config.on_retry {
+                hook(number, &error, delay);
+            }
+            config.observers.emit(|| Event::RetryScheduled {
+                name: config.name.clone(),
+                attempt: number,
+                delay,
+                error: format!("{error:?}"),
+            });
+            previous = Some(ErrorKind::of(&error));
+            if config.keep_all_errors {
+                earlier.push(error);
+            } else {
+                drop(error);
+            }
+            timer.sleep(delay).await;
+            number += 1;
+        }
+    }
+
+    /// This run's backoff: the first run replays the seed, later runs
+    /// derive their own so callers sharing the policy spread out.
+    fn fresh_backoff(&self) -> Backoff {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let seed = if run == 0 {
+            self.config.seed
+        } else {
+            mix(self.config.seed ^ run)
+        };
+        self.config.backoff.restarted(seed)
+    }
+
+    /// The delay before the next attempt, or why there is none.
+    fn next_delay<T: Timer>(
+        &self,
+        timer: &T,
+        start: Instant,
+        number: u32,
+        error: &Error<E>,
+        backoff: &mut Backoff,
+    ) -> Result<Duration, StopReason> {
+        let config = &*self.config;
+        if error.is_cancelled() {
+            return Err(StopReason::Cancelled);
+        }
+        let decision = config.decide(error);
+        if decision == Decision::Stop {
+            return Err(StopReason::NotRetryable);
+        }
+        if number >= config.max_attempts {
+            return Err(StopReason::MaxAttempts);
+        }
+        let curve = backoff.next().ok_or(StopReason::BackoffEnded)?;
+        let delay = match decision {
+            Decision::RetryAfter(hint) => hint.min(backoff.max_delay()),
+            Decision::Retry | Decision::Stop => curve,
+        };
+        match config.budget {
+            None => Ok(delay),
+            Some(budget) => {
+                let elapsed = timer.now().saturating_duration_since(start);
+                if elapsed >= budget {
+                    Err(StopReason::Budget)
+                } else {
+                    Ok(delay.min(budget - elapsed))
+                }
+            }
+        }
+    }
+}
