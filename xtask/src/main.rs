@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("setup") => setup::everything(),
         _ => {
-            eprintln!("usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup>");
+            eprintln!(
+                "usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup>"
+            );
             return ExitCode::from(2);
         }
     };

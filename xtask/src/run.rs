@@ -8,7 +8,9 @@ use std::thread;
 
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
 }
 
 /// A failed step, with what to do about it.
@@ -43,7 +45,9 @@ pub(crate) fn capture(cmd: &mut Command) -> Result<Vec<String>> {
     for r in readers {
         let _ = r.join();
     }
-    let status = child.wait().map_err(|e| format!("waiting for {shown}: {e}"))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {shown}: {e}"))?;
     if status.success() {
         Ok(lines)
     } else {
@@ -74,7 +78,9 @@ pub(crate) fn count_results(lines: &[String]) -> (u64, u64) {
     let mut passed = 0;
     let mut failed = 0;
     for line in lines {
-        let Some(rest) = line.trim().strip_prefix("test result: ") else { continue };
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
         passed += number_before(rest, " passed");
         failed += number_before(rest, " failed");
     }
@@ -105,7 +111,8 @@ mod tests {
     #[test]
     fn count_results_adds_up_every_result_line() {
         let lines = vec![
-            "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out".to_owned(),
+            "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"
+                .to_owned(),
             "noise".to_owned(),
             "test result: FAILED. 3 passed; 2 failed; 0 ignored".to_owned(),
         ];

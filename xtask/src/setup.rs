@@ -41,7 +41,13 @@ pub(crate) fn browser() -> Result {
         run(&mut cmd)
     };
     apt(&["update"])?;
-    apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"])
+    apt(&[
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "chromium",
+        "chromium-driver",
+    ])
 }
 
 /// The demo's npm packages (playwright-core drives Debian's Chromium).
@@ -50,7 +56,9 @@ pub(crate) fn demo_packages() -> Result {
     if !dir.join("package.json").exists() || dir.join("node_modules/playwright-core").exists() {
         return Ok(());
     }
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir))
 }
 
 fn is_root() -> bool {

@@ -69,9 +69,15 @@ fn classify_binary(running: &str) -> &'static str {
         "tests/smol.rs" => "native smol (conformance)",
         "tests/tokio.rs" => "native tokio current+multi (conformance)",
         "tests/virtual.rs" => "native VirtualRuntime (conformance)",
-        p if p.starts_with("unittests") && running.contains("staunch_smol") => "native smol adapter",
-        p if p.starts_with("unittests") && running.contains("staunch_tokio") => "native tokio adapter",
-        p if p.starts_with("unittests") && running.contains("deps/staunch-") => "native core unit tests",
+        p if p.starts_with("unittests") && running.contains("staunch_smol") => {
+            "native smol adapter"
+        }
+        p if p.starts_with("unittests") && running.contains("staunch_tokio") => {
+            "native tokio adapter"
+        }
+        p if p.starts_with("unittests") && running.contains("deps/staunch-") => {
+            "native core unit tests"
+        }
         _ => "native: other (unit, property, xtask)",
     }
 }
@@ -86,11 +92,31 @@ pub(crate) fn all(args: &[String]) -> Result {
 
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
     run(Command::new("cargo").args([
-        "clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings",
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
     run(Command::new("cargo").args([
-        "clippy", "--target", "wasm32-unknown-unknown", "-p", "staunch", "-p", "staunch-web",
-        "-p", "staunch-tests", "-p", "staunch-demo", "--lib", "--tests", "--", "-D", "warnings",
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "staunch",
+        "-p",
+        "staunch-web",
+        "-p",
+        "staunch-tests",
+        "-p",
+        "staunch-demo",
+        "--lib",
+        "--tests",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
 
     let lines = capture(Command::new("cargo").args(["test", "--workspace", "--all-features"]))?;
@@ -109,15 +135,30 @@ pub(crate) fn all(args: &[String]) -> Result {
 
     let node = capture(Command::new("wasm-pack").args(["test", "--node", "tests"]))?;
     summary.add("wasm32 Node (Web + VirtualRuntime)", count_results(&node));
-    let chrome = capture(Command::new("wasm-pack").args(["test", "--headless", "--chrome", "tests"]))?;
-    summary.add("wasm32 headless Chromium (Web + VirtualRuntime)", count_results(&chrome));
+    let chrome =
+        capture(Command::new("wasm-pack").args(["test", "--headless", "--chrome", "tests"]))?;
+    summary.add(
+        "wasm32 headless Chromium (Web + VirtualRuntime)",
+        count_results(&chrome),
+    );
 
     summary.add("demo in headless Chromium", demo::browser_test()?);
 
     for bench in BENCHES {
-        run(Command::new("cargo").args(["bench", "-p", "staunch-tests", "--bench", bench, "--", "--quick"]))?;
+        run(Command::new("cargo").args([
+            "bench",
+            "-p",
+            "staunch-tests",
+            "--bench",
+            bench,
+            "--",
+            "--quick",
+        ]))?;
     }
 
-    println!("\nall checks took {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+    println!(
+        "\nall checks took {:.1} min",
+        started.elapsed().as_secs_f64() / 60.0
+    );
     summary.print_and_check()
 }

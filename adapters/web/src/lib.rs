@@ -17,6 +17,7 @@
 //! On other targets this crate is empty, so a workspace build stays green.
 #![forbid(unsafe_code)]
 
+mod step;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

@@ -24,9 +24,6 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
-/// The longest delay `setTimeout` honours; longer ones fire at once.
-const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
-
 /// staunch's runtime for the browser, web workers and Node (wasm32).
 /// Cheap to clone. See the [crate docs](crate) for what it uses.
 ///
@@ -155,7 +152,7 @@ impl Future for WebSleep {
         *self.fired.waker.borrow_mut() = Some(cx.waker().clone());
         if self.armed.is_none() {
             // Long sleeps are chained in steps setTimeout accepts.
-            let step = remaining.ceil().min(MAX_TIMEOUT_MS);
+            let step = crate::step::next_timeout_ms(remaining);
             let fired = self.fired.clone();
             let closure = Closure::<dyn FnMut()>::new(move || {
                 fired.flag.set(true);

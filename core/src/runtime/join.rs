@@ -404,3 +404,86 @@ where
     };
     (job, JoinHandle { slot, abort })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ErrorSink, UnobservedKind};
+    use std::sync::Mutex as StdMutex;
+
+    fn collecting() -> (ErrorSink, Arc<StdMutex<Vec<UnobservedError>>>) {
+        let seen = Arc::new(StdMutex::new(Vec::new()));
+        let sink = ErrorSink::new({
+            let seen = seen.clone();
+            move |e| seen.lock().unwrap().push(e)
+        });
+        (sink, seen)
+    }
+
+    #[test]
+    fn a_task_dropped_by_its_executor_reports_lost_to_the_sink() {
+        let (sink, seen) = collecting();
+        let (task, handle) = wrap_task(
+            futures::future::pending::<()>(),
+            Some("orphan".into()),
+            sink,
+        );
+        drop(handle);
+        drop(task); // the executor drops the task without finishing it
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].kind, UnobservedKind::Lost);
+        assert_eq!(seen[0].task.as_deref(), Some("orphan"));
+    }
+
+    #[test]
+    fn an_aborted_unobserved_task_is_not_reported() {
+        let (sink, seen) = collecting();
+        let (task, handle) = wrap_task(futures::future::pending::<()>(), None, sink);
+        handle.abort();
+        drop(handle);
+        futures::executor::block_on(task);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_an_unobserved_task_reaches_the_sink() {
+        let (sink, seen) = collecting();
+        let (task, handle) = wrap_task(
+            async {
+                if std::hint::black_box(true) {
+                    panic!("kaboom");
+                }
+            },
+            None,
+            sink,
+        );
+        drop(handle);
+        futures::executor::block_on(task);
+        assert_eq!(
+            seen.lock().unwrap()[0].kind,
+            UnobservedKind::Panicked("kaboom".into())
+        );
+    }
+
+    #[test]
+    fn a_blocking_job_aborted_before_it_starts_never_runs() {
+        let (sink, _seen) = collecting();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (job, handle) = wrap_blocking(
+            {
+                let ran = ran.clone();
+                move || {
+                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok::<_, String>(())
+                }
+            },
+            None,
+            sink,
+        );
+        handle.abort();
+        job();
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(futures::executor::block_on(handle), Err(JoinError::Aborted));
+    }
+}

@@ -456,3 +456,93 @@ impl fmt::Debug for VirtualSleep {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{JoinError, LocalSpawnExt, SpawnExt};
+
+    #[test]
+    fn an_hour_of_sleep_takes_no_real_time_and_is_exact() {
+        let rt = VirtualRuntime::new();
+        let wall = std::time::Instant::now();
+        let at = rt
+            .block_on({
+                let rt = rt.clone();
+                async move {
+                    rt.sleep(Duration::from_secs(3600)).await;
+                    rt.now()
+                }
+            })
+            .unwrap();
+        assert_eq!(at, Instant::from_origin(Duration::from_secs(3600)));
+        assert!(wall.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn waiting_on_nothing_is_reported_as_a_deadlock() {
+        let rt = VirtualRuntime::new();
+        let stuck = rt.spawn(futures::future::pending::<()>()).unwrap();
+        let err = rt.block_on(futures::future::pending::<()>()).unwrap_err();
+        assert_eq!(err, Deadlock { tasks: 1 });
+        assert!(err.to_string().contains("deadlock"));
+        drop(stuck);
+    }
+
+    #[test]
+    fn a_never_sleep_does_not_move_the_clock_and_is_a_deadlock_alone() {
+        let rt = VirtualRuntime::new();
+        let err = rt.block_on(rt.sleep(Duration::MAX)).unwrap_err();
+        assert_eq!(err.tasks, 0);
+        assert_eq!(rt.now(), Instant::ORIGIN);
+    }
+
+    #[test]
+    fn a_dropped_sleep_disarms_its_timer() {
+        let rt = VirtualRuntime::new();
+        let _ = futures::FutureExt::now_or_never(rt.sleep(Duration::from_secs(5)));
+        // With the timer disarmed, a pending future is a deadlock, not a jump to 5 s.
+        assert!(rt.block_on(futures::future::pending::<()>()).is_err());
+        assert_eq!(rt.now(), Instant::ORIGIN);
+    }
+
+    #[test]
+    fn spawning_after_shutdown_is_a_typed_error_and_pending_tasks_are_lost() {
+        let rt = VirtualRuntime::new();
+        let pending = rt.spawn(futures::future::pending::<()>()).unwrap();
+        rt.block_on(async {}).unwrap(); // admit the task
+        rt.shutdown();
+        assert_eq!(rt.spawn(async {}).unwrap_err(), SpawnError::Shutdown);
+        assert_eq!(rt.spawn_local(async {}).unwrap_err(), SpawnError::Shutdown);
+        assert_eq!(futures::executor::block_on(pending), Err(JoinError::Lost));
+    }
+
+    #[test]
+    fn advance_wakes_due_timers_outside_block_on() {
+        let rt = VirtualRuntime::new();
+        let mut sleep = Box::pin(rt.sleep(Duration::from_millis(10)));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        rt.advance(Duration::from_millis(10));
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn tasks_left_unfinished_run_at_the_next_block_on() {
+        let rt = VirtualRuntime::new();
+        let handle = rt
+            .spawn({
+                let rt = rt.clone();
+                async move {
+                    rt.sleep(Duration::from_secs(1)).await;
+                    Ok::<_, String>(5)
+                }
+            })
+            .unwrap();
+        rt.block_on(async {}).unwrap();
+        assert_eq!(rt.task_count(), 1);
+        assert_eq!(rt.block_on(handle).unwrap(), Ok(Ok(5)));
+        assert_eq!(rt.task_count(), 0);
+    }
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask demo`: build the resilience lab for the browser, run it
+//! natively, and serve it on 127.0.0.1. Also the demo's browser test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+
+use crate::run::{Result, capture, count_results, root, run};
+use crate::setup;
+
+/// Builds the wasm package into `web-demo/pkg`.
+fn build_wasm() -> Result {
+    setup::wasm_toolchain()?;
+    run(Command::new("wasm-pack").args([
+        "build",
+        "web-demo",
+        "--release",
+        "--target",
+        "web",
+        "--out-dir",
+        "pkg",
+        "--no-typescript",
+        "--no-pack",
+    ]))?;
+    let wasm = root().join("web-demo/pkg/staunch_demo_bg.wasm");
+    if let Ok(meta) = std::fs::metadata(&wasm) {
+        println!(
+            "demo wasm size: {} KiB ({})",
+            meta.len() / 1024,
+            wasm.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the demo: builds it, runs the crawler natively on smol and tokio,
+/// then serves the browser version until interrupted.
+pub(crate) fn run(args: &[String]) -> Result {
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(8080), |p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("--port takes a number, got {p}"))
+        })?;
+    build_wasm()?;
+    run_native()?;
+    if args.iter().any(|a| a == "--no-serve") {
+        return Ok(());
+    }
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+        format!("cannot listen on 127.0.0.1:{port}: {e}; pass --port N to use another port")
+    })?;
+    println!("\nresilience lab: open http://127.0.0.1:{port}/ in a browser (Ctrl-C to stop)");
+    serve(listener, root().join("web-demo"));
+    Ok(())
+}
+
+fn run_native() -> Result {
+    run(Command::new("cargo").args([
+        "run",
+        "--release",
+        "-p",
+        "staunch-demo",
+        "--bin",
+        "resilience-lab",
+    ]))
+}
+
+/// Builds the demo, serves it on a free loopback port, and drives it in
+/// headless Chromium with playwright-core. Returns (passed, failed).
+pub(crate) fn browser_test() -> Result<(u64, u64)> {
+    build_wasm()?;
+    setup::demo_packages()?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let dir = root().join("web-demo");
+    thread::spawn(move || serve(listener, dir));
+    let lines = capture(
+        Command::new("node")
+            .arg("test.mjs")
+            .current_dir(root().join("web-demo/browser-test"))
+            .env("DEMO_URL", format!("http://127.0.0.1:{port}/"))
+            .env("SCREENSHOT", root().join("target/demo-screenshot.png")),
+    )?;
+    Ok(count_results(&lines))
+}
+
+/// Serves files under `dir` over HTTP/1.0, one thread per connection.
+fn serve(listener: TcpListener, dir: PathBuf) {
+    for stream in listener.incoming().map_while(std::result::Result::ok) {
+        let dir = dir.clone();
+        thread::spawn(move || {
+            let _ = respond(stream, &dir);
+        });
+    }
+}
+
+fn respond(mut stream: TcpStream, dir: &Path) -> std::io::Result<()> {
+    let mut request_line = String::new();
+    BufReader::new(&stream).read_line(&mut request_line)?;
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let path = path.split('?').next().unwrap_or("/");
+    let relative = if path == "/" {
+        "index.html"
+    } else {
+        path.trim_start_matches('/')
+    };
+    if relative
+        .split('/')
+        .any(|part| part == ".." || part.is_empty())
+    {
+        return stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+    }
+    match std::fs::read(dir.join(relative)) {
+        Ok(body) => {
+            let kind = match relative.rsplit('.').next() {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js" | "mjs") => "text/javascript",
+                Some("wasm") => "application/wasm",
+                Some("css") => "text/css",
+                Some("json") => "application/json",
+                _ => "application/octet-stream",
+            };
+            write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body)
+        }
+        Err(_) => stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found"),
+    }
+}
