@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
-use crate::run::{Result, capture, count_results, root, run};
+use crate::run::{self as cmd, Result, capture, count_results, root};
 use crate::setup;
 
 /// Builds the wasm package into `web-demo/pkg`.
 fn build_wasm() -> Result {
     setup::wasm_toolchain()?;
-    run(Command::new("wasm-pack").args([
+    cmd::run(Command::new("wasm-pack").args([
         "build",
         "web-demo",
         "--release",
@@ -37,7 +37,7 @@ fn build_wasm() -> Result {
 
 /// Runs the demo: builds it, runs the crawler natively on smol and tokio,
 /// then serves the browser version until interrupted.
-pub(crate) fn run(args: &[String]) -> Result {
+pub(crate) fn serve_demo(args: &[String]) -> Result {
     let port = args
         .iter()
         .position(|a| a == "--port")
@@ -60,7 +60,7 @@ pub(crate) fn run(args: &[String]) -> Result {
 }
 
 fn run_native() -> Result {
-    run(Command::new("cargo").args([
+    cmd::run(Command::new("cargo").args([
         "run",
         "--release",
         "-p",

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::all(&args[1..]),
-        Some("demo") => demo::run(&args[1..]),
+        Some("demo") => demo::serve_demo(&args[1..]),
         Some("setup") => setup::everything(),
         _ => {
             eprintln!(

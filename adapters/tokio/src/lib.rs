@@ -77,9 +77,7 @@ impl Tokio {
     ///
     /// [`NoRuntime`] outside a tokio runtime.
     pub fn current() -> Result<Tokio, NoRuntime> {
-        Handle::try_current()
-            .map(|h| Tokio::on(h))
-            .map_err(|_| NoRuntime)
+        Handle::try_current().map(Tokio::on).map_err(|_| NoRuntime)
     }
 
     /// Spawns on the runtime behind `handle`.
