@@ -80,3 +80,632 @@ fn fibonacci_backoff_starts_attempts_at_exact_instants() {
     let (s, _) = starts(&policy(Backoff::fibonacci(ms(10)), 7));
     assert_eq!(gaps(&s), [ms(10), ms(10), ms(20), ms(30), ms(50), ms(80)]);
 }
+
+fn jittered(jitter: Jitter) -> BackoffBuilder {
+    Backoff::exponential(ms(100))
+        .max_delay(ms(1000))
+        .jitter(jitter)
+        .seed(42)
+}
+
+fn nanos(v: &[u64]) -> Vec<Duration> {
+    v.iter().map(|&n| Duration::from_nanos(n)).collect()
+}
+
+#[test]
+fn full_jitter_replays_its_seeded_schedule_exactly() {
+    let (s, _) = starts(&policy(jittered(Jitter::Full), 6));
+    let want = [
+        0,
+        74_156_488,
+        106_138_566,
+        217_579_018,
+        492_931_591,
+        530_961_759,
+    ];
+    assert_eq!(s, nanos(&want));
+}
+
+#[test]
+fn equal_jitter_replays_its_seeded_schedule_exactly() {
+    let (s, _) = starts(&policy(jittered(Jitter::Equal), 6));
+    let want = [
+        0,
+        87_078_244,
+        203_069_283,
+        458_789_509,
+        996_465_795,
+        1_515_480_879,
+    ];
+    assert_eq!(s, nanos(&want));
+}
+
+#[test]
+fn decorrelated_jitter_replays_its_seeded_schedule_exactly() {
+    let (s, _) = starts(&policy(jittered(Jitter::Decorrelated), 6));
+    let want = [
+        0,
+        248_312_976,
+        451_445_413,
+        693_364_079,
+        1_008_743_484,
+        1_140_922_262,
+    ];
+    assert_eq!(s, nanos(&want));
+}
+
+#[test]
+fn the_schedule_of_a_first_run_is_the_seeded_backoff_itself() {
+    let delays: Vec<_> = jittered(Jitter::Full).build().unwrap().take(5).collect();
+    let (s, _) = starts(&policy(jittered(Jitter::Full), 6));
+    assert_eq!(gaps(&s), delays);
+}
+
+#[test]
+fn later_runs_of_a_shared_policy_get_their_own_jitter() {
+    let retry = policy(jittered(Jitter::Full), 4);
+    let (first, _) = starts(&retry);
+    let (second, _) = starts(&retry.clone());
+    assert_ne!(first, second);
+}
+
+#[test]
+fn a_factor_of_ten_over_a_thousand_steps_saturates_at_the_cap() {
+    let b = Backoff::exponential(ms(1))
+        .factor(10.0)
+        .max_delay(Duration::MAX);
+    let last = b.build().unwrap().take(1000).last().unwrap();
+    assert_eq!(last, Duration::from_nanos(u64::MAX));
+    let capped = Backoff::exponential(ms(1)).factor(10.0).max_delay(ms(500));
+    assert!(
+        capped
+            .build()
+            .unwrap()
+            .take(1000)
+            .skip(3)
+            .all(|d| d == ms(500))
+    );
+    let fib = Backoff::fibonacci(Duration::from_secs(1 << 40)).max_delay(Duration::MAX);
+    assert!(fib.build().unwrap().take(1000).count() == 1000);
+    let lin = Backoff::linear(Duration::MAX / 2, Duration::MAX).max_delay(Duration::MAX);
+    assert_eq!(lin.build().unwrap().nth(500), Some(Duration::MAX));
+}
+
+#[test]
+fn max_count_ends_the_backoff_and_the_retries() {
+    let b = Backoff::constant(ms(5)).max_count(2);
+    assert_eq!(b.build().unwrap().count(), 2);
+    let (s, err) = starts(&policy(b, 10));
+    assert_eq!(s, [ms(0), ms(5), ms(10)]);
+    assert_eq!(err.stop_reason(), StopReason::BackoffEnded);
+}
+
+#[test]
+fn the_default_cap_is_ten_seconds_or_the_initial_delay() {
+    assert_eq!(
+        Backoff::exponential(ms(1)).build().unwrap().max_delay(),
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        Backoff::constant(Duration::from_secs(30))
+            .build()
+            .unwrap()
+            .max_delay(),
+        Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn bad_backoff_settings_are_config_errors() {
+    let bad = [
+        Backoff::exponential(ms(1)).factor(0.5),
+        Backoff::exponential(ms(1)).factor(f64::NAN),
+        Backoff::exponential(ms(1)).factor(f64::INFINITY),
+        Backoff::constant(ms(1)).factor(2.0),
+        Backoff::exponential(ms(10)).max_delay(ms(5)),
+        Backoff::exponential(Duration::ZERO),
+        Backoff::fibonacci(Duration::ZERO),
+        Backoff::constant(Duration::ZERO).jitter(Jitter::Decorrelated),
+        Backoff::constant(ms(1)).max_count(0),
+    ];
+    for b in bad {
+        assert!(b.build().is_err(), "{b:?} should be rejected");
+    }
+    assert!(Backoff::constant(Duration::ZERO).build().is_ok());
+    let e = Backoff::exponential(ms(10))
+        .max_delay(ms(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.setting, "max_delay");
+}
+
+#[test]
+fn bad_retry_settings_are_config_errors() {
+    assert_eq!(
+        Retry::<()>::builder()
+            .max_attempts(0)
+            .build()
+            .unwrap_err()
+            .setting,
+        "max_attempts"
+    );
+    assert_eq!(
+        Retry::<()>::builder()
+            .budget(Duration::ZERO)
+            .build()
+            .unwrap_err()
+            .setting,
+        "budget"
+    );
+    assert_eq!(
+        Retry::<()>::builder()
+            .attempt_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err()
+            .setting,
+        "attempt_timeout"
+    );
+    assert_eq!(
+        Retry::<()>::builder()
+            .backoff(Backoff::exponential(ms(1)).factor(0.1))
+            .build()
+            .unwrap_err()
+            .setting,
+        "factor"
+    );
+}
+
+#[test]
+fn the_defaults_make_three_attempts_with_full_jitter_under_the_exponential_curve() {
+    let retry: Retry<&str> = Retry::builder().seed(9).build().unwrap();
+    assert_eq!(retry.max_attempts(), 3);
+    let (s, err) = starts(&retry);
+    assert_eq!(err.attempts(), 3);
+    let g = gaps(&s);
+    assert!(g[0] <= ms(100) && g[1] <= ms(200), "{g:?}");
+    assert!(Retry::<()>::default().max_attempts() == 3);
+}
+
+#[test]
+fn a_success_after_failures_returns_the_value() {
+    let rt = VirtualRuntime::new();
+    let retry = policy(Backoff::constant(ms(1)), 5);
+    let out = rt.block_on(retry.run(&rt, |a| async move {
+        if a.number() < 4 {
+            Err("no")
+        } else {
+            Ok(a.number())
+        }
+    }));
+    assert_eq!(out.unwrap().unwrap(), 4);
+}
+
+fn cancelled() -> Error<&'static str> {
+    Error::Cancelled(Cancelled {
+        reason: CancelReason::Shutdown,
+    })
+}
+
+#[test]
+fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(5)
+        .classify(|_| Decision::Retry)
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = rt
+        .block_on(retry.run_layered(&rt, |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(cancelled()) }
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(err.is_cancelled());
+    assert_eq!(err.stop_reason(), StopReason::Cancelled);
+}
+
+fn layered_attempts(
+    retry: &Retry<&'static str>,
+    error: fn() -> Error<&'static str>,
+) -> (u32, Duration) {
+    let rt = VirtualRuntime::new();
+    let err = rt
+        .block_on(retry.run_layered(&rt, |_| async move { Err::<(), _>(error()) }))
+        .unwrap()
+        .unwrap_err();
+    (err.attempts(), rt.now().since_origin())
+}
+
+#[test]
+fn the_default_classifier_stops_on_open_circuits_rejections_and_panics() {
+    let retry = policy(Backoff::constant(ms(1)), 5);
+    let open = || {
+        Error::CircuitOpen(CircuitOpen {
+            retry_after: ms(300),
+        })
+    };
+    let full = || {
+        Error::Rejected(Rejected::Full {
+            max_concurrent: 1,
+            max_queued: 0,
+        })
+    };
+    let panic = || {
+        Error::Panicked(crate::runtime::Panicked {
+            message: "boom".into(),
+        })
+    };
+    assert_eq!(layered_attempts(&retry, open).0, 1);
+    assert_eq!(layered_attempts(&retry, full).0, 1);
+    assert_eq!(layered_attempts(&retry, panic).0, 1);
+    let timeout = || Error::Timeout(crate::timeout::Elapsed { after: ms(1) });
+    assert_eq!(layered_attempts(&retry, timeout).0, 5);
+}
+
+#[test]
+fn an_open_circuit_is_retried_after_its_hint_when_asked_capped_by_the_max_delay() {
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .retry_circuit_open(true)
+        .backoff(Backoff::constant(ms(1)).max_delay(ms(500)))
+        .build()
+        .unwrap();
+    let open = || {
+        Error::CircuitOpen(CircuitOpen {
+            retry_after: ms(300),
+        })
+    };
+    assert_eq!(layered_attempts(&retry, open), (3, ms(600)));
+    let long = || {
+        Error::CircuitOpen(CircuitOpen {
+            retry_after: Duration::from_secs(60),
+        })
+    };
+    assert_eq!(layered_attempts(&retry, long), (3, ms(1000)));
+}
+
+#[test]
+fn retry_if_stops_on_errors_it_rejects() {
+    let retry = Retry::builder()
+        .max_attempts(5)
+        .backoff(Backoff::constant(ms(1)))
+        .retry_if(|e: &&str| *e != "fatal")
+        .build()
+        .unwrap();
+    let rt = VirtualRuntime::new();
+    let err = rt
+        .block_on(retry.run(&rt, |a| async move {
+            Err::<(), _>(if a.number() == 2 { "fatal" } else { "flaky" })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (err.attempts(), err.stop_reason()),
+        (2, StopReason::NotRetryable)
+    );
+    assert_eq!(err.into_inner(), Some("fatal"));
+}
+
+#[test]
+fn a_retry_after_hint_is_cut_short_by_the_budget() {
+    let retry = Retry::builder()
+        .max_attempts(10)
+        .budget(ms(250))
+        .classify(|_| Decision::RetryAfter(ms(200)))
+        .build()
+        .unwrap();
+    let (s, err) = starts(&retry);
+    // 0, 200, then the 200 ms hint is cut to the 50 ms left; no time after that.
+    assert_eq!(s, [ms(0), ms(200), ms(250)]);
+    assert_eq!(err.stop_reason(), StopReason::Budget);
+}
+
+#[test]
+fn the_budget_overshoots_by_at_most_the_last_attempts_own_time() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(100)
+        .budget(ms(1000))
+        .backoff(Backoff::constant(ms(300)))
+        .build()
+        .unwrap();
+    let seen = Mutex::new(Vec::new());
+    let err = rt
+        .block_on(retry.run(&rt, |_| {
+            seen.lock().unwrap().push(rt.now().since_origin());
+            let rt = rt.clone();
+            async move {
+                rt.sleep(ms(70)).await;
+                Err::<(), _>("slow failure")
+            }
+        }))
+        .unwrap()
+        .unwrap_err();
+    // 0, +70+300, ..., the fourth sleep is cut to end at exactly 1000 ms.
+    assert_eq!(*seen.lock().unwrap(), [ms(0), ms(370), ms(740), ms(1000)]);
+    assert_eq!(rt.now().since_origin(), ms(1070));
+    assert_eq!((err.attempts(), err.stop_reason()), (4, StopReason::Budget));
+}
+
+#[test]
+fn a_per_attempt_timeout_turns_slow_attempts_into_retried_timeouts() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .attempt_timeout(ms(50))
+        .backoff(Backoff::constant(ms(10)))
+        .keep_all_errors(true)
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(retry.run(&rt, |_| {
+            let rt = rt.clone();
+            async move {
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok::<(), &str>(())
+            }
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(err.earlier_errors().len(), 2);
+    assert!(err.earlier_errors().iter().all(Error::is_timeout));
+    assert_eq!(rt.now().since_origin(), ms(170));
+}
+
+#[test]
+fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
+    let rt = VirtualRuntime::new();
+    let retry = policy(Backoff::constant(ms(20)), 3);
+    let seen = Mutex::new(Vec::new());
+    let _ = rt.block_on(retry.run_layered(&rt, |a| {
+        seen.lock().unwrap().push(a);
+        async move {
+            Err::<(), _>(if a.is_first() {
+                Error::Inner("x")
+            } else {
+                Error::Timeout(crate::timeout::Elapsed { after: ms(1) })
+            })
+        }
+    }));
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(
+        seen.iter().map(Attempt::number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seen.iter().map(Attempt::elapsed).collect::<Vec<_>>(),
+        [ms(0), ms(20), ms(40)]
+    );
+    assert_eq!(
+        seen.iter().map(Attempt::previous_error).collect::<Vec<_>>(),
+        [None, Some(ErrorKind::Inner), Some(ErrorKind::Timeout)]
+    );
+}
+
+#[test]
+fn the_hook_and_the_observers_see_every_decision() {
+    let hooked = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let retry = Retry::builder()
+        .name("fetch")
+        .max_attempts(3)
+        .backoff(Backoff::linear(ms(10), ms(10)))
+        .on_retry({
+            let hooked = hooked.clone();
+            move |n, e: &Error<&str>, d| hooked.lock().unwrap().push((n, e.is_inner(), d))
+        })
+        .observers(Observers::new().with({
+            let events = events.clone();
+            move |e: &Event| events.lock().unwrap().push(e.clone())
+        }))
+        .build()
+        .unwrap();
+    let (_, err) = starts(&retry);
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(
+        *hooked.lock().unwrap(),
+        [(1, true, ms(10)), (2, true, ms(20))]
+    );
+    let events = events.lock().unwrap();
+    let name: Arc<str> = "fetch".into();
+    assert_eq!(events.len(), 6);
+    assert_eq!(
+        events[0],
+        Event::AttemptStarted {
+            name: name.clone(),
+            attempt: 1
+        }
+    );
+    assert_eq!(
+        events[1],
+        Event::RetryScheduled {
+            name: name.clone(),
+            attempt: 1,
+            delay: ms(10),
+            error: "Inner(\"down\")".into()
+        }
+    );
+    assert_eq!(events[5], Event::RetryExhausted { name, attempts: 3 });
+}
+
+#[test]
+fn the_error_says_how_many_attempts_were_made_and_why_it_stopped() {
+    let (_, err) = starts(&policy(Backoff::constant(ms(1)), 2));
+    assert_eq!(
+        err.to_string(),
+        "gave up after 2 attempts (the maximum number of attempts was reached): down"
+    );
+    assert!(err.earlier_errors().is_empty());
+    let last: Error<&str> = err.into();
+    assert_eq!(last.into_inner(), Some("down"));
+}
+
+#[test]
+fn retry_is_clone_send_and_sync() {
+    fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+    assert_shareable::<Retry<std::io::Error>>();
+    assert_shareable::<Backoff>();
+}
+
+/// Counts drops of what an attempt holds.
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicU32>);
+struct Guard(Arc<AtomicU32>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+impl Drops {
+    fn guard(&self) -> Guard {
+        Guard(self.0.clone())
+    }
+    fn count(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn cancelling_a_retry_mid_sleep_starts_no_further_attempt() {
+    let rt = VirtualRuntime::new();
+    let retry = policy(Backoff::constant(ms(100)), 5);
+    let calls = Arc::new(AtomicU32::new(0));
+    let drops = Drops::default();
+    let out = rt.block_on(crate::timeout::timeout(
+        &rt,
+        ms(150),
+        retry.run(&rt, |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let guard = drops.guard();
+            async move {
+                drop(guard);
+                Err::<(), _>("down")
+            }
+        }),
+    ));
+    assert!(out.unwrap().is_err(), "the outer timeout fired");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(drops.count(), 2);
+    // Time moves on; nothing else starts.
+    rt.block_on(rt.sleep(Duration::from_secs(10))).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn cancelling_a_retry_mid_attempt_drops_the_attempt_and_starts_no_other() {
+    let rt = VirtualRuntime::new();
+    let retry = policy(Backoff::constant(ms(10)), 5);
+    let calls = Arc::new(AtomicU32::new(0));
+    let drops = Drops::default();
+    let out = rt.block_on(crate::timeout::timeout(
+        &rt,
+        ms(35),
+        retry.run(&rt, |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let guard = drops.guard();
+            let rt = rt.clone();
+            async move {
+                rt.sleep(ms(20)).await;
+                drop(guard);
+                Err::<(), _>("down")
+            }
+        }),
+    ));
+    assert!(out.unwrap().is_err());
+    // Attempt 1: 0..20, sleep 20..30, attempt 2 from 30, cancelled at 35.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(drops.count(), 2, "the running attempt was dropped");
+    rt.block_on(rt.sleep(Duration::from_secs(10))).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        rt.now(),
+        Instant::from_origin(ms(35) + Duration::from_secs(10))
+    );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn jitter() -> impl Strategy<Value = Jitter> {
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn jittered_delays_stay_within_their_bounds(
+            seed in any::<u64>(), initial in 1u64..10_000, cap_extra in 0u64..100_000,
+            factor in 1.0f64..8.0, j in jitter(),
+        ) {
+            let (initial, cap) = (us(initial), us(initial + cap_extra));
+            let b = Backoff::exponential(initial).factor(factor).max_delay(cap).jitter(j).seed(seed);
+            let plain: Vec<_> = b.clone().jitter(Jitter::None).build().unwrap().take(40).collect();
+            let mut prev = initial;
+            for (d, p) in b.build().unwrap().take(40).zip(plain) {
+                prop_assert!(d <= cap);
+                match j {
+                    Jitter::None => prop_assert_eq!(d, p),
+                    Jitter::Full => prop_assert!(d <= p),
+                    Jitter::Equal => prop_assert!(p / 2 <= d && d <= p),
+                    Jitter::Decorrelated => {
+                        prop_assert!(initial <= d && d <= (prev * 3).min(cap));
+                        prev = d;
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn exponential_without_jitter_never_decreases_and_is_capped(
+            initial in 1u64..1_000_000, cap_extra in 0u64..10_000_000_000, factor in 1.0f64..100.0,
+        ) {
+            let cap = Duration::from_nanos(initial + cap_extra);
+            let b = Backoff::exponential(Duration::from_nanos(initial)).factor(factor).max_delay(cap);
+            let delays: Vec<_> = b.build().unwrap().take(200).collect();
+            prop_assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+            prop_assert!(delays.iter().all(|&d| d <= cap));
+        }
+
+        #[test]
+        fn the_same_seed_gives_the_same_schedule(seed in any::<u64>(), j in jitter()) {
+            let b = Backoff::fibonacci(ms(3)).jitter(j).seed(seed).max_count(30);
+            let a: Vec<_> = b.build().unwrap().collect();
+            prop_assert_eq!(&a, &b.build().unwrap().collect::<Vec<_>>());
+            let built = b.build().unwrap();
+            prop_assert_eq!(a, built.clone().collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn budgets_are_never_exceeded_by_more_than_the_last_attempt(
+            seed in any::<u64>(), budget in 1u64..5_000, work in 0u64..200, j in jitter(),
+        ) {
+            let rt = VirtualRuntime::new();
+            let retry = Retry::builder()
+                .max_attempts(1000)
+                .budget(ms(budget))
+                .backoff(Backoff::exponential(ms(7)).max_delay(ms(900)).jitter(j).seed(seed))
+                .build()
+                .unwrap();
+            let last_start = Mutex::new(Duration::ZERO);
+            let err = rt.block_on(retry.run(&rt, |_| {
+                *last_start.lock().unwrap() = rt.now().since_origin();
+                let rt = rt.clone();
+                async move { rt.sleep(ms(work)).await; Err::<(), _>("x") }
+            })).unwrap().unwrap_err();
+            let last_start = *last_start.lock().unwrap();
+            prop_assert!(last_start <= ms(budget));
+            prop_assert!(rt.now().since_origin() <= ms(budget) + ms(work));
+            prop_assert_eq!(err.stop_reason(), StopReason::Budget);
+        }
+    }
+}

@@ -288,3 +288,94 @@ impl Faults {
         self.state().injected
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::VirtualRuntime;
+    use crate::timeout::timeout;
+
+    #[test]
+    fn a_script_is_followed_in_order_then_every_call_passes() {
+        let faults = Faults::script([
+            Fault::Fail,
+            Fault::Delay(Duration::from_millis(5)),
+            Fault::Hang,
+        ]);
+        let drawn: Vec<_> = (0..5).map(|_| faults.next_fault()).collect();
+        assert_eq!(
+            drawn,
+            [
+                Fault::Fail,
+                Fault::Delay(Duration::from_millis(5)),
+                Fault::Hang,
+                Fault::Pass,
+                Fault::Pass
+            ]
+        );
+        assert_eq!((faults.calls(), faults.injected()), (5, 3));
+    }
+
+    #[test]
+    fn seeded_faults_follow_their_rates_and_replay_with_the_same_seed() {
+        let build = || {
+            Faults::seeded(3)
+                .fail_rate(0.3)
+                .hang_rate(0.1)
+                .delay(0.2, Duration::from_millis(1))
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (build(), build());
+        let draws: Vec<_> = (0..10_000).map(|_| a.next_fault()).collect();
+        assert!(
+            draws
+                .iter()
+                .zip((0..).map(|_| b.next_fault()))
+                .all(|(x, y)| *x == y)
+        );
+        let share = |f: Fault| draws.iter().filter(|d| **d == f).count() as f64 / 10_000.0;
+        assert!((share(Fault::Fail) - 0.3).abs() < 0.02);
+        assert!((share(Fault::Hang) - 0.1).abs() < 0.02);
+        assert!((share(Fault::Delay(Duration::from_millis(1))) - 0.2).abs() < 0.02);
+    }
+
+    #[test]
+    fn rates_outside_zero_to_one_or_adding_above_one_are_config_errors() {
+        assert!(Faults::seeded(1).fail_rate(1.5).build().is_err());
+        assert!(Faults::seeded(1).hang_rate(-0.1).build().is_err());
+        assert!(Faults::seeded(1).fail_rate(f64::NAN).build().is_err());
+        assert!(
+            Faults::seeded(1)
+                .fail_rate(0.6)
+                .hang_rate(0.6)
+                .build()
+                .is_err()
+        );
+        assert!(Faults::seeded(1).fail_rate(1.0).build().is_ok());
+    }
+
+    #[test]
+    fn injected_faults_fail_delay_and_hang_the_wrapped_call() {
+        let rt = VirtualRuntime::new();
+        let faults = Faults::script([
+            Fault::Fail,
+            Fault::Delay(Duration::from_millis(40)),
+            Fault::Hang,
+        ]);
+        let out = rt.block_on(faults.inject(&rt, async { 1 })).unwrap();
+        assert_eq!(out, Err(InjectedFault { call: 1 }));
+        let out = rt.block_on(faults.inject(&rt, async { 2 })).unwrap();
+        assert_eq!(out, Ok(2));
+        assert_eq!(rt.now().since_origin(), Duration::from_millis(40));
+        let hung = rt
+            .block_on(timeout(
+                &rt,
+                Duration::from_secs(1),
+                faults.inject(&rt, async { 3 }),
+            ))
+            .unwrap();
+        assert!(hung.is_err(), "a hang only ends by a timeout");
+        assert_eq!(rt.block_on(faults.inject(&rt, async { 4 })).unwrap(), Ok(4));
+    }
+}

@@ -26,12 +26,14 @@ pin_project_lite::pin_project! {
     /// Resolves to `Ok(output)` if the inner future finishes first, or
     /// `Err(Elapsed)` once the time is up. The inner future is always polled
     /// before the timer, so a future that is ready at once succeeds even with
-    /// a zero timeout.
+    /// a zero timeout. When the time is up the inner future is dropped at
+    /// once, inside that poll, not later when the `Timeout` is dropped: its
+    /// resources (connections, locks, permits) are released promptly.
     #[derive(Debug)]
     #[must_use = "a Timeout does nothing unless awaited; the inner future will not run"]
     pub struct Timeout<F, S> {
         #[pin]
-        future: F,
+        future: Option<F>,
         #[pin]
         sleep: S,
         after: Duration,
@@ -42,12 +44,20 @@ impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(output) = this.future.poll(cx) {
+        let mut this = self.project();
+        let elapsed = Elapsed { after: *this.after };
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            // Already timed out (and the inner future dropped): stay timed out.
+            return Poll::Ready(Err(elapsed));
+        };
+        if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
         match this.sleep.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed { after: *this.after })),
+            Poll::Ready(()) => {
+                this.future.set(None);
+                Poll::Ready(Err(elapsed))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -60,8 +70,8 @@ impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
 ///
 /// # Errors
 ///
-/// [`Elapsed`] if the time ran out; the future is dropped with the
-/// `Timeout`.
+/// [`Elapsed`] (carrying `duration`) if the time ran out; the inner future
+/// is dropped at that moment.
 ///
 /// # Cancel safety
 ///
@@ -86,7 +96,7 @@ pub fn timeout<T: Timer, F: Future>(
     future: F,
 ) -> Timeout<F, T::Sleep> {
     Timeout {
-        future,
+        future: Some(future),
         sleep: timer.sleep(duration),
         after: duration,
     }
@@ -126,7 +136,7 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
         at.saturating_duration_since(timer.now())
     };
     Timeout {
-        future,
+        future: Some(future),
         sleep: timer.sleep_until(at),
         after,
     }
@@ -156,3 +166,6 @@ pub trait TimeoutExt: Future + Sized {
 }
 
 impl<F: Future> TimeoutExt for F {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use super::*;
+use crate::runtime::Timer;
+use crate::testing::VirtualRuntime;
+
+struct Guard(Arc<AtomicUsize>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_firing_timeout_drops_the_inner_future_at_once() {
+    let rt = VirtualRuntime::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = Guard(dropped.clone());
+    let inner = {
+        let rt = rt.clone();
+        async move {
+            let _guard = guard;
+            rt.sleep(Duration::from_secs(60)).await;
+        }
+    };
+    let mut fut = Box::pin(timeout(&rt, Duration::from_millis(5), inner));
+    let seen = rt
+        .block_on(futures::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready((r, dropped.load(Ordering::SeqCst))),
+            Poll::Pending => Poll::Pending,
+        }))
+        .unwrap();
+    // Dropped inside the poll that fired, while the Timeout itself still lives.
+    assert_eq!(
+        seen,
+        (
+            Err(Elapsed {
+                after: Duration::from_millis(5)
+            }),
+            1
+        )
+    );
+    // Polled again, it stays timed out and polls nothing.
+    assert_eq!(
+        fut.as_mut().now_or_never(),
+        Some(Err(Elapsed {
+            after: Duration::from_millis(5)
+        }))
+    );
+    assert_eq!(rt.now().since_origin(), Duration::from_millis(5));
+}
+
+#[test]
+fn a_ready_future_wins_even_with_a_zero_timeout_or_a_past_deadline() {
+    let rt = VirtualRuntime::new();
+    assert_eq!(
+        rt.block_on(timeout(&rt, Duration::ZERO, async { 1 }))
+            .unwrap(),
+        Ok(1)
+    );
+    rt.advance(Duration::from_secs(1));
+    let past = crate::runtime::Instant::ORIGIN;
+    assert_eq!(
+        rt.block_on(deadline(&rt, past, async { 2 })).unwrap(),
+        Ok(2)
+    );
+}
+
+#[test]
+fn a_deadline_reports_the_time_that_was_left() {
+    let rt = VirtualRuntime::new();
+    rt.advance(Duration::from_millis(100));
+    let at = crate::runtime::Instant::from_origin(Duration::from_millis(350));
+    let out = rt
+        .block_on(rt.sleep(Duration::from_secs(9)).deadline(&rt, at))
+        .unwrap();
+    assert_eq!(
+        out,
+        Err(Elapsed {
+            after: Duration::from_millis(250)
+        })
+    );
+    assert_eq!(rt.now(), at);
+}
+
+#[test]
+fn an_endless_timeout_never_fires() {
+    let rt = VirtualRuntime::new();
+    let slow = rt.sleep(Duration::from_secs(86_400));
+    let out = rt.block_on(slow.timeout(&rt, Duration::MAX)).unwrap();
+    assert_eq!(out, Ok(()));
+    let out = rt
+        .block_on(async { 5 }.deadline(&rt, crate::runtime::Instant::NEVER))
+        .unwrap();
+    assert_eq!(out, Ok(5));
+}
+
+#[test]
+fn the_elapsed_message_says_how_long_and_what_to_do() {
+    let e = Elapsed {
+        after: Duration::from_millis(20),
+    };
+    assert_eq!(
+        e.to_string(),
+        "timed out after 20ms; raise the limit or make the operation faster"
+    );
+}
