@@ -1,6 +1,13 @@
 //! Observability: every decision staunch makes is an [`Event`] given to the
 //! [`Observer`]s you register.
 //!
+//! - [`Stats`]: per-operation count, successes, failures, min, max, mean,
+//!   median, p99 and standard deviation, in constant memory.
+//! - Feature `tracing`: `TracingObserver` turns events into `tracing`
+//!   events with fields.
+//! - Feature `metrics`: `MetricsObserver` feeds counters and histograms
+//!   through the `metrics` facade (any exporter, Prometheus included).
+//!
 //! ```
 //! use staunch::observe::{Event, Observers};
 //! use std::sync::{Arc, Mutex};
@@ -15,11 +22,21 @@
 //! ```
 
 mod event;
+#[cfg(feature = "metrics")]
+mod metrics_observer;
+mod stats;
+#[cfg(feature = "tracing")]
+mod tracing_observer;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use event::Event;
+#[cfg(feature = "metrics")]
+pub use metrics_observer::MetricsObserver;
+pub use stats::{Stats, Summary};
+#[cfg(feature = "tracing")]
+pub use tracing_observer::TracingObserver;
 
 /// Receives staunch's [`Event`]s. Implemented for every `Fn(&Event)`.
 ///
