@@ -22,6 +22,14 @@ fn main() -> ExitCode {
         Some("test") => test::all(&args[1..]),
         Some("demo") => demo::serve_demo(&args[1..]),
         Some("setup") => setup::everything(),
+        Some("demo-test") => demo::browser_test().and_then(|(passed, failed)| {
+            println!("demo in headless Chromium: {passed} passed, {failed} failed");
+            if failed == 0 && passed > 0 {
+                Ok(())
+            } else {
+                Err("the demo's browser test failed".into())
+            }
+        }),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup>"

@@ -1,0 +1,105 @@
+// The resilience lab's page: runs both strategies of the same Rust crawler
+// (compiled to wasm) and renders their reports as they arrive.
+import init, { run_lab, hosts } from "./pkg/staunch_demo.js";
+
+const $ = (sel) => document.querySelector(sel);
+const status = $("#status");
+const button = $("#run");
+
+function setStatus(state, text) {
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+function renderHosts(hostList, reports) {
+  const body = $("#host-table tbody");
+  body.replaceChildren();
+  for (const h of hostList) {
+    const row = document.createElement("tr");
+    const count = (r) => {
+      if (!r) return "–";
+      const s = r.hosts.find((x) => x.host === h.name);
+      return s ? `${s.ok} / ${s.failed}` : "0 / 0";
+    };
+    const breaker = reports?.staunch?.hosts.find((x) => x.host === h.name)?.breaker ?? "–";
+    for (const text of [h.name, h.behaviour, count(reports?.naive), count(reports?.staunch), breaker]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      row.append(td);
+    }
+    body.append(row);
+  }
+}
+
+function renderSummary(id, report) {
+  const dl = document.querySelector(`#${id} .summary`);
+  dl.replaceChildren();
+  const rows = [
+    ["pages fetched", report.ok],
+    ["pages failed", report.failed],
+    ["refused by open breakers", report.rejected],
+    ["cut off by the budget", report.cancelled],
+    ["fetch attempts", report.attempts],
+    ["time", `${report.elapsed_ms} ms`],
+  ];
+  for (const [k, v] of rows) {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    dd.dataset.key = k;
+    dl.append(dt, dd);
+  }
+}
+
+function logLine(id, event) {
+  const li = document.createElement("li");
+  li.className = event.outcome;
+  li.textContent = `${event.at_ms} ms  ${event.url}  ${event.outcome}${event.detail ? ": " + event.detail : ""}`;
+  const log = document.querySelector(`#${id} .log`);
+  log.append(li);
+  log.scrollTop = log.scrollHeight;
+}
+
+async function runBoth() {
+  button.disabled = true;
+  setStatus("running", "crawling…");
+  for (const id of ["naive", "staunch"]) {
+    document.querySelector(`#${id} .log`).replaceChildren();
+    document.querySelector(`#${id} .summary`).replaceChildren();
+  }
+  const seed = BigInt($("#seed").value || "7");
+  const pages = Number($("#pages").value || "48");
+  const budget = Number($("#budget").value || "3000");
+  try {
+    const [naive, staunch] = await Promise.all(
+      ["naive", "staunch"].map(async (strategy) => {
+        const json = await run_lab(strategy, seed, pages, budget, (e) => logLine(strategy, JSON.parse(e)));
+        const report = JSON.parse(json);
+        renderSummary(strategy, report);
+        return report;
+      }),
+    );
+    renderHosts(JSON.parse(hosts()), { naive, staunch });
+    const summary = $("#summary");
+    summary.dataset.ready = "true";
+    summary.dataset.naiveOk = naive.ok;
+    summary.dataset.staunchOk = staunch.ok;
+    summary.dataset.staunchElapsed = staunch.elapsed_ms;
+    summary.dataset.budget = budget;
+    summary.textContent = `staunch fetched ${staunch.ok} pages in ${staunch.elapsed_ms} ms; naive fetched ${naive.ok} in ${naive.elapsed_ms} ms.`;
+    setStatus("done", "done");
+  } catch (err) {
+    setStatus("error", `error: ${err}`);
+    throw err;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+await init();
+renderHosts(JSON.parse(hosts()), null);
+button.textContent = "run the crawl";
+button.disabled = false;
+button.addEventListener("click", runBoth);
+setStatus("ready", "ready");
