@@ -8,10 +8,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
-
-use futures::TryFutureExt;
 
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
@@ -71,8 +71,10 @@ impl<E> Retry<E> {
         Fut: Future<Output = Result<R, E>>,
         E: fmt::Debug,
     {
-        self.run_layered(timer, move |attempt| op(attempt).map_err(Error::Inner))
-            .await
+        self.run_layered(timer, move |attempt| Layered {
+            attempt: op(attempt),
+        })
+        .await
     }
 
     /// Like [`run`](Retry::run), for an operation that is itself a staunch
@@ -113,7 +115,9 @@ impl<E> Retry<E> {
         E: fmt::Debug,
     {
         let config = &*self.config;
-        let start = timer.now();
+        // Read lazily (see `first_attempt`); set once the first attempt has
+        // either gone pending or failed.
+        let mut start: Option<Instant> = None;
         let mut backoff: Option<Backoff> = None;
         let mut earlier = Vec::new();
         let mut previous = None;
@@ -125,23 +129,26 @@ impl<E> Retry<E> {
             });
             let attempt = Attempt {
                 number,
-                elapsed: if number == 1 {
-                    Duration::ZERO
-                } else {
-                    timer.now().saturating_duration_since(start)
+                elapsed: match start {
+                    Some(start) => timer.now().saturating_duration_since(start),
+                    None => Duration::ZERO,
                 },
                 previous,
             };
             let outcome = match config.attempt_timeout {
-                None => op(attempt).await,
-                Some(limit) => timeout(timer, limit, op(attempt))
-                    .await
-                    .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed))),
+                None => first_attempt(timer, &mut start, op(attempt)).await,
+                Some(limit) => {
+                    let limited = timeout(timer, limit, op(attempt));
+                    first_attempt(timer, &mut start, limited)
+                        .await
+                        .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed)))
+                }
             };
             let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
+            let start = *start.get_or_insert_with(|| timer.now());
             let backoff = backoff.get_or_insert_with(|| self.fresh_backoff());
             let delay = match self.next_delay(timer, start, number, &error, backoff) {
                 Ok(delay) => delay,
@@ -226,5 +233,55 @@ impl<E> Retry<E> {
                 }
             }
         }
+    }
+}
+
+/// Awaits `attempt`, and the first time it goes pending records the start
+/// of the call if none is recorded yet.
+///
+/// A call that succeeds on the first poll of its first attempt (the common
+/// case) never reads the clock. An attempt that goes pending is timed from
+/// the end of its first poll, which on a virtual clock is exact and on a real
+/// clock misses only that poll's own synchronous work.
+async fn first_attempt<T: Timer, F: Future>(
+    timer: &T,
+    start: &mut Option<Instant>,
+    attempt: F,
+) -> F::Output {
+    if start.is_some() {
+        return attempt.await;
+    }
+    let mut attempt = std::pin::pin!(attempt);
+    futures::future::poll_fn(|cx| {
+        let poll = attempt.as_mut().poll(cx);
+        if poll.is_pending() && start.is_none() {
+            *start = Some(timer.now());
+        }
+        poll
+    })
+    .await
+}
+
+pin_project_lite::pin_project! {
+    /// An attempt of [`Retry::run`] seen as a staunch stage: its error
+    /// becomes [`Error::Inner`]. (A named future rather than `map_err`, so
+    /// that futures holding it stay provably `Send` with borrowed errors.)
+    struct Layered<F> {
+        #[pin]
+        attempt: F,
+    }
+}
+
+impl<F, R, E> Future for Layered<F>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .attempt
+            .poll(cx)
+            .map(|r| r.map_err(Error::Inner))
     }
 }
