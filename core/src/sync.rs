@@ -9,14 +9,14 @@
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(staunch_loom)]
 #[allow(unused_imports)]
-pub(crate) use loom::sync::{Arc, Mutex, MutexGuard, Weak};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(not(staunch_loom))]
 #[allow(unused_imports)]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(staunch_loom))]
 #[allow(unused_imports)]
-pub(crate) use std::sync::{Arc, Mutex, MutexGuard, Weak};
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Locks `mutex`, ignoring poisoning: staunch's state is kept consistent at
 /// every point a panic could happen, so a poisoned lock is still valid.
