@@ -19,7 +19,7 @@ pub mod report;
 pub mod site;
 
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 pub use crawler::{LabConfig, Strategy, crawl};
 pub use report::{CrawlReport, HostReport, Outcome, PageEvent};
