@@ -76,6 +76,30 @@ fn main() {
         })],
     );
 
+    // The same inside a spawned task, where most tokio code runs: there the
+    // adapter skips entering the runtime handle (a `block_on` future is not a
+    // task, so the scenario above pays for the enter).
+    b.compare(
+        &format!("timeout/tokio/ready-in-task/x{CALLS}"),
+        &mut || {
+            let timer = tokio_timer.clone();
+            let task = tokio_rt.spawn(async move {
+                for n in 0..CALLS {
+                    black_box(timeout(&timer, LIMIT, succeed(n)).await.ok());
+                }
+            });
+            black_box(tokio_rt.block_on(task).ok());
+        },
+        &mut [("tokio::time::timeout", &mut || {
+            let task = tokio_rt.spawn(async move {
+                for n in 0..CALLS {
+                    black_box(tokio::time::timeout(LIMIT, succeed(n)).await.ok());
+                }
+            });
+            black_box(tokio_rt.block_on(task).ok());
+        })],
+    );
+
     b.compare(
         &format!("timeout/tokio/one-yield/x{CALLS}"),
         &mut || {

@@ -114,8 +114,17 @@ impl Timer for Tokio {
         Instant::from_origin(tokio::time::Instant::now().saturating_duration_since(self.origin))
     }
     fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
-        let _guard = self.handle.enter();
-        tokio::time::sleep(duration)
+        // Inside a tokio task (the common case, and a cheap thread-local
+        // read) the runtime's context is entered and tokio finds its timer by
+        // itself. Anywhere else (a `block_on` future, another executor, a
+        // plain thread) enter our handle first, so creating a sleep never
+        // panics.
+        if tokio::task::try_id().is_some() {
+            tokio::time::sleep(duration)
+        } else {
+            let _guard = self.handle.enter();
+            tokio::time::sleep(duration)
+        }
     }
 }
 
