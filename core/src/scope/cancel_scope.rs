@@ -1,0 +1,374 @@
+//! `CancelScope`: a token plus a deadline and the clock that enforces it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
+
+use super::grace::AllIdle;
+use super::run::Run;
+use super::token::WaitCancelled;
+use super::tree::{NOW, Node, SOFT};
+use super::{CancelReason, CancelToken, Cancelled};
+
+/// The clock a scope's deadline is measured on: any [`Timer`], type-erased
+/// so that scopes stay one plain type.
+pub(crate) trait Clock: MaybeSend + MaybeSync {
+    fn now(&self) -> Instant;
+    fn sleep_until(&self, at: Instant) -> BoxTask;
+}
+
+impl<T: Timer + 'static> Clock for T {
+    fn now(&self) -> Instant {
+        Timer::now(self)
+    }
+    fn sleep_until(&self, at: Instant) -> BoxTask {
+        Box::pin(Timer::sleep_until(self, at))
+    }
+}
+
+/// A region of work that can be cancelled, with a reason, as a whole.
+///
+/// A scope is a [`CancelToken`] plus an optional deadline. Futures run with
+/// [`run`](CancelScope::run) are dropped promptly when the scope is cancelled
+/// or its deadline passes, and the caller gets [`Cancelled`] with the
+/// [`CancelReason`]. Scopes nest:
+///
+/// - [`child`](CancelScope::child): cancelled with its parent (reason
+///   [`CancelReason::Parent`]); cancelling it never touches the parent or
+///   siblings. Its effective deadline is the earlier of its own and every
+///   ancestor's.
+/// - [`shielded`](CancelScope::shielded): ignores outer cancellation and
+///   outer deadlines, for cleanup that must finish. Give it its own deadline
+///   ([`with_timeout`](CancelScope::with_timeout)) so that it stays bounded.
+///
+/// Deadlines are enforced by whoever waits on the scope with its clock:
+/// [`run`](CancelScope::run) and [`cancelled`](CancelScope::cancelled). When
+/// one of them sees the deadline pass, it cancels the scope (and so every
+/// descendant) with [`CancelReason::Deadline`]. A deadline already past when
+/// `run` is first polled cancels the scope before the inner future is polled
+/// even once. Use one clock per tree of scopes: instants of different timers
+/// cannot be compared.
+///
+/// Cloning a scope gives another handle on the same scope.
+///
+/// # Example
+///
+/// ```
+/// use staunch::scope::{CancelReason, CancelScope};
+/// use staunch::runtime::Timer;
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let out = rt.block_on({
+///     let rt = rt.clone();
+///     async move {
+///         let scope = CancelScope::new().with_timeout(&rt, Duration::from_secs(1));
+///         let child = scope.child().with_timeout(&rt, Duration::from_secs(5));
+///         // The child's effective deadline is its parent's: 1 s.
+///         child.run(rt.sleep(Duration::from_secs(3))).await
+///     }
+/// });
+/// let err = out.unwrap().unwrap_err();
+/// assert!(matches!(err.reason, CancelReason::Deadline { .. }));
+/// assert_eq!(rt.now().since_origin(), Duration::from_secs(1));
+/// ```
+///
+/// # Cancel safety
+///
+/// Cancelling a scope drops the futures run in it at their next poll; they
+/// are as cancel-safe as those futures. Use
+/// [`cancel_with_grace`](CancelScope::cancel_with_grace) to let them finish
+/// on their own first.
+#[derive(Clone, Default)]
+pub struct CancelScope {
+    pub(crate) token: CancelToken,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) clock: Option<StdArc<dyn Clock>>,
+}
+
+impl CancelScope {
+    /// A new root scope: not cancelled, no deadline.
+    #[must_use]
+    pub fn new() -> CancelScope {
+        CancelScope::default()
+    }
+
+    /// A scope nested in this one: cancelled with it, bounded by its deadline.
+    #[must_use]
+    pub fn child(&self) -> CancelScope {
+        CancelScope {
+            token: self.token.child(),
+            deadline: self.deadline,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A scope that ignores this one's cancellation and deadline (it keeps
+    /// the clock). For cleanup that must finish even while everything around
+    /// it is being cancelled; bound it with its own deadline.
+    ///
+    /// ```
+    /// use staunch::scope::CancelScope;
+    ///
+    /// let outer = CancelScope::new();
+    /// let cleanup = outer.shielded();
+    /// outer.cancel();
+    /// assert!(!cleanup.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn shielded(&self) -> CancelScope {
+        CancelScope {
+            token: CancelToken::new(),
+            deadline: None,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// This scope with a deadline at `at` on `timer`'s clock. The effective
+    /// deadline is the earlier of `at` and the one already in force (a
+    /// deadline can only get earlier). `timer` becomes the scope's clock.
+    #[must_use]
+    pub fn with_deadline<T: Timer + Clone + 'static>(
+        mut self,
+        timer: &T,
+        at: Instant,
+    ) -> CancelScope {
+        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+        self.clock = Some(StdArc::new(timer.clone()));
+        self
+    }
+
+    /// This scope with a deadline `duration` from now on `timer`'s clock; see
+    /// [`with_deadline`](CancelScope::with_deadline).
+    #[must_use]
+    pub fn with_timeout<T: Timer + Clone + 'static>(
+        self,
+        timer: &T,
+        duration: Duration,
+    ) -> CancelScope {
+        let at = timer.now().saturating_add(duration);
+        self.with_deadline(timer, at)
+    }
+
+    /// The effective deadline, if any.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The scope's token, to hand to code that only needs to observe or
+    /// trigger cancellation.
+    #[must_use]
+    pub fn token(&self) -> &CancelToken {
+        &self.token
+    }
+
+    /// Cancels the scope and its descendants now, with
+    /// [`CancelReason::Explicit`]. Does nothing if already cancelled.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Cancels with a message that reaches the [`Cancelled`] error.
+    pub fn cancel_with_message(&self, message: impl Into<StdArc<str>>) {
+        self.token.cancel_with_message(message);
+    }
+
+    /// Cancels with the given reason.
+    pub fn cancel_with(&self, reason: CancelReason) {
+        self.token.cancel_with(reason);
+    }
+
+    /// Whether the scope was cancelled (one atomic load). A deadline counts
+    /// once `run` or `cancelled` has seen it pass.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why the scope was cancelled, if it was.
+    #[must_use]
+    pub fn reason(&self) -> Option<CancelReason> {
+        self.token.reason()
+    }
+
+    /// Runs `future` until it finishes or the scope is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] with the scope's reason if the scope was cancelled or
+    /// its deadline passed before `future` finished; `future` has been
+    /// dropped by then. A scope already cancelled (or a deadline already
+    /// past) at the first poll never polls `future`. During a
+    /// [`cancel_with_grace`](CancelScope::cancel_with_grace) grace period
+    /// `future` keeps running, and if it finishes its output is returned.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the `Run` drops `future`.
+    pub fn run<F: Future>(&self, future: F) -> Run<F> {
+        Run::new(self.clone(), future)
+    }
+
+    /// A future that completes once the scope is cancelled or its deadline
+    /// passes, for cooperative code that wants to clean up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping it only stops waiting.
+    pub fn cancelled(&self) -> ScopeCancelled<'_> {
+        ScopeCancelled {
+            scope: self,
+            wait: self.token.cancelled(),
+            sleep: None,
+            started: false,
+        }
+    }
+
+    /// Cancels the scope gracefully: signals it now (so `is_cancelled` and
+    /// `cancelled()` see it, with [`CancelReason::Explicit`]), lets the
+    /// futures run in it and its descendants finish on their own for up to
+    /// `grace`, then drops those that remain. Completes only once every one
+    /// of them is gone.
+    ///
+    /// Call it from outside the scope: a `run` of this scope that awaits its
+    /// own graceful cancellation would wait for itself.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use staunch::scope::CancelScope;
+    /// use staunch::runtime::{SpawnExt, Timer};
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let flushed = rt.block_on({
+    ///     let rt = rt.clone();
+    ///     async move {
+    ///         let scope = CancelScope::new();
+    ///         let worker = rt.spawn(scope.clone().run_owned({
+    ///             let (scope, rt) = (scope.clone(), rt.clone());
+    ///             async move {
+    ///                 scope.cancelled().await;
+    ///                 rt.sleep(Duration::from_millis(10)).await; // flush buffers
+    ///                 Ok::<_, String>("flushed")
+    ///             }
+    ///         })).unwrap();
+    ///         rt.sleep(Duration::from_millis(1)).await;
+    ///         scope.cancel_with_grace(&rt, Duration::from_millis(50)).await;
+    ///         worker.await.unwrap()
+    ///     }
+    /// });
+    /// assert_eq!(flushed.unwrap(), Ok(Ok("flushed")));
+    /// ```
+    pub async fn cancel_with_grace<T: Timer>(&self, timer: &T, grace: Duration) {
+        self.cancel_gracefully(timer, grace, CancelReason::Explicit { message: None })
+            .await;
+    }
+
+    pub(crate) async fn cancel_gracefully<T: Timer>(
+        &self,
+        timer: &T,
+        grace: Duration,
+        reason: CancelReason,
+    ) {
+        let nodes = Node::cancel(&self.token.node, reason.clone(), SOFT, true);
+        {
+            let idle = std::pin::pin!(AllIdle::new(nodes));
+            let sleep = std::pin::pin!(timer.sleep(grace));
+            futures::future::select(idle, sleep).await;
+        }
+        let nodes = Node::cancel(&self.token.node, reason, NOW, true);
+        AllIdle::new(nodes).await;
+    }
+
+    /// Like [`run`](CancelScope::run), but takes the scope by value so the
+    /// future is `'static` (to spawn it).
+    pub fn run_owned<F: Future>(self, future: F) -> Run<F> {
+        Run::new(self, future)
+    }
+}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelScope")
+            .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// If the scope's deadline has passed, cancels the scope for it; returns
+/// whether it did (or the deadline had passed).
+pub(crate) fn deadline_passed(scope: &CancelScope) -> bool {
+    match (&scope.clock, scope.deadline) {
+        (Some(clock), Some(at)) if clock.now() >= at => {
+            scope.token.cancel_with(CancelReason::Deadline { at });
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A sleep until the scope's deadline, if it has one.
+pub(crate) fn deadline_sleep(scope: &CancelScope) -> Option<BoxTask> {
+    match (&scope.clock, scope.deadline) {
+        (Some(clock), Some(at)) if !at.is_never() => Some(clock.sleep_until(at)),
+        _ => None,
+    }
+}
+
+/// The future of [`CancelScope::cancelled`]: resolves to [`Cancelled`] once
+/// the scope is cancelled or its deadline passes.
+#[must_use = "a ScopeCancelled does nothing unless awaited"]
+pub struct ScopeCancelled<'a> {
+    scope: &'a CancelScope,
+    wait: WaitCancelled<'a>,
+    sleep: Option<BoxTask>,
+    started: bool,
+}
+
+impl Future for ScopeCancelled<'_> {
+    type Output = Cancelled;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cancelled> {
+        let this = &mut *self;
+        if !this.started {
+            this.started = true;
+            deadline_passed(this.scope);
+            this.sleep = deadline_sleep(this.scope);
+        }
+        if let Poll::Ready(c) = this.wait.poll_wait(cx) {
+            return Poll::Ready(c);
+        }
+        if let Some(sleep) = this.sleep.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            this.sleep = None;
+            if let Some(at) = this.scope.deadline {
+                this.scope.token.cancel_with(CancelReason::Deadline { at });
+            }
+            return this.wait.poll_wait(cx);
+        }
+        Poll::Pending
+    }
+}
+
+impl fmt::Debug for ScopeCancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeCancelled")
+            .field("scope", self.scope)
+            .finish()
+    }
+}

@@ -1,0 +1,137 @@
+//! The future of `CancelScope::run`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::runtime::BoxTask;
+
+use super::cancel_scope::{deadline_passed, deadline_sleep};
+use super::tree::{HARD, WaitKey};
+use super::{CancelReason, CancelScope, Cancelled};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    NotStarted,
+    Running,
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// A future run inside a [`CancelScope`]; created by
+    /// [`CancelScope::run`] and [`CancelScope::run_owned`].
+    ///
+    /// Resolves to `Ok(output)` if the inner future finishes, or
+    /// `Err(Cancelled)` once the scope is cancelled or its deadline passes.
+    /// The inner future is dropped inside the poll that notices, not later.
+    #[must_use = "a Run does nothing unless awaited; the inner future will not run"]
+    pub struct Run<F> {
+        #[pin]
+        future: Option<F>,
+        scope: CancelScope,
+        sleep: Option<BoxTask>,
+        key: Option<WaitKey>,
+        stage: Stage,
+    }
+
+    impl<F> PinnedDrop for Run<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            // Drop the inner future before leaving the scope, so a graceful
+            // cancel that waits for the scope to be idle waits for its drop.
+            this.future.set(None);
+            this.scope.token.node.unregister(this.key);
+            if *this.stage == Stage::Running {
+                this.scope.token.node.exit();
+            }
+        }
+    }
+}
+
+impl<F> Run<F> {
+    pub(crate) fn new(scope: CancelScope, future: F) -> Run<F> {
+        Run {
+            future: Some(future),
+            scope,
+            sleep: None,
+            key: None,
+            stage: Stage::NotStarted,
+        }
+    }
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = Result<F::Output, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let node = &this.scope.token.node;
+        match *this.stage {
+            Stage::Done => panic!("`Run` polled after it completed"),
+            Stage::NotStarted => {
+                deadline_passed(this.scope);
+                if !node.enter() {
+                    this.future.set(None);
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Err(Cancelled {
+                        reason: node.reason_or_explicit(),
+                    }));
+                }
+                *this.stage = Stage::Running;
+                *this.sleep = deadline_sleep(this.scope);
+            }
+            Stage::Running => {}
+        }
+        loop {
+            if node.flags() & HARD != 0 {
+                break;
+            }
+            let future = this.future.as_mut().as_pin_mut().expect("running");
+            if let Poll::Ready(output) = future.poll(cx) {
+                finish(&mut this.future, node, this.key, this.stage, this.sleep);
+                return Poll::Ready(Ok(output));
+            }
+            if let Some(sleep) = this.sleep.as_mut()
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                *this.sleep = None;
+                if let Some(at) = this.scope.deadline {
+                    this.scope.token.cancel_with(CancelReason::Deadline { at });
+                }
+                continue;
+            }
+            if node.register(this.key, cx.waker(), HARD) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+        finish(&mut this.future, node, this.key, this.stage, this.sleep);
+        Poll::Ready(Err(Cancelled {
+            reason: node.reason_or_explicit(),
+        }))
+    }
+}
+
+fn finish<F>(
+    future: &mut Pin<&mut Option<F>>,
+    node: &crate::sync::Arc<super::tree::Node>,
+    key: &mut Option<WaitKey>,
+    stage: &mut Stage,
+    sleep: &mut Option<BoxTask>,
+) {
+    future.set(None);
+    *sleep = None;
+    node.unregister(key);
+    *stage = Stage::Done;
+    node.exit();
+}
+
+impl<F> fmt::Debug for Run<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("scope", &self.scope)
+            .field("stage", &self.stage)
+            .finish()
+    }
+}
