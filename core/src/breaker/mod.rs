@@ -1,7 +1,339 @@
-//! Circuit breaker: stop calling a service that keeps failing.
+//! Circuit breaker: stop calling a service that keeps failing, and let a few
+//! probes find out when it is back.
+//!
+//! A [`CircuitBreaker`] is one value shared by every caller (`Clone + Send +
+//! Sync` natively; clones share state). It is
+//!
+//! - **closed**: calls run and their outcomes are recorded in a sliding
+//!   window (the last N calls, or the calls of the last T in buckets). It
+//!   trips when, with at least a minimum number of calls in the window, the
+//!   failure rate or the slow-call rate reaches its threshold, or after N
+//!   failures in a row.
+//! - **open**: calls are refused at once with [`CircuitOpen`], which says
+//!   how long is left (`retry_after`). The open duration is constant or
+//!   grows with a [`Backoff`](crate::retry::Backoff) on repeated trips.
+//! - **half-open**: exactly the configured number of probes are admitted,
+//!   even under races. Enough successes close it; too many failures reopen
+//!   it; a probe that never reports (its future or permit was dropped) frees
+//!   its slot; and if the probes do not decide within the probe timeout it
+//!   reopens, so it can never be stuck half-open.
+//!
+//! Time-driven transitions are evaluated lazily against the timer given to
+//! the builder, when the breaker is next used or inspected: no background
+//! task, so it works on every runtime and in the browser.
+//!
+//! Cancellation is never counted: a call whose future is dropped, or that
+//! ends in [`Error::Cancelled`], counts as neither success nor failure.
+//!
+//! ```
+//! use staunch::breaker::{CircuitBreaker, CircuitState};
+//! use staunch::testing::VirtualRuntime;
+//! use std::time::Duration;
+//!
+//! let rt = VirtualRuntime::new();
+//! let breaker = CircuitBreaker::builder(rt.clone())
+//!     .consecutive_failures(3)
+//!     .open_duration(Duration::from_secs(10))
+//!     .build()?;
+//! rt.block_on(async {
+//!     for _ in 0..3 {
+//!         let _ = breaker.call(async { Err::<(), _>("down") }).await;
+//!     }
+//!     assert_eq!(breaker.state(), CircuitState::Open);
+//!     let refused = breaker.call(async { Ok::<_, &str>(()) }).await.unwrap_err();
+//!     assert!(refused.is_circuit_open());
+//! })
+//! .unwrap();
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
 
+mod config;
 mod error;
+mod machine;
 mod state;
+mod window;
 
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::CircuitBreakerBuilder;
 pub use error::CircuitOpen;
 pub use state::CircuitState;
+
+use crate::Error;
+use crate::runtime::Timer;
+use machine::{Shared, Ticket, Verdict};
+
+/// What errors that the breaker's `failure_if` predicate rejects count as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum NotFailure {
+    /// They count as successes (the service answered; the answer was an
+    /// error of the caller's own making, such as "not found").
+    #[default]
+    CountAsSuccess,
+    /// They are not counted at all.
+    Ignore,
+}
+
+/// A snapshot of a breaker's state and window, from [`CircuitBreaker::metrics`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// The state now.
+    pub state: CircuitState,
+    /// Calls in the window (closed state; the window restarts on every transition).
+    pub calls: u32,
+    /// Failed calls in the window.
+    pub failures: u32,
+    /// Slow calls in the window.
+    pub slow_calls: u32,
+    /// `failures / calls`, or 0 for an empty window.
+    pub failure_rate: f64,
+    /// `slow_calls / calls`, or 0 for an empty window.
+    pub slow_call_rate: f64,
+    /// Failures in a row, ending with the last recorded call.
+    pub consecutive_failures: u32,
+    /// While open, how long until a probe is admitted ([`Duration::MAX`] when forced open).
+    pub retry_after: Option<Duration>,
+}
+
+type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
+
+/// A circuit breaker shared by every caller of one service; see the
+/// [module docs](self) for the state machine.
+///
+/// `E` is the operation's error type, which the
+/// [`failure_if`](CircuitBreakerBuilder::failure_if) predicate classifies.
+///
+/// # Cancel safety
+///
+/// Dropping a call's future (or a [`Permit`]) before it reports counts as
+/// neither success nor failure and frees a half-open probe slot.
+pub struct CircuitBreaker<E> {
+    shared: Arc<Shared>,
+    predicate: Option<Predicate<E>>,
+}
+
+impl<E> Clone for CircuitBreaker<E> {
+    fn clone(&self) -> Self {
+        CircuitBreaker {
+            shared: self.shared.clone(),
+            predicate: self.predicate.clone(),
+        }
+    }
+}
+
+impl<E> fmt::Debug for CircuitBreaker<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.shared.name)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> CircuitBreaker<E> {
+    /// A builder reading time from `timer`, starting from the defaults
+    /// listed on [`CircuitBreakerBuilder`].
+    pub fn builder<T: Timer + 'static>(timer: T) -> CircuitBreakerBuilder<E> {
+        CircuitBreakerBuilder::new(timer)
+    }
+
+    /// Runs `future` if the breaker admits it, and records its outcome.
+    ///
+    /// The future is not polled (only dropped) when the call is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CircuitOpen`] when refused; [`Error::Inner`] with the
+    /// operation's own error otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future counts as neither success nor failure.
+    ///
+    /// ```
+    /// # use staunch::breaker::CircuitBreaker;
+    /// # let rt = staunch::testing::VirtualRuntime::new();
+    /// let breaker = CircuitBreaker::builder(rt.clone()).build()?;
+    /// let out = rt.block_on(breaker.call(async { Ok::<_, std::io::Error>(7) })).unwrap();
+    /// assert_eq!(out.unwrap(), 7);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn call<T, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_layered(async { future.await.map_err(Error::Inner) })
+            .await
+    }
+
+    /// Like [`call`](Self::call), for a future that is itself a staunch
+    /// stage returning [`Error<E>`](Error) (the form the policy pipeline
+    /// uses). Timeouts and panics count as failures; cancellation, an inner
+    /// open circuit and a bulkhead rejection count as neither.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CircuitOpen`] when refused; otherwise the future's own error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future counts as neither success nor failure.
+    ///
+    /// ```
+    /// # use staunch::breaker::CircuitBreaker;
+    /// # use staunch::scope::{Cancelled, CancelReason};
+    /// # let rt = staunch::testing::VirtualRuntime::new();
+    /// let breaker = CircuitBreaker::<()>::builder(rt.clone()).consecutive_failures(1).build()?;
+    /// let cancelled = staunch::Error::Cancelled(Cancelled { reason: CancelReason::Shutdown });
+    /// let _ = rt.block_on(breaker.call_layered(async { Err::<(), _>(cancelled) }));
+    /// assert_eq!(breaker.metrics().calls, 0); // never counted
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn call_layered<T, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, Error<E>>>,
+    {
+        let permit = self.try_acquire()?;
+        let out = future.await;
+        let verdict = match &out {
+            Ok(_) => Verdict::Success,
+            Err(e) => self.classify(e),
+        };
+        permit.report(verdict);
+        out
+    }
+
+    fn classify(&self, error: &Error<E>) -> Verdict {
+        match error {
+            Error::Inner(e) => match &self.predicate {
+                Some(is_failure) if !is_failure(e) => match self.shared.config.not_failure {
+                    NotFailure::CountAsSuccess => Verdict::Success,
+                    NotFailure::Ignore => Verdict::Ignore,
+                },
+                _ => Verdict::Failure,
+            },
+            Error::Timeout(_) | Error::Panicked(_) => Verdict::Failure,
+            _ => Verdict::Ignore,
+        }
+    }
+
+    /// Whether the breaker's predicate counts `error` as a failure.
+    #[must_use]
+    pub fn is_failure(&self, error: &E) -> bool {
+        self.predicate.as_ref().is_none_or(|p| p(error))
+    }
+
+    /// Asks to make one call, for code that reports its outcome by hand.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] when the breaker is open, forced open, or half-open
+    /// with every probe slot taken (then `retry_after` is the time left
+    /// before the probes' deadline).
+    ///
+    /// ```
+    /// # use staunch::breaker::CircuitBreaker;
+    /// # let rt = staunch::testing::VirtualRuntime::new();
+    /// let breaker = CircuitBreaker::<()>::builder(rt).build()?;
+    /// let permit = breaker.try_acquire()?;
+    /// // ... make the call ...
+    /// permit.success();
+    /// assert_eq!(breaker.metrics().calls, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+        let ticket = self.shared.acquire()?;
+        Ok(Permit {
+            shared: self.shared.clone(),
+            ticket: Some(ticket),
+        })
+    }
+
+    /// Holds the breaker open until [`reset`](Self::reset) or
+    /// [`force_closed`](Self::force_closed): every call is refused.
+    pub fn force_open(&self) {
+        self.shared.force(CircuitState::ForcedOpen);
+    }
+
+    /// Holds the breaker closed: every call is admitted and nothing trips
+    /// (outcomes are still recorded in the metrics) until [`reset`](Self::reset).
+    pub fn force_closed(&self) {
+        self.shared.force(CircuitState::ForcedClosed);
+    }
+
+    /// Back to closed with an empty window and the first open duration.
+    pub fn reset(&self) {
+        self.shared.force(CircuitState::Closed);
+    }
+
+    /// The state now (making any transition that time has made due).
+    #[must_use]
+    pub fn state(&self) -> CircuitState {
+        self.shared.state()
+    }
+
+    /// A snapshot of the state and the window.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics()
+    }
+}
+
+/// Leave to make one call through a [`CircuitBreaker`]; report the outcome
+/// with [`success`](Permit::success) or [`failure`](Permit::failure).
+///
+/// Dropping it unreported counts as neither and frees its half-open probe
+/// slot at once, so a caller that gives up never strands the breaker.
+#[must_use = "report the call's outcome with success() or failure(); dropping the permit counts as neither"]
+pub struct Permit {
+    shared: Arc<Shared>,
+    ticket: Option<Ticket>,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("probe", &self.is_probe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Permit {
+    /// The call succeeded.
+    pub fn success(self) {
+        self.report(Verdict::Success);
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.report(Verdict::Failure);
+    }
+
+    /// Whether this permit is one of the half-open probes.
+    #[must_use]
+    pub fn is_probe(&self) -> bool {
+        self.ticket.is_some_and(|t| t.probe)
+    }
+
+    fn report(mut self, verdict: Verdict) {
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.record(ticket, verdict);
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.release(ticket);
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The breaker's state machine.
+//!
+//! # States and transitions
+//!
+//! ```text
+//!   Closed --(trip rule)--> Open --(open duration over)--> HalfOpen
+//!   HalfOpen --(enough probes succeeded)--> Closed
+//!   HalfOpen --(too many probes failed / probe timeout)--> Open
+//!   any --force_open--> ForcedOpen, any --force_closed--> ForcedClosed, any --reset--> Closed
+//! ```
+//!
+//! Nothing runs in the background: every transition that time causes
+//! (Open -> HalfOpen, HalfOpen -> Open on the probe timeout) is made lazily
+//! by the next caller that acquires, reports or inspects, against the
+//! breaker's clock. So the breaker works with any runtime, or none.
+//!
+//! # Invariants
+//!
+//! 1. Every change to `Machine` happens under its mutex, and the mutex is
+//!    never held across an `.await` or while observers run (events are
+//!    collected and emitted after unlocking).
+//! 2. `word` mirrors `(generation, phase tag)` of the machine; it is written
+//!    only under the mutex, after the machine changed. A reader that sees a
+//!    closed tag may admit a call without locking: that call carries the
+//!    generation it saw.
+//! 3. Every transition bumps `generation`. A report whose generation is not
+//!    the current one is stale and ignored: a call admitted before a trip
+//!    never counts after it, and a probe of an earlier half-open never counts
+//!    in a later one.
+//! 4. In half-open, `in_flight + reported <= probes` at all times. A probe
+//!    is admitted only under the mutex when that stays true; a probe that
+//!    reports moves from `in_flight` to `reported`; a probe that is dropped
+//!    or ignored leaves `in_flight` without reporting, freeing its slot for
+//!    another probe. So never more than `probes` probes are admitted per
+//!    half-open period, even under races.
+//! 5. Cancellation never reaches `record`: a cancelled call drops its permit,
+//!    which is the "neither" outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::Config;
+use super::window::{Mark, Totals, Window, WindowKind};
+use super::{CircuitOpen, CircuitState, Metrics};
+use crate::observe::{Event, Observers};
+use crate::retry::Backoff;
+use crate::runtime::{Instant, MaybeSend, MaybeSync, Timer};
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+
+/// The one thing a breaker needs from a runtime: the time.
+pub(crate) trait Clock: MaybeSend + MaybeSync {
+    fn now(&self) -> Instant;
+}
+
+impl<T: Timer> Clock for T {
+    fn now(&self) -> Instant {
+        Timer::now(self)
+    }
+}
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
+const FORCED_CLOSED: u64 = 4;
+const TAG_BITS: u32 = 3;
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        since: Instant,
+        in_flight: u32,
+        successes: u32,
+        failures: u32,
+        slow: u32,
+    },
+    ForcedOpen,
+    ForcedClosed,
+}
+
+impl Phase {
+    fn tag(self) -> u64 {
+        match self {
+            Phase::Closed => CLOSED,
+            Phase::Open { .. } => OPEN,
+            Phase::HalfOpen { .. } => HALF_OPEN,
+            Phase::ForcedOpen => FORCED_OPEN,
+            Phase::ForcedClosed => FORCED_CLOSED,
+        }
+    }
+
+    fn state(self) -> CircuitState {
+        match self {
+            Phase::Closed => CircuitState::Closed,
+            Phase::Open { .. } => CircuitState::Open,
+            Phase::HalfOpen { .. } => CircuitState::HalfOpen,
+            Phase::ForcedOpen => CircuitState::ForcedOpen,
+            Phase::ForcedClosed => CircuitState::ForcedClosed,
+        }
+    }
+}
+
+/// What a reported call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Success,
+    Failure,
+    /// Counts as neither (frees a probe slot).
+    Ignore,
+}
+
+/// What an admitted call carries until it reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    pub(crate) generation: u64,
+    pub(crate) probe: bool,
+    /// When the call started, if slow calls are measured.
+    pub(crate) started: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Machine {
+    generation: u64,
+    phase: Phase,
+    window: Window,
+    consecutive: u32,
+    /// Open durations for the current streak of trips; restarts on close.
+    open_delays: Backoff,
+    last_open: Duration,
+}
+
+type Change = Option<(CircuitState, CircuitState, String)>;
+
+/// Everything clones of one breaker share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) name: Arc<str>,
+    pub(crate) observers: Observers,
+    word: AtomicU64,
+    machine: Mutex<Machine>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        name: Arc<str>,
+        observers: Observers,
+    ) -> Shared {
+        let machine = Machine {
+            generation: 0,
+            phase: Phase::Closed,
+            window: Window::new(config.window),
+            consecutive: 0,
+            open_delays: config.open.clone(),
+            last_open: Duration::ZERO,
+        };
+        Shared {
+            config,
+            clock,
+            name,
+            observers,
+            word: AtomicU64::new(CLOSED),
+            machine: Mutex::new(machine),
+        }
+    }
+
+    fn start_time(&self) -> Option<Instant> {
+        self.config.slow_call.map(|_| self.clock.now())
+    }
+
+    /// Admits a call or refuses it.
+    pub(crate) fn acquire(&self) -> Result<Ticket, CircuitOpen> {
+        let word = self.word.load(Ordering::Acquire);
+        let tag = word & ((1 << TAG_BITS) - 1);
+        if tag == CLOSED || tag == FORCED_CLOSED {
+            return Ok(Ticket {
+                generation: word >> TAG_BITS,
+                probe: false,
+                started: self.start_time(),
+            });
+        }
+        let now = self.clock.now();
+        let (answer, change) = {
+            let mut m = lock(&self.machine);
+            let change = self.advance(&mut m, now);
+            let answer = match &mut m.phase {
+                Phase::Closed | Phase::ForcedClosed => Ok(false),
+                Phase::Open { until } => Err(CircuitOpen {
+                    retry_after: until.saturating_duration_since(now),
+                }),
+                Phase::ForcedOpen => Err(CircuitOpen {
+                    retry_after: Duration::MAX,
+                }),
+                Phase::HalfOpen {
+                    since,
+                    in_flight,
+                    successes,
+                    failures,
+                    ..
+                } => {
+                    if *in_flight + *successes + *failures < self.config.probes {
+                        *in_flight += 1;
+                        Ok(true)
+                    } else {
+                        let deadline = since.saturating_add(self.config.probe_timeout);
+                        Err(CircuitOpen {
+                            retry_after: deadline.saturating_duration_since(now),
+                        })
+                    }
+                }
+            };
+            (answer.map(|probe| (probe, m.generation)), change)
+        };
+        self.emit(change);
+        match answer {
+            Ok((probe, generation)) => Ok(Ticket {
+                generation,
+                probe,
+                started: self.config.slow_call.map(|_| now),
+            }),
+            Err(open) => {
+                self.observers.emit(|| Event::CallRejected {
+                    name: self.name.clone(),
+                    reason: open.to_string(),
+                });
+                Err(open)
+            }
+        }
+    }
+
+    /// Records what an admitted call did.
+    pub(crate) fn record(&self, ticket: Ticket, verdict: Verdict) {
+        let needs_now = ticket.started.is_some()
+            || (verdict != Verdict::Ignore
+                && matches!(self.config.window, WindowKind::Time { .. }));
+        let now = (needs_now || ticket.probe).then(|| self.clock.now());
+        let slow = match (ticket.started, now, self.config.slow_call) {
+            (Some(started), Some(now), Some((threshold, _))) => {
+                now.saturating_duration_since(started) >= threshold
+            }
+            _ => false,
+        };
+        let change = {
+            let mut m = lock(&self.machine);
+            if m.generation != ticket.generation {
+                return;
+            }
+            self.report(&mut m, verdict, slow, now)
+        };
+        self.emit(change);
+    }
+
+    /// Frees the slot of a probe that will never report.
+    pub(crate) fn release(&self, ticket: Ticket) {
+        if ticket.probe {
+            self.record(ticket, Verdict::Ignore);
+        }
+    }
+
+    /// `now` is `None` when the report needed no clock; a transition reads it then.
+    fn report(
+        &self,
+        m: &mut Machine,
+        verdict: Verdict,
+        slow: bool,
+        now: Option<Instant>,
+    ) -> Change {
+        let config = &self.config;
+        let at = now.unwrap_or(Instant::ORIGIN);
+        match &mut m.phase {
+            Phase::Closed | Phase::ForcedClosed => {
+                if verdict == Verdict::Ignore {
+                    return None;
+                }
+                let failed = verdict == Verdict::Failure;
+                m.window.record(Mark { failed, slow }, at);
+                m.consecutive = if failed { m.consecutive + 1 } else { 0 };
+                if matches!(m.phase, Phase::ForcedClosed) {
+                    return None;
+                }
+                let reason = self.trip_reason(m, at)?;
+                let now = now.unwrap_or_else(|| self.clock.now());
+                self.open(m, now, CircuitState::Closed, reason)
+            }
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+                failures,
+                slow: slow_probes,
+                ..
+            } => {
+                *in_flight -= 1;
+                match verdict {
+                    Verdict::Ignore => return None,
+                    Verdict::Success => *successes += 1,
+                    Verdict::Failure => *failures += 1,
+                }
+                *slow_probes += u32::from(slow);
+                let (ok, bad, slowed) = (*successes, *failures, *slow_probes);
+                let probes = config.probes;
+                let share = |n: u32| f64::from(n) / f64::from(probes);
+                let slow_trips = config
+                    .slow_call
+                    .is_some_and(|(_, rate)| share(slowed) >= rate);
+                let now = now.unwrap_or_else(|| self.clock.now());
+                if share(bad) >= config.failure_rate {
+                    let reason = format!("{bad} of {probes} probes failed");
+                    self.open(m, now, CircuitState::HalfOpen, reason)
+                } else if slow_trips {
+                    let reason = format!("{slowed} of {probes} probes were slow");
+                    self.open(m, now, CircuitState::HalfOpen, reason)
+                } else if ok + bad == probes {
+                    let reason = format!("{ok} of {probes} probes succeeded");
+                    self.close(m, CircuitState::HalfOpen, reason)
+                } else {
+                    None
+                }
+            }
+            Phase::Open { .. } | Phase::ForcedOpen => None,
+        }
+    }
+
+    fn trip_reason(&self, m: &Machine, now: Instant) -> Option<String> {
+        let config = &self.config;
+        if let Some(n) = config.consecutive_failures.filter(|&n| m.consecutive >= n) {
+            return Some(format!("{n} failures in a row"));
+        }
+        let Totals {
+            calls,
+            failures,
+            slow,
+        } = m.window.totals(now);
+        if calls < config.minimum_calls {
+            return None;
+        }
+        let calls_f = f64::from(calls);
+        if f64::from(failures) / calls_f >= config.failure_rate {
+            return Some(format!(
+                "failure rate {:.0}% over {calls} calls",
+                100.0 * f64::from(failures) / calls_f
+            ));
+        }
+        if config
+            .slow_call
+            .is_some_and(|(_, rate)| f64::from(slow) / calls_f >= rate)
+        {
+            return Some(format!(
+                "slow-call rate {:.0}% over {calls} calls",
+                100.0 * f64::from(slow) / calls_f
+            ));
+        }
+        None
+    }
+
+    /// Makes the time-driven transitions due at `now`.
+    fn advance(&self, m: &mut Machine, now: Instant) -> Change {
+        match m.phase {
+            Phase::Open { until } if now >= until => {
+                self.enter(
+                    m,
+                    Phase::HalfOpen {
+                        since: now,
+                        in_flight: 0,
+                        successes: 0,
+                        failures: 0,
+                        slow: 0,
+                    },
+                );
+                Some((
+                    CircuitState::Open,
+                    CircuitState::HalfOpen,
+                    format!("open for {:?}", m.last_open),
+                ))
+            }
+            Phase::HalfOpen { since, .. }
+                if now.saturating_duration_since(since) >= self.config.probe_timeout =>
+            {
+                let reason = format!(
+                    "probes did not decide within {:?}",
+                    self.config.probe_timeout
+                );
+                self.open(m, now, CircuitState::HalfOpen, reason)
+            }
+            _ => None,
+        }
+    }
+
+    fn open(&self, m: &mut Machine, now: Instant, from: CircuitState, reason: String) -> Change {
+        let delay = m.open_delays.next().unwrap_or(m.last_open);
+        m.last_open = delay;
+        self.enter(
+            m,
+            Phase::Open {
+                until: now.saturating_add(delay),
+            },
+        );
+        Some((from, CircuitState::Open, reason))
+    }
+
+    fn close(&self, m: &mut Machine, from: CircuitState, reason: String) -> Change {
+        m.open_delays = self.config.open.clone();
+        self.enter(m, Phase::Closed);
+        Some((from, CircuitState::Closed, reason))
+    }
+
+    /// Moves to `phase` with a fresh window and a new generation (invariants 2, 3).
+    fn enter(&self, m: &mut Machine, phase: Phase) {
+        m.generation += 1;
+        m.phase = phase;
+        m.window.clear();
+        m.consecutive = 0;
+        self.word
+            .store((m.generation << TAG_BITS) | phase.tag(), Ordering::Release);
+    }
+
+    fn emit(&self, change: Change) {
+        if let Some((from, to, reason)) = change {
+            self.observers.emit(|| Event::CircuitStateChanged {
+                name: self.name.clone(),
+                from,
+                to,
+                reason,
+            });
+        }
+    }
+
+    /// Sets a state by hand.
+    pub(crate) fn force(&self, to: CircuitState) {
+        let change = {
+            let mut m = lock(&self.machine);
+            let from = m.phase.state();
+            let (phase, reason) = match to {
+                CircuitState::ForcedOpen => (Phase::ForcedOpen, "forced open"),
+                CircuitState::ForcedClosed => (Phase::ForcedClosed, "forced closed"),
+                _ => {
+                    m.open_delays = self.config.open.clone();
+                    (Phase::Closed, "reset")
+                }
+            };
+            self.enter(&mut m, phase);
+            Some((from, to, reason.to_owned()))
+        };
+        self.emit(change);
+    }
+
+    /// The current state, after any transition time has made due.
+    pub(crate) fn state(&self) -> CircuitState {
+        self.metrics().state
+    }
+
+    /// A snapshot of the state and the window.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let now = self.clock.now();
+        let (metrics, change) = {
+            let mut m = lock(&self.machine);
+            let change = self.advance(&mut m, now);
+            let totals = m.window.totals(now);
+            let rate = |n: u32| {
+                if totals.calls == 0 {
+                    0.0
+                } else {
+                    f64::from(n) / f64::from(totals.calls)
+                }
+            };
+            let metrics = Metrics {
+                state: m.phase.state(),
+                calls: totals.calls,
+                failures: totals.failures,
+                slow_calls: totals.slow,
+                failure_rate: rate(totals.failures),
+                slow_call_rate: rate(totals.slow),
+                consecutive_failures: m.consecutive,
+                retry_after: match m.phase {
+                    Phase::Open { until } => Some(until.saturating_duration_since(now)),
+                    Phase::ForcedOpen => Some(Duration::MAX),
+                    _ => None,
+                },
+            };
+            (metrics, change)
+        };
+        self.emit(change);
+        metrics
+    }
+}

@@ -1,0 +1,672 @@
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
+
+use super::*;
+use crate::observe::{Event, Observers};
+use crate::runtime::{Instant, Timer};
+use crate::scope::{CancelReason, Cancelled};
+use crate::testing::VirtualRuntime;
+use crate::timeout::Elapsed;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn at(rt: &VirtualRuntime) -> u128 {
+    rt.now().since_origin().as_millis()
+}
+
+/// A breaker that trips on 2 failures in a row, opens for 100 ms, 2 probes.
+fn small(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
+    CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(2)
+        .open_duration(ms(100))
+        .half_open_probes(2)
+        .probe_timeout(ms(50))
+        .build()
+        .unwrap()
+}
+
+fn fail<E>(b: &CircuitBreaker<E>) {
+    b.try_acquire().unwrap().failure();
+}
+
+fn succeed<E>(b: &CircuitBreaker<E>) {
+    b.try_acquire().unwrap().success();
+}
+
+#[test]
+fn consecutive_failures_trip_and_a_success_resets_the_count() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    succeed(&b);
+    fail(&b);
+    assert_eq!(b.state(), CircuitState::Closed);
+    fail(&b);
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn an_open_breaker_refuses_at_once_and_says_how_long_is_left() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(30));
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, ms(70));
+    let polled = Arc::new(StdMutex::new(false));
+    let out = rt
+        .block_on(b.call({
+            let polled = polled.clone();
+            async move {
+                *polled.lock().unwrap() = true;
+                Ok::<_, &str>(())
+            }
+        }))
+        .unwrap();
+    assert!(out.unwrap_err().is_circuit_open());
+    assert!(!*polled.lock().unwrap(), "a refused call must never run");
+}
+
+#[test]
+fn open_turns_half_open_exactly_when_the_open_duration_ends() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(99));
+    assert_eq!(b.state(), CircuitState::Open);
+    assert_eq!(b.metrics().retry_after, Some(ms(1)));
+    rt.advance(ms(1));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    assert_eq!(at(&rt), 100);
+}
+
+#[test]
+fn half_open_closes_once_every_probe_succeeded() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let p1 = b.try_acquire().unwrap();
+    let p2 = b.try_acquire().unwrap();
+    assert!(p1.is_probe() && p2.is_probe());
+    p1.success();
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    p2.success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn half_open_reopens_once_too_many_probes_failed() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let p1 = b.try_acquire().unwrap();
+    p1.failure(); // 1 of 2 = 50 %: the default rate reopens
+    assert_eq!(b.state(), CircuitState::Open);
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, ms(100));
+}
+
+#[test]
+fn polly_2381_one_probe_does_not_decide_everything() {
+    // With 4 probes and a 50 % rate, one failed probe does not reopen.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .half_open_probes(4)
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    fail(&b);
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    for _ in 0..3 {
+        succeed(&b);
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn resilience4j_1432_half_open_admits_exactly_the_configured_probes() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let probes: Vec<_> = (0..5).filter_map(|_| b.try_acquire().ok()).collect();
+    assert_eq!(probes.len(), 2);
+    // The refusal says when the probes' deadline ends.
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, ms(50));
+}
+
+#[test]
+fn resilience4j_903_a_dropped_probe_frees_its_slot() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let p1 = b.try_acquire().unwrap();
+    let p2 = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err());
+    drop(p1);
+    let p3 = b.try_acquire().unwrap();
+    p2.success();
+    p3.success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn resilience4j_935_a_probe_that_never_reports_cannot_strand_half_open() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let hung1 = b.try_acquire().unwrap();
+    let hung2 = b.try_acquire().unwrap();
+    rt.advance(ms(49));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    rt.advance(ms(1));
+    assert_eq!(b.state(), CircuitState::Open, "the probe timeout reopens");
+    // Late reports from the stale half-open count for nothing.
+    hung1.success();
+    hung2.success();
+    assert_eq!(b.state(), CircuitState::Open);
+    rt.advance(ms(100));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    assert!(b.try_acquire().is_ok());
+}
+
+#[test]
+fn a_dropped_permit_counts_as_neither_success_nor_failure() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    drop(b.try_acquire().unwrap());
+    assert_eq!(b.metrics().consecutive_failures, 1);
+    assert_eq!(b.metrics().calls, 1);
+}
+
+#[test]
+fn cancellation_is_never_counted_as_a_failure() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let cancelled = || {
+        Error::<()>::Cancelled(Cancelled {
+            reason: CancelReason::Shutdown,
+        })
+    };
+    for _ in 0..10 {
+        let out = rt
+            .block_on(b.call_layered(async { Err::<(), _>(cancelled()) }))
+            .unwrap();
+        assert!(out.unwrap_err().is_cancelled());
+    }
+    // A call dropped mid-flight is not counted either.
+    let pending = b.call(std::future::pending::<Result<(), ()>>());
+    let _ = rt.block_on(crate::timeout::timeout(&rt, ms(5), pending));
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().calls, 0);
+}
+
+#[test]
+fn timeouts_count_as_failures_and_the_predicate_decides_the_rest() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<&str>::builder(rt.clone())
+        .consecutive_failures(2)
+        .failure_if(|e| *e != "not found")
+        .build()
+        .unwrap();
+    let run = |e: Error<&'static str>| {
+        let _ = rt.block_on(b.call_layered(async move { Err::<(), _>(e) }));
+    };
+    run(Error::Timeout(Elapsed { after: ms(1) }));
+    run(Error::Inner("not found")); // counts as a success: resets the streak
+    run(Error::Inner("boom"));
+    assert_eq!(b.state(), CircuitState::Closed);
+    run(Error::Inner("boom"));
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn errors_the_predicate_rejects_can_be_ignored_instead_of_counted() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<&str>::builder(rt.clone())
+        .failure_if(|e| *e != "not found")
+        .not_failure(NotFailure::Ignore)
+        .build()
+        .unwrap();
+    let _ = rt.block_on(b.call(async { Err::<(), _>("not found") }));
+    assert_eq!(b.metrics().calls, 0);
+}
+
+#[test]
+fn a_count_window_trips_on_the_failure_rate_only_after_the_minimum_calls() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .count_window(10)
+        .minimum_calls(4)
+        .failure_rate(0.5)
+        .build()
+        .unwrap();
+    fail(&b);
+    fail(&b);
+    fail(&b);
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "3 calls are under the minimum"
+    );
+    succeed(&b);
+    // 3 of 4 failed.
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[test]
+fn a_time_window_forgets_old_failures() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .time_window(Duration::from_secs(1), 10)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    fail(&b);
+    fail(&b);
+    fail(&b);
+    rt.advance(Duration::from_secs(1));
+    succeed(&b);
+    assert_eq!(b.metrics().calls, 1);
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn slow_calls_trip_the_breaker_by_their_rate() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .count_window(4)
+        .minimum_calls(4)
+        .slow_calls(ms(100), 0.75)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let out = rt.block_on(b.call(async {
+            rt.sleep(ms(100)).await;
+            Ok::<_, ()>(())
+        }));
+        assert!(out.unwrap().is_ok());
+    }
+    succeed(&b);
+    let m = b.metrics();
+    assert_eq!(m.state, CircuitState::Open);
+    assert_eq!(m.slow_call_rate, 0.0, "the window restarts on a transition");
+}
+
+#[test]
+fn the_open_duration_grows_on_repeated_trips_and_restarts_after_closing() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .consecutive_failures(1)
+        .half_open_probes(1)
+        .open_backoff(crate::retry::Backoff::exponential(ms(100)).max_delay(ms(300)))
+        .build()
+        .unwrap();
+    let mut opens = Vec::new();
+    fail(&b);
+    for _ in 0..3 {
+        opens.push(b.metrics().retry_after.unwrap());
+        rt.advance(opens[opens.len() - 1]);
+        fail(&b); // the probe fails
+    }
+    assert_eq!(opens, [ms(100), ms(200), ms(300)]);
+    rt.advance(ms(300));
+    succeed(&b);
+    fail(&b);
+    assert_eq!(b.metrics().retry_after, Some(ms(100)));
+}
+
+#[test]
+fn manual_controls_force_and_reset_the_state() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    b.force_open();
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, Duration::MAX);
+    rt.advance(Duration::from_secs(3600));
+    assert_eq!(b.state(), CircuitState::ForcedOpen);
+    b.force_closed();
+    for _ in 0..10 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), CircuitState::ForcedClosed);
+    assert_eq!(b.metrics().failures, 10);
+    b.reset();
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().calls, 0);
+}
+
+#[test]
+fn state_changes_are_events_with_a_reason() {
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .half_open_probes(1)
+        .name("db")
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| {
+                if let Event::CircuitStateChanged {
+                    name,
+                    from,
+                    to,
+                    reason,
+                } = e
+                {
+                    seen.lock()
+                        .unwrap()
+                        .push((name.to_string(), *from, *to, reason.clone()));
+                }
+            }
+        }))
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    succeed(&b);
+    let seen = seen.lock().unwrap();
+    let states: Vec<_> = seen.iter().map(|(_, f, t, _)| (*f, *t)).collect();
+    assert_eq!(
+        states,
+        [
+            (CircuitState::Closed, CircuitState::Open),
+            (CircuitState::Open, CircuitState::HalfOpen),
+            (CircuitState::HalfOpen, CircuitState::Closed),
+        ]
+    );
+    assert_eq!(seen[0].0, "db");
+    assert_eq!(seen[0].3, "1 failures in a row");
+}
+
+#[test]
+fn bad_settings_are_config_errors() {
+    let rt = VirtualRuntime::new();
+    let b = || CircuitBreaker::<()>::builder(rt.clone());
+    let setting = |r: Result<CircuitBreaker<()>, crate::ConfigError>| r.unwrap_err().setting;
+    assert_eq!(setting(b().failure_rate(0.0).build()), "failure_rate");
+    assert_eq!(setting(b().failure_rate(f64::NAN).build()), "failure_rate");
+    assert_eq!(setting(b().count_window(0).build()), "count_window");
+    assert_eq!(setting(b().count_window(5).build()), "minimum_calls");
+    assert_eq!(setting(b().time_window(ms(1), 0).build()), "time_window");
+    assert_eq!(setting(b().half_open_probes(0).build()), "half_open_probes");
+    assert_eq!(
+        setting(b().open_duration(Duration::ZERO).build()),
+        "open_duration"
+    );
+    assert_eq!(
+        setting(b().consecutive_failures(0).build()),
+        "consecutive_failures"
+    );
+    assert_eq!(setting(b().slow_calls(ms(1), 2.0).build()), "slow_calls");
+    assert_eq!(
+        setting(b().probe_timeout(Duration::ZERO).build()),
+        "probe_timeout"
+    );
+}
+
+#[test]
+fn pybreaker_3_a_slow_call_does_not_hold_up_other_calls() {
+    // No lock is held across a call: a call that never finishes leaves the
+    // breaker free for every other caller.
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    let hung = b.call(std::future::pending::<Result<(), &str>>());
+    let mut hung = Box::pin(hung);
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(hung.as_mut().poll(&mut cx).is_pending());
+    for _ in 0..100 {
+        let out = rt.block_on(b.call(async { Ok::<_, &str>(1) })).unwrap();
+        assert_eq!(out.unwrap(), 1);
+    }
+}
+
+#[test]
+fn the_breaker_is_clone_send_and_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<CircuitBreaker<std::io::Error>>();
+    fn check_send<T: Send>() {}
+    check_send::<Permit>();
+}
+
+/// A plain model of the breaker with consecutive and count-window rules.
+#[derive(Debug)]
+struct Model {
+    consecutive_limit: u32,
+    size: usize,
+    minimum: usize,
+    rate: f64,
+    open: Duration,
+    probes: u32,
+    probe_timeout: Duration,
+    state: ModelState,
+    window: Vec<bool>,
+    streak: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ModelState {
+    Closed,
+    Open(Instant),
+    HalfOpen { since: Instant, ok: u32, bad: u32 },
+}
+
+impl Model {
+    fn trip(&mut self, now: Instant) {
+        self.state = ModelState::Open(now + self.open);
+        self.window.clear();
+        self.streak = 0;
+    }
+
+    fn tick(&mut self, now: Instant) {
+        match self.state {
+            ModelState::Open(until) if now >= until => {
+                self.state = ModelState::HalfOpen {
+                    since: now,
+                    ok: 0,
+                    bad: 0,
+                };
+            }
+            ModelState::HalfOpen { since, .. } if now - since >= self.probe_timeout => {
+                self.trip(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// A call made and reported at once: `Some(failed)`, or `None` dropped.
+    fn call(&mut self, now: Instant, outcome: Option<bool>) {
+        self.tick(now);
+        match &mut self.state {
+            ModelState::Open(_) => {}
+            ModelState::Closed => {
+                let Some(failed) = outcome else { return };
+                self.window.push(failed);
+                if self.window.len() > self.size {
+                    self.window.remove(0);
+                }
+                self.streak = if failed { self.streak + 1 } else { 0 };
+                let bad = self.window.iter().filter(|f| **f).count();
+                if self.streak >= self.consecutive_limit
+                    || (self.window.len() >= self.minimum
+                        && bad as f64 / self.window.len() as f64 >= self.rate)
+                {
+                    self.trip(now);
+                }
+            }
+            ModelState::HalfOpen { ok, bad, .. } => {
+                match outcome {
+                    None => return,
+                    Some(true) => *bad += 1,
+                    Some(false) => *ok += 1,
+                }
+                let (ok, bad) = (*ok, *bad);
+                if f64::from(bad) / f64::from(self.probes) >= self.rate {
+                    self.trip(now);
+                } else if ok + bad == self.probes {
+                    self.state = ModelState::Closed;
+                    self.window.clear();
+                    self.streak = 0;
+                }
+            }
+        }
+    }
+
+    fn state(&mut self, now: Instant) -> CircuitState {
+        self.tick(now);
+        match self.state {
+            ModelState::Closed => CircuitState::Closed,
+            ModelState::Open(_) => CircuitState::Open,
+            ModelState::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+}
+
+mod model_check {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Call(Option<bool>),
+        Wait(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => prop_oneof![Just(None), any::<bool>().prop_map(Some)].prop_map(Step::Call),
+            1 => (0u64..80).prop_map(Step::Wait),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_breaker_matches_a_plain_reference_model_at_every_step(
+            steps in proptest::collection::vec(step(), 1..200),
+            consecutive in 2u32..6,
+            size in 4u32..12,
+            probes in 1u32..4,
+            rate in prop_oneof![Just(0.3), Just(0.5), Just(0.8)],
+        ) {
+            let rt = VirtualRuntime::new();
+            let b = CircuitBreaker::<()>::builder(rt.clone())
+                .consecutive_failures(consecutive)
+                .count_window(size)
+                .minimum_calls(3)
+                .failure_rate(rate)
+                .open_duration(ms(50))
+                .half_open_probes(probes)
+                .probe_timeout(ms(70))
+                .build()
+                .unwrap();
+            let mut model = Model {
+                consecutive_limit: consecutive,
+                size: size as usize,
+                minimum: 3,
+                rate,
+                open: ms(50),
+                probes,
+                probe_timeout: ms(70),
+                state: ModelState::Closed,
+                window: Vec::new(),
+                streak: 0,
+            };
+            for (i, s) in steps.into_iter().enumerate() {
+                match s {
+                    Step::Wait(n) => rt.advance(ms(n)),
+                    Step::Call(outcome) => {
+                        model.call(rt.now(), outcome);
+                        if let Ok(permit) = b.try_acquire() {
+                            match outcome {
+                                Some(true) => permit.failure(),
+                                Some(false) => permit.success(),
+                                None => drop(permit),
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(b.state(), model.state(rt.now()), "step {}", i);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, staunch_loom))]
+mod loom_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A clock the test moves by hand (plain std atomics: not part of the model).
+    #[derive(Clone, Default)]
+    struct HandClock(Arc<AtomicU64>);
+
+    impl Timer for HandClock {
+        type Sleep = std::future::Ready<()>;
+        fn now(&self) -> Instant {
+            Instant::from_origin(Duration::from_millis(self.0.load(Ordering::SeqCst)))
+        }
+        fn sleep(&self, _: Duration) -> Self::Sleep {
+            std::future::ready(())
+        }
+    }
+
+    #[test]
+    fn loom_half_open_never_admits_more_probes_than_configured() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let clock = HandClock::default();
+            let b = CircuitBreaker::<()>::builder(clock.clone())
+                .consecutive_failures(1)
+                .open_duration(ms(10))
+                .half_open_probes(1)
+                .build()
+                .unwrap();
+            b.try_acquire().unwrap().failure();
+            clock.0.store(10, Ordering::SeqCst);
+            let inside = Arc::new(crate::sync::AtomicUsize::new(0));
+            let worker =
+                |b: CircuitBreaker<()>, inside: Arc<crate::sync::AtomicUsize>, fail: bool| {
+                    move || {
+                        if let Ok(permit) = b.try_acquire() {
+                            let n = inside.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
+                            assert!(n <= 1, "{n} probes admitted at once");
+                            inside.fetch_sub(1, crate::sync::Ordering::SeqCst);
+                            if fail {
+                                permit.failure();
+                            } else {
+                                drop(permit);
+                            }
+                        }
+                    }
+                };
+            let t1 = loom::thread::spawn(worker(b.clone(), inside.clone(), false));
+            let t2 = loom::thread::spawn(worker(b.clone(), inside.clone(), true));
+            worker(b.clone(), inside.clone(), false)();
+            t1.join().unwrap();
+            t2.join().unwrap();
+            let state = b.state();
+            assert!(matches!(state, CircuitState::Open | CircuitState::HalfOpen));
+        });
+    }
+}
