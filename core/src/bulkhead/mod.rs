@@ -1,5 +1,389 @@
 //! Bulkhead: bounded concurrency with a bounded queue and explicit rejection.
+//!
+//! A [`Bulkhead`] lets at most `max_concurrent` calls run at once. Further
+//! callers wait in a first-in, first-out queue of at most `max_queued`
+//! (none by default), each for at most the queue timeout if one is set.
+//! Anyone beyond that is refused at once with [`Rejected::Full`], so an
+//! overloaded service sheds load instead of piling up work.
+//!
+//! ```
+//! use staunch::bulkhead::Bulkhead;
+//! use staunch::testing::VirtualRuntime;
+//!
+//! let rt = VirtualRuntime::new();
+//! let bulkhead = Bulkhead::builder(1).build()?;
+//! rt.block_on(async {
+//!     let first = bulkhead.try_acquire().unwrap();
+//!     // One slot, no queue: the next caller is refused at once.
+//!     assert!(bulkhead.call(async { 1 }).await.is_err());
+//!     drop(first);
+//!     assert_eq!(bulkhead.call(async { 1 }).await.unwrap(), 1);
+//! })
+//! .unwrap();
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
 
 mod error;
+mod queue;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub use error::Rejected;
+
+use crate::ConfigError;
+use crate::Error;
+use crate::observe::{Event, Observers};
+use crate::runtime::{BoxTask, MaybeSend, MaybeSync, Timer};
+use queue::{Entry, Slots};
+
+/// What a bulkhead needs from a runtime: a boxed sleep for queue timeouts.
+trait Sleeper: MaybeSend + MaybeSync {
+    fn sleep_boxed(&self, duration: Duration) -> BoxTask;
+}
+
+impl<T: Timer> Sleeper for T {
+    fn sleep_boxed(&self, duration: Duration) -> BoxTask {
+        Box::pin(self.sleep(duration))
+    }
+}
+
+struct Shared {
+    slots: Slots,
+    queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
+    name: Arc<str>,
+    observers: Observers,
+}
+
+/// Bounded concurrency shared by every caller of one resource; see the
+/// [module docs](self).
+///
+/// `Clone + Send + Sync` natively; clones share the same slots.
+///
+/// # Cancel safety
+///
+/// A caller that stops waiting (drops the future) leaves the queue at once;
+/// if a slot had just been handed to it, the slot passes to the next waiter.
+#[derive(Clone)]
+pub struct Bulkhead {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (inside, queued) = self.shared.slots.load();
+        f.debug_struct("Bulkhead")
+            .field("name", &self.shared.name)
+            .field("inside", &inside)
+            .field("queued", &queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bulkhead {
+    /// A builder for a bulkhead admitting `max_concurrent` calls at once,
+    /// with no queue and no queue timeout.
+    pub fn builder(max_concurrent: usize) -> BulkheadBuilder {
+        BulkheadBuilder {
+            max_concurrent,
+            max_queued: 0,
+            queue_timeout: None,
+            name: Arc::from(""),
+            observers: Observers::new(),
+        }
+    }
+
+    /// Takes a slot now, or refuses without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected::Full`] when every slot is taken (or someone is queued:
+    /// a newcomer never overtakes a waiter).
+    pub fn try_acquire(&self) -> Result<Permit, Rejected> {
+        match self.shared.slots.enter(false) {
+            Entry::Inside => Ok(self.permit()),
+            _ => Err(self.full()),
+        }
+    }
+
+    /// Takes a slot, waiting in the queue if there is room in it.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected::Full`] at once when the slots and the queue are full;
+    /// [`Rejected::QueueTimeout`] when the wait exceeded the queue timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the queue; no slot is lost.
+    ///
+    /// ```
+    /// use staunch::bulkhead::Bulkhead;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let bulkhead = Bulkhead::builder(1)
+    ///     .max_queued(1)
+    ///     .queue_timeout(rt.clone(), Duration::from_millis(50))
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let _held = bulkhead.acquire().await.unwrap();
+    ///     let waited = bulkhead.acquire().await.unwrap_err();
+    ///     assert!(matches!(waited, staunch::bulkhead::Rejected::QueueTimeout { .. }));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            bulkhead: self.clone(),
+            state: AcquireState::Start,
+        }
+    }
+
+    /// Runs `future` inside the bulkhead.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] as for [`acquire`](Self::acquire); the future is then
+    /// dropped without being polled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future frees the slot or leaves the queue.
+    pub async fn call<F: Future>(&self, future: F) -> Result<F::Output, Rejected> {
+        let _permit = self.acquire().await?;
+        Ok(future.await)
+    }
+
+    /// Like [`call`](Self::call), for a staunch stage returning
+    /// [`Error<E>`](Error); a rejection becomes [`Error::Rejected`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`], or the future's own error.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, Error<E>>>,
+    {
+        let _permit = self.acquire().await?;
+        future.await
+    }
+
+    /// How many calls are inside now.
+    #[must_use]
+    pub fn inside(&self) -> usize {
+        self.shared.slots.load().0
+    }
+
+    /// How many callers wait now.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared.slots.load().1
+    }
+
+    fn permit(&self) -> Permit {
+        Permit {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn full(&self) -> Rejected {
+        let slots = &self.shared.slots;
+        self.reject(Rejected::Full {
+            max_concurrent: slots.max_concurrent,
+            max_queued: slots.max_queued,
+        })
+    }
+
+    fn reject(&self, rejected: Rejected) -> Rejected {
+        self.shared.observers.emit(|| Event::CallRejected {
+            name: self.shared.name.clone(),
+            reason: rejected.to_string(),
+        });
+        rejected
+    }
+}
+
+/// Configures a [`Bulkhead`]; checked by [`build`](BulkheadBuilder::build).
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct BulkheadBuilder {
+    max_concurrent: usize,
+    max_queued: usize,
+    queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
+    name: Arc<str>,
+    observers: Observers,
+}
+
+impl fmt::Debug for BulkheadBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadBuilder")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("max_queued", &self.max_queued)
+            .field("queue_timeout", &self.queue_timeout.as_ref().map(|t| t.1))
+            .finish_non_exhaustive()
+    }
+}
+
+impl BulkheadBuilder {
+    /// Let up to `n` callers wait for a slot, first come first served (0 by default).
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = n;
+        self
+    }
+
+    /// Refuse a queued caller that waited `limit` on `timer` without a slot.
+    pub fn queue_timeout<T: Timer + 'static>(mut self, timer: T, limit: Duration) -> Self {
+        self.queue_timeout = Some((Arc::new(timer), limit));
+        self
+    }
+
+    /// The name used in events.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Who hears about rejected calls.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    /// Checks the settings and builds the bulkhead.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `max_concurrent` is zero (nothing could ever run).
+    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        if self.max_concurrent == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                "must be at least 1, or no call could ever run",
+            ));
+        }
+        Ok(Bulkhead {
+            shared: Arc::new(Shared {
+                slots: Slots::new(self.max_concurrent, self.max_queued),
+                queue_timeout: self.queue_timeout,
+                name: self.name,
+                observers: self.observers,
+            }),
+        })
+    }
+}
+
+/// A slot in a [`Bulkhead`]; dropping it frees the slot for the next caller.
+#[must_use = "the slot is freed as soon as the permit is dropped"]
+pub struct Permit {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.shared.slots.release();
+    }
+}
+
+enum AcquireState {
+    Start,
+    Waiting { id: u64, timeout: Option<BoxTask> },
+    Done,
+}
+
+/// The future returned by [`Bulkhead::acquire`].
+#[must_use = "futures do nothing unless awaited; this one waits for a bulkhead slot"]
+pub struct Acquire {
+    bulkhead: Bulkhead,
+    state: AcquireState,
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field(
+                "waiting",
+                &matches!(self.state, AcquireState::Waiting { .. }),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for Acquire {
+    type Output = Result<Permit, Rejected>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let shared = &this.bulkhead.shared;
+        if let AcquireState::Start = this.state {
+            match shared.slots.enter(true) {
+                Entry::Inside => {
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(Ok(this.bulkhead.permit()));
+                }
+                Entry::Full => {
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(Err(this.bulkhead.full()));
+                }
+                Entry::Queued(id) => {
+                    let timeout = shared
+                        .queue_timeout
+                        .as_ref()
+                        .map(|(t, d)| t.sleep_boxed(*d));
+                    this.state = AcquireState::Waiting { id, timeout };
+                }
+            }
+        }
+        let AcquireState::Waiting { id, timeout } = &mut this.state else {
+            panic!("`Acquire` polled after it completed");
+        };
+        let id = *id;
+        if shared.slots.poll(id, cx.waker()) == queue::Poll::Granted {
+            this.state = AcquireState::Done;
+            return Poll::Ready(Ok(this.bulkhead.permit()));
+        }
+        if let Some(sleep) = timeout
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            this.state = AcquireState::Done;
+            if shared.slots.leave(id) {
+                // Granted at the last moment: keep the slot after all.
+                return Poll::Ready(Ok(this.bulkhead.permit()));
+            }
+            let waited = shared
+                .queue_timeout
+                .as_ref()
+                .map_or(Duration::ZERO, |t| t.1);
+            return Poll::Ready(Err(this.bulkhead.reject(Rejected::QueueTimeout { waited })));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        if let AcquireState::Waiting { id, .. } = self.state
+            && self.bulkhead.shared.slots.leave(id)
+        {
+            self.bulkhead.shared.slots.release();
+        }
+    }
+}
