@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use staunch::Error;
+use staunch::breaker::CircuitBreaker;
 use staunch::retry::{Backoff, Decision, Retry};
 use staunch::runtime::{Instant, Timer};
+use staunch::scope::CancelScope;
 use staunch::timeout::timeout;
 
 use crate::report::{CrawlReport, HostReport, Outcome, PageEvent};
@@ -116,7 +118,7 @@ impl<T: Timer> Tally<'_, T> {
 /// The crawl never runs past `config.budget` by more than a timer tick:
 /// the naive strategy is stopped by a timeout around it, the staunch one by
 /// the same budget around a crawl that also bounds every request.
-pub async fn crawl<T: Timer>(
+pub async fn crawl<T: Timer + Clone + 'static>(
     timer: &T,
     strategy: Strategy,
     config: &LabConfig,
@@ -141,11 +143,16 @@ pub async fn crawl<T: Timer>(
             None
         }
         Strategy::Staunch => {
-            let _ = timeout(timer, config.budget, resilient(&tally, config.pages)).await;
-            None::<()>
+            let breakers = host_breakers(timer);
+            // The budget is a cancel scope: everything inside it is dropped,
+            // with reason "deadline", when it runs out.
+            let budget = CancelScope::new().with_timeout(timer, config.budget);
+            let _ = budget
+                .run(resilient(&tally, &breakers, config.seed, config.pages))
+                .await;
+            Some(breakers)
         }
     };
-    let _ = breakers;
     tally.cancel_in_flight();
     let mut report = tally.report.into_inner();
     report.elapsed = timer.now() - tally.start;
@@ -157,7 +164,12 @@ pub async fn crawl<T: Timer>(
                 host: h.name.into(),
                 ..HostReport::default()
             });
-            r.breaker = "-".into();
+            r.breaker = match &breakers {
+                Some(b) => b
+                    .get(h.name)
+                    .map_or_else(|| "-".into(), |b| b.state().to_string()),
+                None => "-".into(),
+            };
             r
         })
         .collect();
@@ -230,30 +242,55 @@ fn retry_policy(seed: u64) -> Retry<FetchError> {
 /// How long one request may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
-async fn resilient<T: Timer>(tally: &Tally<'_, T>, max_pages: u32) {
-    let retry = retry_policy(u64::from(max_pages));
+/// One circuit breaker per host: three failures in a row (timeouts
+/// included) open it for a second; one probe then decides.
+fn host_breakers<T: Timer + Clone + 'static>(
+    timer: &T,
+) -> BTreeMap<&'static str, CircuitBreaker<FetchError>> {
+    HOSTS
+        .iter()
+        .map(|h| {
+            let breaker = CircuitBreaker::builder(timer.clone())
+                .name(h.name)
+                .consecutive_failures(3)
+                .open_duration(Duration::from_secs(1))
+                .half_open_probes(1)
+                // A 429 means "slow down", not "broken": do not trip on it.
+                .failure_if(|e| !matches!(e, FetchError::TooManyRequests { .. }))
+                .build()
+                .expect("the lab's breaker settings are valid (checked by a unit test)");
+            (h.name, breaker)
+        })
+        .collect()
+}
+
+async fn resilient<T: Timer>(
+    tally: &Tally<'_, T>,
+    breakers: &BTreeMap<&'static str, CircuitBreaker<FetchError>>,
+    seed: u64,
+    max_pages: u32,
+) {
+    let retry = retry_policy(seed);
     let retry = &retry;
     levels(tally, max_pages, |frontier| {
         join_all(frontier.into_iter().map(|id| async move {
             tally.begin(id);
             let attempts = Cell::new(0u32);
+            let breaker = &breakers[tally.site.host_of(id).name];
+            // retry -> breaker -> timeout -> fetch: the breaker sees timeouts
+            // as failures, and an open breaker stops the retries at once.
             let result = retry
                 .run_layered(tally.timer, |attempt| {
                     attempts.set(attempt.number());
-                    tally.attempt();
-                    async move {
-                        match timeout(
-                            tally.timer,
-                            ATTEMPT_TIMEOUT,
-                            tally.site.fetch(tally.timer, id, attempt.number()),
-                        )
-                        .await
-                        {
+                    breaker.call_layered(async move {
+                        tally.attempt();
+                        let fetch = tally.site.fetch(tally.timer, id, attempt.number());
+                        match timeout(tally.timer, ATTEMPT_TIMEOUT, fetch).await {
                             Ok(Ok(page)) => Ok(page),
                             Ok(Err(e)) => Err(Error::Inner(e)),
                             Err(elapsed) => Err(Error::Timeout(elapsed)),
                         }
-                    }
+                    })
                 })
                 .await;
             match result {
@@ -285,8 +322,30 @@ mod tests {
     use staunch::testing::VirtualRuntime;
 
     #[test]
-    fn the_lab_retry_policy_is_valid() {
+    fn the_lab_retry_and_breaker_settings_are_valid() {
         let _ = retry_policy(1);
+        assert_eq!(host_breakers(&VirtualRuntime::new()).len(), HOSTS.len());
+    }
+
+    #[test]
+    fn open_breakers_refuse_calls_to_dead_hosts() {
+        let rt = VirtualRuntime::new();
+        let config = LabConfig {
+            seed: 7,
+            pages: 48,
+            budget: Duration::from_millis(3000),
+        };
+        let report = rt
+            .block_on(crawl(&rt, Strategy::Staunch, &config, &|_| {}))
+            .unwrap();
+        assert!(report.rejected > 0, "{report:?}");
+        let legacy = report
+            .hosts
+            .iter()
+            .find(|h| h.host == "legacy.example")
+            .unwrap();
+        assert_eq!(legacy.ok, 0);
+        assert_ne!(legacy.breaker, "closed");
     }
 
     #[test]
