@@ -293,6 +293,13 @@ impl CancelScope {
         AllIdle::new(nodes).await;
     }
 
+    /// Signals cancellation without dropping anything yet: `is_cancelled` and
+    /// `cancelled()` see it, futures run in the scope keep running until a
+    /// later `cancel_with`. The first step of a graceful shutdown.
+    pub(crate) fn signal(&self, reason: CancelReason) {
+        Node::cancel(&self.token.node, reason, SOFT, false);
+    }
+
     /// Like [`run`](CancelScope::run), but takes the scope by value so the
     /// future is `'static` (to spawn it).
     pub fn run_owned<F: Future>(self, future: F) -> Run<F> {

@@ -1,0 +1,369 @@
+//! Graceful shutdown: a root that tracks detached tasks.
+//!
+//! Invariants (under `BgShared::state`'s mutex):
+//! - `running` holds exactly the tasks spawned and not yet ended; a task
+//!   leaves it once, through its guard (finished, panicked, cancelled or
+//!   dropped by the executor);
+//! - a failure is kept in `errors` until read (`take_errors` or the
+//!   shutdown report) while the root is `Open` or `ShuttingDown`; once
+//!   `Done` (shut down, or dropped) it goes to the error sink instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use crate::runtime::{
+    ErrorSink, MaybeSend, Panicked, Spawn, Timer, UnobservedError, UnobservedKind,
+};
+use crate::scope::{CancelReason, CancelScope};
+use crate::sync::{Arc, Mutex, lock};
+
+use super::error::{ChildError, GroupSpawnError, TaskFailure, label};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    ShuttingDown,
+    Done,
+}
+
+struct BgState<E> {
+    phase: Phase,
+    next: usize,
+    running: HashMap<usize, Option<StdArc<str>>>,
+    errors: Vec<TaskFailure<E>>,
+    idle: Vec<Waker>,
+}
+
+struct BgShared<S, E> {
+    spawner: S,
+    scope: CancelScope,
+    sink: ErrorSink,
+    state: Mutex<BgState<E>>,
+}
+
+/// What [`Background::shutdown`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport<E> {
+    /// The tasks still running when the grace period ended, which were then
+    /// dropped (by name, or `#n` in spawn order when unnamed).
+    pub still_running: Vec<StdArc<str>>,
+    /// Every failure that nobody had read, in the order they happened.
+    pub errors: Vec<TaskFailure<E>>,
+}
+
+impl<E> ShutdownReport<E> {
+    /// Whether every task ended within the grace period and none failed.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.still_running.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// A root for detached, long-running tasks (servers, pollers, flushers) that
+/// can be shut down gracefully.
+///
+/// [`spawn`](Background::spawn) starts a task in the root's scope and
+/// forgets about its success; a failure is kept until read.
+/// [`shutdown`](Background::shutdown) cancels the tasks cooperatively
+/// ([`CancelReason::Shutdown`]: code awaiting
+/// [`scope().cancelled()`](CancelScope::cancelled) sees it), waits up to a
+/// grace period, drops what is still running, and reports those tasks and
+/// every failure nobody read. Dropping the root without shutting it down
+/// cancels the tasks at once and sends unread failures to the error sink.
+///
+/// # Example
+///
+/// ```
+/// use staunch::group::Background;
+/// use staunch::runtime::Timer;
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let report = rt.block_on({
+///     let rt = rt.clone();
+///     async move {
+///         let root = Background::<_, String>::new(rt.clone());
+///         let (scope, sleeper) = (root.scope().clone(), rt.clone());
+///         root.spawn_named("flusher", async move {
+///             scope.cancelled().await; // asked to stop: flush, then return
+///             sleeper.sleep(Duration::from_millis(5)).await;
+///             Ok(())
+///         }).unwrap();
+///         let sleeper = rt.clone();
+///         root.spawn_named("stuck", async move {
+///             sleeper.sleep(Duration::from_secs(3600)).await;
+///             Ok(())
+///         }).unwrap();
+///         rt.sleep(Duration::from_millis(1)).await;
+///         root.shutdown(&rt, Duration::from_millis(50)).await
+///     }
+/// }).unwrap();
+/// assert_eq!(report.still_running, vec!["stuck".into()]);
+/// assert!(report.errors.is_empty());
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the `shutdown` future leaves the tasks signalled but running;
+/// dropping the root then drops them.
+#[must_use = "dropping a Background cancels its tasks at once"]
+pub struct Background<S, E: fmt::Debug> {
+    shared: Arc<BgShared<S, E>>,
+}
+
+impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
+    /// A root that spawns on `spawner` and reports to its error sink.
+    pub fn new(spawner: S) -> Self {
+        let sink = spawner.error_sink();
+        Background {
+            shared: Arc::new(BgShared {
+                spawner,
+                scope: CancelScope::new(),
+                sink,
+                state: Mutex::new(BgState {
+                    phase: Phase::Open,
+                    next: 0,
+                    running: HashMap::new(),
+                    errors: Vec::new(),
+                    idle: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Starts a detached task.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupSpawnError::Closed`] once shutdown started;
+    /// [`GroupSpawnError::Spawn`] if the executor refuses the task.
+    pub fn spawn<F>(&self, future: F) -> Result<(), GroupSpawnError>
+    where
+        F: Future<Output = Result<(), E>> + MaybeSend + 'static,
+    {
+        self.spawn_with(None, future)
+    }
+
+    /// Starts a named detached task; the name appears in the report.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Background::spawn).
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<StdArc<str>>,
+        future: F,
+    ) -> Result<(), GroupSpawnError>
+    where
+        F: Future<Output = Result<(), E>> + MaybeSend + 'static,
+    {
+        self.spawn_with(Some(name.into()), future)
+    }
+
+    fn spawn_with<F>(&self, name: Option<StdArc<str>>, future: F) -> Result<(), GroupSpawnError>
+    where
+        F: Future<Output = Result<(), E>> + MaybeSend + 'static,
+    {
+        let index = {
+            let mut state = lock(&self.shared.state);
+            if state.phase != Phase::Open {
+                return Err(GroupSpawnError::Closed);
+            }
+            let index = state.next;
+            state.next += 1;
+            state.running.insert(index, name);
+            index
+        };
+        let guard = Guard {
+            shared: self.shared.clone(),
+            index,
+            result: Err(ChildError::Lost),
+        };
+        let run = self.shared.scope.clone().run_owned(future);
+        let task = async move {
+            guard.finish(match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(ChildError::Failed(e)),
+                Ok(Err(c)) => Err(ChildError::Cancelled(c)),
+                Err(payload) => Err(ChildError::Panicked(Panicked::from_payload(&*payload))),
+            });
+        };
+        if let Err(e) = self.shared.spawner.spawn_task(Box::pin(task)) {
+            // The guard reported `Lost`; the task never existed: forget it.
+            let mut state = lock(&self.shared.state);
+            state.errors.retain(|f| f.index != index);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl<S, E: fmt::Debug> Background<S, E> {
+    /// The scope the tasks run in; cooperative tasks await its
+    /// [`cancelled`](CancelScope::cancelled) to learn that shutdown began.
+    #[must_use]
+    pub fn scope(&self) -> &CancelScope {
+        &self.shared.scope
+    }
+
+    /// How many tasks are running.
+    #[must_use]
+    pub fn running(&self) -> usize {
+        lock(&self.shared.state).running.len()
+    }
+
+    /// Takes the failures so far (they are then not in the shutdown report).
+    pub fn take_errors(&self) -> Vec<TaskFailure<E>> {
+        mem::take(&mut lock(&self.shared.state).errors)
+    }
+
+    /// Shuts down: refuses new tasks, cancels the running ones with
+    /// [`CancelReason::Shutdown`] (cooperatively: their futures keep running
+    /// for now), waits up to `grace` on `timer` for them to end, then drops
+    /// what remains. Completes once every task is gone.
+    ///
+    /// Call it once; a second call reports nothing new.
+    pub async fn shutdown<T: Timer>(&self, timer: &T, grace: Duration) -> ShutdownReport<E> {
+        lock(&self.shared.state).phase = Phase::ShuttingDown;
+        self.shared.scope.signal(CancelReason::Shutdown);
+        {
+            let idle = pin!(Idle(&self.shared));
+            let sleep = pin!(timer.sleep(grace));
+            futures::future::select(idle, sleep).await;
+        }
+        let still_running = {
+            let state = lock(&self.shared.state);
+            let mut names: Vec<(usize, StdArc<str>)> = state
+                .running
+                .iter()
+                .map(|(i, n)| (*i, StdArc::from(label(n.as_deref(), *i))))
+                .collect();
+            names.sort_by_key(|(i, _)| *i);
+            names.into_iter().map(|(_, n)| n).collect()
+        };
+        self.shared.scope.cancel_with(CancelReason::Shutdown);
+        Idle(&self.shared).await;
+        let mut state = lock(&self.shared.state);
+        state.phase = Phase::Done;
+        ShutdownReport {
+            still_running,
+            errors: mem::take(&mut state.errors),
+        }
+    }
+}
+
+impl<S, E: fmt::Debug> Drop for Background<S, E> {
+    fn drop(&mut self) {
+        let errors = {
+            let mut state = lock(&self.shared.state);
+            state.phase = Phase::Done;
+            mem::take(&mut state.errors)
+        };
+        self.shared
+            .scope
+            .cancel_with_message("the background root was dropped without a shutdown");
+        for f in errors {
+            if let Some(r) = unobserved(&f) {
+                self.shared.sink.report(r);
+            }
+        }
+    }
+}
+
+impl<S, E: fmt::Debug> fmt::Debug for Background<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Background")
+            .field("running", &self.running())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unobserved<E: fmt::Debug>(f: &TaskFailure<E>) -> Option<UnobservedError> {
+    let kind = match &f.error {
+        ChildError::Failed(e) => UnobservedKind::Failed(format!("{e:?}")),
+        ChildError::Panicked(p) => UnobservedKind::Panicked(p.message.clone()),
+        ChildError::Lost => UnobservedKind::Lost,
+        ChildError::Cancelled(_) => return None,
+    };
+    Some(UnobservedError {
+        task: f.name.clone(),
+        kind,
+    })
+}
+
+/// Records how a task ended, even if the executor drops it.
+struct Guard<S, E: fmt::Debug> {
+    shared: Arc<BgShared<S, E>>,
+    index: usize,
+    result: Result<(), ChildError<E>>,
+}
+
+impl<S, E: fmt::Debug> Guard<S, E> {
+    fn finish(mut self, result: Result<(), ChildError<E>>) {
+        self.result = result;
+    }
+}
+
+impl<S, E: fmt::Debug> Drop for Guard<S, E> {
+    fn drop(&mut self) {
+        let result = mem::replace(&mut self.result, Ok(()));
+        let (wakers, report) = {
+            let mut state = lock(&self.shared.state);
+            let name = state.running.remove(&self.index).flatten();
+            let mut report = None;
+            if let Err(error) = result
+                && !error.is_cancelled()
+            {
+                let failure = TaskFailure {
+                    index: self.index,
+                    name,
+                    error,
+                };
+                if state.phase == Phase::Done {
+                    report = unobserved(&failure);
+                } else {
+                    state.errors.push(failure);
+                }
+            }
+            let wakers = if state.running.is_empty() {
+                mem::take(&mut state.idle)
+            } else {
+                Vec::new()
+            };
+            (wakers, report)
+        };
+        if let Some(r) = report {
+            self.shared.sink.report(r);
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Ready once no task is running.
+struct Idle<'a, S, E>(&'a BgShared<S, E>);
+
+impl<S, E> Future for Idle<'_, S, E> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.0.state);
+        if state.running.is_empty() {
+            return Poll::Ready(());
+        }
+        if !state.idle.iter().any(|w| w.will_wake(cx.waker())) {
+            state.idle.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,366 @@
+//! A group's shared completion state and the wrapper every child runs in.
+//!
+//! Invariants (under `Shared::state`'s mutex):
+//! - `running` counts slots that are `Running`; a slot leaves `Running`
+//!   exactly once, through `complete` (the child finished, panicked, was
+//!   cancelled, or its task was dropped: the `ChildGuard` sees to that) or
+//!   `reject` (the executor refused the task);
+//! - once `closed`, no slot is added, and every failure that arrives or is
+//!   still unreturned goes to the error sink: a failure is returned by
+//!   `join` or reported, never both, never neither;
+//! - `failures` lists, in arrival order, the indices of `Done` slots that
+//!   failed (not cancelled); the first one cancels the group in fail-fast mode.
+//!
+//! Wakers are woken and the scope is cancelled after the lock is released.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Waker};
+
+use futures::FutureExt;
+
+use crate::runtime::{ErrorSink, Panicked, UnobservedError, UnobservedKind};
+use crate::scope::{CancelReason, CancelScope, Cancelled};
+use crate::sync::{Arc, Mutex, lock};
+
+use super::error::{ChildError, GroupError, GroupSpawnError, TaskFailure, label};
+use super::limit::Semaphore;
+
+pub(crate) enum Slot<T, E> {
+    /// Spawned (or being spawned: `launched` is false until the executor
+    /// accepted the task).
+    Running {
+        name: Option<StdArc<str>>,
+        launched: bool,
+    },
+    /// The task was dropped unpolled while the executor was still deciding.
+    Unstarted(Option<StdArc<str>>),
+    Done(Option<StdArc<str>>, Result<T, ChildError<E>>),
+    Rejected,
+}
+
+pub(crate) struct State<T, E> {
+    pub(crate) closed: bool,
+    pub(crate) slots: Vec<Slot<T, E>>,
+    pub(crate) running: usize,
+    pub(crate) failures: Vec<usize>,
+    pub(crate) joiner: Option<Waker>,
+}
+
+pub(crate) struct Shared<S, T, E> {
+    pub(crate) spawner: S,
+    pub(crate) scope: CancelScope,
+    pub(crate) fail_fast: bool,
+    pub(crate) limit: Option<Arc<Semaphore>>,
+    pub(crate) sink: ErrorSink,
+    pub(crate) state: Mutex<State<T, E>>,
+}
+
+fn is_failure<T, E>(result: &Result<T, ChildError<E>>) -> bool {
+    matches!(result, Err(e) if !e.is_cancelled())
+}
+
+fn unobserved<E: fmt::Debug>(
+    name: Option<StdArc<str>>,
+    error: &ChildError<E>,
+) -> Option<UnobservedError> {
+    let kind = match error {
+        ChildError::Failed(e) => UnobservedKind::Failed(format!("{e:?}")),
+        ChildError::Panicked(p) => UnobservedKind::Panicked(p.message.clone()),
+        ChildError::Lost => UnobservedKind::Lost,
+        ChildError::Cancelled(_) => return None,
+    };
+    Some(UnobservedError { task: name, kind })
+}
+
+impl<S, T, E: fmt::Debug> Shared<S, T, E> {
+    pub(crate) fn new(
+        spawner: S,
+        scope: CancelScope,
+        fail_fast: bool,
+        limit: Option<usize>,
+        sink: ErrorSink,
+    ) -> Self {
+        Shared {
+            spawner,
+            scope,
+            fail_fast,
+            limit: limit.map(Semaphore::new),
+            sink,
+            state: Mutex::new(State {
+                closed: false,
+                slots: Vec::new(),
+                running: 0,
+                failures: Vec::new(),
+                joiner: None,
+            }),
+        }
+    }
+
+    /// Reserves a slot for a new child.
+    pub(crate) fn reserve(&self, name: Option<StdArc<str>>) -> Result<usize, GroupSpawnError> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(GroupSpawnError::Closed);
+        }
+        if let Some(reason) = self.scope.reason() {
+            return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
+        }
+        state.slots.push(Slot::Running {
+            name,
+            launched: false,
+        });
+        state.running += 1;
+        Ok(state.slots.len() - 1)
+    }
+
+    /// The executor answered the spawn of child `index`: `accepted` or not.
+    pub(crate) fn launched(&self, index: usize, accepted: bool) {
+        let mut state = lock(&self.state);
+        let Some(slot) = state.slots.get_mut(index) else {
+            return;
+        };
+        match slot {
+            Slot::Running { launched, .. } => *launched = true,
+            Slot::Unstarted(name) if accepted => {
+                // Accepted, yet already dropped unpolled: lost.
+                let name = name.take();
+                state.running += 1;
+                state.slots[index] = Slot::Running {
+                    name,
+                    launched: true,
+                };
+                drop(state);
+                self.complete(index, Err(ChildError::Lost), true);
+            }
+            Slot::Unstarted(_) => state.slots[index] = Slot::Rejected,
+            Slot::Done(..) | Slot::Rejected => {}
+        }
+    }
+
+    /// Child `index` ended with `result`; `started` says whether its task
+    /// was ever polled.
+    pub(crate) fn complete(&self, index: usize, result: Result<T, ChildError<E>>, started: bool) {
+        let mut cancel = None;
+        let mut report = None;
+        let waker = {
+            let mut state = lock(&self.state);
+            let Some(slot) = state.slots.get_mut(index) else {
+                return;
+            };
+            let name = match mem::replace(slot, Slot::Rejected) {
+                Slot::Running {
+                    name,
+                    launched: false,
+                } if !started => {
+                    state.slots[index] = Slot::Unstarted(name);
+                    None
+                }
+                Slot::Running { name, .. } => Some(name),
+                other => {
+                    state.slots[index] = other;
+                    return;
+                }
+            };
+            state.running -= 1;
+            match name {
+                None => {}
+                Some(name) if state.closed => {
+                    if let Err(e) = &result {
+                        report = unobserved(name, e);
+                    }
+                }
+                Some(name) => {
+                    if is_failure(&result) {
+                        state.failures.push(index);
+                        if self.fail_fast && state.failures.len() == 1 {
+                            cancel = Some(label(name.as_deref(), index));
+                        }
+                    }
+                    state.slots[index] = Slot::Done(name, result);
+                }
+            }
+            if state.running == 0 {
+                state.joiner.take()
+            } else {
+                None
+            }
+        };
+        if let Some(task) = cancel {
+            self.scope
+                .cancel_with(CancelReason::SiblingFailed { task: task.into() });
+        }
+        if let Some(r) = report {
+            self.sink.report(r);
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Ready once no child is running.
+    pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.state);
+        if state.running == 0 {
+            return Poll::Ready(());
+        }
+        match &state.joiner {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.joiner = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Closes the group and takes every slot (for the join outputs).
+    pub(crate) fn take_slots(&self) -> (Vec<Slot<T, E>>, Vec<usize>) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        (mem::take(&mut state.slots), mem::take(&mut state.failures))
+    }
+
+    /// The group is dropped before its join completed: cancel every child
+    /// and report every failure nobody will read.
+    pub(crate) fn abandon(&self) {
+        let reports: Vec<UnobservedError> = {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state.failures.clear();
+            // Running slots stay (with their names) for late failures.
+            state
+                .slots
+                .iter_mut()
+                .filter_map(|slot| match slot {
+                    Slot::Done(..) => match mem::replace(slot, Slot::Rejected) {
+                        Slot::Done(name, Err(e)) => unobserved(name, &e),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        };
+        self.scope
+            .cancel_with_message("the task group was dropped before it was joined");
+        for r in reports {
+            self.sink.report(r);
+        }
+    }
+}
+
+/// Builds `join()`'s answer from the slots.
+pub(crate) fn fail_fast_output<T, E>(
+    slots: Vec<Slot<T, E>>,
+    failures: &[usize],
+    reason: Option<CancelReason>,
+) -> Result<Vec<T>, GroupError<E>> {
+    let mut values = Vec::with_capacity(slots.len());
+    let mut failed: Vec<Option<TaskFailure<E>>> = Vec::new();
+    let mut cancelled = 0;
+    let mut by_index = std::collections::HashMap::new();
+    for (i, idx) in failures.iter().enumerate() {
+        by_index.insert(*idx, i);
+        failed.push(None);
+    }
+    for (index, slot) in slots.into_iter().enumerate() {
+        match slot {
+            Slot::Done(_, Ok(v)) => values.push(v),
+            Slot::Done(_, Err(ChildError::Cancelled(_))) => cancelled += 1,
+            Slot::Done(name, Err(error)) => {
+                if let Some(&pos) = by_index.get(&index) {
+                    failed[pos] = Some(TaskFailure { index, name, error });
+                }
+            }
+            Slot::Running { .. } | Slot::Unstarted(_) | Slot::Rejected => {}
+        }
+    }
+    if failures.is_empty() && cancelled == 0 {
+        return Ok(values);
+    }
+    let mut failed = failed.into_iter().flatten();
+    let first = failed.next();
+    Err(GroupError {
+        first,
+        others: failed.collect(),
+        cancelled,
+        reason,
+    })
+}
+
+/// Builds `join_all()`'s answer from the slots.
+pub(crate) fn all_output<T, E>(slots: Vec<Slot<T, E>>) -> Vec<Result<T, ChildError<E>>> {
+    slots
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Slot::Done(_, result) => Some(result),
+            Slot::Running { .. } | Slot::Unstarted(_) => Some(Err(ChildError::Lost)),
+            Slot::Rejected => None,
+        })
+        .collect()
+}
+
+/// Completes the child's slot however the child ends, even if its task is
+/// dropped unpolled by the executor.
+struct ChildGuard<S, T, E: fmt::Debug> {
+    shared: Arc<Shared<S, T, E>>,
+    index: usize,
+    started: bool,
+    result: Option<Result<T, ChildError<E>>>,
+}
+
+impl<S, T, E: fmt::Debug> ChildGuard<S, T, E> {
+    fn start(&mut self) {
+        self.started = true;
+    }
+
+    fn finish(mut self, result: Result<T, ChildError<E>>) {
+        self.result = Some(result);
+    }
+}
+
+impl<S, T, E: fmt::Debug> Drop for ChildGuard<S, T, E> {
+    fn drop(&mut self) {
+        let result = self.result.take().unwrap_or(Err(ChildError::Lost));
+        self.shared.complete(self.index, result, self.started);
+    }
+}
+
+/// The task the executor runs for child `index`.
+pub(crate) fn child_task<S, T, E, F>(
+    shared: Arc<Shared<S, T, E>>,
+    index: usize,
+    future: F,
+) -> impl Future<Output = ()>
+where
+    F: Future<Output = Result<T, E>>,
+    E: fmt::Debug,
+{
+    let limit = shared.limit.clone();
+    let run = shared.scope.clone().run_owned(async move {
+        let _permit = match &limit {
+            Some(semaphore) => Some(Semaphore::acquire(semaphore).await),
+            None => None,
+        };
+        future.await
+    });
+    let mut guard = ChildGuard {
+        shared,
+        index,
+        started: false,
+        result: None,
+    };
+    async move {
+        guard.start();
+        let result = match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(ChildError::Failed(error)),
+            Ok(Err(cancelled)) => Err(ChildError::Cancelled(cancelled)),
+            Err(payload) => Err(ChildError::Panicked(Panicked::from_payload(&*payload))),
+        };
+        guard.finish(result);
+    }
+}

@@ -1,0 +1,568 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::*;
+use crate::runtime::{ErrorSink, Instant, Timer, UnobservedError, UnobservedKind};
+use crate::scope::CancelReason;
+use crate::testing::VirtualRuntime;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+impl Counter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+struct Guard(Counter);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.bump();
+    }
+}
+
+fn collecting(rt: &VirtualRuntime) -> (VirtualRuntime, Arc<Mutex<Vec<UnobservedError>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = ErrorSink::new({
+        let seen = seen.clone();
+        move |e| seen.lock().unwrap().push(e)
+    });
+    (rt.clone().with_error_sink(sink), seen)
+}
+
+#[test]
+fn fail_fast_returns_the_first_error_every_other_and_the_cancelled_count() {
+    let rt = VirtualRuntime::new();
+    let err = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::new(rt.clone());
+                for (i, delay) in [(0, 30), (1, 10), (2, 10), (3, 50)] {
+                    let rt = rt.clone();
+                    group
+                        .spawn_named(format!("t{i}"), async move {
+                            rt.sleep(ms(delay)).await;
+                            if i == 3 { Ok(i) } else { Err(format!("e{i}")) }
+                        })
+                        .unwrap();
+                }
+                group.join().await.unwrap_err()
+            }
+        })
+        .unwrap();
+    let first = err.first.as_ref().unwrap();
+    assert_eq!(first.index, 1);
+    assert_eq!(first.name.as_deref(), Some("t1"));
+    assert_eq!(first.error, ChildError::Failed("e1".to_owned()));
+    // t2 was due to fail in the same instant, but was cancelled first.
+    assert!(err.others.is_empty());
+    assert_eq!(err.cancelled, 3);
+    assert_eq!(
+        err.reason,
+        Some(CancelReason::SiblingFailed { task: "t1".into() })
+    );
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(10));
+    assert!(
+        err.to_string()
+            .starts_with("task `t1`: the task failed: \"e1\"")
+    );
+}
+
+#[test]
+fn supervisor_runs_every_child_to_completion_and_returns_results_in_spawn_order() {
+    let rt = VirtualRuntime::new();
+    let results = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::supervisor(rt.clone());
+                for (i, delay) in [(0u64, 30u64), (1, 10), (2, 20)] {
+                    let rt = rt.clone();
+                    group
+                        .spawn(async move {
+                            rt.sleep(ms(delay)).await;
+                            if i == 1 { Err("bad") } else { Ok(i) }
+                        })
+                        .unwrap();
+                }
+                group.join_all().await
+            }
+        })
+        .unwrap();
+    assert_eq!(results, vec![Ok(0), Err(ChildError::Failed("bad")), Ok(2)]);
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(30));
+}
+
+#[test]
+fn a_panicking_child_becomes_panicked_and_counts_as_the_failure() {
+    let rt = VirtualRuntime::new();
+    let err = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group: TaskGroup<_, (), String> = TaskGroup::new(rt.clone());
+                group
+                    .spawn_named("boom", async {
+                        if std::hint::black_box(true) {
+                            panic!("kaboom");
+                        }
+                        Ok(())
+                    })
+                    .unwrap();
+                group.join().await.unwrap_err()
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        err.first.unwrap().error,
+        ChildError::Panicked(crate::runtime::Panicked {
+            message: "kaboom".into()
+        })
+    );
+}
+
+#[test]
+fn dropping_the_group_cancels_every_child_so_none_outlives_it() {
+    let rt = VirtualRuntime::new();
+    let dropped = Counter::default();
+    rt.block_on({
+        let (rt, dropped) = (rt.clone(), dropped.clone());
+        async move {
+            let group: TaskGroup<_, (), String> = TaskGroup::new(rt.clone());
+            for _ in 0..5 {
+                let (rt, guard) = (rt.clone(), Guard(dropped.clone()));
+                group
+                    .spawn(async move {
+                        let _guard = guard;
+                        rt.sleep(Duration::from_secs(3600)).await;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            rt.sleep(ms(1)).await;
+            drop(group);
+            rt.sleep(ms(1)).await;
+        }
+    })
+    .unwrap();
+    assert_eq!(dropped.get(), 5);
+    assert_eq!(rt.task_count(), 0);
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(2));
+}
+
+#[test]
+fn dropping_the_join_future_cancels_every_child() {
+    let rt = VirtualRuntime::new();
+    let dropped = Counter::default();
+    let out = rt
+        .block_on({
+            let (rt, dropped) = (rt.clone(), dropped.clone());
+            async move {
+                let group: TaskGroup<_, (), String> = TaskGroup::new(rt.clone());
+                let (sleeper, guard) = (rt.clone(), Guard(dropped.clone()));
+                group
+                    .spawn(async move {
+                        let _guard = guard;
+                        sleeper.sleep(Duration::from_secs(3600)).await;
+                        Ok(())
+                    })
+                    .unwrap();
+                let out = crate::timeout::timeout(&rt, ms(5), group.join()).await;
+                rt.sleep(ms(1)).await;
+                out.is_err()
+            }
+        })
+        .unwrap();
+    assert!(out, "the join should have timed out");
+    assert_eq!(dropped.get(), 1);
+    assert_eq!(rt.task_count(), 0);
+}
+
+#[test]
+fn a_child_error_nobody_joined_is_sent_to_the_sink_not_lost() {
+    let (rt, seen) = collecting(&VirtualRuntime::new());
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let group = TaskGroup::<_, (), &str>::supervisor(rt.clone());
+            group
+                .spawn_named("unawaited", async { Err("lost?") })
+                .unwrap();
+            let sleeper = rt.clone();
+            group
+                .spawn_named("late", async move {
+                    sleeper.sleep(ms(3)).await;
+                    Err("late")
+                })
+                .unwrap();
+            rt.sleep(ms(1)).await;
+            // Never joined: the group goes away.
+            drop(group);
+            rt.sleep(ms(5)).await;
+        }
+    })
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].task.as_deref(), Some("unawaited"));
+    assert_eq!(seen[0].kind, UnobservedKind::Failed("\"lost?\"".into()));
+}
+
+#[test]
+fn children_can_spawn_siblings_through_a_handle_and_the_join_waits_for_them() {
+    let rt = VirtualRuntime::new();
+    let values = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::<_, u32, String>::new(rt.clone());
+                let handle = group.handle();
+                let sleeper = rt.clone();
+                group
+                    .spawn(async move {
+                        let rt = sleeper.clone();
+                        handle
+                            .spawn(async move {
+                                rt.sleep(ms(10)).await;
+                                Ok(2)
+                            })
+                            .unwrap();
+                        sleeper.sleep(ms(1)).await;
+                        Ok(1)
+                    })
+                    .unwrap();
+                group.join().await.unwrap()
+            }
+        })
+        .unwrap();
+    assert_eq!(values, vec![1, 2]);
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(10));
+}
+
+#[test]
+fn spawning_into_a_joined_or_failing_group_is_a_typed_error() {
+    let rt = VirtualRuntime::new();
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let group = TaskGroup::<_, (), &str>::new(rt.clone());
+            let handle = group.handle();
+            group.spawn(async { Err("first") }).unwrap();
+            rt.sleep(ms(1)).await;
+            assert!(matches!(
+                group.spawn(async { Ok(()) }),
+                Err(GroupSpawnError::Cancelled(_))
+            ));
+            let _ = group.join().await;
+            assert_eq!(handle.spawn(async { Ok(()) }), Err(GroupSpawnError::Closed));
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_limit_of_zero_is_a_config_error_and_a_limit_caps_concurrency() {
+    let rt = VirtualRuntime::new();
+    assert!(
+        TaskGroup::builder(rt.clone())
+            .limit(0)
+            .build::<(), ()>()
+            .is_err()
+    );
+    let peak = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::builder(rt.clone())
+                    .limit(2)
+                    .build::<(), ()>()
+                    .unwrap();
+                let inside = Arc::new(AtomicUsize::new(0));
+                let peak = Arc::new(AtomicUsize::new(0));
+                for _ in 0..6 {
+                    let (rt, inside, peak) = (rt.clone(), inside.clone(), peak.clone());
+                    group
+                        .spawn(async move {
+                            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            rt.sleep(ms(10)).await;
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+                group.join().await.unwrap();
+                peak.load(Ordering::SeqCst)
+            }
+        })
+        .unwrap();
+    assert_eq!(peak, 2);
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(30));
+}
+
+#[test]
+fn cancel_then_wait_really_waits_for_the_childrens_cleanup() {
+    let rt = VirtualRuntime::new();
+    let cleaned = Counter::default();
+    let (results, took) = rt
+        .block_on({
+            let (rt, cleaned) = (rt.clone(), cleaned.clone());
+            async move {
+                let group = TaskGroup::<_, &str, String>::supervisor(rt.clone());
+                for _ in 0..3 {
+                    let (scope, rt, cleaned) = (group.scope().clone(), rt.clone(), cleaned.clone());
+                    group
+                        .spawn(async move {
+                            scope.cancelled().await;
+                            rt.sleep(ms(4)).await; // cleanup takes time
+                            cleaned.bump();
+                            Ok("cleaned up")
+                        })
+                        .unwrap();
+                }
+                rt.sleep(ms(1)).await;
+                let start = rt.now();
+                group.scope().cancel_with_grace(&rt, ms(100)).await;
+                let took = rt.now() - start;
+                (group.join_all().await, took)
+            }
+        })
+        .unwrap();
+    assert_eq!(cleaned.get(), 3);
+    assert_eq!(took, ms(4));
+    assert!(results.iter().all(|r| r == &Ok("cleaned up")));
+}
+
+#[test]
+fn cancelling_a_group_that_is_already_being_cancelled_gracefully_drops_at_once() {
+    let rt = VirtualRuntime::new();
+    let took = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::<_, (), String>::new(rt.clone());
+                let sleeper = rt.clone();
+                group
+                    .spawn(async move {
+                        sleeper.sleep(Duration::from_secs(3600)).await;
+                        Ok(())
+                    })
+                    .unwrap();
+                rt.sleep(ms(1)).await;
+                let start = rt.now();
+                let graceful = group
+                    .scope()
+                    .cancel_with_grace(&rt, Duration::from_secs(60));
+                let hard = async {
+                    rt.sleep(ms(2)).await;
+                    group.cancel(); // a second cancel while the first is in progress
+                };
+                futures::join!(graceful, hard);
+                let took = rt.now() - start;
+                let err = group.join().await.unwrap_err();
+                assert_eq!(err.cancelled, 1);
+                assert!(err.is_cancelled());
+                took
+            }
+        })
+        .unwrap();
+    assert_eq!(took, ms(2));
+}
+
+#[test]
+fn a_child_cannot_catch_its_cancellation_and_report_success() {
+    let rt = VirtualRuntime::new();
+    let results = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::<_, &str, &str>::supervisor(rt.clone());
+                let sleeper = rt.clone();
+                group
+                    .spawn(async move {
+                        // A catch-all around the work: it never gets the chance.
+                        let r: Result<&str, &str> = async {
+                            sleeper.sleep(ms(50)).await;
+                            Err("failed")
+                        }
+                        .await;
+                        Ok(r.unwrap_or("swallowed"))
+                    })
+                    .unwrap();
+                rt.sleep(ms(1)).await;
+                group.cancel();
+                group.join_all().await
+            }
+        })
+        .unwrap();
+    assert!(results[0].as_ref().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn background_shutdown_reports_what_was_still_running_and_every_unread_error() {
+    let rt = VirtualRuntime::new();
+    let report = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let root = Background::<_, String>::new(rt.clone());
+                root.spawn_named("fails", async { Err("boom".to_owned()) })
+                    .unwrap();
+                let (scope, sleeper) = (root.scope().clone(), rt.clone());
+                root.spawn_named("polite", async move {
+                    scope.cancelled().await;
+                    sleeper.sleep(ms(3)).await;
+                    Ok(())
+                })
+                .unwrap();
+                let sleeper = rt.clone();
+                root.spawn_named("stuck", async move {
+                    sleeper.sleep(Duration::from_secs(3600)).await;
+                    Ok(())
+                })
+                .unwrap();
+                rt.sleep(ms(1)).await;
+                let report = root.shutdown(&rt, ms(10)).await;
+                assert_eq!(root.running(), 0);
+                assert!(root.spawn(async { Ok(()) }).is_err());
+                report
+            }
+        })
+        .unwrap();
+    assert_eq!(report.still_running, vec![Arc::<str>::from("stuck")]);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].name.as_deref(), Some("fails"));
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
+}
+
+#[test]
+fn the_group_error_keeps_every_failure_in_arrival_order_and_counts_the_cancelled() {
+    use super::state::{Slot, fail_fast_output};
+    let cancelled = crate::scope::Cancelled {
+        reason: CancelReason::Shutdown,
+    };
+    let slots: Vec<Slot<u32, &str>> = vec![
+        Slot::Done(None, Ok(1)),
+        Slot::Done(Some("b".into()), Err(ChildError::Failed("second"))),
+        Slot::Done(None, Err(ChildError::Cancelled(cancelled))),
+        Slot::Done(Some("d".into()), Err(ChildError::Failed("first"))),
+    ];
+    let err = fail_fast_output(slots, &[3, 1], None).unwrap_err();
+    assert_eq!(err.first.as_ref().unwrap().label(), "d");
+    assert_eq!(err.others.len(), 1);
+    assert_eq!(err.others[0].index, 1);
+    assert_eq!(err.cancelled, 1);
+    assert_eq!(err.failures().count(), 2);
+    assert_eq!(
+        err.to_string(),
+        "task `d`: the task failed: \"first\"; 1 more tasks failed; 1 tasks were cancelled"
+    );
+}
+
+/// Polls `inner` at most `polls` times, then drops it.
+struct CancelAfter<F> {
+    inner: Option<Pin<Box<F>>>,
+    polls: usize,
+}
+
+impl<F: Future> Future for CancelAfter<F> {
+    type Output = Option<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.polls == 0 {
+            self.inner = None;
+            return Poll::Ready(None);
+        }
+        self.polls -= 1;
+        match self
+            .inner
+            .as_mut()
+            .expect("polled after completion")
+            .as_mut()
+            .poll(cx)
+        {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[test]
+fn dropping_a_group_at_every_poll_point_leaks_no_child_and_loses_no_error() {
+    for polls in 0.. {
+        let (rt, seen) = collecting(&VirtualRuntime::new());
+        let created = Counter::default();
+        let dropped = Counter::default();
+        let failed = Counter::default();
+        let workload = {
+            let (rt, created, dropped, failed) =
+                (rt.clone(), created.clone(), dropped.clone(), failed.clone());
+            async move {
+                let group = TaskGroup::<_, u32, String>::supervisor(rt.clone());
+                for i in 0..4u32 {
+                    let (child_rt, dropped, failed) = (rt.clone(), dropped.clone(), failed.clone());
+                    created.bump();
+                    group
+                        .spawn_named(format!("c{i}"), async move {
+                            let _guard = Guard(dropped);
+                            for step in 0..=i {
+                                child_rt.sleep(ms(u64::from(step) + 1)).await;
+                            }
+                            if i % 2 == 1 {
+                                failed.bump();
+                                Err(format!("c{i} failed"))
+                            } else {
+                                Ok(i)
+                            }
+                        })
+                        .unwrap();
+                    rt.sleep(ms(1)).await;
+                }
+                group.join_all().await
+            }
+        };
+        let out = rt
+            .block_on(CancelAfter {
+                inner: Some(Box::pin(workload)),
+                polls,
+            })
+            .unwrap();
+        // Let every cancelled child be dropped.
+        rt.block_on(rt.sleep(Duration::from_secs(1))).unwrap();
+        assert_eq!(
+            rt.task_count(),
+            0,
+            "a child outlived its group at poll {polls}"
+        );
+        assert_eq!(
+            dropped.get(),
+            created.get(),
+            "unbalanced drops at poll {polls}"
+        );
+        let returned = out.as_ref().map_or(0, |r| {
+            r.iter()
+                .filter(|x| matches!(x, Err(ChildError::Failed(_))))
+                .count()
+        });
+        let sunk = seen.lock().unwrap().len();
+        assert_eq!(
+            returned + sunk,
+            failed.get(),
+            "an error was lost at poll {polls}"
+        );
+        if out.is_some() {
+            assert!(polls > 3, "the workload should need several polls");
+            break;
+        }
+    }
+}
