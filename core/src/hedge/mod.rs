@@ -1,1 +1,222 @@
-//! (being written)
+//! Hedged requests: when an attempt is slow, start another one and take
+//! whichever succeeds first.
+//!
+//! A [`Hedge`] starts the first attempt at once and another one each time
+//! the delay passes without a success, up to `max_attempts` running in all.
+//! A failed attempt starts the next one at once (no point waiting for a
+//! delay when we already know). The first success wins and every other
+//! attempt is dropped. If every attempt fails, the error of the attempt that
+//! finished last is returned. With a zero delay every attempt starts at once
+//! (parallel mode).
+//!
+//! Cancellation is never swallowed: an attempt that ends in
+//! [`Error::Cancelled`] ends the whole hedge with it.
+//!
+//! ```
+//! use staunch::hedge::Hedge;
+//! use staunch::runtime::Timer;
+//! use staunch::testing::VirtualRuntime;
+//! use std::time::Duration;
+//!
+//! let rt = VirtualRuntime::new();
+//! let hedge = Hedge::builder().delay(Duration::from_millis(50)).max_attempts(2).build()?;
+//! let out = rt.block_on(hedge.run(&rt, |attempt| {
+//!     let rt = rt.clone();
+//!     async move {
+//!         // The first replica is stuck; the hedge after 50 ms answers in 10.
+//!         let took = if attempt == 1 { 1000 } else { 10 };
+//!         rt.sleep(Duration::from_millis(took)).await;
+//!         Ok::<_, ()>(attempt)
+//!     }
+//! }));
+//! assert_eq!(out.unwrap().unwrap(), 2);
+//! assert_eq!(rt.now().since_origin(), Duration::from_millis(60));
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use crate::observe::{Event, Observers};
+use crate::runtime::Timer;
+use crate::{ConfigError, Error};
+
+/// When and how many extra attempts to start; see the [module docs](self).
+///
+/// A cheap `Clone + Send + Sync` value.
+///
+/// # Cancel safety
+///
+/// Dropping a run drops every attempt still running.
+#[derive(Clone)]
+pub struct Hedge {
+    delay: Duration,
+    max_attempts: u32,
+    name: Arc<str>,
+    observers: Observers,
+}
+
+impl fmt::Debug for Hedge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hedge")
+            .field("name", &self.name)
+            .field("delay", &self.delay)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Hedge`]. Defaults: a 100 ms delay, 2 attempts in all.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct HedgeBuilder {
+    hedge: Hedge,
+}
+
+impl HedgeBuilder {
+    /// How long to wait for a success before starting another attempt
+    /// (zero: start them all at once).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.hedge.delay = delay;
+        self
+    }
+
+    /// The most attempts running in all, the first included.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.hedge.max_attempts = n;
+        self
+    }
+
+    /// The name used in events.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.hedge.name = name.into();
+        self
+    }
+
+    /// Who hears when a hedge attempt starts.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.hedge.observers = observers;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `max_attempts` is zero.
+    pub fn build(self) -> Result<Hedge, ConfigError> {
+        if self.hedge.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at least 1; 1 means no hedging",
+            ));
+        }
+        Ok(self.hedge)
+    }
+}
+
+impl Hedge {
+    /// A builder starting from the defaults (100 ms, 2 attempts).
+    pub fn builder() -> HedgeBuilder {
+        HedgeBuilder {
+            hedge: Hedge {
+                delay: Duration::from_millis(100),
+                max_attempts: 2,
+                name: Arc::from(""),
+                observers: Observers::new(),
+            },
+        }
+    }
+
+    /// Runs attempts made by `op` (given the attempt number, from 1) until
+    /// one succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Inner`] with the error of the attempt that finished last,
+    /// when every attempt failed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops every running attempt.
+    pub async fn run<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
+    where
+        T: Timer,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+    {
+        self.run_layered(timer, move |n| {
+            let attempt = op(n);
+            async move { attempt.await.map_err(Error::Inner) }
+        })
+        .await
+    }
+
+    /// Like [`run`](Self::run), for attempts that are staunch stages
+    /// returning [`Error<E>`](Error). An attempt ending in
+    /// [`Error::Cancelled`] ends the hedge at once with it.
+    ///
+    /// # Errors
+    ///
+    /// The error of the attempt that finished last, or the cancellation.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops every running attempt.
+    pub async fn run_layered<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
+    where
+        T: Timer,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<R, Error<E>>>,
+    {
+        let mut running = FuturesUnordered::new();
+        running.push(op(1));
+        let mut started = 1u32;
+        let mut next_hedge: Option<Pin<Box<T::Sleep>>> = self.schedule(timer, started);
+        loop {
+            let event = poll_fn(|cx| {
+                if let Poll::Ready(Some(out)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Some(out));
+                }
+                if let Some(sleep) = next_hedge.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Some(Ok(value)) => return Ok(value),
+                Some(Err(e)) if e.is_cancelled() => return Err(e),
+                Some(Err(e)) if started == self.max_attempts && running.is_empty() => {
+                    return Err(e);
+                }
+                Some(Err(_)) if started == self.max_attempts => {}
+                // A failure, or the delay passed: start the next attempt now.
+                Some(Err(_)) | None => {
+                    started += 1;
+                    self.observers.emit(|| Event::HedgeStarted {
+                        name: self.name.clone(),
+                        attempt: started,
+                    });
+                    running.push(op(started));
+                    next_hedge = self.schedule(timer, started);
+                }
+            }
+        }
+    }
+
+    fn schedule<T: Timer>(&self, timer: &T, started: u32) -> Option<Pin<Box<T::Sleep>>> {
+        (started < self.max_attempts).then(|| Box::pin(timer.sleep(self.delay)))
+    }
+}

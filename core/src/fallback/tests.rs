@@ -1,0 +1,75 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::scope::{CancelReason, Cancelled};
+use crate::timeout::Elapsed;
+use futures::executor::block_on;
+
+fn cancelled() -> Error<&'static str> {
+    Error::Cancelled(Cancelled {
+        reason: CancelReason::Shutdown,
+    })
+}
+
+#[test]
+fn a_success_passes_through_untouched() {
+    let f = Fallback::value(0);
+    assert_eq!(block_on(f.call(async { Ok::<_, &str>(5) })).unwrap(), 5);
+}
+
+#[test]
+fn a_fallback_never_replaces_cancellation() {
+    let f = Fallback::value(0).when(|_| true);
+    let out = block_on(f.call_layered(async { Err::<i32, _>(cancelled()) }));
+    assert!(out.unwrap_err().is_cancelled());
+    let g = Fallback::with_future(|_| Box::pin(async { Ok(1) }));
+    let out = block_on(g.call_layered(async { Err::<i32, _>(cancelled()) }));
+    assert!(out.unwrap_err().is_cancelled());
+}
+
+#[test]
+fn the_predicate_chooses_which_failures_fall_back() {
+    let f = Fallback::value(0).when(|e: &Error<&str>| e.is_timeout());
+    let timed_out = block_on(f.call_layered(async {
+        Err::<i32, _>(Error::Timeout(Elapsed {
+            after: Duration::from_millis(1),
+        }))
+    }));
+    assert_eq!(timed_out.unwrap(), 0);
+    let inner = block_on(f.call(async { Err::<i32, _>("400") }));
+    assert_eq!(inner.unwrap_err().into_inner(), Some("400"));
+}
+
+#[test]
+fn a_closure_fallback_sees_the_error_and_may_fail_too() {
+    let f = Fallback::with(|e: Error<&str>| match e.into_inner() {
+        Some("soft") => Ok(1),
+        _ => Err(Error::Inner("hard")),
+    });
+    assert_eq!(
+        block_on(f.call(async { Err::<i32, _>("soft") })).unwrap(),
+        1
+    );
+    let out = block_on(f.call(async { Err::<i32, _>("x") }));
+    assert_eq!(out.unwrap_err().into_inner(), Some("hard"));
+}
+
+#[test]
+fn using_a_fallback_is_an_event() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let f = Fallback::value(0)
+        .name("price")
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| seen.lock().unwrap().push(e.clone())
+        }));
+    let _ = block_on(f.call(async { Err::<i32, _>("down") }));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Event::FallbackUsed {
+            name: "price".into(),
+            error: "Inner(\"down\")".into()
+        }]
+    );
+}
