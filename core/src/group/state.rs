@@ -364,3 +364,90 @@ where
         guard.finish(result);
     }
 }
+
+#[cfg(all(test, staunch_loom))]
+mod loom_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+
+    fn shared(fail_fast: bool) -> (Arc<Shared<(), u32, &'static str>>, StdArc<StdAtomicUsize>) {
+        let reported = StdArc::new(StdAtomicUsize::new(0));
+        let sink = ErrorSink::new({
+            let reported = reported.clone();
+            move |_| {
+                reported.fetch_add(1, StdOrdering::SeqCst);
+            }
+        });
+        let shared = Arc::new(Shared::new((), CancelScope::new(), fail_fast, None, sink));
+        (shared, reported)
+    }
+
+    struct Flag(AtomicBool);
+    impl futures::task::ArcWake for Flag {
+        fn wake_by_ref(arc_self: &StdArc<Self>) {
+            arc_self.0.store(true, StdOrdering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn loom_a_failure_racing_the_group_drop_is_reported_exactly_once() {
+        loom::model(|| {
+            let (shared, reported) = shared(true);
+            let index = shared.reserve(None).unwrap();
+            shared.launched(index, true);
+            let s2 = shared.clone();
+            let t =
+                loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
+            shared.abandon();
+            t.join().unwrap();
+            assert_eq!(reported.load(StdOrdering::SeqCst), 1);
+            assert!(shared.scope.is_cancelled());
+        });
+    }
+
+    #[test]
+    fn loom_a_completion_racing_join_wakes_the_joiner_and_is_returned() {
+        loom::model(|| {
+            let (shared, reported) = shared(true);
+            let index = shared.reserve(Some("a".into())).unwrap();
+            shared.launched(index, true);
+            let s2 = shared.clone();
+            let t =
+                loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
+            let flag = StdArc::new(Flag(AtomicBool::new(false)));
+            let waker = futures::task::waker(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            let first = shared.poll_idle(&mut cx);
+            t.join().unwrap();
+            if first.is_pending() {
+                assert!(
+                    flag.0.load(StdOrdering::SeqCst),
+                    "the joiner was never woken"
+                );
+            }
+            assert!(shared.poll_idle(&mut cx).is_ready());
+            let (slots, failures) = shared.take_slots();
+            let err = fail_fast_output(slots, &failures, None).unwrap_err();
+            assert_eq!(err.first.unwrap().label(), "a");
+            assert_eq!(reported.load(StdOrdering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_a_spawn_racing_a_sibling_failure_is_refused_or_cancelled() {
+        loom::model(|| {
+            let (shared, _) = shared(true);
+            let first = shared.reserve(None).unwrap();
+            shared.launched(first, true);
+            let s2 = shared.clone();
+            let t =
+                loom::thread::spawn(move || s2.complete(first, Err(ChildError::Failed("x")), true));
+            let second = shared.reserve(None);
+            t.join().unwrap();
+            match second {
+                Err(e) => assert!(matches!(e, GroupSpawnError::Cancelled(_))),
+                Ok(_) => assert!(shared.scope.is_cancelled()),
+            }
+        });
+    }
+}
