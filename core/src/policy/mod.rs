@@ -1,1 +1,294 @@
-//! (being written)
+//! One pipeline composing timeout, retry, circuit breaker, bulkhead,
+//! hedging and fallback in a fixed, documented order, speaking one
+//! [`staunch::Error<E>`](Error).
+//!
+//! # Order (outermost first)
+//!
+//! ```text
+//! fallback -> retry -> circuit breaker -> hedge -> timeout -> bulkhead -> operation
+//! ```
+//!
+//! - **fallback** outermost: it answers whatever is left after every retry
+//!   (an exhausted retry, an open circuit, a rejection), never cancellation.
+//! - **retry** around the breaker: each attempt asks the breaker, so a
+//!   retry never hammers an open circuit. With
+//!   [`retry_circuit_open(true)`](crate::retry::RetryBuilder::retry_circuit_open)
+//!   the retry waits exactly the open circuit's `retry_after` (within its
+//!   budget) and tries again; without it, an open circuit ends the retry.
+//! - **breaker** around the hedge: a hedged call is one call to the
+//!   breaker, so hedges never inflate its counts; a timeout below it counts
+//!   as a failure; a bulkhead rejection and cancellation never count.
+//! - **hedge** around the timeout: every hedged attempt gets its own timeout.
+//! - **timeout** around the bulkhead: time spent waiting in the bulkhead's
+//!   queue counts against the attempt's time limit.
+//! - **bulkhead** innermost: a slot is held only while the operation runs.
+//!
+//! Every stage is optional. The operation is a closure called once per
+//! attempt (and per hedge).
+//!
+//! ```
+//! use staunch::breaker::CircuitBreaker;
+//! use staunch::policy::Policy;
+//! use staunch::retry::{Backoff, Retry};
+//! use staunch::testing::VirtualRuntime;
+//! use std::time::Duration;
+//!
+//! let rt = VirtualRuntime::new();
+//! let policy = Policy::builder(rt.clone())
+//!     .timeout(Duration::from_millis(200))
+//!     .retry(Retry::builder().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(10))).build()?)
+//!     .breaker(CircuitBreaker::builder(rt.clone()).consecutive_failures(5).build()?)
+//!     .fallback(staunch::fallback::Fallback::value("stale"))
+//!     .build()?;
+//! let calls = std::sync::atomic::AtomicU32::new(0);
+//! let out = rt.block_on(policy.call(|| async {
+//!     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+//!     Err::<&str, _>("503")
+//! }));
+//! assert_eq!(out.unwrap().unwrap(), "stale"); // 3 attempts, then the fallback
+//! assert_eq!(calls.into_inner(), 3);
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
+
+mod timer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::breaker::CircuitBreaker;
+use crate::bulkhead::Bulkhead;
+use crate::fallback::Fallback;
+use crate::hedge::Hedge;
+use crate::retry::{Retry, RetryError};
+use crate::runtime::Timer;
+use crate::timeout::timeout;
+use crate::{ConfigError, Error};
+use timer::AnyTimer;
+
+/// A composed resilience pipeline for operations returning `Result<T, E>`;
+/// see the [module docs](self) for the order of its stages.
+///
+/// A cheap `Clone + Send + Sync` value: share one per downstream service.
+///
+/// # Cancel safety
+///
+/// Dropping a call's future drops the running attempt (and any hedges),
+/// frees its bulkhead slot, and counts as nothing in the breaker.
+pub struct Policy<T, E> {
+    timer: AnyTimer,
+    timeout: Option<Duration>,
+    retry: Option<Retry<E>>,
+    breaker: Option<CircuitBreaker<E>>,
+    bulkhead: Option<Bulkhead>,
+    hedge: Option<Hedge>,
+    fallback: Option<Fallback<T, E>>,
+}
+
+impl<T, E> Clone for Policy<T, E> {
+    fn clone(&self) -> Self {
+        Policy {
+            timer: self.timer.clone(),
+            timeout: self.timeout,
+            retry: self.retry.clone(),
+            breaker: self.breaker.clone(),
+            bulkhead: self.bulkhead.clone(),
+            hedge: self.hedge.clone(),
+            fallback: self.fallback.clone(),
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Policy<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("breaker", &self.breaker)
+            .field("bulkhead", &self.bulkhead)
+            .field("hedge", &self.hedge)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl<T, E> Policy<T, E> {
+    /// A builder with no stages; `timer` drives timeouts, retry delays and hedges.
+    pub fn builder<R: Timer + 'static>(timer: R) -> PolicyBuilder<T, E> {
+        PolicyBuilder {
+            policy: Policy {
+                timer: AnyTimer::new(timer),
+                timeout: None,
+                retry: None,
+                breaker: None,
+                bulkhead: None,
+                hedge: None,
+                fallback: None,
+            },
+        }
+    }
+
+    /// Runs `op` through every stage.
+    ///
+    /// # Errors
+    ///
+    /// The [`Error<E>`](Error) left after every stage: the operation's own
+    /// error (the last attempt's), [`Error::Timeout`], [`Error::CircuitOpen`],
+    /// [`Error::Rejected`], or [`Error::Cancelled`] (which no stage ever
+    /// retries, counts or replaces).
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Policy`].
+    pub async fn call<F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+    {
+        self.call_layered(|| async { op().await.map_err(Error::Inner) })
+            .await
+    }
+
+    /// Like [`call`](Self::call), for an operation that is itself a staunch
+    /// stage returning [`Error<E>`](Error) (a scope run, for example), so its
+    /// cancellation reaches the pipeline as cancellation.
+    ///
+    /// # Errors
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Policy`].
+    pub async fn call_layered<F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error<E>>>,
+        E: fmt::Debug,
+    {
+        let op = &op;
+        let retried = async {
+            match &self.retry {
+                Some(retry) => retry
+                    .run_layered(&self.timer, |_| self.attempt(op))
+                    .await
+                    .map_err(RetryError::into_last),
+                None => self.attempt(op).await,
+            }
+        };
+        match &self.fallback {
+            Some(fallback) => fallback.call_layered(retried).await,
+            None => retried.await,
+        }
+    }
+
+    /// breaker -> hedge -> (timeout -> bulkhead -> op)
+    async fn attempt<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error<E>>>,
+    {
+        let hedged = async {
+            match &self.hedge {
+                Some(hedge) => hedge.run_layered(&self.timer, |_| self.guarded(op)).await,
+                None => self.guarded(op).await,
+            }
+        };
+        match &self.breaker {
+            Some(breaker) => breaker.call_layered(hedged).await,
+            None => hedged.await,
+        }
+    }
+
+    /// timeout -> bulkhead -> op
+    async fn guarded<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error<E>>>,
+    {
+        let limited = async {
+            match &self.bulkhead {
+                Some(bulkhead) => bulkhead.call_layered(op()).await,
+                None => op().await,
+            }
+        };
+        match self.timeout {
+            Some(limit) => timeout(&self.timer, limit, limited)
+                .await
+                .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed))),
+            None => limited.await,
+        }
+    }
+}
+
+/// Configures a [`Policy`]; add the stages you want in any order (they
+/// always run in the documented order).
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct PolicyBuilder<T, E> {
+    policy: Policy<T, E>,
+}
+
+impl<T, E> fmt::Debug for PolicyBuilder<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyBuilder")
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<T, E> PolicyBuilder<T, E> {
+    /// Limit each attempt (each hedge, each retry) to `limit`.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.policy.timeout = Some(limit);
+        self
+    }
+
+    /// Retry failed attempts with this policy.
+    pub fn retry(mut self, retry: Retry<E>) -> Self {
+        self.policy.retry = Some(retry);
+        self
+    }
+
+    /// Guard attempts with this breaker (shared with its other users).
+    pub fn breaker(mut self, breaker: CircuitBreaker<E>) -> Self {
+        self.policy.breaker = Some(breaker);
+        self
+    }
+
+    /// Bound concurrency with this bulkhead (shared with its other users).
+    pub fn bulkhead(mut self, bulkhead: Bulkhead) -> Self {
+        self.policy.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// Hedge slow attempts.
+    pub fn hedge(mut self, hedge: Hedge) -> Self {
+        self.policy.hedge = Some(hedge);
+        self
+    }
+
+    /// Answer what is left of a failure with this fallback.
+    pub fn fallback(mut self, fallback: Fallback<T, E>) -> Self {
+        self.policy.fallback = Some(fallback);
+        self
+    }
+
+    /// Checks the settings and builds the pipeline.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a zero timeout (every attempt would fail).
+    pub fn build(self) -> Result<Policy<T, E>, ConfigError> {
+        if self.policy.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::new(
+                "timeout",
+                "must be above zero, or every attempt times out at once",
+            ));
+        }
+        Ok(self.policy)
+    }
+}

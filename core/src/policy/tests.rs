@@ -1,0 +1,175 @@
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::breaker::CircuitState;
+use crate::retry::Backoff;
+use crate::scope::{CancelReason, Cancelled};
+use crate::testing::VirtualRuntime;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn retry(attempts: u32) -> Retry<&'static str> {
+    Retry::builder()
+        .max_attempts(attempts)
+        .backoff(Backoff::constant(ms(10)))
+        .retry_circuit_open(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_retry_around_a_breaker_waits_exactly_the_open_circuits_retry_after() {
+    let rt = VirtualRuntime::new();
+    let breaker = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(2)
+        .open_duration(Duration::from_secs(1))
+        .half_open_probes(1)
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .retry(retry(4))
+        .breaker(breaker.clone())
+        .build()
+        .unwrap();
+    let starts = Mutex::new(Vec::new());
+    let out = rt.block_on(policy.call(|| {
+        let mut s = starts.lock().unwrap();
+        s.push(rt.now().since_origin());
+        let n = s.len();
+        async move { if n < 3 { Err("down") } else { Ok(n) } }
+    }));
+    assert_eq!(out.unwrap().unwrap(), 3);
+    // Attempt 3 at 20 ms met the open circuit and waited its 990 ms.
+    assert_eq!(*starts.lock().unwrap(), [ms(0), ms(10), ms(1010)]);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn cancellation_passes_every_stage_untouched() {
+    let rt = VirtualRuntime::new();
+    let breaker = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(100))
+        .retry(retry(5))
+        .breaker(breaker.clone())
+        .bulkhead(Bulkhead::builder(1).build().unwrap())
+        .hedge(Hedge::builder().delay(ms(5)).build().unwrap())
+        .fallback(Fallback::value(0))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out = rt.block_on(policy.call_layered(|| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async {
+            Err::<i32, _>(Error::Cancelled(Cancelled {
+                reason: CancelReason::Shutdown,
+            }))
+        }
+    }));
+    assert!(out.unwrap().unwrap_err().is_cancelled());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "never retried or hedged");
+    assert_eq!(breaker.metrics().calls, 0, "never counted");
+}
+
+#[test]
+fn a_timeout_below_the_breaker_counts_as_a_failure() {
+    let rt = VirtualRuntime::new();
+    let breaker = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(30))
+        .breaker(breaker.clone())
+        .build()
+        .unwrap();
+    let out = rt.block_on(policy.call(|| async {
+        std::future::pending::<()>().await;
+        Ok::<(), &str>(())
+    }));
+    assert!(out.unwrap().unwrap_err().is_timeout());
+    assert_eq!(rt.now().since_origin(), ms(30));
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
+#[test]
+fn a_full_bulkhead_is_a_rejection_the_fallback_may_answer() {
+    let rt = VirtualRuntime::new();
+    let bulkhead = Bulkhead::builder(1).build().unwrap();
+    let _held = bulkhead.try_acquire().unwrap();
+    let plain = Policy::builder(rt.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let out = rt.block_on(plain.call(|| async { Ok::<_, &str>(1) }));
+    assert!(out.unwrap().unwrap_err().is_rejected());
+    let with_fallback = Policy::builder(rt.clone())
+        .bulkhead(bulkhead)
+        .fallback(Fallback::value(0))
+        .build()
+        .unwrap();
+    let out = rt.block_on(with_fallback.call(|| async { Ok::<_, &str>(1) }));
+    assert_eq!(out.unwrap().unwrap(), 0);
+}
+
+#[test]
+fn every_hedge_gets_its_own_timeout_and_counts_once_in_the_breaker() {
+    let rt = VirtualRuntime::new();
+    let breaker = CircuitBreaker::builder(rt.clone()).build().unwrap();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(100))
+        .hedge(
+            Hedge::builder()
+                .delay(ms(60))
+                .max_attempts(2)
+                .build()
+                .unwrap(),
+        )
+        .breaker(breaker.clone())
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out = rt.block_on(policy.call(|| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(if n == 0 { 1000 } else { 70 })).await;
+            Ok::<_, &str>(n)
+        }
+    }));
+    // The first attempt would time out at 100; the hedge (60 + 70) wins.
+    assert_eq!(out.unwrap().unwrap(), 1);
+    assert_eq!(rt.now().since_origin(), ms(130));
+    assert_eq!(breaker.metrics().calls, 1);
+}
+
+#[test]
+fn a_zero_timeout_is_a_config_error() {
+    let rt = VirtualRuntime::new();
+    let err = Policy::<(), ()>::builder(rt)
+        .timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.setting, "timeout");
+}
+
+#[test]
+fn a_policy_call_is_send_and_the_policy_is_shareable() {
+    fn send<T: Send>(_: &T) {}
+    fn share<T: Clone + Send + Sync>() {}
+    share::<Policy<String, std::io::Error>>();
+    let rt = VirtualRuntime::new();
+    let policy = Policy::<u8, std::io::Error>::builder(rt)
+        .retry(Retry::default())
+        .build()
+        .unwrap();
+    let fut = policy.call(|| async { Ok(1) });
+    send(&fut);
+}
