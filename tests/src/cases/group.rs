@@ -1,7 +1,311 @@
-//! Conformance cases for `group` (being written).
+//! Conformance cases for `group`: task groups and graceful shutdown, on
+//! every runtime.
+
+use std::rc::Rc;
+
+use staunch::group::{Background, ChildError, GroupSpawnError, TaskGroup};
+use staunch::runtime::{SpawnError, UnobservedKind};
+use staunch::scope::{CancelReason, CancelScope};
+
+use crate::harness::{CollectingSink, DropCounter, Gauge, TestRuntime, eventually, ms, yield_now};
+
+/// `join` returns every child's value in spawn order, whatever order they finish in.
+pub async fn group_join_returns_values_in_spawn_order<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::<_, u64, String>::new(rt.clone());
+    for delay in [6u64, 1, 3] {
+        let rt = rt.clone();
+        group
+            .spawn(async move {
+                rt.sleep(ms(delay)).await;
+                Ok(delay)
+            })
+            .expect("spawn");
+    }
+    assert_eq!(group.join().await, Ok(vec![6, 1, 3]), "on {}", R::NAME);
+}
+
+/// In a fail-fast group the first failure cancels the siblings (dropping
+/// them), and `join` names the failing child and counts the cancelled ones.
+pub async fn a_failing_child_cancels_its_siblings_and_join_names_it<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::<_, (), String>::new(rt.clone());
+    let drops = DropCounter::new();
+    for _ in 0..3 {
+        let (rt, guard) = (rt.clone(), drops.guard());
+        group
+            .spawn(async move {
+                let _guard = guard;
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    let sleeper = rt.clone();
+    group
+        .spawn_named("db", async move {
+            sleeper.sleep(ms(2)).await;
+            Err("connection refused".to_owned())
+        })
+        .expect("spawn");
+    let start = rt.now();
+    let err = group.join().await.unwrap_err();
+    let first = err.first.as_ref().expect("a first failure");
+    assert_eq!(
+        (first.index, first.name.as_deref()),
+        (3, Some("db")),
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        first.error,
+        ChildError::Failed("connection refused".to_owned())
+    );
+    assert_eq!(err.cancelled, 3);
+    assert_eq!(
+        err.reason,
+        Some(CancelReason::SiblingFailed { task: "db".into() })
+    );
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "join returned before the siblings were gone"
+    );
+    assert!(rt.now() - start < ms(60_000));
+}
+
+/// A supervisor group lets every child finish and returns each result in spawn order.
+pub async fn a_supervisor_group_returns_every_childs_result<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::<_, u32, &'static str>::supervisor(rt.clone());
+    for i in 0..4u32 {
+        let rt = rt.clone();
+        group
+            .spawn(async move {
+                rt.sleep(ms(u64::from(4 - i))).await;
+                if i == 1 { Err("odd one out") } else { Ok(i) }
+            })
+            .expect("spawn");
+    }
+    let results = group.join_all().await;
+    assert_eq!(
+        results,
+        vec![Ok(0), Err(ChildError::Failed("odd one out")), Ok(2), Ok(3)],
+        "on {}",
+        R::NAME
+    );
+}
+
+/// A panicking child is captured as `Panicked` (where panics unwind) and
+/// fails the group.
+pub async fn a_panicking_child_is_captured_as_panicked<R: TestRuntime>(rt: R) {
+    if !R::UNWINDS {
+        return;
+    }
+    let group = TaskGroup::<_, (), String>::new(rt.clone());
+    group
+        .spawn_named("bad", async {
+            if std::hint::black_box(true) {
+                panic!("index out of range");
+            }
+            Ok(())
+        })
+        .expect("spawn");
+    let err = group.join().await.unwrap_err();
+    match &err.first.as_ref().expect("a failure").error {
+        ChildError::Panicked(p) => assert_eq!(p.message, "index out of range"),
+        other => panic!("expected a panic, got {other:?} on {}", R::NAME),
+    }
+}
+
+/// Dropping a group cancels every child: none outlives it.
+pub async fn dropping_a_group_cancels_all_its_children<R: TestRuntime>(rt: R) {
+    let drops = DropCounter::new();
+    let group = TaskGroup::<_, (), String>::new(rt.clone());
+    for _ in 0..4 {
+        let (rt, guard) = (rt.clone(), drops.guard());
+        group
+            .spawn(async move {
+                let _guard = guard;
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    rt.sleep(ms(1)).await;
+    drop(group);
+    eventually(&rt, "every child is dropped", || drops.dropped() == 4).await;
+}
+
+/// A child's failure in a group that is dropped unjoined reaches the error
+/// sink instead of vanishing (the asyncio "unawaited task" trap).
+pub async fn a_failure_in_a_group_nobody_joined_reaches_the_error_sink<R: TestRuntime>(rt: R) {
+    let sink = CollectingSink::new();
+    let rt = rt.with_sink(sink.sink());
+    let group = TaskGroup::<_, (), String>::supervisor(rt.clone());
+    group
+        .spawn_named("orphan", async { Err("disk full".to_owned()) })
+        .expect("spawn");
+    rt.sleep(ms(2)).await;
+    drop(group);
+    eventually(&rt, "the failure reaches the sink", || {
+        !sink.received().is_empty()
+    })
+    .await;
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "on {}", R::NAME);
+    assert_eq!(received[0].task.as_deref(), Some("orphan"));
+    assert_eq!(
+        received[0].kind,
+        UnobservedKind::Failed("\"disk full\"".into())
+    );
+}
+
+/// `spawn_local` runs `!Send` children where the runtime has local tasks,
+/// and says so with a typed error where it has not.
+pub async fn spawn_local_runs_non_send_children_where_supported<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::<_, usize, String>::new(rt.clone());
+    let shared = Rc::new(5usize);
+    let spawned = group.spawn_local(async move {
+        yield_now().await;
+        Ok(*shared)
+    });
+    if R::LOCAL_SPAWN {
+        assert_eq!(spawned, Ok(0));
+        assert_eq!(group.join().await, Ok(vec![5]), "on {}", R::NAME);
+    } else {
+        assert!(
+            matches!(
+                spawned,
+                Err(GroupSpawnError::Spawn(SpawnError::Unsupported { .. }))
+            ),
+            "{spawned:?} on {}",
+            R::NAME
+        );
+        assert_eq!(group.join().await, Ok(vec![]));
+    }
+}
+
+/// With a limit, no more than that many children run at once.
+pub async fn a_group_limit_caps_how_many_children_run_at_once<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::builder(rt.clone())
+        .limit(2)
+        .build::<(), String>()
+        .expect("valid");
+    let gauge = Gauge::new();
+    for _ in 0..6 {
+        let (rt, gauge) = (rt.clone(), gauge.clone());
+        group
+            .spawn(async move {
+                let _inside = gauge.enter();
+                rt.sleep(ms(3)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    group.join().await.expect("all succeed");
+    assert_eq!(gauge.peak(), 2, "on {}", R::NAME);
+}
+
+/// Children start siblings through a group handle; the join waits for them,
+/// and once joined the group refuses new children.
+pub async fn children_spawn_siblings_through_a_group_handle<R: TestRuntime>(rt: R) {
+    let group = TaskGroup::<_, u32, String>::new(rt.clone());
+    let handle = group.handle();
+    let sleeper = rt.clone();
+    group
+        .spawn(async move {
+            let rt = sleeper.clone();
+            handle
+                .spawn(async move {
+                    rt.sleep(ms(5)).await;
+                    Ok(2)
+                })
+                .expect("a child can spawn a sibling");
+            Ok(1)
+        })
+        .expect("spawn");
+    let late = group.handle();
+    assert_eq!(group.join().await, Ok(vec![1, 2]), "on {}", R::NAME);
+    assert_eq!(late.spawn(async { Ok(3) }), Err(GroupSpawnError::Closed));
+}
+
+/// A group inside a scope with a deadline cancels its children at the deadline.
+pub async fn a_group_in_a_scope_is_cancelled_at_the_scopes_deadline<R: TestRuntime>(rt: R) {
+    let scope = CancelScope::new().with_timeout(&rt, ms(5));
+    let group = TaskGroup::builder(rt.clone())
+        .in_scope(&scope)
+        .build::<(), String>()
+        .expect("valid");
+    for _ in 0..2 {
+        let rt = rt.clone();
+        group
+            .spawn(async move {
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    let start = rt.now();
+    let err = group.join().await.unwrap_err();
+    assert!(err.is_cancelled(), "on {}", R::NAME);
+    assert_eq!(err.cancelled, 2);
+    assert!(matches!(
+        err.reason.as_ref().map(CancelReason::root),
+        Some(CancelReason::Deadline { .. })
+    ));
+    assert!(rt.now() - start < ms(60_000));
+}
+
+/// Graceful shutdown lets cooperative tasks finish, drops stuck ones after the
+/// grace period, and reports them and every unread failure.
+pub async fn background_shutdown_reports_stuck_tasks_and_unread_failures<R: TestRuntime>(rt: R) {
+    let root = Background::<_, String>::new(rt.clone());
+    let finished = DropCounter::new();
+    let (scope, sleeper, guard) = (root.scope().clone(), rt.clone(), finished.guard());
+    root.spawn_named("flusher", async move {
+        scope.cancelled().await;
+        sleeper.sleep(ms(2)).await;
+        drop(guard);
+        Ok(())
+    })
+    .expect("spawn");
+    let sleeper = rt.clone();
+    root.spawn_named("stuck", async move {
+        sleeper.sleep(ms(60_000)).await;
+        Ok(())
+    })
+    .expect("spawn");
+    root.spawn_named("broken", async { Err("bad config".to_owned()) })
+        .expect("spawn");
+    rt.sleep(ms(2)).await;
+    let report = root.shutdown(&rt, ms(30)).await;
+    assert_eq!(
+        finished.dropped(),
+        1,
+        "the flusher was not given its grace on {}",
+        R::NAME
+    );
+    assert_eq!(
+        report.still_running,
+        vec!["stuck".into()] as Vec<std::sync::Arc<str>>
+    );
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].label(), "broken");
+    assert_eq!(root.running(), 0);
+}
 
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
-    ($m:ident) => {};
+    ($m:ident) => {
+        $m!(group::group_join_returns_values_in_spawn_order);
+        $m!(group::a_failing_child_cancels_its_siblings_and_join_names_it);
+        $m!(group::a_supervisor_group_returns_every_childs_result);
+        $m!(group::a_panicking_child_is_captured_as_panicked);
+        $m!(group::dropping_a_group_cancels_all_its_children);
+        $m!(group::a_failure_in_a_group_nobody_joined_reaches_the_error_sink);
+        $m!(group::spawn_local_runs_non_send_children_where_supported);
+        $m!(group::a_group_limit_caps_how_many_children_run_at_once);
+        $m!(group::children_spawn_siblings_through_a_group_handle);
+        $m!(group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
+        $m!(group::background_shutdown_reports_stuck_tasks_and_unread_failures);
+    };
 }
