@@ -1,7 +1,290 @@
-//! Conformance cases for `breaker` (being written).
+//! Conformance cases for `breaker`, `bulkhead`, `fallback`, `hedge` and
+//! `policy`, on every runtime.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use staunch::Error;
+use staunch::breaker::{CircuitBreaker, CircuitState};
+use staunch::bulkhead::{Bulkhead, Rejected};
+use staunch::fallback::Fallback;
+use staunch::hedge::Hedge;
+use staunch::policy::Policy;
+use staunch::retry::{Backoff, Retry};
+use staunch::runtime::SpawnExt;
+use staunch::scope::{CancelReason, Cancelled};
+use staunch::timeout::timeout;
+
+use crate::harness::{Gauge, TestRuntime, ms};
+
+fn cancelled<E>() -> Error<E> {
+    Error::Cancelled(Cancelled {
+        reason: CancelReason::Shutdown,
+    })
+}
+
+fn tripping<R: TestRuntime>(rt: &R, open: Duration, probes: u32) -> CircuitBreaker<&'static str> {
+    CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(2)
+        .open_duration(open)
+        .half_open_probes(probes)
+        .build()
+        .expect("valid breaker")
+}
+
+/// Consecutive failures open the breaker; an open breaker refuses at once
+/// without running the call.
+pub async fn breaker_opens_on_failures_and_refuses_without_running<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, Duration::from_secs(60), 1);
+    for _ in 0..2 {
+        let out = breaker.call(async { Err::<(), _>("down") }).await;
+        assert_eq!(out.unwrap_err().into_inner(), Some("down"));
+    }
+    assert_eq!(breaker.state(), CircuitState::Open, "on {}", R::NAME);
+    let ran = AtomicU32::new(0);
+    let before = rt.now();
+    let out = breaker
+        .call(async {
+            ran.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, &str>(())
+        })
+        .await;
+    let Err(Error::CircuitOpen(open)) = out else {
+        panic!("an open breaker admitted a call on {}", R::NAME)
+    };
+    assert!(open.retry_after > Duration::from_secs(50));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now(), before, "refusing must not wait");
+    }
+}
+
+/// After the open duration the breaker admits a probe, and a successful
+/// probe closes it again.
+pub async fn breaker_probes_after_the_open_duration_and_closes_on_success<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, ms(20), 1);
+    for _ in 0..2 {
+        let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    }
+    let opened = rt.now();
+    assert!(breaker.try_acquire().is_err());
+    rt.sleep(ms(20)).await;
+    assert_eq!(breaker.state(), CircuitState::HalfOpen, "on {}", R::NAME);
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now(), opened + ms(20));
+    }
+    let out = breaker.call(async { Ok::<_, &str>(5) }).await;
+    assert_eq!(out.unwrap(), 5);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+/// Half-open admits exactly its probes, however many callers race for them.
+pub async fn breaker_half_open_admits_exactly_its_probes_to_racing_callers<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, ms(10), 2);
+    for _ in 0..2 {
+        let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    }
+    rt.sleep(ms(10)).await;
+    let ran = AtomicU32::new(0);
+    let calls = (0..8).map(|_| {
+        breaker.call(async {
+            ran.fetch_add(1, Ordering::SeqCst);
+            rt.sleep(ms(5)).await;
+            Ok::<_, &str>(())
+        })
+    });
+    let outs = join_all(calls).await;
+    assert_eq!(ran.load(Ordering::SeqCst), 2, "on {}", R::NAME);
+    assert_eq!(outs.iter().filter(|o| o.is_ok()).count(), 2);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+/// A cancelled call, or one dropped before it finished, is never counted.
+pub async fn breaker_never_counts_a_cancelled_or_dropped_call<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, Duration::from_secs(60), 1);
+    for _ in 0..5 {
+        let out = breaker
+            .call_layered(async { Err::<(), _>(cancelled()) })
+            .await;
+        assert!(out.unwrap_err().is_cancelled());
+        let hung = breaker.call(rt.sleep(Duration::from_secs(60)).then_ok());
+        assert!(timeout(&rt, ms(2), hung).await.is_err());
+    }
+    assert_eq!(breaker.state(), CircuitState::Closed, "on {}", R::NAME);
+    assert_eq!(breaker.metrics().calls, 0);
+}
+
+/// One breaker shared by tasks spawned on the runtime (threads, where it
+/// has them) sees every failure and opens.
+pub async fn a_breaker_shared_by_spawned_tasks_opens_once_for_all<R: TestRuntime>(rt: R) {
+    let breaker = CircuitBreaker::<&str>::builder(rt.clone())
+        .count_window(10)
+        .minimum_calls(10)
+        .build()
+        .expect("valid breaker");
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let breaker = breaker.clone();
+            rt.spawn(async move {
+                let out = breaker.call(async { Err::<(), _>("down") }).await;
+                out.map_err(|e| format!("{e:?}"))
+            })
+            .expect("spawn")
+        })
+        .collect();
+    for h in handles {
+        let _ = h.await;
+    }
+    assert_eq!(breaker.state(), CircuitState::Open, "on {}", R::NAME);
+}
+
+/// A bulkhead never has more calls inside than its limit; queued callers
+/// get in first come, first served.
+pub async fn bulkhead_never_lets_more_than_its_limit_inside<R: TestRuntime>(rt: R) {
+    let bulkhead = Bulkhead::builder(3).max_queued(20).build().expect("valid");
+    let gauge = Gauge::new();
+    let calls = (0..12).map(|_| {
+        bulkhead.call(async {
+            let _inside = gauge.enter();
+            rt.sleep(ms(2)).await;
+        })
+    });
+    let outs = join_all(calls).await;
+    assert!(outs.iter().all(Result::is_ok), "on {}", R::NAME);
+    assert_eq!(gauge.peak(), 3);
+    assert_eq!((bulkhead.inside(), bulkhead.queued()), (0, 0));
+}
+
+/// Over its queue a bulkhead rejects at once; a queued caller that waits
+/// too long is rejected with a queue timeout.
+pub async fn bulkhead_rejects_when_full_and_times_out_waiters<R: TestRuntime>(rt: R) {
+    let bulkhead = Bulkhead::builder(1)
+        .max_queued(1)
+        .queue_timeout(rt.clone(), ms(15))
+        .build()
+        .expect("valid");
+    let _held = bulkhead.acquire().await.expect("a free slot");
+    let before = rt.now();
+    let (waiter, newcomer) = futures::join!(bulkhead.acquire(), async {
+        crate::harness::yield_now().await;
+        bulkhead.call(async {}).await
+    });
+    assert!(
+        matches!(newcomer, Err(Rejected::Full { .. })),
+        "on {}",
+        R::NAME
+    );
+    assert!(matches!(waiter, Err(Rejected::QueueTimeout { .. })));
+    assert!(rt.now() - before >= ms(15));
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now() - before, ms(15));
+    }
+    assert_eq!(bulkhead.queued(), 0);
+}
+
+/// A fallback answers a failure but never a cancellation.
+pub async fn fallback_answers_failures_but_never_cancellation<R: TestRuntime>(rt: R) {
+    let fallback = Fallback::value("cached");
+    let out = fallback
+        .call(async {
+            rt.sleep(ms(1)).await;
+            Err::<&str, _>("503")
+        })
+        .await;
+    assert_eq!(out.unwrap(), "cached", "on {}", R::NAME);
+    let out = fallback
+        .call_layered(async { Err::<&str, Error<&str>>(cancelled()) })
+        .await;
+    assert!(out.unwrap_err().is_cancelled());
+}
+
+/// A slow first attempt gets a hedge after the delay; the first success wins.
+pub async fn hedge_starts_another_attempt_when_the_first_is_slow<R: TestRuntime>(rt: R) {
+    let hedge = Hedge::builder()
+        .delay(ms(10))
+        .max_attempts(2)
+        .build()
+        .expect("valid");
+    let before = rt.now();
+    let out = hedge
+        .run(&rt, |n| {
+            let rt = rt.clone();
+            async move {
+                rt.sleep(if n == 1 {
+                    Duration::from_secs(30)
+                } else {
+                    ms(5)
+                })
+                .await;
+                Ok::<_, ()>(n)
+            }
+        })
+        .await;
+    assert_eq!(out.unwrap(), 2, "on {}", R::NAME);
+    let took = rt.now() - before;
+    assert!(took >= ms(15) && took < Duration::from_secs(30));
+    if R::VIRTUAL_TIME {
+        assert_eq!(took, ms(15));
+    }
+}
+
+/// A retry around a breaker waits out the open circuit's `retry_after`
+/// instead of hammering it, then succeeds through a probe.
+pub async fn policy_retry_waits_out_an_open_breaker<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, ms(30), 1);
+    let policy = Policy::builder(rt.clone())
+        .retry(
+            Retry::builder()
+                .max_attempts(4)
+                .backoff(Backoff::constant(ms(1)))
+                .retry_circuit_open(true)
+                .build()
+                .expect("valid"),
+        )
+        .breaker(breaker.clone())
+        .build()
+        .expect("valid");
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let out = policy
+        .call(|| {
+            let mut c = calls.lock().unwrap();
+            c.push(rt.now());
+            let n = c.len();
+            async move { if n < 3 { Err("down") } else { Ok(n) } }
+        })
+        .await;
+    assert_eq!(out.unwrap(), 3, "on {}", R::NAME);
+    let calls = calls.lock().unwrap();
+    assert!(
+        calls[2] - calls[1] >= ms(30),
+        "the retry hammered an open circuit"
+    );
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+trait ThenOk: std::future::Future<Output = ()> + Sized {
+    async fn then_ok(self) -> Result<(), &'static str> {
+        self.await;
+        Ok(())
+    }
+}
+impl<F: std::future::Future<Output = ()>> ThenOk for F {}
 
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! breaker_cases {
-    ($m:ident) => {};
+    ($m:ident) => {
+        $m!(breaker::breaker_opens_on_failures_and_refuses_without_running);
+        $m!(breaker::breaker_probes_after_the_open_duration_and_closes_on_success);
+        $m!(breaker::breaker_half_open_admits_exactly_its_probes_to_racing_callers);
+        $m!(breaker::breaker_never_counts_a_cancelled_or_dropped_call);
+        $m!(breaker::a_breaker_shared_by_spawned_tasks_opens_once_for_all);
+        $m!(breaker::bulkhead_never_lets_more_than_its_limit_inside);
+        $m!(breaker::bulkhead_rejects_when_full_and_times_out_waiters);
+        $m!(breaker::fallback_answers_failures_but_never_cancellation);
+        $m!(breaker::hedge_starts_another_attempt_when_the_first_is_slow);
+        $m!(breaker::policy_retry_waits_out_an_open_breaker);
+    };
 }
