@@ -1,0 +1,284 @@
+//! [`GatherLimited`] and [`TryGatherLimited`]: at most `limit` items running,
+//! the rest pulled from the iterator only when a place frees up.
+//!
+//! Invariants:
+//! - `pool.running() <= limit` at every instant: an item is pulled from the
+//!   iterator only while fewer than `limit` run, and an item leaves the pool
+//!   (and is dropped) as soon as it completes.
+//! - Items are pulled in iterator order; nothing is pulled before the first
+//!   poll, and the iterator is never asked for more than `limit` items ahead
+//!   of the completed ones.
+//! - Once the iterator returns `None` it is dropped and never asked again.
+
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::TryFuture;
+use futures::future::{FusedFuture, IntoFuture, TryFutureExt};
+
+use super::error::GatherError;
+use super::pool::{Pool, Slots};
+
+/// The part both limited flavours share: the iterator, the pool and the
+/// result table.
+struct Feeder<I: Iterator, F: Future, O> {
+    items: Option<I>,
+    pool: Pool<F>,
+    slots: Slots<O>,
+    limit: NonZeroUsize,
+}
+
+impl<I: Iterator, F: Future, O> Feeder<I, F, O> {
+    fn new(items: I, limit: NonZeroUsize) -> Feeder<I, F, O> {
+        Feeder {
+            items: Some(items),
+            pool: Pool::new(),
+            slots: Slots::with_capacity(0),
+            limit,
+        }
+    }
+
+    /// Starts items until `limit` run or the iterator is exhausted.
+    #[inline]
+    fn top_up(&mut self, start: impl Fn(I::Item) -> F) {
+        while self.pool.running() < self.limit.get() {
+            let Some(items) = &mut self.items else { return };
+            match items.next() {
+                Some(item) => {
+                    self.slots.open();
+                    self.pool.push(start(item));
+                }
+                None => self.items = None,
+            }
+        }
+    }
+
+    /// The next finished item, `Ready(None)` once every item finished.
+    #[inline]
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        start: impl Fn(I::Item) -> F + Copy,
+    ) -> Poll<Option<(usize, F::Output)>> {
+        self.top_up(start);
+        match self.pool.poll_next(cx) {
+            // The pool only runs dry once the iterator is exhausted, since
+            // `top_up` just refilled it and `limit >= 1`.
+            Poll::Ready(None) => Poll::Ready(None),
+            other => other,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.pool.clear();
+        self.items = None;
+    }
+}
+
+impl<I: Iterator, F: Future, O> fmt::Debug for Feeder<I, F, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherLimited")
+            .field("limit", &self.limit)
+            .field("started", &self.pool.pushed())
+            .field("running", &self.pool.running())
+            .field("exhausted", &self.items.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs every item of an iterator with at most `limit` running at once and
+/// returns their outputs in input order.
+///
+/// Created by [`gather_limited`](super::gather_limited); see there for
+/// examples.
+///
+/// # Panics
+///
+/// If polled again after it completed. Panics of the iterator or of an item
+/// propagate out of `poll`.
+///
+/// # Cancel safety
+///
+/// Dropping it drops the running items, the outputs so far and the rest of
+/// the iterator.
+#[must_use = "a `GatherLimited` does nothing unless awaited; await it to run the items"]
+pub struct GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+    feeder: Option<Feeder<I, I::Item, <I::Item as Future>::Output>>,
+}
+
+impl<I> GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+    pub(crate) fn new(items: I, limit: NonZeroUsize) -> Self {
+        GatherLimited {
+            feeder: Some(Feeder::new(items, limit)),
+        }
+    }
+}
+
+// The iterator and the items are never pinned in place (items live boxed
+// inside the pool), so moving the combinator is always fine.
+impl<I> Unpin for GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+}
+
+impl<I> Future for GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+    type Output = Vec<<I::Item as Future>::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let feeder = self
+            .feeder
+            .as_mut()
+            .expect("`GatherLimited` polled after it completed; await it once");
+        loop {
+            match feeder.poll_next(cx, |item| item) {
+                Poll::Ready(Some((index, output))) => feeder.slots.fill(index, output),
+                Poll::Ready(None) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let outputs = feeder.slots.take();
+        self.feeder = None;
+        Poll::Ready(outputs)
+    }
+}
+
+impl<I> FusedFuture for GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+    fn is_terminated(&self) -> bool {
+        self.feeder.is_none()
+    }
+}
+
+impl<I> fmt::Debug for GatherLimited<I>
+where
+    I: Iterator,
+    I::Item: Future,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.feeder {
+            Some(feeder) => feeder.fmt(f),
+            None => f.write_str("GatherLimited { done }"),
+        }
+    }
+}
+
+/// Runs the items of an iterator with at most `limit` running at once until
+/// all succeed (values in input order) or one fails (every other item
+/// dropped, the rest of the iterator never started).
+///
+/// Created by [`try_gather_limited`](super::try_gather_limited); see there
+/// for examples.
+///
+/// # Panics
+///
+/// If polled again after it completed. Panics of the iterator or of an item
+/// propagate out of `poll`.
+///
+/// # Cancel safety
+///
+/// Dropping it drops the running items, the values so far and the rest of
+/// the iterator.
+#[must_use = "a `TryGatherLimited` does nothing unless awaited; await it to run the items"]
+pub struct TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+    #[allow(clippy::type_complexity)]
+    feeder: Option<Feeder<I, IntoFuture<I::Item>, <I::Item as TryFuture>::Ok>>,
+}
+
+impl<I> TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+    pub(crate) fn new(items: I, limit: NonZeroUsize) -> Self {
+        TryGatherLimited {
+            feeder: Some(Feeder::new(items, limit)),
+        }
+    }
+}
+
+impl<I> Unpin for TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+}
+
+impl<I> Future for TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+    type Output =
+        Result<Vec<<I::Item as TryFuture>::Ok>, GatherError<<I::Item as TryFuture>::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let feeder = self
+            .feeder
+            .as_mut()
+            .expect("`TryGatherLimited` polled after it completed; await it once");
+        let outcome = loop {
+            match feeder.poll_next(cx, TryFutureExt::into_future) {
+                Poll::Ready(Some((index, Ok(value)))) => feeder.slots.fill(index, value),
+                Poll::Ready(Some((index, Err(error)))) => {
+                    feeder.stop();
+                    break Err(GatherError {
+                        index,
+                        name: None,
+                        error,
+                    });
+                }
+                Poll::Ready(None) => break Ok(feeder.slots.take()),
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        self.feeder = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl<I> FusedFuture for TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+    fn is_terminated(&self) -> bool {
+        self.feeder.is_none()
+    }
+}
+
+impl<I> fmt::Debug for TryGatherLimited<I>
+where
+    I: Iterator,
+    I::Item: TryFuture,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.feeder {
+            Some(feeder) => feeder.fmt(f),
+            None => f.write_str("TryGatherLimited { done }"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The engine under every gather flavour: a completion-ordered pool of
+//! indexed items plus a result table in input order.
+//!
+//! Invariants:
+//! - Every item pushed gets the next index, starting at 0, and a `None` slot
+//!   at that index in [`Slots`] before it is first polled.
+//! - The pool polls only items whose waker fired (one waker per item inside
+//!   `FuturesUnordered`), so a poll of the pool costs O(woken items), and a
+//!   whole gather costs O(N + total wake-ups).
+//! - `FuturesUnordered` returns `Pending` (after waking the task) once it has
+//!   polled as many items as it holds or an item woke itself twice in one
+//!   pass; that bound is what keeps one busy item from starving the others
+//!   and the caller's task from starving its executor (futures-rs 2387).
+//! - Each item is dropped the moment it completes; clearing the pool drops
+//!   every item still running.
+
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::indexed::Indexed;
+
+/// The running items, in completion order.
+pub(crate) struct Pool<F> {
+    running: FuturesUnordered<Indexed<F>>,
+    next_index: usize,
+}
+
+impl<F: Future> Pool<F> {
+    pub(crate) fn new() -> Pool<F> {
+        Pool {
+            running: FuturesUnordered::new(),
+            next_index: 0,
+        }
+    }
+
+    /// Adds `future` as the next input position; returns that position.
+    #[inline]
+    pub(crate) fn push(&mut self, future: F) -> usize {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.running.push(Indexed::new(index, future));
+        index
+    }
+
+    /// How many items are still running.
+    #[inline]
+    pub(crate) fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// How many items were ever pushed.
+    #[inline]
+    pub(crate) fn pushed(&self) -> usize {
+        self.next_index
+    }
+
+    /// The next item to finish, `Ready(None)` when none is running.
+    #[inline]
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
+        if self.running.is_empty() {
+            // `FuturesUnordered` remembers that it ended; an empty pool simply
+            // has nothing to report, and may get more items later.
+            return Poll::Ready(None);
+        }
+        self.running.poll_next_unpin(cx)
+    }
+
+    /// Drops every running item now.
+    pub(crate) fn clear(&mut self) {
+        self.running.clear();
+    }
+}
+
+/// Results stored by input position until every item is done.
+pub(crate) struct Slots<O> {
+    slots: Vec<Option<O>>,
+}
+
+impl<O> Slots<O> {
+    pub(crate) fn with_capacity(n: usize) -> Slots<O> {
+        Slots {
+            slots: Vec::with_capacity(n),
+        }
+    }
+
+    /// Reserves the slot for the next input position.
+    #[inline]
+    pub(crate) fn open(&mut self) {
+        self.slots.push(None);
+    }
+
+    #[inline]
+    pub(crate) fn fill(&mut self, index: usize, output: O) {
+        self.slots[index] = Some(output);
+    }
+
+    /// The outputs in input order. Every slot is filled when this is called
+    /// (the pool ran dry), so nothing is lost by the `flatten`.
+    pub(crate) fn take(&mut self) -> Vec<O> {
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}

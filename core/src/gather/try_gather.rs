@@ -1,0 +1,149 @@
+//! The [`TryGather`] future: all items or the first error.
+//!
+//! Like [`Gather`](super::Gather), small inputs delegate to
+//! `futures::future::try_join_all` (one allocation, every item polled per
+//! wake-up) and larger ones use the [`Pool`] (only woken items polled). On
+//! the first error the pool is cleared, so every other item is dropped
+//! before the error is returned.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::TryFuture;
+use futures::future::{FusedFuture, IntoFuture, TryFutureExt, TryJoinAll, try_join_all};
+
+use super::all::SMALL;
+use super::error::GatherError;
+use super::indexed::TagError;
+use super::pool::{Pool, Slots};
+
+pin_project_lite::pin_project! {
+    /// Runs items until all succeed or one fails; on success the values are in
+    /// input order, on failure the error says which item failed.
+    ///
+    /// Created by [`try_gather`](super::try_gather) and
+    /// [`try_gather_named`](super::try_gather_named); see there for examples.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed. A panic inside an item propagates out
+    /// of `poll`, after which dropping the `TryGather` drops every other item.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping a `TryGather` drops every item that has not finished and the
+    /// values collected so far.
+    #[must_use = "a `TryGather` does nothing unless awaited; await it to run the items"]
+    pub struct TryGather<F: TryFuture> {
+        #[pin]
+        state: State<F>,
+        names: Option<Vec<Arc<str>>>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F: TryFuture> {
+        Small { #[pin] all: TryJoinAll<TagError<F>> },
+        Large { pool: Pool<IntoFuture<F>>, slots: Slots<F::Ok> },
+        Done,
+    }
+}
+
+impl<F: TryFuture> TryGather<F> {
+    pub(crate) fn new<I: IntoIterator<Item = F>>(items: I) -> TryGather<F> {
+        let items = items.into_iter();
+        let state = match items.size_hint() {
+            (_, Some(upper)) if upper <= SMALL => State::Small {
+                all: try_join_all(items.enumerate().map(|(i, item)| TagError::new(i, item))),
+            },
+            (lower, _) => {
+                let mut pool = Pool::new();
+                let mut slots = Slots::with_capacity(lower);
+                for item in items {
+                    slots.open();
+                    pool.push(TryFutureExt::into_future(item));
+                }
+                State::Large { pool, slots }
+            }
+        };
+        TryGather { state, names: None }
+    }
+
+    pub(crate) fn named<I, N>(items: I) -> TryGather<F>
+    where
+        I: IntoIterator<Item = (N, F)>,
+        N: Into<Arc<str>>,
+    {
+        let items = items.into_iter();
+        let mut names = Vec::with_capacity(items.size_hint().0);
+        let futures: Vec<F> = items
+            .map(|(name, item)| {
+                names.push(name.into());
+                item
+            })
+            .collect();
+        TryGather {
+            names: Some(names),
+            ..TryGather::new(futures)
+        }
+    }
+}
+
+impl<F: TryFuture> Future for TryGather<F> {
+    type Output = Result<Vec<F::Ok>, GatherError<F::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut state = this.state;
+        let outcome = match state.as_mut().project() {
+            StateProj::Small { all } => match all.poll(cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => return Poll::Pending,
+            },
+            StateProj::Large { pool, slots } => loop {
+                match pool.poll_next(cx) {
+                    Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
+                    Poll::Ready(Some((index, Err(error)))) => {
+                        pool.clear();
+                        break Err((index, error));
+                    }
+                    Poll::Ready(None) => break Ok(slots.take()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+            StateProj::Done => panic!("`TryGather` polled after it completed; await it once"),
+        };
+        // Drops every item still running before the caller sees the error.
+        state.set(State::Done);
+        let names = this.names;
+        Poll::Ready(outcome.map_err(|(index, error)| GatherError {
+            index,
+            name: names.as_ref().and_then(|n| n.get(index)).cloned(),
+            error,
+        }))
+    }
+}
+
+impl<F: TryFuture> FusedFuture for TryGather<F> {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+}
+
+impl<F: TryFuture> fmt::Debug for TryGather<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TryGather");
+        match &self.state {
+            State::Small { .. } => d.field("mode", &"small"),
+            State::Large { pool, .. } => d
+                .field("items", &pool.pushed())
+                .field("running", &pool.running()),
+            State::Done => d.field("done", &true),
+        };
+        d.finish_non_exhaustive()
+    }
+}
