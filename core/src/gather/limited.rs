@@ -34,9 +34,11 @@ struct Feeder<I: Iterator, F: Future, O> {
 impl<I: Iterator, F: Future, O> Feeder<I, F, O> {
     fn new(items: I, limit: NonZeroUsize) -> Feeder<I, F, O> {
         Feeder {
+            // The output needs a slot per item anyway; reserving what the
+            // iterator promises avoids regrowing (and copying) the table.
+            slots: Slots::with_capacity(items.size_hint().0),
             items: Some(items),
             pool: Pool::new(),
-            slots: Slots::with_capacity(0),
             limit,
         }
     }
