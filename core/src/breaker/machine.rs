@@ -293,6 +293,16 @@ impl Shared {
                 if matches!(m.phase, Phase::ForcedClosed) {
                     return None;
                 }
+                // Past the minimum, a plain success cannot raise a count
+                // window's rates (the last judgement found them below the
+                // thresholds), so skip judging again. Time windows may shed
+                // old successes as they slide: always judged.
+                if !(failed || slow)
+                    && matches!(m.window, Window::Count(_))
+                    && m.window.totals(at).calls > config.minimum_calls
+                {
+                    return None;
+                }
                 let reason = self.trip_reason(m, at)?;
                 let now = now.unwrap_or_else(|| self.clock.now());
                 self.open(m, now, CircuitState::Closed, reason)

@@ -170,8 +170,14 @@ impl<E> CircuitBreaker<E> {
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_layered(async { future.await.map_err(Error::Inner) })
-            .await
+        let guard = self.admit()?;
+        let out = future.await;
+        let verdict = match &out {
+            Ok(_) => Verdict::Success,
+            Err(e) => self.classify_inner(e),
+        };
+        guard.report(verdict);
+        out.map_err(Error::Inner)
     }
 
     /// Like [`call`](Self::call), for a future that is itself a staunch
@@ -201,27 +207,35 @@ impl<E> CircuitBreaker<E> {
     where
         F: Future<Output = Result<T, Error<E>>>,
     {
-        let permit = self.try_acquire()?;
+        let guard = self.admit()?;
         let out = future.await;
         let verdict = match &out {
             Ok(_) => Verdict::Success,
-            Err(e) => self.classify(e),
+            Err(Error::Inner(e)) => self.classify_inner(e),
+            Err(Error::Timeout(_) | Error::Panicked(_)) => Verdict::Failure,
+            Err(_) => Verdict::Ignore,
         };
-        permit.report(verdict);
+        guard.report(verdict);
         out
     }
 
-    fn classify(&self, error: &Error<E>) -> Verdict {
-        match error {
-            Error::Inner(e) => match &self.predicate {
-                Some(is_failure) if !is_failure(e) => match self.shared.config.not_failure {
-                    NotFailure::CountAsSuccess => Verdict::Success,
-                    NotFailure::Ignore => Verdict::Ignore,
-                },
-                _ => Verdict::Failure,
+    /// Admits a call for `call`: like a [`Permit`] but borrowing the
+    /// breaker, so the hot path touches no reference count.
+    fn admit(&self) -> Result<Guard<'_>, CircuitOpen> {
+        let ticket = self.shared.acquire()?;
+        Ok(Guard {
+            shared: &self.shared,
+            ticket: Some(ticket),
+        })
+    }
+
+    fn classify_inner(&self, error: &E) -> Verdict {
+        match &self.predicate {
+            Some(is_failure) if !is_failure(error) => match self.shared.config.not_failure {
+                NotFailure::CountAsSuccess => Verdict::Success,
+                NotFailure::Ignore => Verdict::Ignore,
             },
-            Error::Timeout(_) | Error::Panicked(_) => Verdict::Failure,
-            _ => Verdict::Ignore,
+            _ => Verdict::Failure,
         }
     }
 
@@ -331,6 +345,28 @@ impl Permit {
 }
 
 impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.release(ticket);
+        }
+    }
+}
+
+/// A borrowed permit, for [`CircuitBreaker::call`]; same rules as [`Permit`].
+struct Guard<'a> {
+    shared: &'a Shared,
+    ticket: Option<Ticket>,
+}
+
+impl Guard<'_> {
+    fn report(mut self, verdict: Verdict) {
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.record(ticket, verdict);
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.shared.release(ticket);

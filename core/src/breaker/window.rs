@@ -119,7 +119,10 @@ impl Count {
         }
         self.ring[self.next] = (u8::from(mark.failed) * FAILED) | (u8::from(mark.slow) * SLOW);
         self.totals.add(mark);
-        self.next = (self.next + 1) % self.ring.len();
+        self.next += 1;
+        if self.next == self.ring.len() {
+            self.next = 0;
+        }
     }
 
     fn clear(&mut self) {
@@ -140,6 +143,8 @@ struct Bucket {
 pub(crate) struct Time {
     buckets: Box<[Bucket]>,
     bucket_nanos: u64,
+    /// The slot of the bucket last written (saves a division per call).
+    last_slot: usize,
 }
 
 impl Time {
@@ -156,6 +161,7 @@ impl Time {
             ]
             .into_boxed_slice(),
             bucket_nanos: (nanos / u64::from(buckets)).max(1),
+            last_slot: 0,
         }
     }
 
@@ -166,8 +172,10 @@ impl Time {
 
     fn record(&mut self, mark: Mark, now: Instant) {
         let epoch = self.epoch(now);
-        let len = self.buckets.len() as u64;
-        let bucket = &mut self.buckets[(epoch % len) as usize];
+        if self.buckets[self.last_slot].epoch != epoch {
+            self.last_slot = (epoch % self.buckets.len() as u64) as usize;
+        }
+        let bucket = &mut self.buckets[self.last_slot];
         if bucket.epoch != epoch {
             *bucket = Bucket {
                 epoch,
