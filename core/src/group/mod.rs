@@ -410,8 +410,10 @@ where
         let index = self.shared.reserve(name)?;
         let task = child_task(self.shared.clone(), index, future);
         let spawned = self.shared.spawner.spawn_task(Box::pin(task));
-        self.shared.launched(index, spawned.is_ok());
-        spawned?;
+        if let Err(e) = spawned {
+            self.shared.reject(index);
+            return Err(e.into());
+        }
         Ok(index)
     }
 }
@@ -434,8 +436,10 @@ where
         let index = self.shared.reserve(None)?;
         let task = child_task(self.shared.clone(), index, future);
         let spawned = self.shared.spawner.spawn_local_task(Box::pin(task));
-        self.shared.launched(index, spawned.is_ok());
-        spawned?;
+        if let Err(e) = spawned {
+            self.shared.reject(index);
+            return Err(e.into());
+        }
         Ok(index)
     }
 }

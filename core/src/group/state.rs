@@ -23,20 +23,18 @@ use std::task::{Context, Poll, Waker};
 use futures::FutureExt;
 
 use crate::runtime::{ErrorSink, Panicked, UnobservedError, UnobservedKind};
-use crate::scope::{CancelReason, CancelScope, Cancelled};
+use crate::scope::{CancelReason, CancelScope, Cancelled, run_in};
 use crate::sync::{Arc, Mutex, lock};
 
 use super::error::{ChildError, GroupError, GroupSpawnError, TaskFailure, label};
 use super::limit::Semaphore;
 
 pub(crate) enum Slot<T, E> {
-    /// Spawned (or being spawned: `launched` is false until the executor
-    /// accepted the task).
-    Running {
-        name: Option<StdArc<str>>,
-        launched: bool,
-    },
-    /// The task was dropped unpolled while the executor was still deciding.
+    /// Spawned, or being spawned.
+    Running(Option<StdArc<str>>),
+    /// The task was dropped before its first poll: refused by the executor
+    /// (then `reject` turns it into `Rejected`) or dropped at its shutdown
+    /// (then it counts as lost).
     Unstarted(Option<StdArc<str>>),
     Done(Option<StdArc<str>>, Result<T, ChildError<E>>),
     Rejected,
@@ -109,35 +107,17 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         if let Some(reason) = self.scope.reason() {
             return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
         }
-        state.slots.push(Slot::Running {
-            name,
-            launched: false,
-        });
+        state.slots.push(Slot::Running(name));
         state.running += 1;
         Ok(state.slots.len() - 1)
     }
 
-    /// The executor answered the spawn of child `index`: `accepted` or not.
-    pub(crate) fn launched(&self, index: usize, accepted: bool) {
+    /// The executor refused child `index` (its task was dropped unpolled):
+    /// forget the child.
+    pub(crate) fn reject(&self, index: usize) {
         let mut state = lock(&self.state);
-        let Some(slot) = state.slots.get_mut(index) else {
-            return;
-        };
-        match slot {
-            Slot::Running { launched, .. } => *launched = true,
-            Slot::Unstarted(name) if accepted => {
-                // Accepted, yet already dropped unpolled: lost.
-                let name = name.take();
-                state.running += 1;
-                state.slots[index] = Slot::Running {
-                    name,
-                    launched: true,
-                };
-                drop(state);
-                self.complete(index, Err(ChildError::Lost), true);
-            }
-            Slot::Unstarted(_) => state.slots[index] = Slot::Rejected,
-            Slot::Done(..) | Slot::Rejected => {}
+        if let Some(slot @ Slot::Unstarted(_)) = state.slots.get_mut(index) {
+            *slot = Slot::Rejected;
         }
     }
 
@@ -152,14 +132,11 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 return;
             };
             let name = match mem::replace(slot, Slot::Rejected) {
-                Slot::Running {
-                    name,
-                    launched: false,
-                } if !started => {
+                Slot::Running(name) if !started => {
                     state.slots[index] = Slot::Unstarted(name);
                     None
                 }
-                Slot::Running { name, .. } => Some(name),
+                Slot::Running(name) => Some(name),
                 other => {
                     state.slots[index] = other;
                     return;
@@ -261,6 +238,7 @@ pub(crate) fn fail_fast_output<T, E>(
     let mut values = Vec::with_capacity(slots.len());
     let mut failed: Vec<Option<TaskFailure<E>>> = Vec::new();
     let mut cancelled = 0;
+    let mut lost = Vec::new();
     let mut by_index = std::collections::HashMap::new();
     for (i, idx) in failures.iter().enumerate() {
         by_index.insert(*idx, i);
@@ -275,13 +253,18 @@ pub(crate) fn fail_fast_output<T, E>(
                     failed[pos] = Some(TaskFailure { index, name, error });
                 }
             }
-            Slot::Running { .. } | Slot::Unstarted(_) | Slot::Rejected => {}
+            Slot::Unstarted(name) => lost.push(TaskFailure {
+                index,
+                name,
+                error: ChildError::Lost,
+            }),
+            Slot::Running(_) | Slot::Rejected => {}
         }
     }
-    if failures.is_empty() && cancelled == 0 {
+    if failures.is_empty() && cancelled == 0 && lost.is_empty() {
         return Ok(values);
     }
-    let mut failed = failed.into_iter().flatten();
+    let mut failed = failed.into_iter().flatten().chain(lost);
     let first = failed.next();
     Err(GroupError {
         first,
@@ -297,10 +280,19 @@ pub(crate) fn all_output<T, E>(slots: Vec<Slot<T, E>>) -> Vec<Result<T, ChildErr
         .into_iter()
         .filter_map(|slot| match slot {
             Slot::Done(_, result) => Some(result),
-            Slot::Running { .. } | Slot::Unstarted(_) => Some(Err(ChildError::Lost)),
+            Slot::Running(_) | Slot::Unstarted(_) => Some(Err(ChildError::Lost)),
             Slot::Rejected => None,
         })
         .collect()
+}
+
+/// The group's scope, reached through the shared state.
+struct GroupScope<S, T, E>(Arc<Shared<S, T, E>>);
+
+impl<S, T, E> AsRef<CancelScope> for GroupScope<S, T, E> {
+    fn as_ref(&self) -> &CancelScope {
+        &self.0.scope
+    }
 }
 
 /// Completes the child's slot however the child ends, even if its task is
@@ -340,7 +332,9 @@ where
     E: fmt::Debug,
 {
     let limit = shared.limit.clone();
-    let run = shared.scope.clone().run_owned(async move {
+    // The run borrows the group's scope through the shared state: no scope
+    // handle per child.
+    let run = run_in(GroupScope(shared.clone()), async move {
         let _permit = match &limit {
             Some(semaphore) => Some(Semaphore::acquire(semaphore).await),
             None => None,
@@ -394,7 +388,6 @@ mod loom_tests {
         loom::model(|| {
             let (shared, reported) = shared(true);
             let index = shared.reserve(None).unwrap();
-            shared.launched(index, true);
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
@@ -410,7 +403,6 @@ mod loom_tests {
         loom::model(|| {
             let (shared, reported) = shared(true);
             let index = shared.reserve(Some("a".into())).unwrap();
-            shared.launched(index, true);
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
@@ -438,7 +430,6 @@ mod loom_tests {
         loom::model(|| {
             let (shared, _) = shared(true);
             let first = shared.reserve(None).unwrap();
-            shared.launched(first, true);
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(first, Err(ChildError::Failed("x")), true));

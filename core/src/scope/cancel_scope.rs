@@ -307,6 +307,12 @@ impl CancelScope {
     }
 }
 
+impl AsRef<CancelScope> for CancelScope {
+    fn as_ref(&self) -> &CancelScope {
+        self
+    }
+}
+
 impl fmt::Debug for CancelScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelScope")
@@ -318,6 +324,10 @@ impl fmt::Debug for CancelScope {
 
 /// If the scope's deadline has passed, cancels the scope for it; returns
 /// whether it did (or the deadline had passed).
+pub(crate) fn run_in<F: Future, H: AsRef<CancelScope>>(scope: H, future: F) -> Run<F, H> {
+    Run::new(scope, future)
+}
+
 pub(crate) fn deadline_passed(scope: &CancelScope) -> bool {
     match (&scope.clock, scope.deadline) {
         (Some(clock), Some(at)) if clock.now() >= at => {

@@ -55,6 +55,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use cancel_scope::run_in;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
 pub use run::Run;

@@ -25,32 +25,42 @@ pin_project_lite::pin_project! {
     /// Resolves to `Ok(output)` if the inner future finishes, or
     /// `Err(Cancelled)` once the scope is cancelled or its deadline passes.
     /// The inner future is dropped inside the poll that notices, not later.
+    ///
+    /// `H` is how the future holds its scope: by default a [`CancelScope`]
+    /// handle of its own.
     #[must_use = "a Run does nothing unless awaited; the inner future will not run"]
-    pub struct Run<F> {
+    pub struct Run<F, H = CancelScope>
+    where
+        H: AsRef<CancelScope>,
+    {
         #[pin]
         future: Option<F>,
-        scope: CancelScope,
+        scope: H,
         sleep: Option<BoxTask>,
         key: Option<WaitKey>,
         stage: Stage,
     }
 
-    impl<F> PinnedDrop for Run<F> {
+    impl<F, H> PinnedDrop for Run<F, H>
+    where
+        H: AsRef<CancelScope>,
+    {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            let node = &this.scope.as_ref().token.node;
             // Drop the inner future before leaving the scope, so a graceful
             // cancel that waits for the scope to be idle waits for its drop.
             this.future.set(None);
-            this.scope.token.node.unregister(this.key);
+            node.unregister(this.key);
             if *this.stage == Stage::Running {
-                this.scope.token.node.exit();
+                node.exit();
             }
         }
     }
 }
 
-impl<F> Run<F> {
-    pub(crate) fn new(scope: CancelScope, future: F) -> Run<F> {
+impl<F, H: AsRef<CancelScope>> Run<F, H> {
+    pub(crate) fn new(scope: H, future: F) -> Run<F, H> {
         Run {
             future: Some(future),
             scope,
@@ -61,16 +71,17 @@ impl<F> Run<F> {
     }
 }
 
-impl<F: Future> Future for Run<F> {
+impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let node = &this.scope.token.node;
+        let scope = this.scope.as_ref();
+        let node = &scope.token.node;
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
             Stage::NotStarted => {
-                deadline_passed(this.scope);
+                deadline_passed(scope);
                 if !node.enter() {
                     this.future.set(None);
                     *this.stage = Stage::Done;
@@ -79,7 +90,7 @@ impl<F: Future> Future for Run<F> {
                     }));
                 }
                 *this.stage = Stage::Running;
-                *this.sleep = deadline_sleep(this.scope);
+                *this.sleep = deadline_sleep(scope);
             }
             Stage::Running => {}
         }
@@ -96,8 +107,8 @@ impl<F: Future> Future for Run<F> {
                 && sleep.as_mut().poll(cx).is_ready()
             {
                 *this.sleep = None;
-                if let Some(at) = this.scope.deadline {
-                    this.scope.token.cancel_with(CancelReason::Deadline { at });
+                if let Some(at) = scope.deadline {
+                    scope.token.cancel_with(CancelReason::Deadline { at });
                 }
                 continue;
             }
@@ -127,10 +138,10 @@ fn finish<F>(
     node.exit();
 }
 
-impl<F> fmt::Debug for Run<F> {
+impl<F, H: AsRef<CancelScope>> fmt::Debug for Run<F, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("scope", &self.scope)
+            .field("scope", self.scope.as_ref())
             .field("stage", &self.stage)
             .finish()
     }

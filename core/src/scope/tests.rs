@@ -346,3 +346,20 @@ fn a_panic_inside_run_propagates_and_leaves_the_scope_idle() {
     let mut cx = std::task::Context::from_waker(&waker);
     assert!(scope.token.node.poll_idle(&mut cx).is_ready());
 }
+
+#[test]
+fn a_cancelled_tree_lets_go_of_its_children_so_nothing_is_kept_alive() {
+    let root = CancelToken::new();
+    let kids: Vec<CancelToken> = (0..10).map(|_| root.child()).collect();
+    let grandkids: Vec<CancelToken> = kids.iter().map(CancelToken::child).collect();
+    root.cancel();
+    assert_eq!(root.node.child_count(), 0);
+    assert!(grandkids.iter().all(CancelToken::is_cancelled));
+    let weak_count = crate::sync::Arc::strong_count(&root.node);
+    drop(kids);
+    drop(grandkids);
+    assert_eq!(
+        weak_count, 1,
+        "children keep no reference to a cancelled parent"
+    );
+}

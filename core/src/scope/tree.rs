@@ -43,6 +43,12 @@
 //!    has flags, those children are cancelled right after, so a propagation
 //!    that raced with the hand-over cannot miss them.
 //!
+//! 5. A hard cancel is final, so its propagation moves each node's children
+//!    out (instead of cloning them) and clears their parent link as it
+//!    reaches them; a child that unlinks in between finds itself no longer
+//!    listed under a hard-cancelled parent and leaves its own children for
+//!    the propagation to take.
+//!
 //! # Locking rules
 //!
 //! Locks are only ever taken from ancestor to descendant: parent, then child,
@@ -186,10 +192,21 @@ impl Node {
         collect: bool,
     ) -> Vec<Arc<Node>> {
         let mut visited = Vec::new();
-        let mut stack = vec![(this.clone(), reason)];
-        while let Some((node, reason)) = stack.pop() {
+        // The first node is handled without the stack: a leaf costs no allocation.
+        let mut first = Some((this.clone(), reason));
+        let mut stack = Vec::new();
+        while let Some((node, reason, moved)) = first
+            .take()
+            .map(|(n, r)| (n, r, false))
+            .or_else(|| stack.pop().map(|(n, r)| (n, r, true)))
+        {
             let wakers = {
                 let mut inner = lock(&node.inner);
+                if moved && flags & HARD != 0 {
+                    // Our parent moved us out of its children (below): drop
+                    // the edge back up too.
+                    inner.parent = None;
+                }
                 let old = node.state.load(Ordering::Acquire) & FLAGS;
                 let new = old | flags != old;
                 if !new && !collect {
@@ -211,12 +228,19 @@ impl Node {
                             .as_ref()
                             .expect("a cancelled node has a reason"),
                     );
-                    stack.extend(
-                        inner
-                            .children
-                            .iter()
-                            .map(|c| (c.clone(), child_reason.clone())),
-                    );
+                    if flags & HARD != 0 {
+                        // A hard cancel is final: no later pass needs the
+                        // edges, so move the children out instead of cloning.
+                        let children = mem::take(&mut inner.children);
+                        stack.extend(children.into_iter().map(|c| (c, child_reason.clone())));
+                    } else {
+                        stack.extend(
+                            inner
+                                .children
+                                .iter()
+                                .map(|c| (c.clone(), child_reason.clone())),
+                        );
+                    }
                 }
                 wakers
             };
@@ -338,10 +362,15 @@ impl Node {
             let listed = p.children.get(slot).is_some_and(|c| Arc::ptr_eq(c, this));
             me.parent = None;
             if !listed {
-                // The parent is a root letting its children go: we are a root now.
+                let hard = parent.state.load(Ordering::Acquire) & HARD != 0;
                 drop(me);
                 drop(p);
-                Node::detach_children(this);
+                if !hard {
+                    // The parent is a root letting its children go: we are a root now.
+                    Node::detach_children(this);
+                }
+                // Otherwise a hard cancel moved us out of the parent and is on
+                // its way to us: it will take our children (invariant 5).
                 return;
             }
             p.children.swap_remove(slot);
