@@ -2,12 +2,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
 use std::str::FromStr;
 use std::time::Duration;
 
 use futures::future::join_all;
 use staunch::Error;
 use staunch::breaker::CircuitBreaker;
+use staunch::gather::gather_limited;
 use staunch::retry::{Backoff, Decision, Retry};
 use staunch::runtime::{Instant, Timer};
 use staunch::scope::CancelScope;
@@ -239,6 +241,26 @@ fn retry_policy(seed: u64) -> Retry<FetchError> {
         .expect("the lab's retry settings are valid (checked by a unit test)")
 }
 
+/// How many pages the staunch crawl fetches at once.
+const CONCURRENCY: usize = 8;
+
+/// Runs `pages` with at most [`CONCURRENCY`] at once (pulled lazily, in
+/// order), results in input order.
+async fn bounded<I, F>(pages: I) -> Vec<Option<Vec<u32>>>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = Option<Vec<u32>>>,
+{
+    let items = pages
+        .into_iter()
+        .map(|page| async move { Ok::<_, Infallible>(page.await) });
+    let all = gather_limited(CONCURRENCY, items).expect("the lab's concurrency limit is not zero");
+    all.await
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|never| match never {}))
+        .collect()
+}
+
 /// How long one request may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -273,7 +295,7 @@ async fn resilient<T: Timer>(
     let retry = retry_policy(seed);
     let retry = &retry;
     levels(tally, max_pages, |frontier| {
-        join_all(frontier.into_iter().map(|id| async move {
+        bounded(frontier.into_iter().map(|id| async move {
             tally.begin(id);
             let attempts = Cell::new(0u32);
             let breaker = &breakers[tally.site.host_of(id).name];
