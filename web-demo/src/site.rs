@@ -27,6 +27,21 @@ pub enum Behaviour {
     RateLimited(f64),
 }
 
+impl Behaviour {
+    /// What the behaviour looks like from outside, in a few words.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Behaviour::Healthy => "healthy (20-60 ms)",
+            Behaviour::Flaky => "flaky (40% answer 503)",
+            Behaviour::Slow => "slow (250-450 ms)",
+            Behaviour::Down => "down (always 503)",
+            Behaviour::Tarpit => "tarpit (never answers)",
+            Behaviour::RateLimited(_) => "rate-limited (429 + Retry-After)",
+        }
+    }
+}
+
 /// A host of the simulated web.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Host {

@@ -49,7 +49,7 @@ pub fn hosts() -> String {
             format!(
                 r#"{{"name":{},"behaviour":{}}}"#,
                 quote(h.name),
-                quote(&format!("{:?}", h.behaviour).to_lowercase())
+                quote(h.behaviour.label())
             )
         })
         .collect();
