@@ -109,6 +109,7 @@ pub use error::{ChildError, GroupError, GroupSpawnError, TaskFailure};
 pub use join::{Join, JoinAll};
 
 use crate::ConfigError;
+use crate::observe::Observers;
 use crate::runtime::{ErrorSink, LocalSpawn, MaybeSend, Spawn};
 use crate::scope::CancelScope;
 use crate::sync::Arc;
@@ -156,6 +157,7 @@ pub struct TaskGroupBuilder<S> {
     limit: Option<usize>,
     scope: Option<CancelScope>,
     sink: Option<ErrorSink>,
+    observers: Observers,
 }
 
 impl<S: Spawn> TaskGroupBuilder<S> {
@@ -185,6 +187,15 @@ impl<S: Spawn> TaskGroupBuilder<S> {
         self
     }
 
+    /// Observers that receive an [`Event::Cancelled`](crate::observe::Event)
+    /// for each cancelled child (named by its name or `#index`) and an
+    /// [`Event::Unobserved`](crate::observe::Event) for each failure sent to
+    /// the error sink.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+
     /// Builds the group.
     ///
     /// # Errors
@@ -199,15 +210,11 @@ impl<S: Spawn> TaskGroupBuilder<S> {
         }
         let sink = self.sink.unwrap_or_else(|| self.spawner.error_sink());
         let scope = self.scope.unwrap_or_default();
+        let mut shared = Shared::new(self.spawner, scope, self.fail_fast, self.limit, sink);
+        shared.observers = self.observers;
         Ok(TaskGroup {
             handle: GroupHandle {
-                shared: Arc::new(Shared::new(
-                    self.spawner,
-                    scope,
-                    self.fail_fast,
-                    self.limit,
-                    sink,
-                )),
+                shared: Arc::new(shared),
             },
         })
     }
@@ -260,6 +267,7 @@ impl<S: Spawn> TaskGroup<S, (), ()> {
             limit: None,
             scope: None,
             sink: None,
+            observers: Observers::new(),
         }
     }
 }

@@ -4,12 +4,16 @@
 //! - `running` counts slots that are `Running`; a slot leaves `Running`
 //!   exactly once, through `complete` (the child finished, panicked, was
 //!   cancelled, or its task was dropped: the `ChildGuard` sees to that) or
-//!   `reject` (the executor refused the task);
+//!   becomes `Unstarted` if its task was dropped before its first poll;
 //! - once `closed`, no slot is added, and every failure that arrives or is
 //!   still unreturned goes to the error sink: a failure is returned by
 //!   `join` or reported, never both, never neither;
 //! - `failures` lists, in arrival order, the indices of `Done` slots that
 //!   failed (not cancelled); the first one cancels the group in fail-fast mode.
+//!
+//! - `reject` only turns an `Unstarted` slot (a task dropped before its
+//!   first poll) into `Rejected`, when the executor refused it; an
+//!   `Unstarted` slot that the executor had accepted counts as lost.
 //!
 //! Wakers are woken and the scope is cancelled after the lock is released.
 
@@ -22,6 +26,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::FutureExt;
 
+use crate::observe::{Event, Observers};
 use crate::runtime::{ErrorSink, Panicked, UnobservedError, UnobservedKind};
 use crate::scope::{CancelReason, CancelScope, Cancelled, run_in};
 use crate::sync::{Arc, Mutex, lock};
@@ -54,6 +59,7 @@ pub(crate) struct Shared<S, T, E> {
     pub(crate) fail_fast: bool,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) sink: ErrorSink,
+    pub(crate) observers: Observers,
     pub(crate) state: Mutex<State<T, E>>,
 }
 
@@ -88,6 +94,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             fail_fast,
             limit: limit.map(Semaphore::new),
             sink,
+            observers: Observers::new(),
             state: Mutex::new(State {
                 closed: false,
                 slots: Vec::new(),
@@ -126,6 +133,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     pub(crate) fn complete(&self, index: usize, result: Result<T, ChildError<E>>, started: bool) {
         let mut cancel = None;
         let mut report = None;
+        let mut cancelled_event = None;
         let waker = {
             let mut state = lock(&self.state);
             let Some(slot) = state.slots.get_mut(index) else {
@@ -151,6 +159,11 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                     }
                 }
                 Some(name) => {
+                    if let Err(ChildError::Cancelled(c)) = &result
+                        && !self.observers.is_empty()
+                    {
+                        cancelled_event = Some((label(name.as_deref(), index), c.reason.clone()));
+                    }
                     if is_failure(&result) {
                         state.failures.push(index);
                         if self.fail_fast && state.failures.len() == 1 {
@@ -170,7 +183,14 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             self.scope
                 .cancel_with(CancelReason::SiblingFailed { task: task.into() });
         }
+        if let Some((name, reason)) = cancelled_event {
+            self.observers.emit(|| Event::Cancelled {
+                name: name.into(),
+                reason,
+            });
+        }
         if let Some(r) = report {
+            self.observers.emit(|| Event::Unobserved(r.clone()));
             self.sink.report(r);
         }
         if let Some(w) = waker {
@@ -224,6 +244,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         self.scope
             .cancel_with_message("the task group was dropped before it was joined");
         for r in reports {
+            self.observers.emit(|| Event::Unobserved(r.clone()));
             self.sink.report(r);
         }
     }

@@ -566,3 +566,40 @@ fn dropping_a_group_at_every_poll_point_leaks_no_child_and_loses_no_error() {
         }
     }
 }
+
+#[test]
+fn cancelled_children_are_reported_to_observers_by_name_with_the_reason() {
+    let rt = VirtualRuntime::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let observers = crate::observe::Observers::new().with({
+        let events = events.clone();
+        move |e: &crate::observe::Event| events.lock().unwrap().push(e.clone())
+    });
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let group = TaskGroup::builder(rt.clone())
+                .observers(observers)
+                .build::<(), &str>()
+                .unwrap();
+            let sleeper = rt.clone();
+            group
+                .spawn_named("slow", async move {
+                    sleeper.sleep(ms(100)).await;
+                    Ok(())
+                })
+                .unwrap();
+            group.spawn_named("bad", async { Err("no") }).unwrap();
+            let _ = group.join().await;
+        }
+    })
+    .unwrap();
+    let events = events.lock().unwrap();
+    assert_eq!(
+        *events,
+        vec![crate::observe::Event::Cancelled {
+            name: "slow".into(),
+            reason: CancelReason::SiblingFailed { task: "bad".into() },
+        }]
+    );
+}

@@ -363,3 +363,89 @@ fn a_cancelled_tree_lets_go_of_its_children_so_nothing_is_kept_alive() {
         "children keep no reference to a cancelled parent"
     );
 }
+
+/// Polls `inner`; after `polls` polls, cancels `scope` and keeps polling.
+struct CancelScopeAfter<F> {
+    inner: std::pin::Pin<Box<F>>,
+    scope: CancelScope,
+    polls: usize,
+}
+
+impl<F: std::future::Future> std::future::Future for CancelScopeAfter<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        if self.polls == 0 {
+            self.scope.cancel();
+        } else {
+            self.polls -= 1;
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+#[test]
+fn cancelling_a_scope_at_every_poll_point_leaves_no_task_running_and_balanced_drops() {
+    for polls in 0.. {
+        let rt = VirtualRuntime::new();
+        let created = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let scope = CancelScope::new();
+        let workload = {
+            let (rt, scope, created, dropped) =
+                (rt.clone(), scope.clone(), created.clone(), dropped.clone());
+            async move {
+                let mut handles = Vec::new();
+                for i in 0..3u64 {
+                    created.fetch_add(1, Ordering::SeqCst);
+                    let (guard, sleeper) = (OnDrop(dropped.clone()), rt.clone());
+                    let child = scope.child().with_timeout(&rt, ms(20 + i));
+                    handles.push(
+                        rt.spawn(child.run_owned(async move {
+                            let _guard = guard;
+                            for _ in 0..=i {
+                                sleeper.sleep(ms(i + 1)).await;
+                            }
+                            Ok::<_, String>(i)
+                        }))
+                        .unwrap(),
+                    );
+                    scope.run(rt.sleep(ms(1))).await?;
+                }
+                let mut sum = 0;
+                for h in handles {
+                    sum += scope.run(h).await?.unwrap()?.unwrap();
+                }
+                Ok::<u64, Cancelled>(sum)
+            }
+        };
+        let out = rt
+            .block_on(CancelScopeAfter {
+                inner: Box::pin(workload),
+                scope: scope.clone(),
+                polls,
+            })
+            .unwrap();
+        rt.block_on(rt.sleep(Duration::from_secs(1))).unwrap();
+        assert_eq!(
+            rt.task_count(),
+            0,
+            "a task outlived its scope at poll {polls}"
+        );
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            created.load(Ordering::SeqCst),
+            "unbalanced drops at poll {polls}"
+        );
+        match out {
+            Ok(sum) => {
+                assert_eq!(sum, 3);
+                assert!(polls > 3);
+                break;
+            }
+            Err(c) => assert_eq!(c.reason, CancelReason::Explicit { message: None }),
+        }
+    }
+}
