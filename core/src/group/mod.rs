@@ -14,12 +14,17 @@
 //!    their next poll.
 //! 2. **No error is lost.** `join` returns the first failure *and* every
 //!    other one ([`GroupError`]); a failure that arrives after the group was
-//!    dropped goes to the runtime's [`ErrorSink`](crate::runtime::ErrorSink).
+//!    dropped goes to the runtime's [`ErrorSink`].
 //! 3. **Cancellation is not failure.** Children run in the group's
 //!    [`CancelScope`]; a cancelled child ends as
 //!    [`ChildError::Cancelled`] with the [`CancelReason`], which never counts
 //!    as the group's failure and cannot be caught by the child and turned into
 //!    a success (its future is dropped, not resumed with an error).
+//!
+//! A child that panics ends as [`ChildError::Panicked`] with its message and
+//! counts as a failure, where the target unwinds. On
+//! `wasm32-unknown-unknown` a panic aborts the whole module instead, so it
+//! can never be seen as a value there.
 //!
 //! Two modes decide what a failure does:
 //!
