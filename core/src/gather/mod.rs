@@ -8,6 +8,7 @@
 //! | the same with at most `n` running | [`gather_limited`], [`try_gather_limited`] | as above |
 //! | results as they arrive | [`as_completed`] | a `Stream` of `(index, Result<T, E>)` |
 //! | successes and failures apart | [`GatherReport`] | indices, counts, `into_result()` |
+//! | CPU-heavy items in parallel on a multi-thread runtime | [`gather_spawned`] | `Vec<Result<T, staunch::Error<E>>>` |
 //!
 //! One failure never hides another result: [`gather`] returns one `Result`
 //! per item. Failing fast is a choice you make by calling [`try_gather`],
@@ -15,10 +16,11 @@
 //!
 //! # Pure combinators
 //!
-//! Everything polls the items inside the task that
+//! Everything but [`gather_spawned`] polls the items inside the task that
 //! awaits it: no spawner, no runtime, no `Send` bound, so it works the same
 //! on smol, tokio, in the browser and under `futures::executor::block_on`.
-//! Items run concurrently, not in parallel.
+//! Items run concurrently, not in parallel; for CPU-bound items on a
+//! multi-thread runtime use [`gather_spawned`], which makes each item a task.
 //! multi-thread runtime use [`gather_spawned`].
 //!
 //! # Scale and fairness
@@ -88,6 +90,7 @@ mod indexed;
 mod limited;
 mod pool;
 mod report;
+mod spawned;
 mod try_gather;
 
 use std::future::Future;
@@ -99,9 +102,11 @@ pub use as_completed::AsCompleted;
 pub use error::GatherError;
 pub use limited::{GatherLimited, TryGatherLimited};
 pub use report::{GatherFailures, GatherReport};
+pub use spawned::GatherSpawned;
 pub use try_gather::TryGather;
 
 use crate::ConfigError;
+use crate::runtime::{MaybeSend, Spawn, SpawnError, SpawnExt};
 
 /// Runs every item to completion and returns each item's `Result` in input
 /// order.
@@ -355,6 +360,70 @@ where
     F: Future<Output = Result<T, E>>,
 {
     AsCompleted::new(items)
+}
+
+/// Starts each item as its own task on `spawner` and gathers their
+/// outcomes in input order: [`gather`] for CPU-bound items that should run
+/// in parallel on a multi-thread runtime.
+///
+/// Each item's outcome is `Ok(value)`, `Err(Error::Inner(e))` for its own
+/// error, `Err(Error::Panicked(..))` if it panicked (where the target
+/// unwinds), or `Err(Error::Cancelled(..))` with
+/// [`CancelReason::Shutdown`](crate::scope::CancelReason::Shutdown) if the
+/// executor dropped it. A `TaskGroup` offers the same with fail-fast or
+/// supervision; `gather_spawned` is the one-line form when every result is
+/// wanted.
+///
+/// ```
+/// use staunch::gather::gather_spawned;
+/// use staunch::testing::VirtualRuntime;
+///
+/// let rt = VirtualRuntime::new();
+/// let squares = rt
+///     .block_on(gather_spawned(&rt, (1..=4u64).map(|n| async move { Ok::<u64, String>(n * n) })).unwrap())
+///     .unwrap();
+/// let squares: Vec<u64> = squares.into_iter().map(Result::unwrap).collect();
+/// assert_eq!(squares, vec![1, 4, 9, 16]);
+/// ```
+///
+/// # Errors
+///
+/// [`SpawnError`] if the spawner refuses a task; the tasks already started
+/// are aborted.
+///
+/// # Panics
+///
+/// Never because of an item: a panicking item is its own
+/// `Err(Error::Panicked(..))`.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future aborts every task not yet joined.
+pub fn gather_spawned<S, I, F, T, E>(
+    spawner: &S,
+    items: I,
+) -> Result<GatherSpawned<T, E>, SpawnError>
+where
+    S: Spawn + ?Sized,
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+    T: MaybeSend + 'static,
+    E: std::fmt::Debug + MaybeSend + 'static,
+{
+    let items = items.into_iter();
+    let mut handles = Vec::with_capacity(items.size_hint().0);
+    for item in items {
+        match spawner.spawn(item) {
+            Ok(handle) => handles.push(handle),
+            Err(refused) => {
+                for handle in &handles {
+                    handle.abort();
+                }
+                return Err(refused);
+            }
+        }
+    }
+    Ok(GatherSpawned::new(handles))
 }
 
 #[cfg(test)]

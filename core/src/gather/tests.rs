@@ -414,3 +414,54 @@ mod props {
         }
     }
 }
+
+#[test]
+fn gather_spawned_returns_outcomes_in_input_order_and_captures_panics() {
+    let rt = VirtualRuntime::new();
+    let items = (0..5u64).map(|i| {
+        let rt = rt.clone();
+        async move {
+            rt.sleep(Duration::from_millis(10 - i)).await;
+            match i {
+                1 => Err(format!("item {i} failed")),
+                3 if cfg!(panic = "unwind") => panic!("item 3 panicked"),
+                _ => Ok(i),
+            }
+        }
+    });
+    let out = rt.block_on(gather_spawned(&rt, items).unwrap()).unwrap();
+    assert_eq!(out.len(), 5);
+    assert_eq!(out[0].as_ref().ok(), Some(&0));
+    assert_eq!(
+        out[1].as_ref().unwrap_err().inner().map(String::as_str),
+        Some("item 1 failed")
+    );
+    assert!(matches!(out[3], Err(crate::Error::Panicked(_))));
+    assert_eq!(out[4].as_ref().ok(), Some(&4));
+}
+
+#[test]
+fn dropping_gather_spawned_aborts_every_unjoined_task() {
+    let rt = VirtualRuntime::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let items: Vec<_> = (0..6)
+        .map(|_| {
+            let rt = rt.clone();
+            guarded(&dropped, async move {
+                rt.sleep(Duration::from_secs(60)).await;
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    let out = rt
+        .block_on(crate::timeout::timeout(
+            &rt,
+            Duration::from_millis(5),
+            gather_spawned(&rt, items).unwrap(),
+        ))
+        .unwrap();
+    assert!(out.is_err());
+    rt.block_on(rt.sleep(Duration::from_millis(1))).unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 6);
+    assert_eq!(rt.task_count(), 0);
+}

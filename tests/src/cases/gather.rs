@@ -10,13 +10,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::{BoxFuture, FutureExt, poll_fn, ready};
 use staunch::gather::{
-    GatherReport, as_completed, gather, gather_limited, try_gather, try_gather_limited,
-    try_gather_named,
+    GatherReport, as_completed, gather, gather_limited, gather_spawned, try_gather,
+    try_gather_limited, try_gather_named,
 };
 use staunch::scope::{CancelReason, CancelScope};
 use staunch::timeout::{Elapsed, timeout};
 
-use crate::harness::{DropCounter, Gauge, TestRuntime, ms, yield_now};
+use crate::harness::{DropCounter, Gauge, TestRuntime, eventually, ms, yield_now};
 
 /// An item that sleeps `delay` and then answers `Ok(value)` or `Err(value)`.
 fn item<R: TestRuntime>(
@@ -362,6 +362,49 @@ pub async fn a_cancel_scope_around_a_gather_cancels_every_item<R: TestRuntime>(r
     assert_eq!(dropped.dropped(), 35, "on {}", R::NAME);
 }
 
+/// `gather_spawned` runs each item as its own task and returns the
+/// outcomes in input order, an item's error as `Error::Inner`.
+pub async fn gather_spawned_returns_task_outcomes_in_input_order<R: TestRuntime>(rt: R) {
+    let items = (0..8u64).map(|i| {
+        let work = item(&rt, ms(8 - i), i, i != 5);
+        async move {
+            // A little CPU work, as the items of a spawned gather would do.
+            let spin: u64 = (0..10_000u64).fold(i, |acc, x| acc.wrapping_add(x * x));
+            std::hint::black_box(spin);
+            work.await
+        }
+    });
+    let out = gather_spawned(&rt, items).expect("spawn").await;
+    for (i, outcome) in out.iter().enumerate() {
+        match outcome {
+            Ok(v) => assert_eq!(*v, i as u64),
+            Err(e) => {
+                assert_eq!(i, 5, "on {}", R::NAME);
+                assert_eq!(e.inner(), Some(&5));
+            }
+        }
+    }
+    assert_eq!(out.len(), 8);
+}
+
+/// Dropping a spawned gather aborts every task it started.
+pub async fn dropping_a_spawned_gather_aborts_its_tasks<R: TestRuntime>(rt: R) {
+    let dropped = DropCounter::new();
+    let items: Vec<_> = (0..5u64)
+        .map(|i| {
+            let guard = dropped.guard();
+            let work = item(&rt, ms(5_000), i, true);
+            async move {
+                let _guard = guard;
+                work.await
+            }
+        })
+        .collect();
+    let gathering = gather_spawned(&rt, items).expect("spawn");
+    assert!(timeout(&rt, ms(10), gathering).await.is_err());
+    eventually(&rt, "every spawned item dropped", || dropped.dropped() == 5).await;
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! gather_cases {
@@ -385,5 +428,7 @@ macro_rules! gather_cases {
         $m!(gather::a_busy_item_cannot_starve_the_other_gathered_items);
         $m!(gather::gather_composes_with_per_item_timeouts);
         $m!(gather::a_cancel_scope_around_a_gather_cancels_every_item);
+        $m!(gather::gather_spawned_returns_task_outcomes_in_input_order);
+        $m!(gather::dropping_a_spawned_gather_aborts_its_tasks);
     };
 }
