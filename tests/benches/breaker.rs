@@ -161,8 +161,8 @@ fn main() {
         let out = block_on(windowed.call(async move { if n % 10 == 0 { Err(()) } else { Ok(n) } }));
         black_box(out.ok());
     };
-    // Warm up (thread-locals of the executor allocate once), then count.
-    (0..100).for_each(call);
+    // Warm up for 2 virtual seconds (one-time lazy allocations happen here), then count.
+    (0..20_000).for_each(call);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     (0..total).for_each(call);
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;

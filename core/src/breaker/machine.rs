@@ -33,7 +33,17 @@
 //!    or ignored leaves `in_flight` without reporting, freeing its slot for
 //!    another probe. So never more than `probes` probes are admitted per
 //!    half-open period, even under races.
-//! 5. Cancellation never reaches `record`: a cancelled call drops its permit,
+//! 5. A plain success (not slow, not a probe) in the closed state with a
+//!    count window that already holds the minimum calls (the "warm" bit)
+//!    cannot change the state: it can neither raise a rate nor complete the
+//!    minimum. Such successes are counted lock-free in `pending`, tagged
+//!    with the generation, and moved into the window by whoever next takes
+//!    the mutex, before anything else. A success counted for an older
+//!    generation is dropped (invariant 3); `enter` resets `pending` to the
+//!    new generation with the warm bit clear. So the window holds the same
+//!    outcomes, in the same order for calls that did not overlap, as if
+//!    every success had taken the lock.
+//! 6. Cancellation never reaches `record`: a cancelled call drops its permit,
 //!    which is the "neither" outcome.
 
 use std::sync::Arc;
@@ -45,7 +55,7 @@ use super::{CircuitOpen, CircuitState, Metrics};
 use crate::observe::{Event, Observers};
 use crate::retry::Backoff;
 use crate::runtime::{Instant, MaybeSend, MaybeSync, Timer};
-use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering, lock};
 
 /// The one thing a breaker needs from a runtime: the time.
 pub(crate) trait Clock: MaybeSend + MaybeSync {
@@ -142,7 +152,18 @@ pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
     word: AtomicU64,
+    /// Plain successes not yet in the window (invariant 5):
+    /// `generation (31 bits) | warm (1 bit) | count (32 bits)`.
+    pending: AtomicU64,
     machine: Mutex<Machine>,
+}
+
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
+const WARM: u64 = 1 << 32;
+const GEN_MASK: u64 = 0x7FFF_FFFF;
+
+fn gen_bits(generation: u64) -> u64 {
+    (generation & GEN_MASK) << 33
 }
 
 impl std::fmt::Debug for Shared {
@@ -175,12 +196,52 @@ impl Shared {
             name,
             observers,
             word: AtomicU64::new(CLOSED),
+            pending: AtomicU64::new(gen_bits(0)),
             machine: Mutex::new(machine),
         }
     }
 
     fn start_time(&self) -> Option<Instant> {
         self.config.slow_call.map(|_| self.clock.now())
+    }
+
+    /// Locks the machine and brings the pending successes into its window.
+    fn machine(&self) -> MutexGuard<'_, Machine> {
+        let mut m = lock(&self.machine);
+        let p = self.pending.fetch_and(!COUNT_MASK, Ordering::AcqRel);
+        let n = p & COUNT_MASK;
+        if n > 0 && p >> 33 == m.generation & GEN_MASK {
+            let ok = Mark {
+                failed: false,
+                slow: false,
+            };
+            for _ in 0..n {
+                m.window.record(ok, Instant::ORIGIN);
+            }
+            m.consecutive = 0;
+        }
+        m
+    }
+
+    /// Counts a plain closed-state success without locking, when that
+    /// cannot change the state (invariant 5). `false`: take the lock.
+    fn count_success(&self, generation: u64) -> bool {
+        let mut p = self.pending.load(Ordering::Relaxed);
+        loop {
+            if p & !(COUNT_MASK | WARM) != gen_bits(generation)
+                || p & WARM == 0
+                || p & COUNT_MASK == COUNT_MASK
+            {
+                return false;
+            }
+            match self
+                .pending
+                .compare_exchange_weak(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => p = now,
+            }
+        }
     }
 
     /// Admits a call or refuses it.
@@ -196,7 +257,7 @@ impl Shared {
         }
         let now = self.clock.now();
         let (answer, change) = {
-            let mut m = lock(&self.machine);
+            let mut m = self.machine();
             let change = self.advance(&mut m, now);
             let answer = match &mut m.phase {
                 Phase::Closed | Phase::ForcedClosed => Ok(false),
@@ -255,8 +316,15 @@ impl Shared {
             }
             _ => false,
         };
+        if verdict == Verdict::Success
+            && !slow
+            && !ticket.probe
+            && self.count_success(ticket.generation)
+        {
+            return;
+        }
         let change = {
-            let mut m = lock(&self.machine);
+            let mut m = self.machine();
             if m.generation != ticket.generation {
                 return;
             }
@@ -292,6 +360,11 @@ impl Shared {
                 m.consecutive = if failed { m.consecutive + 1 } else { 0 };
                 if matches!(m.phase, Phase::ForcedClosed) {
                     return None;
+                }
+                if matches!(m.window, Window::Count(_))
+                    && m.window.totals(at).calls >= config.minimum_calls
+                {
+                    self.pending.fetch_or(WARM, Ordering::AcqRel);
                 }
                 // Past the minimum, a plain success cannot raise a count
                 // window's rates (the last judgement found them below the
@@ -436,6 +509,9 @@ impl Shared {
         m.consecutive = 0;
         self.word
             .store((m.generation << TAG_BITS) | phase.tag(), Ordering::Release);
+        // Successes counted for the old generation are stale: dropped.
+        self.pending
+            .store(gen_bits(m.generation), Ordering::Release);
     }
 
     fn emit(&self, change: Change) {
@@ -452,7 +528,7 @@ impl Shared {
     /// Sets a state by hand.
     pub(crate) fn force(&self, to: CircuitState) {
         let change = {
-            let mut m = lock(&self.machine);
+            let mut m = self.machine();
             let from = m.phase.state();
             let (phase, reason) = match to {
                 CircuitState::ForcedOpen => (Phase::ForcedOpen, "forced open"),
@@ -477,7 +553,7 @@ impl Shared {
     pub(crate) fn metrics(&self) -> Metrics {
         let now = self.clock.now();
         let (metrics, change) = {
-            let mut m = lock(&self.machine);
+            let mut m = self.machine();
             let change = self.advance(&mut m, now);
             let totals = m.window.totals(now);
             let rate = |n: u32| {

@@ -669,4 +669,30 @@ mod loom_tests {
             assert!(matches!(state, CircuitState::Open | CircuitState::HalfOpen));
         });
     }
+
+    #[test]
+    fn loom_a_lock_free_success_racing_a_trip_is_counted_once_or_dropped() {
+        loom::model(|| {
+            let clock = HandClock::default();
+            let b = CircuitBreaker::<()>::builder(clock)
+                .count_window(4)
+                .minimum_calls(1)
+                .failure_rate(0.5)
+                .build()
+                .unwrap();
+            b.try_acquire().unwrap().success(); // warm: later successes go lock-free
+            let permit = b.try_acquire().unwrap();
+            let t = loom::thread::spawn(move || permit.success());
+            b.try_acquire().unwrap().failure();
+            t.join().unwrap();
+            let m = b.metrics();
+            match m.state {
+                // The failure came first: [S, F] tripped; the late success is dropped.
+                CircuitState::Open => assert_eq!(m.calls, 0),
+                // The success came first: [S, S, F] stays under 50 %.
+                CircuitState::Closed => assert_eq!((m.calls, m.failures), (3, 1)),
+                other => panic!("unexpected state {other:?}"),
+            }
+        });
+    }
 }
