@@ -97,6 +97,7 @@
 //! [`CancelReason::SiblingFailed`]: crate::scope::CancelReason::SiblingFailed
 
 mod background;
+mod child;
 mod error;
 mod join;
 mod limit;
@@ -119,7 +120,8 @@ use crate::runtime::{ErrorSink, LocalSpawn, MaybeSend, Spawn};
 use crate::scope::CancelScope;
 use crate::sync::Arc;
 
-use state::{Shared, child_task};
+use child::child_task;
+use state::Shared;
 
 /// A nursery: spawns children, then joins them; no child outlives it.
 ///

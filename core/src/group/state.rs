@@ -15,20 +15,21 @@
 //!   first poll) into `Rejected`, when the executor refused it; an
 //!   `Unstarted` slot that the executor had accepted counts as lost.
 //!
+//! - the group holds one run in its scope's count while `running > 0`
+//!   (taken on 0 -> 1 in `reserve`, given back on 1 -> 0 in `complete`), so
+//!   a graceful cancel of the scope waits for every child; the children's
+//!   own runs are not counted.
+//!
 //! Wakers are woken and the scope is cancelled after the lock is released.
 
 use std::fmt;
-use std::future::Future;
 use std::mem;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
-use futures::FutureExt;
-
 use crate::observe::{Event, Observers};
-use crate::runtime::{ErrorSink, Panicked, UnobservedError, UnobservedKind};
-use crate::scope::{CancelReason, CancelScope, Cancelled, run_in};
+use crate::runtime::{ErrorSink, UnobservedError, UnobservedKind};
+use crate::scope::{CancelReason, CancelScope, Cancelled};
 use crate::sync::{Arc, Mutex, lock};
 
 use super::error::{ChildError, GroupError, GroupSpawnError, TaskFailure, label};
@@ -111,7 +112,12 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         if state.closed {
             return Err(GroupSpawnError::Closed);
         }
-        if let Some(reason) = self.scope.reason() {
+        // The group counts as one run in its scope while it has children,
+        // so a graceful cancel of the scope waits for all of them.
+        let refused =
+            self.scope.is_cancelled() || (state.running == 0 && !self.scope.token.node.enter());
+        if refused {
+            let reason = self.scope.token.node.reason_or_explicit();
             return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
         }
         state.slots.push(Slot::Running(name));
@@ -134,6 +140,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         let mut cancel = None;
         let mut report = None;
         let mut cancelled_event = None;
+        let mut idle = false;
         let waker = {
             let mut state = lock(&self.state);
             let Some(slot) = state.slots.get_mut(index) else {
@@ -174,11 +181,15 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 }
             }
             if state.running == 0 {
+                idle = true;
                 state.joiner.take()
             } else {
                 None
             }
         };
+        if idle {
+            self.scope.token.node.exit();
+        }
         if let Some(task) = cancel {
             self.scope
                 .cancel_with(CancelReason::SiblingFailed { task: task.into() });
@@ -305,79 +316,6 @@ pub(crate) fn all_output<T, E>(slots: Vec<Slot<T, E>>) -> Vec<Result<T, ChildErr
             Slot::Rejected => None,
         })
         .collect()
-}
-
-/// The group's scope, reached through the shared state.
-struct GroupScope<S, T, E>(Arc<Shared<S, T, E>>);
-
-impl<S, T, E> AsRef<CancelScope> for GroupScope<S, T, E> {
-    fn as_ref(&self) -> &CancelScope {
-        &self.0.scope
-    }
-}
-
-/// Completes the child's slot however the child ends, even if its task is
-/// dropped unpolled by the executor.
-struct ChildGuard<S, T, E: fmt::Debug> {
-    shared: Arc<Shared<S, T, E>>,
-    index: usize,
-    started: bool,
-    result: Option<Result<T, ChildError<E>>>,
-}
-
-impl<S, T, E: fmt::Debug> ChildGuard<S, T, E> {
-    fn start(&mut self) {
-        self.started = true;
-    }
-
-    fn finish(mut self, result: Result<T, ChildError<E>>) {
-        self.result = Some(result);
-    }
-}
-
-impl<S, T, E: fmt::Debug> Drop for ChildGuard<S, T, E> {
-    fn drop(&mut self) {
-        let result = self.result.take().unwrap_or(Err(ChildError::Lost));
-        self.shared.complete(self.index, result, self.started);
-    }
-}
-
-/// The task the executor runs for child `index`.
-pub(crate) fn child_task<S, T, E, F>(
-    shared: Arc<Shared<S, T, E>>,
-    index: usize,
-    future: F,
-) -> impl Future<Output = ()>
-where
-    F: Future<Output = Result<T, E>>,
-    E: fmt::Debug,
-{
-    let limit = shared.limit.clone();
-    // The run borrows the group's scope through the shared state: no scope
-    // handle per child.
-    let run = run_in(GroupScope(shared.clone()), async move {
-        let _permit = match &limit {
-            Some(semaphore) => Some(Semaphore::acquire(semaphore).await),
-            None => None,
-        };
-        future.await
-    });
-    let mut guard = ChildGuard {
-        shared,
-        index,
-        started: false,
-        result: None,
-    };
-    async move {
-        guard.start();
-        let result = match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(error))) => Err(ChildError::Failed(error)),
-            Ok(Err(cancelled)) => Err(ChildError::Cancelled(cancelled)),
-            Err(payload) => Err(ChildError::Panicked(Panicked::from_payload(&*payload))),
-        };
-        guard.finish(result);
-    }
 }
 
 #[cfg(all(test, staunch_loom))]

@@ -324,8 +324,9 @@ impl fmt::Debug for CancelScope {
 
 /// If the scope's deadline has passed, cancels the scope for it; returns
 /// whether it did (or the deadline had passed).
-pub(crate) fn run_in<F: Future, H: AsRef<CancelScope>>(scope: H, future: F) -> Run<F, H> {
-    Run::new(scope, future)
+/// A run whose holder counts it as busy in the scope (see `Run::uncounted`).
+pub(crate) fn run_uncounted<F: Future, H: AsRef<CancelScope>>(scope: H, future: F) -> Run<F, H> {
+    Run::uncounted(scope, future)
 }
 
 pub(crate) fn deadline_passed(scope: &CancelScope) -> bool {

@@ -55,7 +55,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use cancel_scope::run_in;
+pub(crate) use cancel_scope::run_uncounted;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
 pub use run::Run;

@@ -39,6 +39,7 @@ pin_project_lite::pin_project! {
         sleep: Option<BoxTask>,
         key: Option<WaitKey>,
         stage: Stage,
+        counted: bool,
     }
 
     impl<F, H> PinnedDrop for Run<F, H>
@@ -52,7 +53,7 @@ pin_project_lite::pin_project! {
             // cancel that waits for the scope to be idle waits for its drop.
             this.future.set(None);
             node.unregister(this.key);
-            if *this.stage == Stage::Running {
+            if *this.stage == Stage::Running && *this.counted {
                 node.exit();
             }
         }
@@ -67,7 +68,36 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
             sleep: None,
             key: None,
             stage: Stage::NotStarted,
+            counted: true,
         }
+    }
+
+    /// A run that is not counted in the scope's active runs: its holder
+    /// keeps the scope marked busy for it (a task group counts itself once
+    /// while it has children), so a graceful cancel still waits for it.
+    pub(crate) fn uncounted(scope: H, future: F) -> Run<F, H> {
+        let mut run = Run::new(scope, future);
+        run.counted = false;
+        run
+    }
+
+    /// How this future holds its scope.
+    pub(crate) fn holder(&self) -> &H {
+        &self.scope
+    }
+
+    /// Drops the inner future now and leaves the scope (after a panic, or
+    /// before reporting that the task is gone). Polling afterwards panics.
+    pub(crate) fn release(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        let node = &this.scope.as_ref().token.node;
+        this.future.set(None);
+        *this.sleep = None;
+        node.unregister(this.key);
+        if *this.stage == Stage::Running && *this.counted {
+            node.exit();
+        }
+        *this.stage = Stage::Done;
     }
 }
 
@@ -82,7 +112,12 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             Stage::Done => panic!("`Run` polled after it completed"),
             Stage::NotStarted => {
                 deadline_passed(scope);
-                if !node.enter() {
+                let entered = if *this.counted {
+                    node.enter()
+                } else {
+                    node.flags() == 0
+                };
+                if !entered {
                     this.future.set(None);
                     *this.stage = Stage::Done;
                     return Poll::Ready(Err(Cancelled {
@@ -100,7 +135,14 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             }
             let future = this.future.as_mut().as_pin_mut().expect("running");
             if let Poll::Ready(output) = future.poll(cx) {
-                finish(&mut this.future, node, this.key, this.stage, this.sleep);
+                finish(
+                    &mut this.future,
+                    node,
+                    this.key,
+                    this.stage,
+                    this.sleep,
+                    *this.counted,
+                );
                 return Poll::Ready(Ok(output));
             }
             if let Some(sleep) = this.sleep.as_mut()
@@ -117,7 +159,14 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             }
             return Poll::Pending;
         }
-        finish(&mut this.future, node, this.key, this.stage, this.sleep);
+        finish(
+            &mut this.future,
+            node,
+            this.key,
+            this.stage,
+            this.sleep,
+            *this.counted,
+        );
         Poll::Ready(Err(Cancelled {
             reason: node.reason_or_explicit(),
         }))
@@ -130,12 +179,15 @@ fn finish<F>(
     key: &mut Option<WaitKey>,
     stage: &mut Stage,
     sleep: &mut Option<BoxTask>,
+    counted: bool,
 ) {
     future.set(None);
     *sleep = None;
     node.unregister(key);
     *stage = Stage::Done;
-    node.exit();
+    if counted {
+        node.exit();
+    }
 }
 
 impl<F, H: AsRef<CancelScope>> fmt::Debug for Run<F, H> {
