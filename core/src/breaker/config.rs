@@ -232,6 +232,8 @@ impl<E> CircuitBreakerBuilder<E> {
     /// A [`ConfigError`] naming the setting when a rate is outside `(0, 1]`,
     /// a count is zero, a window is empty or has more than 1000 buckets, the
     /// minimum calls exceed a count window, or a duration is zero.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<CircuitBreaker<E>, ConfigError> {
         let rate_ok = |r: f64| r > 0.0 && r <= 1.0;
         if !rate_ok(self.failure_rate) {

@@ -267,6 +267,8 @@ impl BulkheadBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] when `max_concurrent` is zero (nothing could ever run).
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<Bulkhead, ConfigError> {
         if self.max_concurrent == 0 {
             return Err(ConfigError::new(

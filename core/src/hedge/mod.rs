@@ -187,10 +187,10 @@ impl Hedge {
                 if let Poll::Ready(Some(out)) = running.poll_next_unpin(cx) {
                     return Poll::Ready(Some(out));
                 }
-                if let Some(sleep) = next_hedge.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(None);
-                    }
+                if let Some(sleep) = next_hedge.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
                 }
                 Poll::Pending
             })
