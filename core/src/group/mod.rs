@@ -142,6 +142,29 @@ pub struct TaskGroup<S, T, E: fmt::Debug> {
 /// child that starts a sibling. It does not keep the children alive: when
 /// the group is joined or dropped, spawning through a handle fails with
 /// [`GroupSpawnError::Closed`].
+///
+/// # Example
+///
+/// ```
+/// use staunch::group::TaskGroup;
+/// use staunch::testing::VirtualRuntime;
+///
+/// let rt = VirtualRuntime::new();
+/// let found = rt.block_on({
+///     let rt = rt.clone();
+///     async move {
+///         let group = TaskGroup::<_, &str, String>::new(rt);
+///         let handle = group.handle();
+///         group.spawn(async move {
+///             // A crawler that found a link starts a sibling for it.
+///             handle.spawn(async { Ok("page 2") }).map_err(|e| e.to_string())?;
+///             Ok("page 1")
+///         }).unwrap();
+///         group.join().await.unwrap()
+///     }
+/// }).unwrap();
+/// assert_eq!(found, ["page 1", "page 2"]);
+/// ```
 #[must_use = "a GroupHandle does nothing unless used to spawn"]
 pub struct GroupHandle<S, T, E: fmt::Debug> {
     shared: Arc<Shared<S, T, E>>,
@@ -267,6 +290,40 @@ impl<S: Spawn> TaskGroup<S, (), ()> {
     /// A builder for a group with a limit, a parent scope or a custom sink.
     ///
     /// The children's types are chosen by [`build`](TaskGroupBuilder::build).
+    ///
+    /// ```
+    /// use staunch::group::{ChildError, TaskGroup};
+    /// use staunch::runtime::Timer;
+    /// use staunch::scope::CancelScope;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let results = rt.block_on({
+    ///     let rt = rt.clone();
+    ///     async move {
+    ///         let request = CancelScope::new().with_timeout(&rt, Duration::from_millis(25));
+    ///         let group = TaskGroup::builder(rt.clone())
+    ///             .supervisor()
+    ///             .limit(2) // at most two downloads at once
+    ///             .in_scope(&request)
+    ///             .build::<u64, String>()
+    ///             .unwrap();
+    ///         for n in 1..=3u64 {
+    ///             let rt = rt.clone();
+    ///             group.spawn(async move {
+    ///                 rt.sleep(Duration::from_millis(10 * n)).await;
+    ///                 Ok(n)
+    ///             }).unwrap();
+    ///         }
+    ///         group.join_all().await
+    ///     }
+    /// }).unwrap();
+    /// assert_eq!(results[0], Ok(1));
+    /// assert_eq!(results[1], Ok(2));
+    /// // The third waited for a place, then hit the request's deadline.
+    /// assert!(matches!(&results[2], Err(ChildError::Cancelled(_))));
+    /// ```
     pub fn builder(spawner: S) -> TaskGroupBuilder<S> {
         TaskGroupBuilder {
             spawner,
@@ -381,6 +438,22 @@ where
     {
         self.handle.spawn_local(future)
     }
+
+    /// Like [`spawn_local`](TaskGroup::spawn_local), with a name.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_local`](TaskGroup::spawn_local).
+    pub fn spawn_local_named<F>(
+        &self,
+        name: impl Into<StdArc<str>>,
+        future: F,
+    ) -> Result<usize, GroupSpawnError>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+    {
+        self.handle.spawn_local_named(name, future)
+    }
 }
 
 impl<S, T, E> GroupHandle<S, T, E>
@@ -448,7 +521,34 @@ where
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
-        let index = self.shared.reserve(None)?;
+        self.spawn_local_with(None, future)
+    }
+
+    /// Spawns a named `!Send` child; see [`TaskGroup::spawn_local_named`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskGroup::spawn_local`].
+    pub fn spawn_local_named<F>(
+        &self,
+        name: impl Into<StdArc<str>>,
+        future: F,
+    ) -> Result<usize, GroupSpawnError>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+    {
+        self.spawn_local_with(Some(name.into()), future)
+    }
+
+    fn spawn_local_with<F>(
+        &self,
+        name: Option<StdArc<str>>,
+        future: F,
+    ) -> Result<usize, GroupSpawnError>
+    where
+        F: Future<Output = Result<T, E>> + 'static,
+    {
+        let index = self.shared.reserve(name)?;
         let task = child_task(self.shared.clone(), index, future);
         let spawned = self.shared.spawner.spawn_local_task(Box::pin(task));
         if let Err(e) = spawned {
