@@ -158,7 +158,9 @@ fn main() {
     let total = 50_000u32;
     let call = |n: u32| {
         rt.advance(Duration::from_micros(100));
-        let out = block_on(windowed.call(async move { if n % 10 == 0 { Err(()) } else { Ok(n) } }));
+        let out = block_on(
+            windowed.call(async move { if n.is_multiple_of(10) { Err(()) } else { Ok(n) } }),
+        );
         black_box(out.ok());
     };
     // Warm up for 2 virtual seconds (one-time lazy allocations happen here), then count.
