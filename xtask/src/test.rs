@@ -69,16 +69,12 @@ fn classify_binary(running: &str) -> &'static str {
         "tests/smol.rs" => "native smol (conformance)",
         "tests/tokio.rs" => "native tokio current+multi (conformance)",
         "tests/virtual.rs" => "native VirtualRuntime (conformance)",
-        p if p.starts_with("unittests") && running.contains("staunch_smol") => {
-            "native smol adapter"
-        }
-        p if p.starts_with("unittests") && running.contains("staunch_tokio") => {
-            "native tokio adapter"
-        }
+        "tests/smol_adapter.rs" => "native smol adapter",
+        "tests/tokio_adapter.rs" => "native tokio adapter",
         p if p.starts_with("unittests") && running.contains("deps/staunch-") => {
             "native core unit tests"
         }
-        _ => "native: other (unit, property, xtask)",
+        _ => "native: other (unit, property, demo, xtask)",
     }
 }
 
