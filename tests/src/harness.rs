@@ -88,43 +88,33 @@ mod native {
     use staunch_smol::Smol;
     use staunch_tokio::Tokio;
 
-    impl TestRuntime for Smol {
-        const NAME: &'static str = "smol";
-        const VIRTUAL_TIME: bool = false;
-        const LOCAL_SPAWN: bool = false;
-        const BLOCKING: bool = true;
+    /// The adapters with threads: local spawn needs their local variants,
+    /// blocking work goes to their blocking pools.
+    macro_rules! threaded_runtime {
+        ($ty:ty, $name:literal) => {
+            impl TestRuntime for $ty {
+                const NAME: &'static str = $name;
+                const VIRTUAL_TIME: bool = false;
+                const LOCAL_SPAWN: bool = false;
+                const BLOCKING: bool = true;
 
-        fn with_sink(&self, sink: ErrorSink) -> Self {
-            self.clone().with_error_sink(sink)
-        }
+                fn with_sink(&self, sink: ErrorSink) -> Self {
+                    self.clone().with_error_sink(sink)
+                }
 
-        fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
-        where
-            F: FnOnce() -> T + Send + 'static,
-            T: Outcome + Send + 'static,
-        {
-            SpawnBlockingExt::spawn_blocking(self, work)
-        }
+                fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
+                where
+                    F: FnOnce() -> T + Send + 'static,
+                    T: Outcome + Send + 'static,
+                {
+                    SpawnBlockingExt::spawn_blocking(self, work)
+                }
+            }
+        };
     }
 
-    impl TestRuntime for Tokio {
-        const NAME: &'static str = "tokio";
-        const VIRTUAL_TIME: bool = false;
-        const LOCAL_SPAWN: bool = false;
-        const BLOCKING: bool = true;
-
-        fn with_sink(&self, sink: ErrorSink) -> Self {
-            self.clone().with_error_sink(sink)
-        }
-
-        fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
-        where
-            F: FnOnce() -> T + Send + 'static,
-            T: Outcome + Send + 'static,
-        {
-            SpawnBlockingExt::spawn_blocking(self, work)
-        }
-    }
+    threaded_runtime!(Smol, "smol");
+    threaded_runtime!(Tokio, "tokio");
 
     /// Runs a case on smol's global executor.
     pub fn run_smol<F, Fut>(case: F)

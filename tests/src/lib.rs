@@ -19,17 +19,54 @@ pub mod bench;
 
 pub use harness::TestRuntime;
 
-/// Calls `$m!` once per conformance case, as `$m!(#[attrs] module::case)`.
+/// Calls `$m!` once per conformance case, as `$m!(#[attrs] module::case)`,
+/// or `$m!(extra tokens; #[attrs] module::case)` when extra tokens are given
+/// after the macro name.
 ///
 /// Cases that cannot run on a target carry a `#[cfg]` attribute, passed on.
 #[macro_export]
 macro_rules! for_each_case {
-    ($m:ident) => {
-        $crate::runtime_cases!($m);
-        $crate::scope_cases!($m);
-        $crate::group_cases!($m);
-        $crate::gather_cases!($m);
-        $crate::timing_cases!($m);
-        $crate::breaker_cases!($m);
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $crate::runtime_cases!($m $(, $($extra)*)?);
+        $crate::scope_cases!($m $(, $($extra)*)?);
+        $crate::group_cases!($m $(, $($extra)*)?);
+        $crate::gather_cases!($m $(, $($extra)*)?);
+        $crate::timing_cases!($m $(, $($extra)*)?);
+        $crate::breaker_cases!($m $(, $($extra)*)?);
+    };
+}
+
+/// Turns one conformance case into one test for a runtime; the runner files
+/// in `tests/` pass it to [`for_each_case!`]:
+///
+/// - `conformance_test!(path::to::run_fn; module::case)`: a `#[test]` that
+///   runs the case through a native runner such as
+///   [`harness::run_smol`];
+/// - `conformance_test!(wasm_web; module::case)`: a `#[wasm_bindgen_test]`
+///   on `staunch_web::Web`;
+/// - `conformance_test!(wasm_virtual; module::case)`: a
+///   `#[wasm_bindgen_test]` on the `VirtualRuntime`.
+#[macro_export]
+macro_rules! conformance_test {
+    (wasm_web; $(#[$attr:meta])* $module:ident :: $name:ident) => {
+        $(#[$attr])*
+        #[::wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
+            $crate::cases::$module::$name(::staunch_web::Web::new()).await;
+        }
+    };
+    (wasm_virtual; $(#[$attr:meta])* $module:ident :: $name:ident) => {
+        $(#[$attr])*
+        #[::wasm_bindgen_test::wasm_bindgen_test]
+        fn $name() {
+            $crate::harness::run_virtual($crate::cases::$module::$name);
+        }
+    };
+    ($runner:path; $(#[$attr:meta])* $module:ident :: $name:ident) => {
+        $(#[$attr])*
+        #[test]
+        fn $name() {
+            $runner($crate::cases::$module::$name);
+        }
     };
 }

@@ -1,14 +1,6 @@
-//! The conformance suite on the deterministic `VirtualRuntime` (native and wasm32).
+//! The conformance suite on the deterministic `VirtualRuntime`, natively.
 #![cfg(not(target_arch = "wasm32"))]
 
-macro_rules! case {
-    ($(#[$attr:meta])* $module:ident :: $name:ident) => {
-        $(#[$attr])*
-        #[test]
-        fn $name() {
-            staunch_tests::harness::run_virtual(staunch_tests::cases::$module::$name);
-        }
-    };
-}
+use staunch_tests::conformance_test;
 
-staunch_tests::for_each_case!(case);
+staunch_tests::for_each_case!(conformance_test, staunch_tests::harness::run_virtual);

@@ -275,16 +275,16 @@ impl<F: std::future::Future<Output = ()>> ThenOk for F {}
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! breaker_cases {
-    ($m:ident) => {
-        $m!(breaker::breaker_opens_on_failures_and_refuses_without_running);
-        $m!(breaker::breaker_probes_after_the_open_duration_and_closes_on_success);
-        $m!(breaker::breaker_half_open_admits_exactly_its_probes_to_racing_callers);
-        $m!(breaker::breaker_never_counts_a_cancelled_or_dropped_call);
-        $m!(breaker::a_breaker_shared_by_spawned_tasks_opens_once_for_all);
-        $m!(breaker::bulkhead_never_lets_more_than_its_limit_inside);
-        $m!(breaker::bulkhead_rejects_when_full_and_times_out_waiters);
-        $m!(breaker::fallback_answers_failures_but_never_cancellation);
-        $m!(breaker::hedge_starts_another_attempt_when_the_first_is_slow);
-        $m!(breaker::policy_retry_waits_out_an_open_breaker);
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? breaker::breaker_opens_on_failures_and_refuses_without_running);
+        $m!($($($extra)*;)? breaker::breaker_probes_after_the_open_duration_and_closes_on_success);
+        $m!($($($extra)*;)? breaker::breaker_half_open_admits_exactly_its_probes_to_racing_callers);
+        $m!($($($extra)*;)? breaker::breaker_never_counts_a_cancelled_or_dropped_call);
+        $m!($($($extra)*;)? breaker::a_breaker_shared_by_spawned_tasks_opens_once_for_all);
+        $m!($($($extra)*;)? breaker::bulkhead_never_lets_more_than_its_limit_inside);
+        $m!($($($extra)*;)? breaker::bulkhead_rejects_when_full_and_times_out_waiters);
+        $m!($($($extra)*;)? breaker::fallback_answers_failures_but_never_cancellation);
+        $m!($($($extra)*;)? breaker::hedge_starts_another_attempt_when_the_first_is_slow);
+        $m!($($($extra)*;)? breaker::policy_retry_waits_out_an_open_breaker);
     };
 }

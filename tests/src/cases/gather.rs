@@ -408,27 +408,27 @@ pub async fn dropping_a_spawned_gather_aborts_its_tasks<R: TestRuntime>(rt: R) {
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! gather_cases {
-    ($m:ident) => {
-        $m!(gather::gather_returns_every_result_in_input_order);
-        $m!(gather::gathering_nothing_finishes_at_once_with_nothing);
-        $m!(gather::gather_keeps_every_error_when_all_items_fail);
-        $m!(gather::a_gather_report_splits_a_mixed_gather);
-        $m!(gather::try_gather_fails_fast_and_drops_the_other_items);
-        $m!(gather::try_gather_named_names_the_failing_item);
-        $m!(
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? gather::gather_returns_every_result_in_input_order);
+        $m!($($($extra)*;)? gather::gathering_nothing_finishes_at_once_with_nothing);
+        $m!($($($extra)*;)? gather::gather_keeps_every_error_when_all_items_fail);
+        $m!($($($extra)*;)? gather::a_gather_report_splits_a_mixed_gather);
+        $m!($($($extra)*;)? gather::try_gather_fails_fast_and_drops_the_other_items);
+        $m!($($($extra)*;)? gather::try_gather_named_names_the_failing_item);
+        $m!($($($extra)*;)?
             #[cfg(not(target_arch = "wasm32"))]
             gather::a_panic_in_one_gathered_item_is_captured_by_its_task
         );
-        $m!(gather::dropping_a_gather_midway_drops_every_item);
-        $m!(gather::gather_limited_never_runs_more_than_its_limit);
-        $m!(gather::gather_limited_pulls_items_lazily);
-        $m!(gather::a_zero_gather_limit_is_refused_as_configuration);
-        $m!(gather::try_gather_limited_starts_nothing_after_a_failure);
-        $m!(gather::as_completed_yields_results_in_completion_order);
-        $m!(gather::a_busy_item_cannot_starve_the_other_gathered_items);
-        $m!(gather::gather_composes_with_per_item_timeouts);
-        $m!(gather::a_cancel_scope_around_a_gather_cancels_every_item);
-        $m!(gather::gather_spawned_returns_task_outcomes_in_input_order);
-        $m!(gather::dropping_a_spawned_gather_aborts_its_tasks);
+        $m!($($($extra)*;)? gather::dropping_a_gather_midway_drops_every_item);
+        $m!($($($extra)*;)? gather::gather_limited_never_runs_more_than_its_limit);
+        $m!($($($extra)*;)? gather::gather_limited_pulls_items_lazily);
+        $m!($($($extra)*;)? gather::a_zero_gather_limit_is_refused_as_configuration);
+        $m!($($($extra)*;)? gather::try_gather_limited_starts_nothing_after_a_failure);
+        $m!($($($extra)*;)? gather::as_completed_yields_results_in_completion_order);
+        $m!($($($extra)*;)? gather::a_busy_item_cannot_starve_the_other_gathered_items);
+        $m!($($($extra)*;)? gather::gather_composes_with_per_item_timeouts);
+        $m!($($($extra)*;)? gather::a_cancel_scope_around_a_gather_cancels_every_item);
+        $m!($($($extra)*;)? gather::gather_spawned_returns_task_outcomes_in_input_order);
+        $m!($($($extra)*;)? gather::dropping_a_spawned_gather_aborts_its_tasks);
     };
 }

@@ -295,17 +295,17 @@ pub async fn background_shutdown_reports_stuck_tasks_and_unread_failures<R: Test
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
-    ($m:ident) => {
-        $m!(group::group_join_returns_values_in_spawn_order);
-        $m!(group::a_failing_child_cancels_its_siblings_and_join_names_it);
-        $m!(group::a_supervisor_group_returns_every_childs_result);
-        $m!(group::a_panicking_child_is_captured_as_panicked);
-        $m!(group::dropping_a_group_cancels_all_its_children);
-        $m!(group::a_failure_in_a_group_nobody_joined_reaches_the_error_sink);
-        $m!(group::spawn_local_runs_non_send_children_where_supported);
-        $m!(group::a_group_limit_caps_how_many_children_run_at_once);
-        $m!(group::children_spawn_siblings_through_a_group_handle);
-        $m!(group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
-        $m!(group::background_shutdown_reports_stuck_tasks_and_unread_failures);
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? group::group_join_returns_values_in_spawn_order);
+        $m!($($($extra)*;)? group::a_failing_child_cancels_its_siblings_and_join_names_it);
+        $m!($($($extra)*;)? group::a_supervisor_group_returns_every_childs_result);
+        $m!($($($extra)*;)? group::a_panicking_child_is_captured_as_panicked);
+        $m!($($($extra)*;)? group::dropping_a_group_cancels_all_its_children);
+        $m!($($($extra)*;)? group::a_failure_in_a_group_nobody_joined_reaches_the_error_sink);
+        $m!($($($extra)*;)? group::spawn_local_runs_non_send_children_where_supported);
+        $m!($($($extra)*;)? group::a_group_limit_caps_how_many_children_run_at_once);
+        $m!($($($extra)*;)? group::children_spawn_siblings_through_a_group_handle);
+        $m!($($($extra)*;)? group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
+        $m!($($($extra)*;)? group::background_shutdown_reports_stuck_tasks_and_unread_failures);
     };
 }

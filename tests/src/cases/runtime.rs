@@ -367,24 +367,24 @@ pub async fn spawn_local_runs_not_send_futures_or_says_unsupported<R: TestRuntim
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
-    ($m:ident) => {
-        $m!(runtime::sleeps_finish_in_order_of_their_deadlines);
-        $m!(runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);
-        $m!(runtime::zero_and_past_deadline_sleeps_complete);
-        $m!(runtime::a_duration_max_sleep_never_fires_and_can_be_aborted);
-        $m!(runtime::a_joined_task_returns_its_output);
-        $m!(runtime::abort_drops_the_task_future_promptly);
-        $m!(runtime::aborting_a_finished_task_is_a_no_op);
-        $m!(runtime::joining_twice_gives_already_joined);
-        $m!(
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
+        $m!($($($extra)*;)? runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);
+        $m!($($($extra)*;)? runtime::zero_and_past_deadline_sleeps_complete);
+        $m!($($($extra)*;)? runtime::a_duration_max_sleep_never_fires_and_can_be_aborted);
+        $m!($($($extra)*;)? runtime::a_joined_task_returns_its_output);
+        $m!($($($extra)*;)? runtime::abort_drops_the_task_future_promptly);
+        $m!($($($extra)*;)? runtime::aborting_a_finished_task_is_a_no_op);
+        $m!($($($extra)*;)? runtime::joining_twice_gives_already_joined);
+        $m!($($($extra)*;)?
             #[cfg(not(target_arch = "wasm32"))]
             runtime::a_panicking_task_is_captured_as_panicked
         );
-        $m!(runtime::an_unobserved_failed_task_reaches_the_error_sink);
-        $m!(runtime::ten_thousand_concurrent_sleeping_tasks_all_complete);
-        $m!(runtime::a_task_can_spawn_a_task);
-        $m!(runtime::timeout_fires_for_slow_futures_and_not_for_fast_ones);
-        $m!(runtime::spawn_blocking_runs_or_says_unsupported);
-        $m!(runtime::spawn_local_runs_not_send_futures_or_says_unsupported);
+        $m!($($($extra)*;)? runtime::an_unobserved_failed_task_reaches_the_error_sink);
+        $m!($($($extra)*;)? runtime::ten_thousand_concurrent_sleeping_tasks_all_complete);
+        $m!($($($extra)*;)? runtime::a_task_can_spawn_a_task);
+        $m!($($($extra)*;)? runtime::timeout_fires_for_slow_futures_and_not_for_fast_ones);
+        $m!($($($extra)*;)? runtime::spawn_blocking_runs_or_says_unsupported);
+        $m!($($($extra)*;)? runtime::spawn_local_runs_not_send_futures_or_says_unsupported);
     };
 }

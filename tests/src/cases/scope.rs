@@ -223,16 +223,16 @@ pub async fn cancelling_a_token_wakes_every_task_waiting_on_it<R: TestRuntime>(r
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! scope_cases {
-    ($m:ident) => {
-        $m!(scope::scope_run_returns_the_output_when_not_cancelled);
-        $m!(scope::cancelling_a_scope_drops_its_future_promptly_with_the_reason);
-        $m!(scope::a_child_scope_is_cancelled_with_its_parent_and_never_the_reverse);
-        $m!(scope::a_scope_deadline_cancels_with_reason_deadline_no_sooner);
-        $m!(scope::a_deadline_already_past_cancels_before_the_first_poll);
-        $m!(scope::a_child_deadline_is_bounded_by_its_parents);
-        $m!(scope::a_shielded_scope_finishes_its_cleanup_while_the_outer_scope_is_cancelled);
-        $m!(scope::a_scope_deadline_and_a_timeout_the_earlier_wins_and_says_which);
-        $m!(scope::cancel_with_grace_waits_for_cleanup_and_drops_the_rest);
-        $m!(scope::cancelling_a_token_wakes_every_task_waiting_on_it);
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? scope::scope_run_returns_the_output_when_not_cancelled);
+        $m!($($($extra)*;)? scope::cancelling_a_scope_drops_its_future_promptly_with_the_reason);
+        $m!($($($extra)*;)? scope::a_child_scope_is_cancelled_with_its_parent_and_never_the_reverse);
+        $m!($($($extra)*;)? scope::a_scope_deadline_cancels_with_reason_deadline_no_sooner);
+        $m!($($($extra)*;)? scope::a_deadline_already_past_cancels_before_the_first_poll);
+        $m!($($($extra)*;)? scope::a_child_deadline_is_bounded_by_its_parents);
+        $m!($($($extra)*;)? scope::a_shielded_scope_finishes_its_cleanup_while_the_outer_scope_is_cancelled);
+        $m!($($($extra)*;)? scope::a_scope_deadline_and_a_timeout_the_earlier_wins_and_says_which);
+        $m!($($($extra)*;)? scope::cancel_with_grace_waits_for_cleanup_and_drops_the_rest);
+        $m!($($($extra)*;)? scope::cancelling_a_token_wakes_every_task_waiting_on_it);
     };
 }

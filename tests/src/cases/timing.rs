@@ -269,16 +269,16 @@ pub async fn a_deadline_fires_at_its_instant_and_not_before<R: TestRuntime>(rt: 
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! timing_cases {
-    ($m:ident) => {
-        $m!(timing::retry_waits_its_backoff_between_attempts);
-        $m!(timing::retry_returns_the_first_success);
-        $m!(timing::retry_never_retries_a_cancellation);
-        $m!(timing::a_per_attempt_timeout_bounds_each_attempt);
-        $m!(timing::a_retry_budget_stops_the_attempts);
-        $m!(timing::aborting_a_retry_mid_sleep_starts_no_further_attempt);
-        $m!(timing::one_retry_policy_serves_many_concurrent_callers);
-        $m!(timing::injected_faults_are_retried_until_the_call_passes);
-        $m!(timing::a_firing_timeout_drops_the_inner_future_promptly);
-        $m!(timing::a_deadline_fires_at_its_instant_and_not_before);
+    ($m:ident $(, $($extra:tt)*)?) => {
+        $m!($($($extra)*;)? timing::retry_waits_its_backoff_between_attempts);
+        $m!($($($extra)*;)? timing::retry_returns_the_first_success);
+        $m!($($($extra)*;)? timing::retry_never_retries_a_cancellation);
+        $m!($($($extra)*;)? timing::a_per_attempt_timeout_bounds_each_attempt);
+        $m!($($($extra)*;)? timing::a_retry_budget_stops_the_attempts);
+        $m!($($($extra)*;)? timing::aborting_a_retry_mid_sleep_starts_no_further_attempt);
+        $m!($($($extra)*;)? timing::one_retry_policy_serves_many_concurrent_callers);
+        $m!($($($extra)*;)? timing::injected_faults_are_retried_until_the_call_passes);
+        $m!($($($extra)*;)? timing::a_firing_timeout_drops_the_inner_future_promptly);
+        $m!($($($extra)*;)? timing::a_deadline_fires_at_its_instant_and_not_before);
     };
 }
