@@ -65,6 +65,37 @@
 //! assert_eq!(rt.now().since_origin(), Duration::from_secs(1));
 //! ```
 //!
+//! A per-item retry is the same shape; each item retries on its own and
+//! the gather still returns one outcome per item:
+//!
+//! ```
+//! use std::time::Duration;
+//! use staunch::gather::gather;
+//! use staunch::retry::{Backoff, Retry};
+//! use staunch::testing::VirtualRuntime;
+//!
+//! let rt = VirtualRuntime::new();
+//! let retry: Retry<String> = Retry::builder()
+//!     .max_attempts(3)
+//!     .backoff(Backoff::constant(Duration::from_millis(10)))
+//!     .build()
+//!     .unwrap();
+//! let results = rt
+//!     .block_on(gather((0..3u32).map(|item| {
+//!         retry.run(&rt, move |attempt| async move {
+//!             // Item 1 fails twice, then succeeds on its third attempt.
+//!             if item == 1 && attempt.number() < 3 {
+//!                 Err(format!("item {item} is flaky"))
+//!             } else {
+//!                 Ok(item * 10)
+//!             }
+//!         })
+//!     })))
+//!     .unwrap();
+//! let values: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+//! assert_eq!(values, vec![0, 10, 20]);
+//! ```
+//!
 //! A [`CancelScope`](crate::scope::CancelScope) around a gather stops every
 //! item at once, with the scope's reason:
 //!

@@ -74,37 +74,61 @@ impl<F: Future> Pool<F> {
 }
 
 /// Results stored by input position until every item is done.
+///
+/// While outputs arrive in input order (the common case: items that finish
+/// at once, or in the order they were started) they are simply pushed; the
+/// first output to arrive out of order moves the table to `Option` slots
+/// indexed by position. Either way each output is written once and the
+/// final `Vec` reuses the table's allocation.
 pub(crate) struct Slots<O> {
-    slots: Vec<Option<O>>,
+    in_order: Vec<O>,
+    scattered: Option<Vec<Option<O>>>,
+    opened: usize,
 }
 
 impl<O> Slots<O> {
     pub(crate) fn with_capacity(n: usize) -> Slots<O> {
         Slots {
-            slots: Vec::with_capacity(n),
+            in_order: Vec::with_capacity(n),
+            scattered: None,
+            opened: 0,
         }
     }
 
     /// Reserves the slot for the next input position.
     #[inline]
     pub(crate) fn open(&mut self) {
-        self.slots.push(None);
+        self.opened += 1;
+        if let Some(slots) = &mut self.scattered {
+            slots.push(None);
+        }
     }
 
     #[inline]
     pub(crate) fn fill(&mut self, index: usize, output: O) {
-        self.slots[index] = Some(output);
+        match &mut self.scattered {
+            None if index == self.in_order.len() => self.in_order.push(output),
+            Some(slots) => slots[index] = Some(output),
+            None => {
+                let mut slots = Vec::with_capacity(self.opened.max(self.in_order.capacity()));
+                slots.extend(self.in_order.drain(..).map(Some));
+                slots.resize_with(self.opened, || None);
+                slots[index] = Some(output);
+                self.in_order = Vec::new();
+                self.scattered = Some(slots);
+            }
+        }
     }
 
     /// The outputs in input order. Every slot is filled when this is called
     /// (the pool ran dry), so nothing is lost by skipping `None`s.
     pub(crate) fn take(&mut self) -> Vec<O> {
-        // `filter_map` (unlike `flatten`) lets std collect in place, reusing
-        // the table's allocation instead of holding two tables at the peak.
-        #[allow(clippy::filter_map_identity)]
-        std::mem::take(&mut self.slots)
-            .into_iter()
-            .filter_map(|slot| slot)
-            .collect()
+        match self.scattered.take() {
+            None => std::mem::take(&mut self.in_order),
+            // `filter_map` (unlike `flatten`) lets std collect in place,
+            // reusing the table's allocation.
+            #[allow(clippy::filter_map_identity)]
+            Some(slots) => slots.into_iter().filter_map(|slot| slot).collect(),
+        }
     }
 }

@@ -41,6 +41,7 @@ pin_project_lite::pin_project! {
         #[pin]
         state: State<F>,
         names: Option<Vec<Arc<str>>>,
+        done: bool,
     }
 }
 
@@ -70,7 +71,11 @@ impl<F: TryFuture> TryGather<F> {
                 State::Large { pool, slots }
             }
         };
-        TryGather { state, names: None }
+        TryGather {
+            state,
+            names: None,
+            done: false,
+        }
     }
 
     pub(crate) fn named<I, N>(items: I) -> TryGather<F>
@@ -98,27 +103,35 @@ impl<F: TryFuture> Future for TryGather<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        assert!(
+            !*this.done,
+            "`TryGather` polled after it completed; await it once"
+        );
         let mut state = this.state;
         let outcome = match state.as_mut().project() {
+            // `try_join_all` drops every item itself (on success they are
+            // all done; on failure it drops its table), so it stays in place.
             StateProj::Small { all } => match all.poll(cx) {
                 Poll::Ready(outcome) => outcome,
                 Poll::Pending => return Poll::Pending,
             },
-            StateProj::Large { pool, slots } => loop {
-                match pool.poll_next(cx) {
-                    Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
-                    Poll::Ready(Some((index, Err(error)))) => {
-                        pool.clear();
-                        break Err((index, error));
+            StateProj::Large { pool, slots } => {
+                let outcome = loop {
+                    match pool.poll_next(cx) {
+                        Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
+                        Poll::Ready(Some((index, Err(error)))) => break Err((index, error)),
+                        Poll::Ready(None) => break Ok(slots.take()),
+                        Poll::Pending => return Poll::Pending,
                     }
-                    Poll::Ready(None) => break Ok(slots.take()),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
-            StateProj::Done => panic!("`TryGather` polled after it completed; await it once"),
+                };
+                // Drops every item still running before the caller sees
+                // the error.
+                state.set(State::Done);
+                outcome
+            }
+            StateProj::Done => unreachable!("`done` is set whenever the state is `Done`"),
         };
-        // Drops every item still running before the caller sees the error.
-        state.set(State::Done);
+        *this.done = true;
         let names = this.names;
         Poll::Ready(outcome.map_err(|(index, error)| GatherError {
             index,
@@ -130,7 +143,7 @@ impl<F: TryFuture> Future for TryGather<F> {
 
 impl<F: TryFuture> FusedFuture for TryGather<F> {
     fn is_terminated(&self) -> bool {
-        matches!(self.state, State::Done)
+        self.done
     }
 }
 
