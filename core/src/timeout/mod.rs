@@ -11,6 +11,7 @@
 
 mod error;
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,53 +21,90 @@ pub use error::Elapsed;
 
 use crate::runtime::{Instant, Timer};
 
+/// The limit a [`Timeout`] enforces.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    After(Duration),
+    Until(Instant),
+}
+
 pin_project_lite::pin_project! {
     /// A future limited in time; created by [`timeout`] and [`deadline`].
     ///
     /// Resolves to `Ok(output)` if the inner future finishes first, or
     /// `Err(Elapsed)` once the time is up. The inner future is always polled
     /// before the timer, so a future that is ready at once succeeds even with
-    /// a zero timeout. When the time is up the inner future is dropped at
-    /// once, inside that poll, not later when the `Timeout` is dropped: its
-    /// resources (connections, locks, permits) are released promptly.
-    #[derive(Debug)]
+    /// a zero timeout, and never pays for a clock read or a timer. A
+    /// [`timeout`]'s time starts at the first poll: like every Rust future,
+    /// a `Timeout` does nothing until it is polled. When the time is up the
+    /// inner future is dropped at once, inside that poll, not later when the
+    /// `Timeout` is dropped: its resources (connections, locks, permits) are
+    /// released promptly.
     #[must_use = "a Timeout does nothing unless awaited; the inner future will not run"]
-    pub struct Timeout<F, S> {
+    pub struct Timeout<'t, F, T: Timer> {
         #[pin]
         future: Option<F>,
         #[pin]
-        sleep: S,
+        sleep: Option<T::Sleep>,
+        timer: &'t T,
+        limit: Limit,
         after: Duration,
     }
 }
 
-impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
+impl<F, T: Timer> fmt::Debug for Timeout<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("limit", &self.limit)
+            .field("armed", &self.sleep.is_some())
+            .field("timed_out", &self.future.is_none())
+            .finish()
+    }
+}
+
+impl<F: Future, T: Timer> Future for Timeout<'_, F, T> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let elapsed = Elapsed { after: *this.after };
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             // Already timed out (and the inner future dropped): stay timed out.
-            return Poll::Ready(Err(elapsed));
+            return Poll::Ready(Err(Elapsed { after: *this.after }));
         };
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match this.sleep.poll(cx) {
-            Poll::Ready(()) => {
+        if this.sleep.is_none() {
+            // Armed only once the inner future is pending: a future that is
+            // ready at once costs no clock read and no timer.
+            let sleep = match *this.limit {
+                Limit::After(duration) => this.timer.sleep(duration),
+                Limit::Until(at) => {
+                    *this.after = if at.is_never() {
+                        Duration::MAX
+                    } else {
+                        at.saturating_duration_since(this.timer.now())
+                    };
+                    this.timer.sleep_until(at)
+                }
+            };
+            this.sleep.set(Some(sleep));
+        }
+        match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => {
                 this.future.set(None);
-                Poll::Ready(Err(elapsed))
+                Poll::Ready(Err(Elapsed { after: *this.after }))
             }
-            Poll::Pending => Poll::Pending,
+            _ => Poll::Pending,
         }
     }
 }
 
 /// Runs `future` for at most `duration` on `timer`'s clock.
 ///
-/// A zero duration still polls the future once (a ready future succeeds);
-/// [`Duration::MAX`] never fires.
+/// The time starts at the first poll (a Rust future does nothing before
+/// that). A zero duration still polls the future once (a ready future
+/// succeeds, without reading the clock); [`Duration::MAX`] never fires.
 ///
 /// # Errors
 ///
@@ -90,14 +128,12 @@ impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
 /// let result = rt.block_on(timeout(&rt, Duration::from_secs(1), rt.sleep(Duration::from_secs(5))));
 /// assert_eq!(result.unwrap(), Err(Elapsed { after: Duration::from_secs(1) }));
 /// ```
-pub fn timeout<T: Timer, F: Future>(
-    timer: &T,
-    duration: Duration,
-    future: F,
-) -> Timeout<F, T::Sleep> {
+pub fn timeout<T: Timer, F: Future>(timer: &T, duration: Duration, future: F) -> Timeout<'_, F, T> {
     Timeout {
         future: Some(future),
-        sleep: timer.sleep(duration),
+        sleep: None,
+        timer,
+        limit: Limit::After(duration),
         after: duration,
     }
 }
@@ -109,7 +145,7 @@ pub fn timeout<T: Timer, F: Future>(
 ///
 /// # Errors
 ///
-/// [`Elapsed`] (with the time that was left when the call was made) if the
+/// [`Elapsed`] (with the time that was left at the first poll) if the
 /// deadline passed first.
 ///
 /// # Cancel safety
@@ -129,16 +165,13 @@ pub fn timeout<T: Timer, F: Future>(
 /// let out = rt.block_on(deadline(&rt, at, async { 7 }));
 /// assert_eq!(out.unwrap(), Ok(7));
 /// ```
-pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeout<F, T::Sleep> {
-    let after = if at.is_never() {
-        Duration::MAX
-    } else {
-        at.saturating_duration_since(timer.now())
-    };
+pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeout<'_, F, T> {
     Timeout {
         future: Some(future),
-        sleep: timer.sleep_until(at),
-        after,
+        sleep: None,
+        timer,
+        limit: Limit::Until(at),
+        after: Duration::ZERO,
     }
 }
 
@@ -155,12 +188,12 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
 /// ```
 pub trait TimeoutExt: Future + Sized {
     /// See [`timeout`].
-    fn timeout<T: Timer>(self, timer: &T, duration: Duration) -> Timeout<Self, T::Sleep> {
+    fn timeout<T: Timer>(self, timer: &T, duration: Duration) -> Timeout<'_, Self, T> {
         timeout(timer, duration, self)
     }
 
     /// See [`deadline`].
-    fn deadline<T: Timer>(self, timer: &T, at: Instant) -> Timeout<Self, T::Sleep> {
+    fn deadline<T: Timer>(self, timer: &T, at: Instant) -> Timeout<'_, Self, T> {
         deadline(timer, at, self)
     }
 }

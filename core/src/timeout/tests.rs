@@ -110,3 +110,48 @@ fn the_elapsed_message_says_how_long_and_what_to_do() {
         "timed out after 20ms; raise the limit or make the operation faster"
     );
 }
+
+/// A timer that counts how often it is asked for the time or a sleep.
+#[derive(Clone, Default)]
+struct CountingTimer {
+    inner: VirtualRuntime,
+    uses: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Timer for CountingTimer {
+    type Sleep = <VirtualRuntime as Timer>::Sleep;
+    fn now(&self) -> Instant {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.now()
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.sleep(duration)
+    }
+}
+
+#[test]
+fn a_future_ready_at_once_reads_no_clock_and_arms_no_timer() {
+    let timer = CountingTimer::default();
+    let out = futures::executor::block_on(timeout(&timer, Duration::from_secs(1), async { 5 }));
+    assert_eq!(out, Ok(5));
+    let out = futures::executor::block_on(deadline(&timer, Instant::NEVER, async { 6 }));
+    assert_eq!(out, Ok(6));
+    assert_eq!(timer.uses.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_timeouts_time_starts_at_its_first_poll() {
+    let rt = VirtualRuntime::new();
+    let limited = timeout(
+        &rt,
+        Duration::from_secs(1),
+        rt.sleep(Duration::from_millis(1500)),
+    );
+    // Time passes before the first poll; the inner sleep's clock started at
+    // its creation, the timeout's at its first poll.
+    rt.advance(Duration::from_millis(800));
+    let out = rt.block_on(limited).unwrap();
+    assert_eq!(out, Ok(()));
+    assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(1500)));
+}
