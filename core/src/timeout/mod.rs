@@ -21,11 +21,21 @@ pub use error::Elapsed;
 
 use crate::runtime::{Instant, Timer};
 
-/// The limit a [`Timeout`] enforces.
+/// The limit a [`Timeout`] enforces. An `Until` becomes the `After` that was
+/// left when the timer is armed, which is what [`Elapsed`] reports.
 #[derive(Debug, Clone, Copy)]
 enum Limit {
     After(Duration),
     Until(Instant),
+}
+
+impl Limit {
+    fn after(self) -> Duration {
+        match self {
+            Limit::After(duration) => duration,
+            Limit::Until(_) => Duration::ZERO,
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -48,7 +58,6 @@ pin_project_lite::pin_project! {
         sleep: Option<T::Sleep>,
         timer: &'t T,
         limit: Limit,
-        after: Duration,
     }
 }
 
@@ -69,7 +78,9 @@ impl<F: Future, T: Timer> Future for Timeout<'_, F, T> {
         let mut this = self.project();
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             // Already timed out (and the inner future dropped): stay timed out.
-            return Poll::Ready(Err(Elapsed { after: *this.after }));
+            return Poll::Ready(Err(Elapsed {
+                after: this.limit.after(),
+            }));
         };
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));
@@ -80,11 +91,11 @@ impl<F: Future, T: Timer> Future for Timeout<'_, F, T> {
             let sleep = match *this.limit {
                 Limit::After(duration) => this.timer.sleep(duration),
                 Limit::Until(at) => {
-                    *this.after = if at.is_never() {
+                    *this.limit = Limit::After(if at.is_never() {
                         Duration::MAX
                     } else {
                         at.saturating_duration_since(this.timer.now())
-                    };
+                    });
                     this.timer.sleep_until(at)
                 }
             };
@@ -93,7 +104,9 @@ impl<F: Future, T: Timer> Future for Timeout<'_, F, T> {
         match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
             Some(Poll::Ready(())) => {
                 this.future.set(None);
-                Poll::Ready(Err(Elapsed { after: *this.after }))
+                Poll::Ready(Err(Elapsed {
+                    after: this.limit.after(),
+                }))
             }
             _ => Poll::Pending,
         }
@@ -134,7 +147,6 @@ pub fn timeout<T: Timer, F: Future>(timer: &T, duration: Duration, future: F) ->
         sleep: None,
         timer,
         limit: Limit::After(duration),
-        after: duration,
     }
 }
 
@@ -171,7 +183,6 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
         sleep: None,
         timer,
         limit: Limit::Until(at),
-        after: Duration::ZERO,
     }
 }
 
