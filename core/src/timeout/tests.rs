@@ -155,3 +155,22 @@ fn a_timeouts_time_starts_at_its_first_poll() {
     assert_eq!(out, Ok(()));
     assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(1500)));
 }
+
+#[test]
+fn the_packed_limit_keeps_every_duration_and_instant_exactly() {
+    let durations = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::new(1, 999_999_999),
+        Duration::MAX,
+    ];
+    for duration in durations {
+        assert!(matches!(Limit::after(duration).kind(), LimitKind::After(d) if d == duration));
+        assert_eq!(Limit::after(duration).elapsed_after(), duration);
+        let at = Instant::from_origin(duration);
+        assert!(matches!(Limit::until(at).kind(), LimitKind::Until(i) if i == at));
+    }
+    assert!(matches!(Limit::until(Instant::NEVER).kind(), LimitKind::Until(i) if i.is_never()));
+    // A deadline reports the time left only once armed; before that, zero.
+    assert_eq!(Limit::until(Instant::NEVER).elapsed_after(), Duration::ZERO);
+}
