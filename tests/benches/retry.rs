@@ -139,7 +139,7 @@ fn main() {
         &mut [("smol::future::or + Timer", &mut || {
             smol::block_on(async {
                 for n in 0..CALLS {
-                    let out = smol::future::or(async { succeed(n).await.ok() }, async {
+                    let out = smol::future::or(async { Some(succeed(n).await) }, async {
                         async_io::Timer::after(LIMIT).await;
                         None
                     })
