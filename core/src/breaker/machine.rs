@@ -123,13 +123,55 @@ pub(crate) enum Verdict {
     Ignore,
 }
 
-/// What an admitted call carries until it reports.
+/// What an admitted call carries until it reports: two plain words, so it
+/// travels through a caller's future in registers-sized pieces (an
+/// `Option<Instant>` beside a `bool` was copied through the stack in
+/// mismatched chunks, which stalled every call on store forwarding).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
-    pub(crate) generation: u64,
-    pub(crate) probe: bool,
-    /// When the call started, if slow calls are measured.
-    pub(crate) started: Option<Instant>,
+    /// `generation << 1 | probe`.
+    tag: u64,
+    /// Nanoseconds since the clock's origin when the call started, or
+    /// [`NOT_TIMED`] when slow calls are not measured.
+    started: u64,
+}
+
+/// `Ticket::started` when the start time was not read.
+const NOT_TIMED: u64 = u64::MAX;
+
+impl Ticket {
+    #[inline]
+    fn new(generation: u64, probe: bool, started: Option<Instant>) -> Ticket {
+        Ticket {
+            tag: (generation << 1) | u64::from(probe),
+            // Saturates 584 years after the clock's origin, one below the
+            // "not timed" mark: a later start can only look slower.
+            started: started.map_or(NOT_TIMED, |at| {
+                u64::try_from(at.since_origin().as_nanos())
+                    .map_or(NOT_TIMED - 1, |n| n.min(NOT_TIMED - 1))
+            }),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn generation(self) -> u64 {
+        self.tag >> 1
+    }
+
+    #[inline]
+    pub(crate) fn probe(self) -> bool {
+        self.tag & 1 == 1
+    }
+
+    #[inline]
+    fn is_timed(self) -> bool {
+        self.started != NOT_TIMED
+    }
+
+    fn started(self) -> Option<Instant> {
+        self.is_timed()
+            .then(|| Instant::from_origin(Duration::from_nanos(self.started)))
+    }
 }
 
 #[derive(Debug)]
@@ -201,6 +243,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     fn start_time(&self) -> Option<Instant> {
         self.config.slow_call.map(|_| self.clock.now())
     }
@@ -225,6 +268,7 @@ impl Shared {
 
     /// Counts a plain closed-state success without locking, when that
     /// cannot change the state (invariant 5). `false`: take the lock.
+    #[inline]
     fn count_success(&self, generation: u64) -> bool {
         let mut p = self.pending.load(Ordering::Relaxed);
         loop {
@@ -245,16 +289,23 @@ impl Shared {
     }
 
     /// Admits a call or refuses it.
+    ///
+    /// Inlined into callers (it sits on every call's path across the crate
+    /// boundary): the closed-state answer is one atomic load; everything
+    /// else is in [`acquire_locked`](Self::acquire_locked).
+    #[inline]
     pub(crate) fn acquire(&self) -> Result<Ticket, CircuitOpen> {
         let word = self.word.load(Ordering::Acquire);
         let tag = word & ((1 << TAG_BITS) - 1);
         if tag == CLOSED || tag == FORCED_CLOSED {
-            return Ok(Ticket {
-                generation: word >> TAG_BITS,
-                probe: false,
-                started: self.start_time(),
-            });
+            return Ok(Ticket::new(word >> TAG_BITS, false, self.start_time()));
         }
+        self.acquire_locked()
+    }
+
+    /// [`acquire`](Self::acquire) in every state but closed: under the mutex.
+    #[inline(never)]
+    fn acquire_locked(&self) -> Result<Ticket, CircuitOpen> {
         let now = self.clock.now();
         let (answer, change) = {
             let mut m = self.machine();
@@ -289,11 +340,11 @@ impl Shared {
         };
         self.emit(change);
         match answer {
-            Ok((probe, generation)) => Ok(Ticket {
+            Ok((probe, generation)) => Ok(Ticket::new(
                 generation,
                 probe,
-                started: self.config.slow_call.map(|_| now),
-            }),
+                self.config.slow_call.map(|_| now),
+            )),
             Err(open) => {
                 self.observers.emit(|| Event::CallRejected {
                     name: self.name.clone(),
@@ -305,12 +356,32 @@ impl Shared {
     }
 
     /// Records what an admitted call did.
+    ///
+    /// Inlined into callers: a plain closed-state success (no clock needed,
+    /// not a probe) is counted lock-free; everything else goes to
+    /// [`record_locked`](Self::record_locked).
+    #[inline]
     pub(crate) fn record(&self, ticket: Ticket, verdict: Verdict) {
-        let needs_now = ticket.started.is_some()
+        if verdict == Verdict::Success
+            && !ticket.is_timed()
+            && !ticket.probe()
+            && !self.config.window.is_timed()
+            && self.count_success(ticket.generation())
+        {
+            return;
+        }
+        self.record_locked(ticket, verdict);
+    }
+
+    /// [`record`](Self::record) for every report the fast path cannot take.
+    #[inline(never)]
+    fn record_locked(&self, ticket: Ticket, verdict: Verdict) {
+        let started = ticket.started();
+        let needs_now = started.is_some()
             || (verdict != Verdict::Ignore
                 && matches!(self.config.window, WindowKind::Time { .. }));
-        let now = (needs_now || ticket.probe).then(|| self.clock.now());
-        let slow = match (ticket.started, now, self.config.slow_call) {
+        let now = (needs_now || ticket.probe()).then(|| self.clock.now());
+        let slow = match (started, now, self.config.slow_call) {
             (Some(started), Some(now), Some((threshold, _))) => {
                 now.saturating_duration_since(started) >= threshold
             }
@@ -318,14 +389,14 @@ impl Shared {
         };
         if verdict == Verdict::Success
             && !slow
-            && !ticket.probe
-            && self.count_success(ticket.generation)
+            && !ticket.probe()
+            && self.count_success(ticket.generation())
         {
             return;
         }
         let change = {
             let mut m = self.machine();
-            if m.generation != ticket.generation {
+            if m.generation != ticket.generation() {
                 return;
             }
             self.report(&mut m, verdict, slow, now)
@@ -334,8 +405,9 @@ impl Shared {
     }
 
     /// Frees the slot of a probe that will never report.
+    #[inline]
     pub(crate) fn release(&self, ticket: Ticket) {
-        if ticket.probe {
+        if ticket.probe() {
             self.record(ticket, Verdict::Ignore);
         }
     }

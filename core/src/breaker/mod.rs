@@ -47,6 +47,7 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
+mod call;
 mod config;
 mod error;
 mod machine;
@@ -61,6 +62,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use call::Call;
 pub use config::CircuitBreakerBuilder;
 pub use error::CircuitOpen;
 pub use state::CircuitState;
@@ -166,18 +168,11 @@ impl<E> CircuitBreaker<E> {
     /// assert_eq!(out.unwrap(), 7);
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn call<T, F>(&self, future: F) -> Result<T, Error<E>>
+    pub fn call<T, F>(&self, future: F) -> Call<'_, F, E>
     where
         F: Future<Output = Result<T, E>>,
     {
-        let guard = self.admit()?;
-        let out = future.await;
-        let verdict = match &out {
-            Ok(_) => Verdict::Success,
-            Err(e) => self.classify_inner(e),
-        };
-        guard.report(verdict);
-        out.map_err(Error::Inner)
+        Call::new(self, future)
     }
 
     /// Like [`call`](Self::call), for a future that is itself a staunch
@@ -221,14 +216,16 @@ impl<E> CircuitBreaker<E> {
 
     /// Admits a call for `call`: like a [`Permit`] but borrowing the
     /// breaker, so the hot path touches no reference count.
+    #[inline]
     fn admit(&self) -> Result<Guard<'_>, CircuitOpen> {
         let ticket = self.shared.acquire()?;
         Ok(Guard {
             shared: &self.shared,
-            ticket: Some(ticket),
+            ticket,
         })
     }
 
+    #[inline]
     fn classify_inner(&self, error: &E) -> Verdict {
         match &self.predicate {
             Some(is_failure) if !is_failure(error) => match self.shared.config.not_failure {
@@ -334,7 +331,7 @@ impl Permit {
     /// Whether this permit is one of the half-open probes.
     #[must_use]
     pub fn is_probe(&self) -> bool {
-        self.ticket.is_some_and(|t| t.probe)
+        self.ticket.is_some_and(|t| t.probe())
     }
 
     fn report(mut self, verdict: Verdict) {
@@ -355,21 +352,28 @@ impl Drop for Permit {
 /// A borrowed permit, for [`CircuitBreaker::call`]; same rules as [`Permit`].
 struct Guard<'a> {
     shared: &'a Shared,
-    ticket: Option<Ticket>,
+    ticket: Ticket,
 }
 
 impl Guard<'_> {
-    fn report(mut self, verdict: Verdict) {
-        if let Some(ticket) = self.ticket.take() {
-            self.shared.record(ticket, verdict);
-        }
+    #[inline]
+    fn report(self, verdict: Verdict) {
+        // Reported: the drop (which releases an unreported ticket) must not run.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.shared.record(this.ticket, verdict);
+    }
+
+    /// Hands the ticket to a longer-lived owner, which must report or
+    /// release it.
+    #[inline]
+    fn keep(self) -> Ticket {
+        std::mem::ManuallyDrop::new(self).ticket
     }
 }
 
 impl Drop for Guard<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.shared.release(ticket);
-        }
+        self.shared.release(self.ticket);
     }
 }

@@ -696,3 +696,53 @@ mod loom_tests {
         });
     }
 }
+
+#[test]
+fn a_pending_probe_call_that_is_dropped_frees_its_slot() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let mut hung = Box::pin(b.call(futures::future::pending::<Result<(), &str>>()));
+    assert!(futures::FutureExt::now_or_never(hung.as_mut()).is_none());
+    let other = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err(), "both probe slots are taken");
+    drop(hung);
+    let freed = b.try_acquire().unwrap();
+    other.success();
+    freed.success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_probe_whose_future_panics_at_its_first_poll_frees_its_slot() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(b.call(async { panic!("boom") as Result<(), &str> }))
+    }));
+    assert!(panicked.is_err());
+    let p1 = b.try_acquire().unwrap();
+    let p2 = b.try_acquire().unwrap();
+    assert!(
+        p1.is_probe() && p2.is_probe(),
+        "the panicked probe's slot came back"
+    );
+    p1.success();
+    p2.success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+#[should_panic(expected = "polled after it completed")]
+fn a_call_polled_after_it_completed_panics_with_a_clear_message() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    let mut call = Box::pin(b.call(async { Ok::<_, &str>(1) }));
+    assert!(futures::FutureExt::now_or_never(call.as_mut()).is_some());
+    let _ = futures::FutureExt::now_or_never(call.as_mut());
+}

@@ -47,6 +47,14 @@ pub(crate) enum WindowKind {
     Time { length: Duration, buckets: u32 },
 }
 
+impl WindowKind {
+    /// Whether outcomes are kept by time (and so need the clock).
+    #[inline]
+    pub(crate) fn is_timed(self) -> bool {
+        matches!(self, WindowKind::Time { .. })
+    }
+}
+
 /// A sliding window of either kind.
 #[derive(Debug)]
 pub(crate) enum Window {

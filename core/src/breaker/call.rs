@@ -1,0 +1,122 @@
+//! The [`Call`] future behind [`CircuitBreaker::call`].
+//!
+//! A named future rather than an `async fn`: its `poll` is small enough to
+//! inline into the caller, so the admitted ticket stays in registers on the
+//! common path (a call that is ready when first polled) instead of taking a
+//! round trip through the future's memory.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::machine::{Ticket, Verdict};
+use super::{CircuitBreaker, Guard};
+use crate::Error;
+
+/// Where a [`Call`] is: not yet admitted, admitted and running, or finished.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Fresh,
+    Admitted(Ticket),
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// A call through a [`CircuitBreaker`]; created by
+    /// [`CircuitBreaker::call`], see there.
+    ///
+    /// The breaker is asked for admission at the first poll. A refused call
+    /// never polls its future.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping an admitted, unfinished `Call` counts as neither success nor
+    /// failure and frees its half-open probe slot.
+    #[must_use = "a breaker Call does nothing unless awaited; the operation will not run"]
+    pub struct Call<'a, F, E> {
+        breaker: &'a CircuitBreaker<E>,
+        #[pin]
+        future: F,
+        stage: Stage,
+    }
+
+    impl<F, E> PinnedDrop for Call<'_, F, E> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Stage::Admitted(ticket) = *this.stage {
+                this.breaker.shared.release(ticket);
+            }
+        }
+    }
+}
+
+impl<'a, F, E> Call<'a, F, E> {
+    pub(super) fn new(breaker: &'a CircuitBreaker<E>, future: F) -> Self {
+        Call {
+            breaker,
+            future,
+            stage: Stage::Fresh,
+        }
+    }
+}
+
+impl<F, T, E> Future for Call<'_, F, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let ticket = match *this.stage {
+            Stage::Admitted(ticket) => ticket,
+            Stage::Fresh => match this.breaker.shared.acquire() {
+                Ok(ticket) => ticket,
+                Err(open) => {
+                    *this.stage = Stage::Done;
+                    return Poll::Ready(Err(Error::CircuitOpen(open)));
+                }
+            },
+            Stage::Done => panic!("a breaker `Call` polled after it completed; await it once"),
+        };
+        // Held only in this frame until the future is pending: a call that
+        // is ready at once never writes its ticket to memory, and a panic
+        // in `poll` still releases it (the guard's drop).
+        let guard = Guard {
+            shared: &this.breaker.shared,
+            ticket,
+        };
+        let Poll::Ready(out) = this.future.poll(cx) else {
+            *this.stage = Stage::Admitted(guard.keep());
+            return Poll::Pending;
+        };
+        let verdict = match &out {
+            Ok(_) => Verdict::Success,
+            Err(error) => this.breaker.classify_inner(error),
+        };
+        guard.report(verdict);
+        *this.stage = Stage::Done;
+        Poll::Ready(out.map_err(Error::Inner))
+    }
+}
+
+impl<F, E> fmt::Debug for Call<'_, F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            Stage::Fresh => "fresh",
+            Stage::Admitted(ticket) if ticket.probe() => "admitted as a probe",
+            Stage::Admitted(_) => "admitted",
+            Stage::Done => "done",
+        };
+        f.debug_struct("Call")
+            .field("breaker", &self.breaker.shared.name)
+            .field("stage", &stage)
+            .finish_non_exhaustive()
+    }
+}
