@@ -28,6 +28,16 @@ fn small(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
         .unwrap()
 }
 
+/// [`small`], tripped and left open until it is half-open.
+fn half_open(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
+    let b = small(rt);
+    fail(&b);
+    fail(&b);
+    rt.advance(ms(100));
+    assert_eq!(b.state(), CircuitState::HalfOpen);
+    b
+}
+
 fn fail<E>(b: &CircuitBreaker<E>) {
     b.try_acquire().unwrap().failure();
 }
@@ -87,10 +97,7 @@ fn open_turns_half_open_exactly_when_the_open_duration_ends() {
 #[test]
 fn half_open_closes_once_every_probe_succeeded() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let p1 = b.try_acquire().unwrap();
     let p2 = b.try_acquire().unwrap();
     assert!(p1.is_probe() && p2.is_probe());
@@ -103,10 +110,7 @@ fn half_open_closes_once_every_probe_succeeded() {
 #[test]
 fn half_open_reopens_once_too_many_probes_failed() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let p1 = b.try_acquire().unwrap();
     p1.failure(); // 1 of 2 = 50 %: the default rate reopens
     assert_eq!(b.state(), CircuitState::Open);
@@ -136,10 +140,7 @@ fn polly_2381_one_probe_does_not_decide_everything() {
 #[test]
 fn resilience4j_1432_half_open_admits_exactly_the_configured_probes() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let probes: Vec<_> = (0..5).filter_map(|_| b.try_acquire().ok()).collect();
     assert_eq!(probes.len(), 2);
     // The refusal says when the probes' deadline ends.
@@ -149,10 +150,7 @@ fn resilience4j_1432_half_open_admits_exactly_the_configured_probes() {
 #[test]
 fn resilience4j_903_a_dropped_probe_frees_its_slot() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let p1 = b.try_acquire().unwrap();
     let p2 = b.try_acquire().unwrap();
     assert!(b.try_acquire().is_err());
@@ -166,10 +164,7 @@ fn resilience4j_903_a_dropped_probe_frees_its_slot() {
 #[test]
 fn resilience4j_935_a_probe_that_never_reports_cannot_strand_half_open() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let hung1 = b.try_acquire().unwrap();
     let hung2 = b.try_acquire().unwrap();
     rt.advance(ms(49));
@@ -700,10 +695,7 @@ mod loom_tests {
 #[test]
 fn a_pending_probe_call_that_is_dropped_frees_its_slot() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let mut hung = Box::pin(b.call(futures::future::pending::<Result<(), &str>>()));
     assert!(futures::FutureExt::now_or_never(hung.as_mut()).is_none());
     let other = b.try_acquire().unwrap();
@@ -718,10 +710,7 @@ fn a_pending_probe_call_that_is_dropped_frees_its_slot() {
 #[test]
 fn a_probe_whose_future_panics_at_its_first_poll_frees_its_slot() {
     let rt = VirtualRuntime::new();
-    let b = small(&rt);
-    fail(&b);
-    fail(&b);
-    rt.advance(ms(100));
+    let b = half_open(&rt);
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         futures::executor::block_on(b.call(async { panic!("boom") as Result<(), &str> }))
     }));
