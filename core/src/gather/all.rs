@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use futures::future::{FusedFuture, JoinAll, join_all};
 
-use super::pool::{Pool, Slots};
+use super::pool::Batch;
 
 /// Inputs of at most this many items use the all-in-one-allocation path.
 pub(crate) const SMALL: usize = 30;
@@ -44,7 +44,7 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F: Future> {
         Small { #[pin] all: JoinAll<F> },
-        Large { pool: Pool<F>, slots: Slots<F::Output> },
+        Large { batch: Box<Batch<F, F::Output>> },
         Done,
     }
 }
@@ -56,15 +56,9 @@ impl<F: Future> Gather<F> {
             (_, Some(upper)) if upper <= SMALL => State::Small {
                 all: join_all(items),
             },
-            (lower, _) => {
-                let mut pool = Pool::new();
-                let mut slots = Slots::with_capacity(lower);
-                for item in items {
-                    slots.open();
-                    pool.push(item);
-                }
-                State::Large { pool, slots }
-            }
+            _ => State::Large {
+                batch: Batch::boxed(items),
+            },
         };
         Gather { state, done: false }
     }
@@ -90,7 +84,8 @@ impl<F: Future> Future for Gather<F> {
                 }
                 Poll::Pending => return Poll::Pending,
             },
-            StateProj::Large { pool, slots } => loop {
+            StateProj::Large { batch } => loop {
+                let Batch { pool, slots } = &mut **batch;
                 match pool.poll_next(cx) {
                     Poll::Ready(Some((index, output))) => slots.fill(index, output),
                     Poll::Ready(None) => break slots.take(),
@@ -116,9 +111,9 @@ impl<F: Future> fmt::Debug for Gather<F> {
         let mut d = f.debug_struct("Gather");
         match &self.state {
             State::Small { .. } => d.field("mode", &"small"),
-            State::Large { pool, .. } => d
-                .field("items", &pool.pushed())
-                .field("running", &pool.running()),
+            State::Large { batch } => d
+                .field("items", &batch.pool.pushed())
+                .field("running", &batch.pool.running()),
             State::Done => d.field("done", &true),
         };
         d.finish_non_exhaustive()

@@ -73,6 +73,27 @@ impl<F: Future> Pool<F> {
     }
 }
 
+/// A pool with its result table: what a gather over a large input runs
+/// on. The combinators that also have a small-input path keep it boxed, so
+/// a small gather stays a few words to move.
+pub(crate) struct Batch<F: Future, O> {
+    pub(crate) pool: Pool<F>,
+    pub(crate) slots: Slots<O>,
+}
+
+impl<F: Future, O> Batch<F, O> {
+    /// Every item of `items` pushed in order, with a slot each.
+    pub(crate) fn boxed(items: impl Iterator<Item = F>) -> Box<Batch<F, O>> {
+        let mut pool = Pool::new();
+        let mut slots = Slots::with_capacity(items.size_hint().0);
+        for item in items {
+            slots.open();
+            pool.push(item);
+        }
+        Box::new(Batch { pool, slots })
+    }
+}
+
 /// Results stored by input position until every item is done.
 ///
 /// While outputs arrive in input order (the common case: items that finish

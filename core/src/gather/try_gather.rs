@@ -18,7 +18,7 @@ use futures::future::{FusedFuture, IntoFuture, TryFutureExt, TryJoinAll, try_joi
 use super::all::SMALL;
 use super::error::GatherError;
 use super::indexed::TagError;
-use super::pool::{Pool, Slots};
+use super::pool::Batch;
 
 pin_project_lite::pin_project! {
     /// Runs items until all succeed or one fails; on success the values are in
@@ -40,7 +40,7 @@ pin_project_lite::pin_project! {
     pub struct TryGather<F: TryFuture> {
         #[pin]
         state: State<F>,
-        names: Option<Vec<Arc<str>>>,
+        names: Option<Box<[Arc<str>]>>,
         done: bool,
     }
 }
@@ -49,7 +49,7 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F: TryFuture> {
         Small { #[pin] all: TryJoinAll<TagError<F>> },
-        Large { pool: Pool<IntoFuture<F>>, slots: Slots<F::Ok> },
+        Large { batch: Box<Batch<IntoFuture<F>, F::Ok>> },
         Done,
     }
 }
@@ -61,15 +61,9 @@ impl<F: TryFuture> TryGather<F> {
             (_, Some(upper)) if upper <= SMALL => State::Small {
                 all: try_join_all(items.enumerate().map(|(i, item)| TagError::new(i, item))),
             },
-            (lower, _) => {
-                let mut pool = Pool::new();
-                let mut slots = Slots::with_capacity(lower);
-                for item in items {
-                    slots.open();
-                    pool.push(TryFutureExt::into_future(item));
-                }
-                State::Large { pool, slots }
-            }
+            _ => State::Large {
+                batch: Batch::boxed(items.map(TryFutureExt::into_future)),
+            },
         };
         TryGather {
             state,
@@ -92,7 +86,7 @@ impl<F: TryFuture> TryGather<F> {
             })
             .collect();
         TryGather {
-            names: Some(names),
+            names: Some(names.into_boxed_slice()),
             ..TryGather::new(futures)
         }
     }
@@ -115,7 +109,8 @@ impl<F: TryFuture> Future for TryGather<F> {
                 Poll::Ready(outcome) => outcome,
                 Poll::Pending => return Poll::Pending,
             },
-            StateProj::Large { pool, slots } => {
+            StateProj::Large { batch } => {
+                let Batch { pool, slots } = &mut **batch;
                 let outcome = loop {
                     match pool.poll_next(cx) {
                         Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
@@ -152,9 +147,9 @@ impl<F: TryFuture> fmt::Debug for TryGather<F> {
         let mut d = f.debug_struct("TryGather");
         match &self.state {
             State::Small { .. } => d.field("mode", &"small"),
-            State::Large { pool, .. } => d
-                .field("items", &pool.pushed())
-                .field("running", &pool.running()),
+            State::Large { batch } => d
+                .field("items", &batch.pool.pushed())
+                .field("running", &batch.pool.running()),
             State::Done => d.field("done", &true),
         };
         d.finish_non_exhaustive()
