@@ -71,7 +71,11 @@ where
 {
     type Output = Result<T, Error<E>>;
 
-    #[inline]
+    // Always inlined: left to itself LLVM keeps this poll out of line, and
+    // the call's state then goes through memory on every call (11.9 ns a
+    // call in the bench against 4.1 ns inlined). The slow paths it reaches
+    // (`acquire_locked`, `record_locked`) stay out of line.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let ticket = match *this.stage {
