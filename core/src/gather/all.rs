@@ -67,6 +67,7 @@ impl<F: Future> Gather<F> {
 impl<F: Future> Future for Gather<F> {
     type Output = Vec<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         assert!(

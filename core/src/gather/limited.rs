@@ -143,6 +143,7 @@ where
 {
     type Output = Vec<<I::Item as Future>::Output>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let feeder = self
             .feeder
@@ -237,6 +238,7 @@ where
     type Output =
         Result<Vec<<I::Item as TryFuture>::Ok>, GatherError<<I::Item as TryFuture>::Error>>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let feeder = self
             .feeder

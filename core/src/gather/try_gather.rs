@@ -95,6 +95,7 @@ impl<F: TryFuture> TryGather<F> {
 impl<F: TryFuture> Future for TryGather<F> {
     type Output = Result<Vec<F::Ok>, GatherError<F::Error>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         assert!(
