@@ -29,6 +29,26 @@ pin_project_lite::pin_project! {
     /// The breaker is asked for admission at the first poll. A refused call
     /// never polls its future.
     ///
+    /// ```
+    /// use staunch::breaker::CircuitBreaker;
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let breaker = CircuitBreaker::builder(rt.clone()).consecutive_failures(1).build()?;
+    /// let call = breaker.call(async { Err::<(), _>("refused by the server") });
+    /// let failed = rt.block_on(call).unwrap().unwrap_err();
+    /// assert!(failed.is_inner());
+    /// // Tripped: the next call is answered at once, its future never polled.
+    /// let refused = rt.block_on(breaker.call(async { Ok::<_, &str>(()) })).unwrap();
+    /// assert!(refused.unwrap_err().is_circuit_open());
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CircuitOpen`] when refused; [`Error::Inner`] with the
+    /// operation's own error otherwise.
+    ///
     /// # Panics
     ///
     /// If polled again after it completed.
