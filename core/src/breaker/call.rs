@@ -99,7 +99,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let ticket = match *this.stage {
-            Stage::Admitted(ticket) => ticket,
+            // The guard below owns the ticket for this poll; the stage must
+            // not also hold it, or a panic in the future would release it
+            // twice (once by the guard, once by the drop).
+            Stage::Admitted(ticket) => {
+                *this.stage = Stage::Fresh;
+                ticket
+            }
             Stage::Fresh => match this.breaker.shared.acquire() {
                 Ok(ticket) => ticket,
                 Err(open) => {
