@@ -741,14 +741,16 @@ fn a_probe_that_panics_on_a_later_poll_frees_its_slot_exactly_once() {
     let rt = VirtualRuntime::new();
     let b = half_open(&rt);
     let mut polls = 0;
-    let flaky = futures::future::poll_fn(move |cx: &mut std::task::Context<'_>| -> std::task::Poll<()> {
-        polls += 1;
-        if polls == 1 {
-            cx.waker().wake_by_ref();
-            return std::task::Poll::Pending;
-        }
-        panic!("boom on poll {polls}");
-    });
+    let flaky = futures::future::poll_fn(
+        move |cx: &mut std::task::Context<'_>| -> std::task::Poll<()> {
+            polls += 1;
+            if polls == 1 {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            panic!("boom on poll {polls}");
+        },
+    );
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         futures::executor::block_on(b.call(async {
             flaky.await;
@@ -759,7 +761,10 @@ fn a_probe_that_panics_on_a_later_poll_frees_its_slot_exactly_once() {
     // Released once: exactly the two configured probe slots are free again.
     let p1 = b.try_acquire().unwrap();
     let p2 = b.try_acquire().unwrap();
-    assert!(b.try_acquire().is_err(), "a double release would admit a third probe");
+    assert!(
+        b.try_acquire().is_err(),
+        "a double release would admit a third probe"
+    );
     p1.success();
     p2.success();
     assert_eq!(b.state(), CircuitState::Closed);
