@@ -50,6 +50,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Gather<F> {
+    #[inline]
     pub(crate) fn new<I: IntoIterator<Item = F>>(items: I) -> Gather<F> {
         let items = items.into_iter();
         let state = match items.size_hint() {
@@ -74,30 +75,36 @@ impl<F: Future> Future for Gather<F> {
             !*this.done,
             "`Gather` polled after it completed; await it once"
         );
-        let mut state = this.state;
-        let outputs = match state.as_mut().project() {
+        // Only the small path is inlined into the caller: it is the one
+        // whose cost is comparable to the wrapper's own.
+        let outputs = match this.state.project() {
             // `join_all` has already dropped every item; leaving it in place
             // saves a drop-and-rewrite on this hot path for small inputs.
-            StateProj::Small { all } => match all.poll(cx) {
-                Poll::Ready(outputs) => {
-                    *this.done = true;
-                    return Poll::Ready(outputs);
-                }
-                Poll::Pending => return Poll::Pending,
-            },
-            StateProj::Large { batch } => loop {
-                let Batch { pool, slots } = &mut **batch;
-                match pool.poll_next(cx) {
-                    Poll::Ready(Some((index, output))) => slots.fill(index, output),
-                    Poll::Ready(None) => break slots.take(),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
-            StateProj::Done => panic!("`Gather` polled after it completed; await it once"),
+            StateProj::Small { all } => all.poll(cx),
+            StateProj::Large { batch } => poll_large(batch, cx),
+            StateProj::Done => unreachable!("`done` is set whenever the state is `Done`"),
         };
-        state.set(State::Done);
-        *this.done = true;
-        Poll::Ready(outputs)
+        if outputs.is_ready() {
+            *this.done = true;
+        }
+        outputs
+    }
+}
+
+/// Polls the pool of a large input until every item is done. The pool is
+/// empty then, so the batch can stay in place until the `Gather` is dropped.
+#[inline(never)]
+fn poll_large<F: Future>(
+    batch: &mut Batch<F, F::Output>,
+    cx: &mut Context<'_>,
+) -> Poll<Vec<F::Output>> {
+    let Batch { pool, slots } = batch;
+    loop {
+        match pool.poll_next(cx) {
+            Poll::Ready(Some((index, output))) => slots.fill(index, output),
+            Poll::Ready(None) => return Poll::Ready(slots.take()),
+            Poll::Pending => return Poll::Pending,
+        }
     }
 }
 

@@ -40,7 +40,10 @@ pin_project_lite::pin_project! {
     pub struct TryGather<F: TryFuture> {
         #[pin]
         state: State<F>,
-        names: Option<Box<[Arc<str>]>>,
+        // An `Arc` rather than a `Box`: dropping `None` is then a null check
+        // inlined into the caller, where a boxed slice of `Arc`s would be a
+        // call into the slice's drop loop on every gather.
+        names: Option<Arc<[Arc<str>]>>,
         done: bool,
     }
 }
@@ -55,6 +58,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: TryFuture> TryGather<F> {
+    #[inline]
     pub(crate) fn new<I: IntoIterator<Item = F>>(items: I) -> TryGather<F> {
         let items = items.into_iter();
         let state = match items.size_hint() {
@@ -86,7 +90,7 @@ impl<F: TryFuture> TryGather<F> {
             })
             .collect();
         TryGather {
-            names: Some(names.into_boxed_slice()),
+            names: Some(names.into()),
             ..TryGather::new(futures)
         }
     }
@@ -97,43 +101,66 @@ impl<F: TryFuture> Future for TryGather<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         assert!(
             !*this.done,
             "`TryGather` polled after it completed; await it once"
         );
-        let mut state = this.state;
-        let outcome = match state.as_mut().project() {
+        // Only the small path is inlined into the caller: it is the one
+        // whose cost is comparable to the wrapper's own.
+        let outcome = match this.state.as_mut().project() {
             // `try_join_all` drops every item itself (on success they are
             // all done; on failure it drops its table), so it stays in place.
             StateProj::Small { all } => match all.poll(cx) {
                 Poll::Ready(outcome) => outcome,
                 Poll::Pending => return Poll::Pending,
             },
-            StateProj::Large { batch } => {
-                let Batch { pool, slots } = &mut **batch;
-                let outcome = loop {
-                    match pool.poll_next(cx) {
-                        Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
-                        Poll::Ready(Some((index, Err(error)))) => break Err((index, error)),
-                        Poll::Ready(None) => break Ok(slots.take()),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                };
-                // Drops every item still running before the caller sees
-                // the error.
-                state.set(State::Done);
-                outcome
-            }
-            StateProj::Done => unreachable!("`done` is set whenever the state is `Done`"),
+            _ => match poll_large(this.state, cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => return Poll::Pending,
+            },
         };
         *this.done = true;
-        let names = this.names;
-        Poll::Ready(outcome.map_err(|(index, error)| GatherError {
-            index,
-            name: names.as_ref().and_then(|n| n.get(index)).cloned(),
-            error,
-        }))
+        Poll::Ready(match outcome {
+            Ok(values) => Ok(values),
+            Err((index, error)) => Err(name_failure(this.names.as_deref(), index, error)),
+        })
+    }
+}
+
+/// All values in input order, or the first failure's index and error.
+type Outcome<F> = Result<Vec<<F as TryFuture>::Ok>, (usize, <F as TryFuture>::Error)>;
+
+/// Polls the pool of a large input until every item succeeded or one failed;
+/// then drops every item still running, before the caller sees the outcome.
+#[inline(never)]
+fn poll_large<F: TryFuture>(
+    mut state: Pin<&mut State<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Outcome<F>> {
+    let StateProj::Large { batch } = state.as_mut().project() else {
+        unreachable!("`done` is set whenever the state is `Done`, and small inputs never get here")
+    };
+    let Batch { pool, slots } = &mut **batch;
+    let outcome = loop {
+        match pool.poll_next(cx) {
+            Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
+            Poll::Ready(Some((index, Err(error)))) => break Err((index, error)),
+            Poll::Ready(None) => break Ok(slots.take()),
+            Poll::Pending => return Poll::Pending,
+        }
+    };
+    state.set(State::Done);
+    Poll::Ready(outcome)
+}
+
+/// The error for item `index`, with its name when the gather was named.
+#[cold]
+fn name_failure<E>(names: Option<&[Arc<str>]>, index: usize, error: E) -> GatherError<E> {
+    GatherError {
+        index,
+        name: names.and_then(|n| n.get(index)).cloned(),
+        error,
     }
 }
 
