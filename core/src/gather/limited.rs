@@ -20,25 +20,31 @@ use futures::TryFuture;
 use futures::future::{FusedFuture, IntoFuture, TryFutureExt};
 
 use super::error::GatherError;
+use super::lanes::Lanes;
 use super::pool::{Pool, Slots};
 
 /// The part both limited flavours share: the iterator, the pool and the
 /// result table.
 struct Feeder<I: Iterator, F: Future, O> {
     items: Option<I>,
-    pool: Pool<F>,
+    pool: Running<F>,
     slots: Slots<O>,
     limit: NonZeroUsize,
 }
 
 impl<I: Iterator, F: Future, O> Feeder<I, F, O> {
     fn new(items: I, limit: NonZeroUsize) -> Feeder<I, F, O> {
+        let (at_least, at_most) = items.size_hint();
+        let pool = match at_most {
+            Some(n) if n <= limit.get() => Running::Pool(Pool::new()),
+            _ => Running::Lanes(Lanes::with_capacity(at_least.min(limit.get()))),
+        };
         Feeder {
             // The output needs a slot per item anyway; reserving what the
             // iterator promises avoids regrowing (and copying) the table.
-            slots: Slots::with_capacity(items.size_hint().0),
+            slots: Slots::with_capacity(at_least),
             items: Some(items),
-            pool: Pool::new(),
+            pool,
             limit,
         }
     }
@@ -77,6 +83,58 @@ impl<I: Iterator, F: Future, O> Feeder<I, F, O> {
     fn stop(&mut self) {
         self.pool.clear();
         self.items = None;
+    }
+}
+
+/// Where the running items live.
+enum Running<F: Future> {
+    /// The input is no longer than the limit, so every item gets a place of
+    /// its own anyway: a pool that allocates once per item is cheapest.
+    Pool(Pool<F>),
+    /// The items may outnumber the limit: lanes, each reused by item after
+    /// item, so an item costs no allocation once the lanes exist.
+    Lanes(Lanes<F>),
+}
+
+impl<F: Future> Running<F> {
+    #[inline]
+    fn push(&mut self, future: F) {
+        match self {
+            Running::Pool(pool) => {
+                pool.push(future);
+            }
+            Running::Lanes(lanes) => lanes.push(future),
+        }
+    }
+
+    #[inline]
+    fn running(&self) -> usize {
+        match self {
+            Running::Pool(pool) => pool.running(),
+            Running::Lanes(lanes) => lanes.running(),
+        }
+    }
+
+    fn pushed(&self) -> usize {
+        match self {
+            Running::Pool(pool) => pool.pushed(),
+            Running::Lanes(lanes) => lanes.pushed(),
+        }
+    }
+
+    #[inline]
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
+        match self {
+            Running::Pool(pool) => pool.poll_next(cx),
+            Running::Lanes(lanes) => lanes.poll_next(cx),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Running::Pool(pool) => pool.clear(),
+            Running::Lanes(lanes) => lanes.clear(),
+        }
     }
 }
 
@@ -128,7 +186,7 @@ where
 }
 
 // The iterator and the items are never pinned in place (items live boxed
-// inside the pool), so moving the combinator is always fine.
+// in the lanes), so moving the combinator is always fine.
 impl<I> Unpin for GatherLimited<I>
 where
     I: Iterator,

@@ -21,7 +21,6 @@
 //! on smol, tokio, in the browser and under `futures::executor::block_on`.
 //! Items run concurrently, not in parallel; for CPU-bound items on a
 //! multi-thread runtime use [`gather_spawned`], which makes each item a task.
-//! multi-thread runtime use [`gather_spawned`].
 //!
 //! # Scale and fairness
 //!
@@ -37,6 +36,11 @@
 //!   no sorting.
 //! - [`gather_limited`] pulls items from its iterator only when a place is
 //!   free, so a million-item iterator is never collected up front.
+//! - When the items may outnumber the limit, [`gather_limited`] and
+//!   [`try_gather_limited`] keep `limit` places (each with its own waker)
+//!   and reuse them from item to item: past the first `limit` items, an item
+//!   costs no allocation. A place is created only when first needed, so a
+//!   generous limit costs nothing on a short input.
 //!
 //! # Composition
 //!
@@ -118,6 +122,7 @@ mod all;
 mod as_completed;
 mod error;
 mod indexed;
+mod lanes;
 mod limited;
 mod pool;
 mod report;

@@ -15,6 +15,8 @@ use super::*;
 use crate::runtime::Timer;
 use crate::testing::VirtualRuntime;
 
+mod lanes;
+
 /// Returns `Pending` (waking itself) `times` times, then `output`;
 /// counts its polls.
 struct Yields<T> {
