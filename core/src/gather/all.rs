@@ -50,7 +50,6 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Gather<F> {
-    #[inline]
     pub(crate) fn new<I: IntoIterator<Item = F>>(items: I) -> Gather<F> {
         let items = items.into_iter();
         let state = match items.size_hint() {

@@ -85,11 +85,14 @@ impl<F: Future, O> Batch<F, O> {
     /// Every item of `items` pushed in order, with a slot each.
     pub(crate) fn boxed(items: impl Iterator<Item = F>) -> Box<Batch<F, O>> {
         let mut pool = Pool::new();
-        let mut slots = Slots::with_capacity(items.size_hint().0);
         for item in items {
-            slots.open();
             pool.push(item);
         }
+        // The table is allocated after the items: one large request made
+        // while the items' freshly freed predecessors sit in the allocator's
+        // small-chunk caches would make glibc consolidate them all first
+        // (measured: 20 % of a 1 000-item gather's instructions).
+        let slots = Slots::opened(pool.pushed());
         Box::new(Batch { pool, slots })
     }
 }
@@ -113,6 +116,14 @@ impl<O> Slots<O> {
             in_order: Vec::with_capacity(n),
             scattered: None,
             opened: 0,
+        }
+    }
+
+    /// A table for `n` positions, all reserved.
+    pub(crate) fn opened(n: usize) -> Slots<O> {
+        Slots {
+            opened: n,
+            ..Slots::with_capacity(n)
         }
     }
 

@@ -58,7 +58,6 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: TryFuture> TryGather<F> {
-    #[inline]
     pub(crate) fn new<I: IntoIterator<Item = F>>(items: I) -> TryGather<F> {
         let items = items.into_iter();
         let state = match items.size_hint() {
