@@ -9,7 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures::future::{FusedFuture, JoinAll, join_all};
 
@@ -36,7 +36,6 @@ pin_project_lite::pin_project! {
     pub struct Gather<F: Future> {
         #[pin]
         state: State<F>,
-        done: bool,
     }
 }
 
@@ -60,7 +59,7 @@ impl<F: Future> Gather<F> {
                 batch: Batch::boxed(items),
             },
         };
-        Gather { state, done: false }
+        Gather { state }
     }
 }
 
@@ -69,24 +68,18 @@ impl<F: Future> Future for Gather<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        assert!(
-            !*this.done,
-            "`Gather` polled after it completed; await it once"
-        );
+        let mut state = self.project().state;
         // Only the small path is inlined into the caller: it is the one
         // whose cost is comparable to the wrapper's own.
-        let outputs = match this.state.project() {
-            // `join_all` has already dropped every item; leaving it in place
-            // saves a drop-and-rewrite on this hot path for small inputs.
-            StateProj::Small { all } => all.poll(cx),
-            StateProj::Large { batch } => poll_large(batch, cx),
-            StateProj::Done => unreachable!("`done` is set whenever the state is `Done`"),
+        let outputs = match state.as_mut().project() {
+            StateProj::Small { all } => ready!(all.poll(cx)),
+            StateProj::Large { batch } => ready!(poll_large(batch, cx)),
+            StateProj::Done => panic!("`Gather` polled after it completed; await it once"),
         };
-        if outputs.is_ready() {
-            *this.done = true;
-        }
-        outputs
+        // Cheap for small inputs: `join_all` has already dropped every item
+        // and its table.
+        state.set(State::Done);
+        Poll::Ready(outputs)
     }
 }
 
@@ -109,7 +102,7 @@ fn poll_large<F: Future>(
 
 impl<F: Future> FusedFuture for Gather<F> {
     fn is_terminated(&self) -> bool {
-        self.done
+        matches!(self.state, State::Done)
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use futures::TryFuture;
 use futures::future::{FusedFuture, IntoFuture, TryFutureExt, TryJoinAll, try_join_all};
@@ -40,11 +40,10 @@ pin_project_lite::pin_project! {
     pub struct TryGather<F: TryFuture> {
         #[pin]
         state: State<F>,
-        // An `Arc` rather than a `Box`: dropping `None` is then a null check
-        // inlined into the caller, where a boxed slice of `Arc`s would be a
-        // call into the slice's drop loop on every gather.
-        names: Option<Arc<[Arc<str>]>>,
-        done: bool,
+        // A thin `Arc` rather than a boxed slice: dropping `None` is then a
+        // null check inlined into the caller (not a call into the slice's
+        // drop loop), and the future is one word smaller to move.
+        names: Option<Arc<Box<[Arc<str>]>>>,
     }
 }
 
@@ -68,11 +67,7 @@ impl<F: TryFuture> TryGather<F> {
                 batch: Batch::boxed(items.map(TryFutureExt::into_future)),
             },
         };
-        TryGather {
-            state,
-            names: None,
-            done: false,
-        }
+        TryGather { state, names: None }
     }
 
     pub(crate) fn named<I, N>(items: I) -> TryGather<F>
@@ -89,7 +84,7 @@ impl<F: TryFuture> TryGather<F> {
             })
             .collect();
         TryGather {
-            names: Some(names.into()),
+            names: Some(Arc::new(names.into_boxed_slice())),
             ..TryGather::new(futures)
         }
     }
@@ -100,29 +95,26 @@ impl<F: TryFuture> Future for TryGather<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        assert!(
-            !*this.done,
-            "`TryGather` polled after it completed; await it once"
-        );
+        let this = self.project();
+        let mut state = this.state;
         // Only the small path is inlined into the caller: it is the one
         // whose cost is comparable to the wrapper's own.
-        let outcome = match this.state.as_mut().project() {
-            // `try_join_all` drops every item itself (on success they are
-            // all done; on failure it drops its table), so it stays in place.
-            StateProj::Small { all } => match all.poll(cx) {
-                Poll::Ready(outcome) => outcome,
-                Poll::Pending => return Poll::Pending,
-            },
-            _ => match poll_large(this.state, cx) {
-                Poll::Ready(outcome) => outcome,
-                Poll::Pending => return Poll::Pending,
-            },
+        let outcome = match state.as_mut().project() {
+            StateProj::Small { all } => ready!(all.poll(cx)),
+            StateProj::Large { batch } => ready!(poll_large(batch, cx)),
+            StateProj::Done => panic!("`TryGather` polled after it completed; await it once"),
         };
-        *this.done = true;
+        // Drops every item still running before the caller sees an error.
+        // Cheap for small inputs: `try_join_all` has already dropped every
+        // item and its table, on success and on failure.
+        state.set(State::Done);
         Poll::Ready(match outcome {
             Ok(values) => Ok(values),
-            Err((index, error)) => Err(name_failure(this.names.as_deref(), index, error)),
+            Err((index, error)) => Err(name_failure(
+                this.names.as_deref().map(|n| &n[..]),
+                index,
+                error,
+            )),
         })
     }
 }
@@ -130,27 +122,21 @@ impl<F: TryFuture> Future for TryGather<F> {
 /// All values in input order, or the first failure's index and error.
 type Outcome<F> = Result<Vec<<F as TryFuture>::Ok>, (usize, <F as TryFuture>::Error)>;
 
-/// Polls the pool of a large input until every item succeeded or one failed;
-/// then drops every item still running, before the caller sees the outcome.
+/// Polls the pool of a large input until every item succeeded or one failed.
 #[inline(never)]
 fn poll_large<F: TryFuture>(
-    mut state: Pin<&mut State<F>>,
+    batch: &mut Batch<IntoFuture<F>, F::Ok>,
     cx: &mut Context<'_>,
 ) -> Poll<Outcome<F>> {
-    let StateProj::Large { batch } = state.as_mut().project() else {
-        unreachable!("`done` is set whenever the state is `Done`, and small inputs never get here")
-    };
-    let Batch { pool, slots } = &mut **batch;
-    let outcome = loop {
+    let Batch { pool, slots } = batch;
+    loop {
         match pool.poll_next(cx) {
             Poll::Ready(Some((index, Ok(value)))) => slots.fill(index, value),
-            Poll::Ready(Some((index, Err(error)))) => break Err((index, error)),
-            Poll::Ready(None) => break Ok(slots.take()),
+            Poll::Ready(Some((index, Err(error)))) => return Poll::Ready(Err((index, error))),
+            Poll::Ready(None) => return Poll::Ready(Ok(slots.take())),
             Poll::Pending => return Poll::Pending,
         }
-    };
-    state.set(State::Done);
-    Poll::Ready(outcome)
+    }
 }
 
 /// The error for item `index`, with its name when the gather was named.
@@ -165,7 +151,7 @@ fn name_failure<E>(names: Option<&[Arc<str>]>, index: usize, error: E) -> Gather
 
 impl<F: TryFuture> FusedFuture for TryGather<F> {
     fn is_terminated(&self) -> bool {
-        self.done
+        matches!(self.state, State::Done)
     }
 }
 
