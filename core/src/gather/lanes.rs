@@ -201,8 +201,10 @@ impl<F: Future> Lanes<F> {
                 waker,
             } = &mut self.lanes[lane];
             // Cleared before the poll, so a wake during the poll queues the
-            // lane again.
-            signal.queued.store(false, Ordering::Release);
+            // lane again. A read-modify-write, not a store: if a wake set
+            // the flag just before, this acquires it, so the poll sees
+            // whatever that waker's side changed before waking.
+            signal.queued.swap(false, Ordering::AcqRel);
             let Some(future) = item.as_mut().as_pin_mut() else {
                 // A stale wake of an idle lane.
                 continue;

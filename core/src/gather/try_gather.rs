@@ -49,6 +49,7 @@ pin_project_lite::pin_project! {
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
+    #[repr(u8)]
     enum State<F: TryFuture> {
         Small { #[pin] all: TryJoinAll<TagError<F>> },
         Large { batch: Box<Batch<IntoFuture<F>, F::Ok>> },
