@@ -101,8 +101,14 @@ fn gather_of_an_iterator_without_an_upper_bound_uses_the_pool() {
     assert_eq!(block_on(g), (0..100).map(Ok).collect::<Vec<_>>());
 }
 
-#[test]
-fn only_woken_items_are_polled_again() {
+/// Item 0 wakes itself 50 times before it finishes; items 1..100 finish at
+/// their first poll. Returns the items and each one's poll counter.
+type Counted = (
+    Vec<LocalBoxFuture<'static, Result<u32, ()>>>,
+    Vec<Rc<Cell<usize>>>,
+);
+
+fn one_slow_item_among_instant_ones() -> Counted {
     let (slow, slow_polls) = yields(50, Ok::<u32, ()>(0));
     let mut counters = vec![slow_polls];
     let mut items: Vec<LocalBoxFuture<'static, Result<u32, ()>>> = vec![Box::pin(slow)];
@@ -111,6 +117,12 @@ fn only_woken_items_are_polled_again() {
         counters.push(polls);
         items.push(Box::pin(fut));
     }
+    (items, counters)
+}
+
+#[test]
+fn only_woken_items_are_polled_again() {
+    let (items, counters) = one_slow_item_among_instant_ones();
     let results = block_on(gather(items));
     assert_eq!(results.len(), 100);
     assert_eq!(counters[0].get(), 51);

@@ -88,14 +88,7 @@ fn the_first_error_drops_every_running_item_before_it_is_returned() {
 
 #[test]
 fn only_woken_items_are_polled_again() {
-    let (slow, slow_polls) = yields(50, Ok::<u32, ()>(0));
-    let mut counters = vec![slow_polls];
-    let mut items: Vec<LocalBoxFuture<'static, Result<u32, ()>>> = vec![Box::pin(slow)];
-    for i in 1..100 {
-        let (fut, polls) = yields(0, Ok(i));
-        counters.push(polls);
-        items.push(Box::pin(fut));
-    }
+    let (items, counters) = one_slow_item_among_instant_ones();
     let out = block_on(gather_limited(10, items).unwrap());
     assert_eq!(out, (0..100).map(Ok).collect::<Vec<_>>());
     assert_eq!(counters[0].get(), 51);
