@@ -41,6 +41,7 @@ pin_project_lite::pin_project! {
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
+    #[repr(u8)]
     enum State<F: Future> {
         Small { #[pin] all: JoinAll<F> },
         Large { batch: Box<Batch<F, F::Output>> },
