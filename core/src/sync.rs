@@ -23,6 +23,12 @@ pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(staunch_loom))]
 #[allow(dead_code)]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock_std(mutex)
+}
+
+/// [`lock`] for a mutex that stays std's even under loom: one shared with a
+/// `std::task::Wake` implementation, which needs std's `Arc`.
+pub(crate) fn lock_std<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

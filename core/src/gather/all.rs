@@ -84,8 +84,7 @@ impl<F: Future> Future for Gather<F> {
     }
 }
 
-/// Polls the pool of a large input until every item is done. The pool is
-/// empty then, so the batch can stay in place until the `Gather` is dropped.
+/// Polls the pool of a large input until every item is done.
 #[inline(never)]
 fn poll_large<F: Future>(
     batch: &mut Batch<F, F::Output>,

@@ -31,6 +31,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures::task::AtomicWaker;
 
+use crate::sync::lock_std as lock;
+
 /// At most `limit` running items, each in a lane of its own.
 pub(crate) struct Lanes<F> {
     lanes: Vec<Lane<F>>,
@@ -83,15 +85,6 @@ impl Wake for LaneSignal {
             self.shared.task.wake();
         }
     }
-}
-
-/// Locks the queue of woken lanes. A panic while it is held (only possible
-/// in `Vec::push` running out of memory) leaves a valid list of lane
-/// numbers, so a poisoned lock is still usable.
-fn lock(woken: &Mutex<Vec<usize>>) -> std::sync::MutexGuard<'_, Vec<usize>> {
-    woken
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<F: Future> Lanes<F> {
