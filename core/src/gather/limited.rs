@@ -23,6 +23,13 @@ use super::error::GatherError;
 use super::lanes::Lanes;
 use super::pool::{Pool, Slots};
 
+/// The most table and lane entries reserved up front from an iterator's
+/// size hint. The hint is only a promise about an iterator that may never
+/// be drained (a fail-fast gather stops at its first error, and a lower
+/// bound may be `usize::MAX`), so it must not become one huge allocation;
+/// past this, the table grows as items are pulled.
+const RESERVE_AT_MOST: usize = 4096;
+
 /// The part both limited flavours share: the iterator, the pool and the
 /// result table.
 struct Feeder<I: Iterator, F: Future, O> {
@@ -37,12 +44,14 @@ impl<I: Iterator, F: Future, O> Feeder<I, F, O> {
         let (at_least, at_most) = items.size_hint();
         let pool = match at_most {
             Some(n) if n <= limit.get() => Running::Pool(Pool::new()),
-            _ => Running::Lanes(Lanes::with_capacity(at_least.min(limit.get()))),
+            _ => Running::Lanes(Lanes::with_capacity(
+                at_least.min(limit.get()).min(RESERVE_AT_MOST),
+            )),
         };
         Feeder {
             // The output needs a slot per item anyway; reserving what the
-            // iterator promises avoids regrowing (and copying) the table.
-            slots: Slots::with_capacity(at_least),
+            // iterator promises (up to a bound) avoids regrowing the table.
+            slots: Slots::with_capacity(at_least.min(RESERVE_AT_MOST)),
             items: Some(items),
             pool,
             limit,

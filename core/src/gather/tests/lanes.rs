@@ -228,3 +228,30 @@ fn after_an_item_panics_the_gather_refuses_to_go_on() {
         "{message:?}"
     );
 }
+
+/// Claims to have `usize::MAX` items but has ten.
+struct Boastful(u32);
+
+impl Iterator for Boastful {
+    type Item = futures::future::Ready<Result<u32, ()>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        (self.0 < 10).then(|| {
+            self.0 += 1;
+            ready(Ok(self.0 - 1))
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+#[test]
+fn a_huge_size_hint_is_not_reserved_up_front() {
+    // Reserving what these iterators promise would abort the process
+    // (capacity overflow) before the first item ran.
+    let out = block_on(gather_limited(1 << 40, Boastful(0)).unwrap());
+    assert_eq!(out, (0..10).map(Ok).collect::<Vec<_>>());
+    let items = (0..u64::MAX).map(|i| ready(if i == 100 { Err(i) } else { Ok(i) }));
+    let err = block_on(try_gather_limited(8, items).unwrap()).unwrap_err();
+    assert_eq!((err.index, err.error), (100, 100));
+}
