@@ -194,8 +194,8 @@ where
     }
 }
 
-// The iterator and the items are never pinned in place (items live boxed
-// in the lanes), so moving the combinator is always fine.
+// The iterator and the items are never pinned in place (items live boxed,
+// in the lanes or in the pool's tasks), so moving the combinator is fine.
 impl<I> Unpin for GatherLimited<I>
 where
     I: Iterator,
