@@ -7,29 +7,13 @@ use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{Instant, Timer};
 
 use super::grace::AllIdle;
 use super::run::Run;
 use super::token::WaitCancelled;
 use super::tree::{NOW, Node, SOFT};
 use super::{CancelReason, CancelToken, Cancelled};
-
-/// The clock a scope's deadline is measured on: any [`Timer`], type-erased
-/// so that scopes stay one plain type.
-pub(crate) trait Clock: MaybeSend + MaybeSync {
-    fn now(&self) -> Instant;
-    fn sleep_until(&self, at: Instant) -> BoxTask;
-}
-
-impl<T: Timer + 'static> Clock for T {
-    fn now(&self) -> Instant {
-        Timer::now(self)
-    }
-    fn sleep_until(&self, at: Instant) -> BoxTask {
-        Box::pin(Timer::sleep_until(self, at))
-    }
-}
 
 /// A region of work that can be cancelled, with a reason, as a whole.
 ///
@@ -46,13 +30,26 @@ impl<T: Timer + 'static> Clock for T {
 ///   outer deadlines, for cleanup that must finish. Give it its own deadline
 ///   ([`with_timeout`](CancelScope::with_timeout)) so that it stays bounded.
 ///
-/// Deadlines are enforced by whoever waits on the scope with its clock:
-/// [`run`](CancelScope::run) and [`cancelled`](CancelScope::cancelled). When
-/// one of them sees the deadline pass, it cancels the scope (and so every
-/// descendant) with [`CancelReason::Deadline`]. A deadline already past when
-/// `run` is first polled cancels the scope before the inner future is polled
-/// even once. Use one clock per tree of scopes: instants of different timers
-/// cannot be compared.
+/// Deadlines are live and shared by every handle on the scope:
+/// [`set_deadline`](CancelScope::set_deadline) moves a running scope's
+/// deadline earlier or later, and every child sees the change (trio's
+/// `scope.deadline = ...`). A deadline is checked with the scope's clock at
+/// every poll of [`run`](CancelScope::run) (only on scopes that have one),
+/// by [`is_cancelled`](CancelScope::is_cancelled) and by
+/// [`cancelled`](CancelScope::cancelled); the first to see it passed
+/// cancels the scope that set it with [`CancelReason::Deadline`], which
+/// reaches every descendant. So a deadline already past when `run` is
+/// polled cancels before the inner future is polled again, even before the
+/// runtime's timer has fired. Raising a deadline never undoes a
+/// cancellation that already happened. Use one clock per tree of scopes:
+/// instants of different timers cannot be compared.
+///
+/// When scopes are nested (a `run` inside another's future) and several are
+/// cancelled, the outermost cancelled one up to the nearest shield returns
+/// the `Err`; inner runs drop their futures and never hand control back to
+/// the code of a cancelled outer scope (trio's rule). The exact rules, and
+/// where Rust makes them differ from trio, are in the [module
+/// docs](super#trio-and-staunch).
 ///
 /// Cloning a scope gives another handle on the same scope.
 ///
@@ -88,8 +85,6 @@ impl<T: Timer + 'static> Clock for T {
 #[derive(Clone, Default)]
 pub struct CancelScope {
     pub(crate) token: CancelToken,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) clock: Option<StdArc<dyn Clock>>,
 }
 
 impl CancelScope {
@@ -99,19 +94,26 @@ impl CancelScope {
         CancelScope::default()
     }
 
-    /// A scope nested in this one: cancelled with it, bounded by its deadline.
+    /// A scope nested in this one: cancelled with it, bounded by its
+    /// effective deadline now and whenever it moves.
     #[must_use]
     pub fn child(&self) -> CancelScope {
         CancelScope {
             token: self.token.child(),
-            deadline: self.deadline,
-            clock: self.clock.clone(),
         }
     }
 
     /// A scope that ignores this one's cancellation and deadline (it keeps
     /// the clock). For cleanup that must finish even while everything around
     /// it is being cancelled; bound it with its own deadline.
+    ///
+    /// Run inside the future of a cancelled [`run`](CancelScope::run), a
+    /// shielded scope's run keeps that outer run alive: the outer run keeps
+    /// polling its future until every shielded run inside has finished (or
+    /// hit its own deadline), then drops it and returns [`Cancelled`] with
+    /// the outer reason. Meanwhile runs of non-shielded scopes in the same
+    /// future stay dropped; plain futures beside the shield (a `join!`
+    /// branch outside any run) keep being polled.
     ///
     /// ```
     /// use staunch::scope::CancelScope;
@@ -124,23 +126,20 @@ impl CancelScope {
     #[must_use]
     pub fn shielded(&self) -> CancelScope {
         CancelScope {
-            token: CancelToken::new(),
-            deadline: None,
-            clock: self.clock.clone(),
+            token: CancelToken {
+                node: Node::shield(self.token.node.clock()),
+            },
         }
     }
 
-    /// This scope with a deadline at `at` on `timer`'s clock. The effective
-    /// deadline is the earlier of `at` and the one already in force (a
-    /// deadline can only get earlier). `timer` becomes the scope's clock.
+    /// This scope with a deadline at `at` on `timer`'s clock. The deadline
+    /// only ever gets earlier here (the earlier of `at` and the scope's own
+    /// deadline so far); use [`set_deadline`](CancelScope::set_deadline) to
+    /// move it later. `timer` becomes the scope's clock. Every handle on the
+    /// scope, and every child, sees the deadline.
     #[must_use]
-    pub fn with_deadline<T: Timer + Clone + 'static>(
-        mut self,
-        timer: &T,
-        at: Instant,
-    ) -> CancelScope {
-        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
-        self.clock = Some(StdArc::new(timer.clone()));
+    pub fn with_deadline<T: Timer + Clone + 'static>(self, timer: &T, at: Instant) -> CancelScope {
+        Node::set_deadline(&self.token.node, at, StdArc::new(timer.clone()), true);
         self
     }
 
@@ -156,10 +155,45 @@ impl CancelScope {
         self.with_deadline(timer, at)
     }
 
-    /// The effective deadline, if any.
+    /// Moves the scope's own deadline to `at` on `timer`'s clock, earlier or
+    /// later, while it runs (trio's `scope.deadline = at`; `Instant::NEVER`
+    /// removes it). Runs and waiters in the scope and its descendants re-arm
+    /// at once. The effective deadline stays bounded by the enclosing
+    /// scopes'. Raising a deadline cannot undo a cancellation that already
+    /// happened: a scope cancelled by its old deadline stays cancelled.
+    ///
+    /// ```
+    /// use staunch::scope::CancelScope;
+    /// use staunch::runtime::Timer;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let idle = Duration::from_millis(100);
+    /// let out = rt.block_on({
+    ///     let rt = rt.clone();
+    ///     async move {
+    ///         let scope = CancelScope::new().with_timeout(&rt, idle);
+    ///         scope.run(async {
+    ///             for _ in 0..3 {
+    ///                 rt.sleep(Duration::from_millis(60)).await; // progress
+    ///                 scope.set_deadline(&rt, rt.now() + idle); // idle timeout extends
+    ///             }
+    ///         }).await
+    ///     }
+    /// });
+    /// assert!(out.unwrap().is_ok());
+    /// assert_eq!(rt.now().since_origin(), Duration::from_millis(180));
+    /// ```
+    pub fn set_deadline<T: Timer + Clone + 'static>(&self, timer: &T, at: Instant) {
+        Node::set_deadline(&self.token.node, at, StdArc::new(timer.clone()), false);
+    }
+
+    /// The effective deadline, if any: the earliest of this scope's own and
+    /// its enclosing scopes' (up to the nearest shield), as they are now.
     #[must_use]
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.token.node.effective_deadline()
     }
 
     /// The scope's token, to hand to code that only needs to observe or
@@ -185,8 +219,9 @@ impl CancelScope {
         self.token.cancel_with(reason);
     }
 
-    /// Whether the scope was cancelled (one atomic load). A deadline counts
-    /// once `run` or `cancelled` has seen it pass.
+    /// Whether the scope was cancelled, or its deadline has passed by its
+    /// clock (then this cancels it). One atomic load on a scope without a
+    /// deadline; a clock read on one with.
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()
@@ -228,10 +263,7 @@ impl CancelScope {
     /// Cancel-safe: dropping it only stops waiting.
     pub fn cancelled(&self) -> ScopeCancelled<'_> {
         ScopeCancelled {
-            scope: self,
             wait: self.token.cancelled(),
-            sleep: None,
-            started: false,
         }
     }
 
@@ -317,76 +349,35 @@ impl fmt::Debug for CancelScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelScope")
             .field("cancelled", &self.is_cancelled())
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .finish()
     }
 }
 
-/// If the scope's deadline has passed, cancels the scope for it; returns
-/// whether it did (or the deadline had passed).
 /// A run whose holder counts it as busy in the scope (see `Run::uncounted`).
 pub(crate) fn run_uncounted<F: Future, H: AsRef<CancelScope>>(scope: H, future: F) -> Run<F, H> {
     Run::uncounted(scope, future)
-}
-
-pub(crate) fn deadline_passed(scope: &CancelScope) -> bool {
-    match (&scope.clock, scope.deadline) {
-        (Some(clock), Some(at)) if clock.now() >= at => {
-            scope.token.cancel_with(CancelReason::Deadline { at });
-            true
-        }
-        _ => false,
-    }
-}
-
-/// A sleep until the scope's deadline, if it has one.
-pub(crate) fn deadline_sleep(scope: &CancelScope) -> Option<BoxTask> {
-    match (&scope.clock, scope.deadline) {
-        (Some(clock), Some(at)) if !at.is_never() => Some(clock.sleep_until(at)),
-        _ => None,
-    }
 }
 
 /// The future of [`CancelScope::cancelled`]: resolves to [`Cancelled`] once
 /// the scope is cancelled or its deadline passes.
 #[must_use = "a ScopeCancelled does nothing unless awaited"]
 pub struct ScopeCancelled<'a> {
-    scope: &'a CancelScope,
     wait: WaitCancelled<'a>,
-    sleep: Option<BoxTask>,
-    started: bool,
 }
 
 impl Future for ScopeCancelled<'_> {
     type Output = Cancelled;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cancelled> {
-        let this = &mut *self;
-        if !this.started {
-            this.started = true;
-            deadline_passed(this.scope);
-            this.sleep = deadline_sleep(this.scope);
-        }
-        if let Poll::Ready(c) = this.wait.poll_wait(cx) {
-            return Poll::Ready(c);
-        }
-        if let Some(sleep) = this.sleep.as_mut()
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            this.sleep = None;
-            if let Some(at) = this.scope.deadline {
-                this.scope.token.cancel_with(CancelReason::Deadline { at });
-            }
-            return this.wait.poll_wait(cx);
-        }
-        Poll::Pending
+        self.wait.poll_wait(cx)
     }
 }
 
 impl fmt::Debug for ScopeCancelled<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeCancelled")
-            .field("scope", self.scope)
+            .field("wait", &self.wait)
             .finish()
     }
 }

@@ -47,6 +47,7 @@
 
 mod cancel_scope;
 mod error;
+mod frames;
 mod grace;
 mod run;
 mod token;
@@ -59,4 +60,30 @@ pub(crate) use cancel_scope::run_uncounted;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
 pub use run::Run;
+
+/// The effective deadline of the code calling it: the earliest deadline
+/// among the scopes whose [`run`](CancelScope::run) is polling it right now
+/// (on this thread), up to the nearest shielded one; `None` outside any run
+/// or when none of them has a deadline. trio's `current_effective_deadline`:
+/// hand it to a call that takes its own deadline (a request header, a
+/// database statement timeout).
+///
+/// ```
+/// use staunch::scope::{CancelScope, current_effective_deadline};
+/// use staunch::runtime::{Instant, Timer};
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let outer = CancelScope::new().with_timeout(&rt, Duration::from_secs(5));
+/// let inner = CancelScope::new().with_timeout(&rt, Duration::from_secs(9));
+/// let seen = rt.block_on(outer.run(inner.run(async { current_effective_deadline() })));
+/// let at = seen.unwrap().unwrap().unwrap();
+/// assert_eq!(at, Some(Instant::ORIGIN + Duration::from_secs(5)));
+/// assert_eq!(current_effective_deadline(), None);
+/// ```
+#[must_use]
+pub fn current_effective_deadline() -> Option<crate::runtime::Instant> {
+    frames::current_effective_deadline()
+}
 pub use token::{CancelToken, WaitCancelled};

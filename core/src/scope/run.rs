@@ -1,20 +1,41 @@
 //! The future of `CancelScope::run`.
+//!
+//! # Rules (trio's, adapted to futures that are dropped, not resumed)
+//!
+//! At every poll, before the inner future is polled:
+//! 1. If the scope is timed, the clock is read: a deadline that has passed
+//!    cancels the scope that set it (see `tree`), so a body is never polled
+//!    again after its deadline, whether or not the timer has fired yet.
+//! 2. A hard-cancelled scope drops the inner future and ends, unless
+//!    shielded runs inside that future are still alive: then the future
+//!    keeps being polled until the last of them is over (each bounded by
+//!    its own deadline), and is dropped after; if it finishes meanwhile,
+//!    its output is dropped too and the run still reports the cancellation.
+//! 3. Ending cancelled, it returns `Err(Cancelled)` to whoever polls it,
+//!    unless a run enclosing it (up to the nearest shield) is cancelled too:
+//!    then it stays pending with nothing left inside, and the outermost
+//!    cancelled run, which is polling it, returns the `Err` (see `frames`).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc as StdArc;
+use std::sync::atomic::AtomicUsize;
 use std::task::{Context, Poll};
 
-use crate::runtime::BoxTask;
+use crate::runtime::{BoxTask, Instant};
 
-use super::cancel_scope::{deadline_passed, deadline_sleep};
-use super::tree::{HARD, WaitKey};
-use super::{CancelReason, CancelScope, Cancelled};
+use super::frames::{self, Frame};
+use super::tree::{HARD, Node, WaitKey};
+use super::{CancelScope, Cancelled};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     NotStarted,
     Running,
+    /// Cancelled, inner future dropped, waiting for an enclosing cancelled
+    /// run to drop us (rule 3).
+    Deferred,
     Done,
 }
 
@@ -24,7 +45,9 @@ pin_project_lite::pin_project! {
     ///
     /// Resolves to `Ok(output)` if the inner future finishes, or
     /// `Err(Cancelled)` once the scope is cancelled or its deadline passes.
-    /// The inner future is dropped inside the poll that notices, not later.
+    /// The inner future is dropped inside the poll that notices, not later,
+    /// except while a shielded scope's run inside it is still going (see
+    /// [`CancelScope::shielded`]).
     ///
     /// `H` is how the future holds its scope: by default a [`CancelScope`]
     /// handle of its own.
@@ -36,8 +59,11 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
         scope: H,
-        sleep: Option<BoxTask>,
+        sleep: Option<(Instant, BoxTask)>,
         key: Option<WaitKey>,
+        frame: Option<Frame>,
+        // For a shielded run: the enclosing runs' shield counters it is in.
+        shielding: Vec<StdArc<AtomicUsize>>,
         stage: Stage,
         counted: bool,
     }
@@ -53,6 +79,7 @@ pin_project_lite::pin_project! {
             // cancel that waits for the scope to be idle waits for its drop.
             this.future.set(None);
             node.unregister(this.key);
+            frames::leave_shield(this.shielding);
             if *this.stage == Stage::Running && *this.counted {
                 node.exit();
             }
@@ -67,6 +94,8 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
             scope,
             sleep: None,
             key: None,
+            frame: None,
+            shielding: Vec::new(),
             stage: Stage::NotStarted,
             counted: true,
         }
@@ -94,6 +123,7 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
         this.future.set(None);
         *this.sleep = None;
         node.unregister(this.key);
+        frames::leave_shield(this.shielding);
         if *this.stage == Stage::Running && *this.counted {
             node.exit();
         }
@@ -106,12 +136,12 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let scope = this.scope.as_ref();
-        let node = &scope.token.node;
+        let node = &this.scope.as_ref().token.node;
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
+            Stage::Deferred => return deferred(node, this.stage),
             Stage::NotStarted => {
-                deadline_passed(scope);
+                Node::check(node);
                 let entered = if *this.counted {
                     node.enter()
                 } else {
@@ -119,75 +149,117 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
                 };
                 if !entered {
                     this.future.set(None);
-                    *this.stage = Stage::Done;
-                    return Poll::Ready(Err(Cancelled {
-                        reason: node.reason_or_explicit(),
-                    }));
+                    *this.stage = Stage::Deferred;
+                    return deferred(node, this.stage);
                 }
                 *this.stage = Stage::Running;
-                *this.sleep = deadline_sleep(scope);
+                *this.frame = Some(Frame::new(node.clone()));
+                if node.is_shield() {
+                    *this.shielding = frames::enter_shield();
+                }
             }
             Stage::Running => {}
         }
         loop {
-            if node.flags() & HARD != 0 {
+            // Rule 1: the clock, on timed scopes only.
+            let cancelled = Node::check(node) && node.flags() & HARD != 0;
+            let shielding_inside = this.frame.as_ref().is_some_and(Frame::shields_alive);
+            if cancelled && !shielding_inside {
                 break;
             }
-            let future = this.future.as_mut().as_pin_mut().expect("running");
-            if let Poll::Ready(output) = future.poll(cx) {
-                finish(
+            let mut future = this.future.as_mut();
+            let polled = frames::inside(this.frame, || {
+                future.as_mut().as_pin_mut().expect("running").poll(cx)
+            });
+            if let Poll::Ready(output) = polled {
+                if cancelled {
+                    // Finished while polled only for its shields: the
+                    // scope was cancelled, so that is what it reports.
+                    drop(output);
+                    break;
+                }
+                leave(
                     &mut this.future,
                     node,
                     this.key,
+                    this.shielding,
                     this.stage,
-                    this.sleep,
                     *this.counted,
                 );
+                *this.sleep = None;
                 return Poll::Ready(Ok(output));
             }
-            if let Some(sleep) = this.sleep.as_mut()
-                && sleep.as_mut().poll(cx).is_ready()
-            {
-                *this.sleep = None;
-                if let Some(at) = scope.deadline {
-                    scope.token.cancel_with(CancelReason::Deadline { at });
+            if cancelled {
+                // Rule 2: polled only for the shields inside; the body's
+                // own wakers bring us back until they are over.
+                if this.frame.as_ref().is_some_and(Frame::shields_alive) {
+                    return Poll::Pending;
                 }
-                continue;
+                break;
             }
+            if node.is_timed() {
+                match this.sleep {
+                    Some((at, _)) if node.effective_deadline() == Some(*at) => {}
+                    _ => *this.sleep = node.deadline_sleep(),
+                }
+                if let Some((at, sleep)) = this.sleep.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    // The timer is trusted even if the clock lags it.
+                    Node::expire(node, *at);
+                    *this.sleep = None;
+                    continue;
+                }
+            } else {
+                *this.sleep = None;
+            }
+            // Also woken when the deadline moves, to re-arm the sleep.
             if node.register(this.key, cx.waker(), HARD) {
                 continue;
             }
             return Poll::Pending;
         }
-        finish(
+        *this.sleep = None;
+        leave(
             &mut this.future,
             node,
             this.key,
+            this.shielding,
             this.stage,
-            this.sleep,
             *this.counted,
         );
-        Poll::Ready(Err(Cancelled {
-            reason: node.reason_or_explicit(),
-        }))
+        *this.stage = Stage::Deferred;
+        deferred(node, this.stage)
     }
 }
 
-fn finish<F>(
+/// Rule 3 for a run that ended cancelled.
+fn deferred<T>(node: &crate::sync::Arc<Node>, stage: &mut Stage) -> Poll<Result<T, Cancelled>> {
+    if !node.is_shield() && frames::enclosed_by_cancelled() {
+        return Poll::Pending;
+    }
+    *stage = Stage::Done;
+    Poll::Ready(Err(Cancelled {
+        reason: node.reason_or_explicit(),
+    }))
+}
+
+/// Drops the inner future and leaves the scope.
+fn leave<F>(
     future: &mut Pin<&mut Option<F>>,
-    node: &crate::sync::Arc<super::tree::Node>,
+    node: &crate::sync::Arc<Node>,
     key: &mut Option<WaitKey>,
+    shielding: &mut Vec<StdArc<AtomicUsize>>,
     stage: &mut Stage,
-    sleep: &mut Option<BoxTask>,
     counted: bool,
 ) {
     future.set(None);
-    *sleep = None;
     node.unregister(key);
-    *stage = Stage::Done;
-    if counted {
+    frames::leave_shield(shielding);
+    if *stage == Stage::Running && counted {
         node.exit();
     }
+    *stage = Stage::Done;
 }
 
 impl<F, H: AsRef<CancelScope>> fmt::Debug for Run<F, H> {

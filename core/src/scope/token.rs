@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 
+use crate::runtime::{BoxTask, Instant};
 use crate::sync::Arc;
 
 use super::tree::{NOW, Node, WaitKey};
@@ -86,10 +87,14 @@ impl CancelToken {
         Node::cancel(&self.node, reason, NOW, false);
     }
 
-    /// Whether the token has been cancelled. One atomic load.
+    /// Whether the token has been cancelled. One atomic load, unless the
+    /// token belongs to a [`CancelScope`](super::CancelScope) with a
+    /// deadline: then the scope's clock is read too, and a deadline that has
+    /// passed cancels the scope that set it (so this is true from that
+    /// instant on, whether or not anything is polling the scope).
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        self.node.flags() != 0
+        Node::check(&self.node)
     }
 
     /// Why the token was cancelled, or `None` if it was not.
@@ -98,7 +103,8 @@ impl CancelToken {
         self.node.reason()
     }
 
-    /// A future that completes, with the reason, once the token is cancelled.
+    /// A future that completes, with the reason, once the token is
+    /// cancelled (or, for a scope's token, once the scope's deadline passes).
     ///
     /// # Cancel safety
     ///
@@ -107,6 +113,7 @@ impl CancelToken {
         WaitCancelled {
             node: &self.node,
             key: None,
+            sleep: None,
         }
     }
 }
@@ -146,17 +153,36 @@ impl fmt::Debug for CancelToken {
 pub struct WaitCancelled<'a> {
     node: &'a Arc<Node>,
     key: Option<WaitKey>,
+    sleep: Option<(Instant, BoxTask)>,
 }
 
 impl WaitCancelled<'_> {
     pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Cancelled> {
         loop {
-            if self.node.flags() != 0 {
+            if Node::check(self.node) {
                 self.node.unregister(&mut self.key);
+                self.sleep = None;
                 return Poll::Ready(Cancelled {
                     reason: self.node.reason_or_explicit(),
                 });
             }
+            if self.node.is_timed() {
+                match &self.sleep {
+                    Some((at, _)) if self.node.effective_deadline() == Some(*at) => {}
+                    _ => self.sleep = self.node.deadline_sleep(),
+                }
+                if let Some((at, sleep)) = self.sleep.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    // The timer is trusted even if the clock lags it.
+                    Node::expire(self.node, *at);
+                    self.sleep = None;
+                    continue;
+                }
+            } else {
+                self.sleep = None;
+            }
+            // Woken on cancellation and when the deadline moves.
             if !self.node.register(&mut self.key, cx.waker(), NOW) {
                 return Poll::Pending;
             }

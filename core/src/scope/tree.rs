@@ -6,22 +6,40 @@
 //! Every token is a handle on a [`Node`]. A node knows its parent and its
 //! children (strong references both ways) so that cancelling a node can reach
 //! every descendant, and so that a child created under a cancelled parent is
-//! born cancelled.
+//! born cancelled. A shielded scope is a root of its own (cancellation never
+//! reaches it from above) marked `SHIELD`, so that a `Run` can tell where the
+//! outer cancellation stops (see `frames`).
 //!
 //! # State
 //!
-//! `Node::state` packs two flags and a counter into one atomic word:
+//! `Node::state` packs four flags and a counter into one atomic word:
 //! - `SOFT`: the node was cancelled; `is_cancelled()` and `cancelled()` see it.
 //! - `HARD`: futures run in the scope must be dropped now. A plain `cancel`
 //!   sets both; `cancel_with_grace` sets `SOFT` first and `HARD` when the
 //!   grace period is over.
+//! - `TIMED`: the node has an effective deadline (and a clock). Only then is
+//!   the clock ever read: a check on a node without it is the one load.
+//! - `SHIELD`: set at birth on a shielded scope, never changed.
 //! - above the flags: how many `Run` futures are inside the scope right now,
 //!   so that a graceful cancel can wait until they are all gone.
 //!
-//! `is_cancelled` is one atomic load. Flags are only ever added, never
-//! removed, and always while holding the node's lock, together with taking
-//! the waiters out of the node; so a waiter that checks the flags under the
-//! lock and then registers cannot miss a wake-up.
+//! `is_cancelled` is one atomic load when `TIMED` is clear. Cancel flags are
+//! only ever added, never removed, and always while holding the node's lock,
+//! together with taking the waiters out of the node; so a waiter that checks
+//! the flags under the lock and then registers cannot miss a wake-up.
+//!
+//! # Deadlines
+//!
+//! A node with a deadline keeps a boxed [`Deadlines`] (absent on the common
+//! untimed node): its `own` deadline (set by the scope's owner, may move
+//! either way), a `floor` (own deadlines of ancestors whose handles are all
+//! gone, folded in when they unlinked: they still bound this node), the
+//! `inherited` effective deadline of its parent as last propagated, and
+//! `effective = min(own, floor, inherited)`. A deadline is enforced by
+//! whoever looks with the clock (`check_deadline`): it cancels the
+//! *outermost* node up to the root (a shield is a root) whose own deadline
+//! (or floor) has passed, so the cancellation belongs to the scope that set
+//! the deadline, as in trio, and reaches the rest by propagation.
 //!
 //! # Invariants
 //!
@@ -31,7 +49,9 @@
 //!    children are handed to its parent (they still descend from it). A root
 //!    that is unlinked lets its children go; they become roots. This breaks
 //!    every parent/child reference cycle, so short-lived children never make
-//!    a long-lived parent grow.
+//!    a long-lived parent grow. The unlinked node's own deadline and floor
+//!    are folded into each orphan's floor, and a root letting its children go
+//!    folds their inherited deadline into their floor, so no bound is lost.
 //! 2. If `child.parent == Some(p)` and `p` is not being detached, then
 //!    `p.children[child.slot]` is `child`.
 //! 3. A node's flags are a superset of its parent's once a cancellation has
@@ -42,24 +62,40 @@
 //! 4. When an unlinked node's children are handed to a parent that already
 //!    has flags, those children are cancelled right after, so a propagation
 //!    that raced with the hand-over cannot miss them.
-//!
 //! 5. A hard cancel is final, so its propagation moves each node's children
 //!    out (instead of cloning them) and clears their parent link as it
 //!    reaches them; a child that unlinks in between finds itself no longer
 //!    listed under a hard-cancelled parent and leaves its own children for
 //!    the propagation to take.
+//! 6. A child's `inherited` deadline equals its parent's `effective` once a
+//!    deadline change has finished propagating. Propagation holds the
+//!    parent's lock while it writes each child (parent then child, the
+//!    allowed order) and reads the parent's value under that lock, so two
+//!    racing changes end with the later value everywhere. A node whose
+//!    effective deadline changed has its waiters woken, so every `Run` and
+//!    `cancelled()` re-arms its timer.
+//! 7. A reason given to a child is `Parent(root reason)`, never
+//!    `Parent(Parent(..))`: chains of reasons stay two deep, so dropping,
+//!    comparing or printing a reason never recurses per level.
+//! 8. Nothing here recurses per level: every walk over the tree (cancel,
+//!    deadline propagation, the upward walk for the deadline's owner) uses a
+//!    loop and an explicit stack, and no node owns a chain of nodes that
+//!    would be dropped recursively (links are cleared when a node unlinks).
 //!
 //! # Locking rules
 //!
 //! Locks are only ever taken from ancestor to descendant: parent, then child,
 //! then (while unlinking) the child's children or one sibling that moves into
 //! the freed slot. Only the thread holding the parent's lock can lock two of
-//! its children, so siblings cannot deadlock. Wakers are woken after every
-//! lock is released.
+//! its children, so siblings cannot deadlock. The upward walk for a
+//! deadline's owner holds one lock at a time. Wakers are woken, and the clock
+//! is read, after every lock is released.
 
 use std::mem;
+use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
+use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
 
 use super::CancelReason;
@@ -71,7 +107,29 @@ pub(crate) const HARD: usize = 2;
 /// Both flags: a plain, immediate cancel.
 pub(crate) const NOW: usize = SOFT | HARD;
 const FLAGS: usize = SOFT | HARD;
-const ONE_RUN: usize = 4;
+/// The node has an effective deadline: checks read the clock.
+const TIMED: usize = 4;
+/// The node is a shielded scope.
+const SHIELD: usize = 8;
+const ONE_RUN: usize = 16;
+
+/// The clock a scope's deadline is measured on: any [`Timer`], type-erased
+/// so that scopes stay one plain type.
+pub(crate) trait Clock: MaybeSend + MaybeSync {
+    fn now(&self) -> Instant;
+    fn sleep_until(&self, at: Instant) -> BoxTask;
+}
+
+impl<T: Timer + 'static> Clock for T {
+    fn now(&self) -> Instant {
+        Timer::now(self)
+    }
+    fn sleep_until(&self, at: Instant) -> BoxTask {
+        Box::pin(Timer::sleep_until(self, at))
+    }
+}
+
+pub(crate) type SharedClock = StdArc<dyn Clock>;
 
 /// A registration in a node's waiter list, valid for one generation.
 #[derive(Debug, Clone, Copy)]
@@ -86,11 +144,44 @@ pub(crate) struct Node {
     inner: Mutex<Inner>,
 }
 
+/// A node's deadlines (see the module docs); `Instant::NEVER` means none.
+struct Deadlines {
+    own: Instant,
+    floor: Instant,
+    inherited: Instant,
+    effective: Instant,
+    clock: Option<SharedClock>,
+}
+
+impl Deadlines {
+    fn new(clock: Option<SharedClock>) -> Deadlines {
+        Deadlines {
+            own: Instant::NEVER,
+            floor: Instant::NEVER,
+            inherited: Instant::NEVER,
+            effective: Instant::NEVER,
+            clock,
+        }
+    }
+
+    /// Recomputes `effective`; returns whether it changed.
+    fn recompute(&mut self) -> bool {
+        let effective = self.own.min(self.floor).min(self.inherited);
+        mem::replace(&mut self.effective, effective) != effective
+    }
+
+    /// Whether checks must read the clock.
+    fn timed(&self) -> bool {
+        !self.effective.is_never() && self.clock.is_some()
+    }
+}
+
 struct Inner {
     parent: Option<Arc<Node>>,
     slot: usize,
     children: Vec<Arc<Node>>,
     reason: Option<CancelReason>,
+    deadlines: Option<Box<Deadlines>>,
     waiters: Vec<Option<Waker>>,
     free: Vec<usize>,
     generation: u64,
@@ -104,6 +195,7 @@ impl Inner {
             slot,
             children: Vec::new(),
             reason,
+            deadlines: None,
             waiters: Vec::new(),
             free: Vec::new(),
             generation: 0,
@@ -117,36 +209,75 @@ impl Inner {
         self.generation = self.generation.wrapping_add(1);
         mem::take(&mut self.waiters).into_iter().flatten().collect()
     }
+
+    /// The effective deadline and its clock, as a child inherits them.
+    fn handed_down(&self) -> (Instant, Option<SharedClock>) {
+        self.deadlines
+            .as_ref()
+            .map_or((Instant::NEVER, None), |d| (d.effective, d.clock.clone()))
+    }
 }
 
+/// The reason a child gets when `reason` cancels its parent: always one
+/// level deep (invariant 7).
 fn parent_reason(reason: &CancelReason) -> CancelReason {
-    CancelReason::Parent(std::sync::Arc::new(reason.clone()))
+    match reason {
+        CancelReason::Parent(root) => CancelReason::Parent(root.clone()),
+        other => CancelReason::Parent(std::sync::Arc::new(other.clone())),
+    }
+}
+
+/// Sets or clears `TIMED` on `node` to match `deadlines`.
+fn mark_timed(node: &Node, deadlines: &Deadlines) {
+    if deadlines.timed() {
+        node.state.fetch_or(TIMED, Ordering::AcqRel);
+    } else {
+        node.state.fetch_and(!TIMED, Ordering::AcqRel);
+    }
 }
 
 impl Node {
-    /// A new root with one handle.
-    pub(crate) fn root() -> Arc<Node> {
+    fn with_state(state: usize, inner: Inner) -> Arc<Node> {
         Arc::new(Node {
-            state: AtomicUsize::new(0),
+            state: AtomicUsize::new(state),
             handles: AtomicUsize::new(1),
-            inner: Mutex::new(Inner::new(None, 0, None)),
+            inner: Mutex::new(inner),
         })
     }
 
+    /// A new root with one handle.
+    pub(crate) fn root() -> Arc<Node> {
+        Node::with_state(0, Inner::new(None, 0, None))
+    }
+
+    /// A new shielded root with one handle, measuring deadlines on `clock`.
+    pub(crate) fn shield(clock: Option<SharedClock>) -> Arc<Node> {
+        let mut inner = Inner::new(None, 0, None);
+        if clock.is_some() {
+            inner.deadlines = Some(Box::new(Deadlines::new(clock)));
+        }
+        Node::with_state(SHIELD, inner)
+    }
+
     /// A new child with one handle. Under a cancelled parent it is born
-    /// cancelled, with reason `Parent(parent's reason)`.
+    /// cancelled, with reason `Parent(parent's reason)`; it inherits the
+    /// parent's effective deadline and clock.
     pub(crate) fn child(this: &Arc<Node>) -> Arc<Node> {
         let mut inner = lock(&this.inner);
-        let flags = this.state.load(Ordering::Acquire) & FLAGS;
+        let state = this.state.load(Ordering::Acquire);
+        let flags = state & FLAGS;
         let reason = inner.reason.as_ref().map(parent_reason);
         // A hard-cancelled parent will never propagate again: no link needed.
         let parent = (flags & HARD == 0).then(|| this.clone());
         let linked = parent.is_some();
-        let child = Arc::new(Node {
-            state: AtomicUsize::new(flags),
-            handles: AtomicUsize::new(1),
-            inner: Mutex::new(Inner::new(parent, inner.children.len(), reason)),
-        });
+        let mut child_inner = Inner::new(parent, inner.children.len(), reason);
+        if let Some(d) = &inner.deadlines {
+            let mut mine = Deadlines::new(d.clock.clone());
+            mine.inherited = d.effective;
+            mine.recompute();
+            child_inner.deadlines = Some(Box::new(mine));
+        }
+        let child = Node::with_state(flags | (state & TIMED), child_inner);
         if linked {
             inner.children.push(child.clone());
         }
@@ -156,6 +287,16 @@ impl Node {
     /// The flags: `SOFT`, `HARD`, both or none.
     pub(crate) fn flags(&self) -> usize {
         self.state.load(Ordering::Acquire) & FLAGS
+    }
+
+    /// Whether this is a shielded scope.
+    pub(crate) fn is_shield(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & SHIELD != 0
+    }
+
+    /// Whether the node has an effective deadline.
+    pub(crate) fn is_timed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & TIMED != 0
     }
 
     pub(crate) fn reason(&self) -> Option<CancelReason> {
@@ -180,6 +321,148 @@ impl Node {
         if this.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             Node::unlink(this);
         }
+    }
+
+    /// The effective deadline, if any.
+    pub(crate) fn effective_deadline(&self) -> Option<Instant> {
+        let inner = lock(&self.inner);
+        let d = inner.deadlines.as_ref()?;
+        (!d.effective.is_never()).then_some(d.effective)
+    }
+
+    /// The clock deadlines are measured on, if one was given.
+    pub(crate) fn clock(&self) -> Option<SharedClock> {
+        lock(&self.inner).deadlines.as_ref()?.clock.clone()
+    }
+
+    /// The effective deadline and a sleep until it, if the node is timed.
+    pub(crate) fn deadline_sleep(&self) -> Option<(Instant, BoxTask)> {
+        if !self.is_timed() {
+            return None;
+        }
+        let (at, clock) = {
+            let inner = lock(&self.inner);
+            let d = inner.deadlines.as_ref()?;
+            (d.effective, d.clock.clone()?)
+        };
+        (!at.is_never()).then(|| (at, clock.sleep_until(at)))
+    }
+
+    /// Sets this node's own deadline to `at` measured on `clock` (only ever
+    /// earlier with `earlier_only`), and hands the new effective deadline
+    /// down to every descendant (invariant 6).
+    pub(crate) fn set_deadline(
+        this: &Arc<Node>,
+        at: Instant,
+        clock: SharedClock,
+        earlier_only: bool,
+    ) {
+        let wakers = {
+            let mut inner = lock(&this.inner);
+            let d = inner
+                .deadlines
+                .get_or_insert_with(|| Box::new(Deadlines::new(None)));
+            d.clock = Some(clock);
+            d.own = if earlier_only { d.own.min(at) } else { at };
+            let changed = d.recompute();
+            mark_timed(this, d);
+            if changed {
+                inner.take_waiters()
+            } else {
+                Vec::new()
+            }
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        Node::hand_deadline_down(this);
+    }
+
+    /// Propagates `this`'s effective deadline to its descendants, parent's
+    /// lock held while each child is written.
+    fn hand_deadline_down(this: &Arc<Node>) {
+        let mut stack = vec![this.clone()];
+        while let Some(node) = stack.pop() {
+            let mut wakers = Vec::new();
+            {
+                let inner = lock(&node.inner);
+                let (effective, clock) = inner.handed_down();
+                for child in &inner.children {
+                    let mut c = lock(&child.inner);
+                    if c.deadlines.is_none() && effective.is_never() {
+                        continue;
+                    }
+                    let d = c
+                        .deadlines
+                        .get_or_insert_with(|| Box::new(Deadlines::new(None)));
+                    if d.clock.is_none() {
+                        d.clock.clone_from(&clock);
+                    }
+                    d.inherited = effective;
+                    let changed = d.recompute();
+                    mark_timed(child, d);
+                    if changed {
+                        wakers.extend(c.take_waiters());
+                        stack.push(child.clone());
+                    }
+                }
+            }
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Whether the node is cancelled, counting a passed deadline: if the
+    /// node is timed and its clock says the effective deadline has passed,
+    /// cancels the deadline's owner first. Untimed: one atomic load.
+    pub(crate) fn check(this: &Arc<Node>) -> bool {
+        let state = this.state.load(Ordering::Acquire);
+        if state & FLAGS != 0 {
+            return true;
+        }
+        if state & TIMED == 0 {
+            return false;
+        }
+        Node::check_deadline(this)
+    }
+
+    /// The slow half of [`check`](Node::check): reads the clock.
+    fn check_deadline(this: &Arc<Node>) -> bool {
+        let Some(clock) = this.clock() else {
+            return false;
+        };
+        Node::expire(this, clock.now())
+    }
+
+    /// Cancels for the deadline if `now` is at or past the effective one
+    /// (called with the sleep's instant when the deadline's timer fires);
+    /// returns whether the node is cancelled.
+    pub(crate) fn expire(this: &Arc<Node>, now: Instant) -> bool {
+        let effective = match lock(&this.inner).deadlines.as_ref() {
+            Some(d) => d.effective,
+            None => return this.flags() != 0,
+        };
+        if effective.is_never() || now < effective {
+            return this.flags() != 0;
+        }
+        // The outermost node, up to the root, whose own deadline passed.
+        let mut owner = (this.clone(), effective);
+        let mut current = Some(this.clone());
+        while let Some(node) = current {
+            let inner = lock(&node.inner);
+            if let Some(d) = &inner.deadlines {
+                let own = d.own.min(d.floor);
+                if own <= now {
+                    owner = (node.clone(), own);
+                }
+            }
+            current = inner.parent.clone();
+        }
+        let (node, at) = owner;
+        Node::cancel(&node, CancelReason::Deadline { at }, NOW, false);
+        if this.flags() == 0 {
+            // The owner's propagation has not reached us (a racing unlink):
+            // the deadline applies here all the same.
+            Node::cancel(this, CancelReason::Deadline { at: effective }, NOW, false);
+        }
+        true
     }
 
     /// Adds `flags` to this node and every descendant. The first reason a
@@ -378,10 +661,18 @@ impl Node {
                 lock(&moved.inner).slot = slot;
             }
             let orphans = mem::take(&mut me.children);
+            // Our own deadline still bounds our descendants (invariant 1).
+            let bound = me.deadlines.as_ref().map(|d| d.own.min(d.floor));
+            let (inherited, _) = p.handed_down();
             for orphan in &orphans {
                 let mut o = lock(&orphan.inner);
                 o.parent = Some(parent.clone());
                 o.slot = p.children.len();
+                if let (Some(bound), Some(d)) = (bound, o.deadlines.as_mut()) {
+                    d.floor = d.floor.min(bound);
+                    d.inherited = inherited;
+                    d.recompute();
+                }
                 p.children.push(orphan.clone());
             }
             let flags = parent.state.load(Ordering::Acquire) & FLAGS;
@@ -405,6 +696,11 @@ impl Node {
             let mut c = lock(&child.inner);
             if c.parent.as_ref().is_some_and(|q| Arc::ptr_eq(q, this)) {
                 c.parent = None;
+                // What it inherited from us now bounds it for good.
+                if let Some(d) = c.deadlines.as_mut() {
+                    d.floor = d.floor.min(d.inherited);
+                    d.inherited = Instant::NEVER;
+                }
             }
         }
     }
