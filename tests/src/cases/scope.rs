@@ -2,10 +2,12 @@
 //! shields and graceful cancellation, on every runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use staunch::runtime::SpawnExt;
-use staunch::scope::{CancelReason, CancelScope, CancelToken, Cancelled};
+use staunch::runtime::{Instant, SpawnExt};
+use staunch::scope::{
+    CancelReason, CancelScope, CancelToken, Cancelled, current_effective_deadline,
+};
 use staunch::timeout::{Elapsed, timeout};
 
 use crate::harness::{DropCounter, TestRuntime, eventually, ms};
@@ -220,6 +222,474 @@ pub async fn cancelling_a_token_wakes_every_task_waiting_on_it<R: TestRuntime>(r
     }
 }
 
+/// A flag that code sets to show that it ran.
+fn flag() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn ran(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst)
+}
+
+/// trio `test_cancel_scope_nesting`: with scopes 1 ⊃ 2 ⊃ 3 run inside each
+/// other, code in scope 3 cancels 3 and then 2. Scope 2's run is the one that
+/// returns `Err` (with its own reason); nothing in scope 2's body after scope
+/// 3's run runs, scope 3's future is dropped, scope 1 is untouched.
+pub async fn cancel_scope_nesting_the_outer_of_two_cancelled_scopes_wins<R: TestRuntime>(rt: R) {
+    let scope1 = CancelScope::new();
+    let scope2 = scope1.child();
+    let scope3 = scope2.child();
+    let drops = DropCounter::new();
+    let (after3, after2) = (flag(), flag());
+    let out1 = scope1
+        .run(async {
+            let out2 = scope2
+                .run(async {
+                    let guard = drops.guard();
+                    let _ = scope3
+                        .run(async {
+                            let _guard = guard;
+                            scope3.cancel_with_message("three");
+                            scope2.cancel_with_message("two");
+                            rt.sleep(ms(60_000)).await;
+                        })
+                        .await;
+                    after3.store(true, Ordering::SeqCst);
+                })
+                .await;
+            after2.store(true, Ordering::SeqCst);
+            out2
+        })
+        .await;
+    let out2 = out1.expect("scope 1 is not cancelled");
+    assert_eq!(
+        out2.unwrap_err().reason,
+        CancelReason::Explicit {
+            message: Some("two".into())
+        },
+        "scope 2 must catch it on {}",
+        R::NAME
+    );
+    assert!(
+        !ran(&after3),
+        "scope 2's body ran on after scope 3 on {}",
+        R::NAME
+    );
+    assert!(ran(&after2), "scope 1's body goes on on {}", R::NAME);
+    assert_eq!(drops.dropped(), 1);
+    assert!(!scope1.is_cancelled());
+
+    // The same when scope 2's deadline passes while scope 3 (its child) runs.
+    let start = rt.now();
+    let scope2 = scope1.child().with_deadline(&rt, start + ms(5));
+    let scope3 = scope2.child();
+    let after3 = flag();
+    let out2 = scope2
+        .run(async {
+            let _ = scope3.run(rt.sleep(ms(60_000))).await;
+            after3.store(true, Ordering::SeqCst);
+        })
+        .await;
+    let reason = out2.unwrap_err().reason;
+    assert!(
+        matches!(reason, CancelReason::Deadline { at } if at == start + ms(5)),
+        "{reason:?} on {}",
+        R::NAME
+    );
+    assert!(
+        !ran(&after3),
+        "scope 2's body ran on after its deadline on {}",
+        R::NAME
+    );
+}
+
+/// trio `test_basic_timeout`: `is_cancelled()` is true as soon as the clock
+/// passes the scope's deadline, with nothing polling the scope; the same for
+/// a deadline already past at creation, for a child, and for the token.
+pub async fn basic_timeout_is_cancelled_sees_a_passed_deadline_with_nothing_polling<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let now = CancelScope::new().with_deadline(&rt, rt.now());
+    assert!(now.is_cancelled(), "a deadline of now on {}", R::NAME);
+    assert!(matches!(now.reason(), Some(CancelReason::Deadline { .. })));
+
+    let start = rt.now();
+    let scope = CancelScope::new().with_deadline(&rt, start + ms(10));
+    let child = scope.child();
+    let token = scope.token().clone();
+    assert!(!scope.is_cancelled() && !child.is_cancelled() && !token.is_cancelled());
+    rt.sleep(ms(10)).await;
+    assert!(token.is_cancelled(), "the token on {}", R::NAME);
+    assert!(
+        scope.is_cancelled() && child.is_cancelled(),
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        scope.reason(),
+        Some(CancelReason::Deadline { at: start + ms(10) })
+    );
+    assert_eq!(
+        child.reason().unwrap().root(),
+        &CancelReason::Deadline { at: start + ms(10) }
+    );
+}
+
+/// trio's deadline is checked at every checkpoint: a `Run` whose deadline has
+/// passed never polls its future again, even when the future's own timer
+/// fires at the deadline's instant, before the scope's timer is seen.
+pub async fn a_passed_deadline_is_enforced_at_the_next_poll_not_when_its_timer_fires<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    for _ in 0..3 {
+        let deadline = rt.now() + ms(5);
+        let scope = CancelScope::new().with_deadline(&rt, deadline);
+        let (woke, polls) = (flag(), Arc::new(AtomicUsize::new(0)));
+        let out = scope
+            .run(async {
+                rt.sleep_until(deadline).await;
+                // The clock has reached the deadline: this must never run.
+                woke.store(true, Ordering::SeqCst);
+                loop {
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    crate::harness::yield_now().await;
+                }
+            })
+            .await;
+        assert!(out.is_err());
+        assert!(!ran(&woke), "the body ran past its deadline on {}", R::NAME);
+        assert_eq!(polls.load(Ordering::SeqCst), 0);
+        if R::VIRTUAL_TIME {
+            assert_eq!(rt.now(), deadline);
+        }
+    }
+}
+
+/// trio `test_basic_timeout` (changing deadline) and
+/// `test_current_effective_deadline`: a running scope's deadline moves
+/// later and earlier, children see each move, the task can ask for its
+/// effective deadline, and raising it after it fired changes nothing.
+pub async fn basic_timeout_a_running_scopes_deadline_moves_later_and_earlier<R: TestRuntime>(
+    rt: R,
+) {
+    let start = rt.now();
+    let scope = CancelScope::new().with_deadline(&rt, start + ms(40));
+    let child = scope.child();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let body = scope.run(child.run(async {
+        seen.lock().unwrap().push(current_effective_deadline());
+        rt.sleep(ms(60_000)).await;
+    }));
+    let driver = async {
+        rt.sleep(ms(1)).await;
+        scope.set_deadline(&rt, start + ms(150));
+        assert_eq!(child.deadline(), Some(start + ms(150)), "on {}", R::NAME);
+        rt.sleep(ms(80)).await;
+        assert!(
+            !scope.is_cancelled(),
+            "the old deadline fired on {}",
+            R::NAME
+        );
+        let earlier = rt.now() + ms(10);
+        scope.set_deadline(&rt, earlier);
+        assert_eq!(child.deadline(), Some(earlier));
+        earlier
+    };
+    let (out, earlier) = futures::join!(body, driver);
+    assert_eq!(
+        out.unwrap_err().reason,
+        CancelReason::Deadline { at: earlier },
+        "on {}",
+        R::NAME
+    );
+    assert!(rt.now() >= earlier);
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now(), earlier);
+    }
+    assert_eq!(seen.lock().unwrap()[0], Some(start + ms(40)));
+    // Raising the deadline cannot undo the cancellation.
+    scope.set_deadline(&rt, Instant::NEVER);
+    assert!(scope.is_cancelled() && child.is_cancelled());
+
+    // test_current_effective_deadline: nested runs, a shield stops the walk.
+    let t = rt.now();
+    let scope1 = CancelScope::new().with_deadline(&rt, t + ms(5));
+    let scope2 = CancelScope::new().with_deadline(&rt, t + ms(10));
+    let shield = scope1.shielded().with_deadline(&rt, t + ms(10));
+    let out = scope1
+        .run(scope2.run(async {
+            let mut seen = vec![current_effective_deadline()];
+            scope2.set_deadline(&rt, t + ms(3));
+            seen.push(current_effective_deadline());
+            scope2.set_deadline(&rt, t + ms(10));
+            seen.push(current_effective_deadline());
+            seen.push(
+                shield
+                    .run(async { current_effective_deadline() })
+                    .await
+                    .unwrap(),
+            );
+            seen
+        }))
+        .await;
+    let seen = out.unwrap().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            Some(t + ms(5)),
+            Some(t + ms(3)),
+            Some(t + ms(5)),
+            Some(t + ms(10))
+        ]
+    );
+    assert_eq!(current_effective_deadline(), None);
+}
+
+/// trio `test_very_deep_cancel_scope_nesting`, at 100 000 levels: building,
+/// moving the deadline of, checking, cancelling and dropping a chain of
+/// scopes never recurses per level (Node's stack on wasm32 is small).
+pub async fn very_deep_cancel_scope_nesting_of_100_000_levels_never_overflows<R: TestRuntime>(
+    rt: R,
+) {
+    const DEPTH: usize = 100_000;
+    for leaf_first in [false, true] {
+        let root = CancelScope::new();
+        let mut chain = Vec::with_capacity(DEPTH);
+        chain.push(root.child());
+        for _ in 1..DEPTH {
+            let next = chain.last().unwrap().child();
+            chain.push(next);
+        }
+        let at = rt.now() + ms(60_000);
+        root.set_deadline(&rt, at);
+        assert_eq!(chain[DEPTH - 1].deadline(), Some(at), "on {}", R::NAME);
+        assert!(!chain[DEPTH - 1].is_cancelled());
+        root.cancel_with(CancelReason::Shutdown);
+        assert!(
+            chain.iter().all(CancelScope::is_cancelled),
+            "on {}",
+            R::NAME
+        );
+        assert_eq!(
+            chain[DEPTH - 1].reason(),
+            Some(CancelReason::Parent(Arc::new(CancelReason::Shutdown)))
+        );
+        if leaf_first {
+            chain.reverse();
+        }
+        drop(chain);
+    }
+    // A passed deadline found from the leaf walks up 100 000 levels.
+    let root = CancelScope::new().with_deadline(&rt, rt.now() + ms(1));
+    let mut chain = vec![root.child()];
+    for _ in 1..DEPTH {
+        let next = chain.last().unwrap().child();
+        chain.push(next);
+    }
+    rt.sleep(ms(2)).await;
+    assert!(chain[DEPTH - 1].is_cancelled(), "on {}", R::NAME);
+    assert!(root.is_cancelled(), "the deadline's owner is the root");
+    drop(root);
+    drop(chain);
+}
+
+/// Deeply nested runs (each in a child scope of the one around it) cancel
+/// from the outside in one poll: the outermost run returns `Err`, every
+/// inner future is dropped, and no frame in between runs on.
+pub async fn deeply_nested_runs_are_cancelled_by_the_outermost_run<R: TestRuntime>(rt: R) {
+    // Polling nested futures recurses in Rust itself, so the depth here is
+    // what a debug build fits in Node's stack; staunch's own walks are loops.
+    const DEPTH: usize = 200;
+    fn nest<R: TestRuntime>(
+        rt: R,
+        scope: CancelScope,
+        depth: usize,
+        drops: DropCounter,
+        after: Arc<AtomicUsize>,
+    ) -> futures::future::LocalBoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _guard = drops.guard();
+            if depth == 0 {
+                rt.sleep(ms(60_000)).await;
+                return;
+            }
+            let child = scope.child();
+            let _ = child
+                .run(nest(rt, child.clone(), depth - 1, drops, after.clone()))
+                .await;
+            after.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+    let root = CancelScope::new();
+    let drops = DropCounter::new();
+    let after = Arc::new(AtomicUsize::new(0));
+    let run = root.run(nest(
+        rt.clone(),
+        root.clone(),
+        DEPTH,
+        drops.clone(),
+        after.clone(),
+    ));
+    let stop = async {
+        rt.sleep(ms(1)).await;
+        root.cancel_with(CancelReason::Shutdown);
+    };
+    let (out, ()) = futures::join!(run, stop);
+    assert_eq!(
+        out.unwrap_err().reason,
+        CancelReason::Shutdown,
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(drops.dropped(), DEPTH + 1);
+    assert_eq!(after.load(Ordering::SeqCst), 0, "a cancelled body ran on");
+}
+
+/// trio `test_cancel_shielding` / asyncio `shield`: a shielded run inside a
+/// cancelled run finishes its cleanup; the outer run then drops its future
+/// (nothing after the cleanup's next await runs) and returns the outer
+/// reason. The shield stays bounded by its own deadline.
+pub async fn cancel_shielding_a_shield_inside_a_cancelled_run_finishes_its_cleanup<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let start = rt.now();
+    let parent = CancelScope::new().with_deadline(&rt, start + ms(10));
+    let (cleaned, after) = (flag(), flag());
+    let out = parent
+        .run(async {
+            rt.sleep(ms(5)).await;
+            let cleanup = parent.shielded().with_timeout(&rt, ms(60_000));
+            let done = cleanup
+                .run(async {
+                    rt.sleep(ms(20)).await;
+                    cleaned.store(true, Ordering::SeqCst);
+                })
+                .await;
+            assert!(done.is_ok());
+            rt.sleep(ms(1)).await;
+            after.store(true, Ordering::SeqCst);
+        })
+        .await;
+    assert_eq!(
+        out.unwrap_err().reason,
+        CancelReason::Deadline { at: start + ms(10) },
+        "on {}",
+        R::NAME
+    );
+    assert!(ran(&cleaned), "the cleanup was cut short on {}", R::NAME);
+    assert!(
+        !ran(&after),
+        "the body went on after its cleanup on {}",
+        R::NAME
+    );
+    let took = rt.now() - start;
+    assert!(took >= ms(25), "on {}", R::NAME);
+    if R::VIRTUAL_TIME {
+        assert_eq!(took, ms(25));
+    }
+
+    // Bounded by its own deadline: 3 ms of cleanup allowed, 60 s wanted.
+    let start = rt.now();
+    let parent = CancelScope::new().with_deadline(&rt, start + ms(2));
+    let drops = DropCounter::new();
+    let out = parent
+        .run(async {
+            rt.sleep(ms(1)).await;
+            let guard = drops.guard();
+            let cleanup = parent.shielded().with_timeout(&rt, ms(3));
+            let done = cleanup
+                .run(async {
+                    let _guard = guard;
+                    rt.sleep(ms(60_000)).await;
+                })
+                .await;
+            assert!(matches!(
+                done.unwrap_err().reason,
+                CancelReason::Deadline { .. }
+            ));
+            rt.sleep(ms(1)).await;
+        })
+        .await;
+    assert!(
+        matches!(out.unwrap_err().reason, CancelReason::Deadline { at } if at == start + ms(2))
+    );
+    assert_eq!(drops.dropped(), 1);
+    let took = rt.now() - start;
+    assert!(took >= ms(4) && took < ms(60_000), "on {}", R::NAME);
+    if R::VIRTUAL_TIME {
+        assert_eq!(took, ms(4));
+    }
+}
+
+/// The same for a task group's child and for `cancel_with_grace`: a child in
+/// a shielded region finishes it after the group (or the scope around it)
+/// is cancelled, and the cancel returns only after that.
+pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: TestRuntime>(
+    rt: R,
+) {
+    let scope = CancelScope::new();
+    let cleaned = flag();
+    let child = rt
+        .spawn(scope.clone().run_owned({
+            let (scope, rt, cleaned) = (scope.clone(), rt.clone(), cleaned.clone());
+            async move {
+                let _ = scope
+                    .shielded()
+                    .run(async {
+                        rt.sleep(ms(10)).await;
+                        cleaned.store(true, Ordering::SeqCst);
+                    })
+                    .await;
+                rt.sleep(ms(60_000)).await;
+                Ok::<_, String>(())
+            }
+        }))
+        .expect("spawn");
+    rt.sleep(ms(1)).await;
+    let start = rt.now();
+    scope.cancel_with_grace(&rt, ms(0)).await;
+    assert!(
+        ran(&cleaned),
+        "cancel_with_grace returned before the shield ended on {}",
+        R::NAME
+    );
+    assert!(rt.now() - start >= ms(8), "on {}", R::NAME);
+    assert!(child.await.expect("joined").is_err());
+
+    let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
+    let cleaned = flag();
+    group
+        .spawn({
+            let (scope, rt, cleaned) = (group.scope().clone(), rt.clone(), cleaned.clone());
+            async move {
+                let _ = scope
+                    .shielded()
+                    .run(async {
+                        rt.sleep(ms(10)).await;
+                        cleaned.store(true, Ordering::SeqCst);
+                    })
+                    .await;
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            }
+        })
+        .expect("spawn");
+    rt.sleep(ms(1)).await;
+    group.cancel();
+    let _ = group.join().await;
+    assert!(
+        ran(&cleaned),
+        "the group child's cleanup was cut short on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! scope_cases {
@@ -234,5 +704,13 @@ macro_rules! scope_cases {
         $m!($($($extra)*;)? scope::a_scope_deadline_and_a_timeout_the_earlier_wins_and_says_which);
         $m!($($($extra)*;)? scope::cancel_with_grace_waits_for_cleanup_and_drops_the_rest);
         $m!($($($extra)*;)? scope::cancelling_a_token_wakes_every_task_waiting_on_it);
+        $m!($($($extra)*;)? scope::cancel_scope_nesting_the_outer_of_two_cancelled_scopes_wins);
+        $m!($($($extra)*;)? scope::basic_timeout_is_cancelled_sees_a_passed_deadline_with_nothing_polling);
+        $m!($($($extra)*;)? scope::a_passed_deadline_is_enforced_at_the_next_poll_not_when_its_timer_fires);
+        $m!($($($extra)*;)? scope::basic_timeout_a_running_scopes_deadline_moves_later_and_earlier);
+        $m!($($($extra)*;)? scope::very_deep_cancel_scope_nesting_of_100_000_levels_never_overflows);
+        $m!($($($extra)*;)? scope::deeply_nested_runs_are_cancelled_by_the_outermost_run);
+        $m!($($($extra)*;)? scope::cancel_shielding_a_shield_inside_a_cancelled_run_finishes_its_cleanup);
+        $m!($($($extra)*;)? scope::cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup);
     };
 }
