@@ -49,7 +49,7 @@ use super::{CancelReason, CancelToken, Cancelled};
 /// the `Err`; inner runs drop their futures and never hand control back to
 /// the code of a cancelled outer scope (trio's rule). The exact rules, and
 /// where Rust makes them differ from trio, are in the [module
-/// docs](super#trio-and-staunch).
+/// docs](crate::scope#trio-and-staunch).
 ///
 /// Cloning a scope gives another handle on the same scope.
 ///
@@ -72,7 +72,10 @@ use super::{CancelReason, CancelToken, Cancelled};
 ///     }
 /// });
 /// let err = out.unwrap().unwrap_err();
-/// assert!(matches!(err.reason, CancelReason::Deadline { .. }));
+/// // The deadline that passed is the parent's, so the child hears it as
+/// // `Parent(Deadline)`.
+/// assert!(matches!(err.reason, CancelReason::Parent(_)));
+/// assert!(matches!(err.reason.root(), CancelReason::Deadline { .. }));
 /// assert_eq!(rt.now().since_origin(), Duration::from_secs(1));
 /// ```
 ///

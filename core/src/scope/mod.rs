@@ -16,6 +16,40 @@
 //! Task groups built on scopes, and the comparison with tokio's `JoinSet` and
 //! trio's nurseries, are in [`group`](crate::group).
 //!
+//! # Trio and staunch
+//!
+//! staunch's scopes follow trio's cancel scopes. In trio a scope is a `with`
+//! block and "inside" means the block's code; in staunch it means the future
+//! given to [`CancelScope::run`], polled by that run (scopes made with
+//! [`child`](CancelScope::child) are cancelled with their parent wherever
+//! they run, but the rules below are about runs polled inside runs).
+//!
+//! | trio | staunch |
+//! | --- | --- |
+//! | the `Cancelled` exception is raised at the next checkpoint | the cancelled run drops its future at its next poll and returns `Err(Cancelled)` |
+//! | with scopes 1 ⊃ 2 ⊃ 3 and both 2 and 3 cancelled, scope 2 catches `Cancelled`; no code in 2 after 3's block runs | the run of 3 drops its future and stays pending; the run of 2, which polls it, returns `Err` with 2's reason (the outermost cancelled run up to the nearest shield wins) |
+//! | `scope.deadline` is checked at every checkpoint | the clock is read at every poll of a run whose scope has a deadline (never on one without); a passed deadline cancels the scope that set it before the future is polled again |
+//! | `scope.cancel_called` is true once the deadline passed | [`is_cancelled`](CancelScope::is_cancelled) is true once the clock passed the deadline, with nothing polling |
+//! | `scope.deadline = t` moves a running deadline either way | [`set_deadline`](CancelScope::set_deadline); children and every handle see it; a cancellation that happened stays |
+//! | `current_effective_deadline()`; `-inf` once cancelled | [`current_effective_deadline`]: the earliest deadline of the runs polling the caller, up to the nearest shield; it does not turn into a past instant once cancelled (ask [`is_cancelled`](CancelScope::is_cancelled)) |
+//! | `CancelScope(shield=True)` inside a cancelled scope runs its body to the end (or to its own deadline) | a [`shielded`](CancelScope::shielded) run inside a cancelled run keeps that run polling its future until every shielded run in it is over (each bounded by its own deadline), then the future is dropped and the run returns `Err` with the outer reason |
+//! | other code in the cancelled scope (another task of a nursery) is cancelled at its own checkpoints while the shield runs | runs of scopes that are cancelled stay dropped meanwhile; plain futures beside the shield (a `join!` branch outside any run) keep being polled until the shield ends |
+//! | code after the shielded block runs until the next checkpoint, which raises | code after the shielded run runs until its next `.await` that is pending (a future polled once) then the future is dropped |
+//! | a scope whose body finished without a checkpoint after the cancel exits normally | the same if the future finishes in the poll that cancels; but a future that finishes while polled only for its shields is reported as `Err(Cancelled)`: the run was cancelled and its output is dropped |
+//! | deep nesting is bounded by Python's recursion limit (trio fixed a recursion in 0.11) | no walk over scopes recurses per level; chains of 100 000 scopes are tested on every target. Polling nested futures recurses in Rust itself, so nested *runs* are as deep as the stack allows |
+//!
+//! Where Rust forces a difference: a cancelled future is *dropped*, not
+//! resumed with an exception, so code inside cannot catch the cancellation
+//! (the cleanup that trio writes in `except Cancelled`/`finally` with awaits
+//! goes in a shielded run or in code awaiting
+//! [`cancelled`](CancelScope::cancelled) before the hard cancel); and `Drop`
+//! cannot wait, so waiting for cleanup is done by the *enclosing* run, which
+//! keeps polling while shields are alive, and by
+//! [`cancel_with_grace`](CancelScope::cancel_with_grace), which returns only
+//! after every run in the scope is gone. Dropping the outer run itself (its
+//! caller gave up) drops the shielded cleanup too: nothing can keep a
+//! dropped future alive.
+//!
 //! # Example
 //!
 //! ```

@@ -449,3 +449,176 @@ fn cancelling_a_scope_at_every_poll_point_leaves_no_task_running_and_balanced_dr
         }
     }
 }
+
+/// A timer that counts how often its clock is read.
+#[derive(Clone)]
+struct CountingClock {
+    rt: VirtualRuntime,
+    reads: Arc<AtomicUsize>,
+}
+
+impl Timer for CountingClock {
+    type Sleep = <VirtualRuntime as Timer>::Sleep;
+    fn now(&self) -> Instant {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.rt.now()
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.rt.sleep(duration)
+    }
+}
+
+/// A future that wakes itself `n` times before finishing.
+fn busy(n: usize) -> impl std::future::Future<Output = ()> {
+    let mut left = n;
+    std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return std::task::Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+}
+
+#[test]
+fn the_clock_is_read_at_every_poll_of_a_timed_scope_and_never_of_an_untimed_one() {
+    let rt = VirtualRuntime::new();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let clock = CountingClock {
+        rt: rt.clone(),
+        reads: reads.clone(),
+    };
+    // A scope that has the clock (a shield of a timed scope) but no deadline.
+    let timed = CancelScope::new().with_timeout(&clock, Duration::from_secs(60));
+    let untimed = timed.shielded();
+    let before = reads.load(Ordering::SeqCst);
+    rt.block_on(untimed.run(busy(100))).unwrap().unwrap();
+    assert!(!untimed.is_cancelled());
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        before,
+        "an untimed scope read the clock"
+    );
+    rt.block_on(timed.run(busy(100))).unwrap().unwrap();
+    assert!(
+        reads.load(Ordering::SeqCst) - before >= 100,
+        "one read per poll at least"
+    );
+}
+
+#[test]
+fn raising_a_deadline_after_it_fired_does_not_undo_the_cancellation() {
+    let rt = VirtualRuntime::new();
+    let scope = CancelScope::new().with_timeout(&rt, ms(5));
+    let out = rt.block_on(scope.run(rt.sleep(ms(50)))).unwrap();
+    assert!(out.is_err());
+    scope.set_deadline(&rt, Instant::NEVER);
+    assert!(scope.is_cancelled());
+    assert_eq!(scope.deadline(), None);
+    let again = rt.block_on(scope.run(async { 1 })).unwrap();
+    assert!(again.is_err(), "a cancelled scope stays cancelled");
+}
+
+#[test]
+fn a_dropped_middle_scopes_deadline_still_bounds_its_descendants_after_the_root_moves() {
+    let rt = VirtualRuntime::new();
+    let root = CancelScope::new().with_timeout(&rt, ms(100));
+    let middle = root.child().with_timeout(&rt, ms(10));
+    let leaf = middle.child();
+    drop(middle);
+    root.set_deadline(&rt, Instant::ORIGIN + ms(500));
+    assert_eq!(leaf.deadline(), Some(Instant::ORIGIN + ms(10)));
+    root.set_deadline(&rt, Instant::ORIGIN + ms(3));
+    assert_eq!(leaf.deadline(), Some(Instant::ORIGIN + ms(3)));
+    drop(root);
+    assert_eq!(leaf.deadline(), Some(Instant::ORIGIN + ms(3)));
+}
+
+#[test]
+fn reasons_stay_one_parent_deep_however_deep_the_scopes_nest() {
+    let root = CancelToken::new();
+    let mut chain = vec![root.child()];
+    for _ in 0..100 {
+        let next = chain.last().unwrap().child();
+        chain.push(next);
+    }
+    root.cancel_with(CancelReason::Shutdown);
+    let born_late = chain.last().unwrap().child();
+    for token in chain.iter().chain([&born_late]) {
+        assert_eq!(
+            token.reason(),
+            Some(CancelReason::Parent(Arc::new(CancelReason::Shutdown)))
+        );
+    }
+}
+
+#[test]
+fn beside_a_shield_in_a_cancelled_run_runs_of_cancelled_scopes_stay_dropped_and_plain_futures_go_on()
+ {
+    let rt = VirtualRuntime::new();
+    let out = rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let parent = CancelScope::new().with_timeout(&rt, ms(10));
+            let child = parent.child();
+            let drops = Arc::new(AtomicUsize::new(0));
+            let plain_ticks = Arc::new(AtomicUsize::new(0));
+            let started = rt.now();
+            let out = parent
+                .run(async {
+                    let guard = OnDrop(drops.clone());
+                    let in_child = child.run(async {
+                        let _guard = guard;
+                        rt.sleep(Duration::from_secs(60)).await;
+                    });
+                    let shielded = parent.shielded().run(rt.sleep(ms(30)));
+                    let plain = async {
+                        loop {
+                            rt.sleep(ms(1)).await;
+                            plain_ticks.fetch_add(1, Ordering::SeqCst);
+                        }
+                    };
+                    let stopped_at = async {
+                        child.cancelled().await;
+                        rt.now()
+                    };
+                    futures::join!(in_child, shielded, plain, stopped_at).3
+                })
+                .await;
+            let ticks = plain_ticks.load(Ordering::SeqCst);
+            (out, drops.load(Ordering::SeqCst), ticks, rt.now() - started)
+        }
+    });
+    let (out, drops, ticks, took) = out.unwrap();
+    assert!(out.is_err());
+    assert_eq!(drops, 1, "the child scope's future was dropped");
+    assert_eq!(took, ms(30), "the run waited for its shield");
+    assert!(ticks >= 25, "plain futures kept running: {ticks} ticks");
+}
+
+#[test]
+fn a_cancelled_run_that_is_not_inside_a_cancelled_run_returns_its_error() {
+    // Scope parentage is not nesting: a child scope's run in its own task
+    // reports its cancellation; only a dynamically enclosing run defers it.
+    let rt = VirtualRuntime::new();
+    let out = rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let parent = CancelScope::new();
+            let task = rt
+                .spawn(parent.child().run_owned({
+                    let rt = rt.clone();
+                    async move {
+                        rt.sleep(Duration::from_secs(60)).await;
+                        Ok::<_, String>(())
+                    }
+                }))
+                .unwrap();
+            rt.sleep(ms(1)).await;
+            parent.cancel();
+            task.await
+        }
+    });
+    assert!(out.unwrap().unwrap().is_err());
+}
