@@ -237,6 +237,12 @@ fn mark_timed(node: &Node, deadlines: &Deadlines) {
 }
 
 impl Node {
+    // On wasm32 a clock may hold JS values (`MaybeSend` is nothing there),
+    // so a node is not `Send`; that target has one thread.
+    #[cfg_attr(
+        target_arch = "wasm32",
+        allow(clippy::arc_with_non_send_sync, reason = "wasm32 has one thread")
+    )]
     fn with_state(state: usize, inner: Inner) -> Arc<Node> {
         Arc::new(Node {
             state: AtomicUsize::new(state),
@@ -773,6 +779,53 @@ mod loom_tests {
             t.join().unwrap();
             assert_eq!(node.poll_idle(&mut cx), Poll::Ready(()));
             Node::release(&node);
+        });
+    }
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now(&self) -> Instant {
+            Instant::ORIGIN
+        }
+        fn sleep_until(&self, _at: Instant) -> BoxTask {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn loom_a_deadline_moving_while_a_child_is_born_reaches_the_child() {
+        loom::model(|| {
+            let root = Node::root();
+            let r2 = root.clone();
+            let at = Instant::ORIGIN + std::time::Duration::from_secs(1);
+            let t = loom::thread::spawn(move || Node::child(&r2));
+            Node::set_deadline(&root, at, StdArc::new(FixedClock), false);
+            let child = t.join().unwrap();
+            assert_eq!(child.effective_deadline(), Some(at));
+            assert!(child.is_timed());
+            Node::release(&child);
+            Node::release(&root);
+        });
+    }
+
+    #[test]
+    fn loom_two_deadline_moves_racing_leave_the_roots_final_value_in_the_child() {
+        loom::model(|| {
+            let root = Node::root();
+            let child = Node::child(&root);
+            let r2 = root.clone();
+            let early = Instant::ORIGIN + std::time::Duration::from_secs(1);
+            let late = Instant::ORIGIN + std::time::Duration::from_secs(2);
+            let t = loom::thread::spawn(move || {
+                Node::set_deadline(&r2, early, StdArc::new(FixedClock), false);
+            });
+            Node::set_deadline(&root, late, StdArc::new(FixedClock), false);
+            t.join().unwrap();
+            // Whichever move wrote the root last, the child ends with it.
+            assert_eq!(child.effective_deadline(), root.effective_deadline());
+            Node::release(&child);
+            Node::release(&root);
         });
     }
 
