@@ -93,6 +93,7 @@ impl CancelToken {
     /// passed cancels the scope that set it (so this is true from that
     /// instant on, whether or not anything is polling the scope).
     #[must_use]
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         Node::check(&self.node)
     }

@@ -189,13 +189,19 @@ struct Inner {
 }
 
 impl Inner {
-    fn new(parent: Option<Arc<Node>>, slot: usize, reason: Option<CancelReason>) -> Inner {
+    #[inline]
+    fn new(
+        parent: Option<Arc<Node>>,
+        slot: usize,
+        reason: Option<CancelReason>,
+        deadlines: Option<Box<Deadlines>>,
+    ) -> Inner {
         Inner {
             parent,
             slot,
             children: Vec::new(),
             reason,
-            deadlines: None,
+            deadlines,
             waiters: Vec::new(),
             free: Vec::new(),
             generation: 0,
@@ -243,6 +249,7 @@ impl Node {
         target_arch = "wasm32",
         allow(clippy::arc_with_non_send_sync, reason = "wasm32 has one thread")
     )]
+    #[inline]
     fn with_state(state: usize, inner: Inner) -> Arc<Node> {
         Arc::new(Node {
             state: AtomicUsize::new(state),
@@ -253,16 +260,13 @@ impl Node {
 
     /// A new root with one handle.
     pub(crate) fn root() -> Arc<Node> {
-        Node::with_state(0, Inner::new(None, 0, None))
+        Node::with_state(0, Inner::new(None, 0, None, None))
     }
 
     /// A new shielded root with one handle, measuring deadlines on `clock`.
     pub(crate) fn shield(clock: Option<SharedClock>) -> Arc<Node> {
-        let mut inner = Inner::new(None, 0, None);
-        if clock.is_some() {
-            inner.deadlines = Some(Box::new(Deadlines::new(clock)));
-        }
-        Node::with_state(SHIELD, inner)
+        let deadlines = clock.map(|c| Box::new(Deadlines::new(Some(c))));
+        Node::with_state(SHIELD, Inner::new(None, 0, None, deadlines))
     }
 
     /// A new child with one handle. Under a cancelled parent it is born
@@ -276,14 +280,16 @@ impl Node {
         // A hard-cancelled parent will never propagate again: no link needed.
         let parent = (flags & HARD == 0).then(|| this.clone());
         let linked = parent.is_some();
-        let mut child_inner = Inner::new(parent, inner.children.len(), reason);
-        if let Some(d) = &inner.deadlines {
+        let deadlines = inner.deadlines.as_ref().map(|d| {
             let mut mine = Deadlines::new(d.clock.clone());
             mine.inherited = d.effective;
             mine.recompute();
-            child_inner.deadlines = Some(Box::new(mine));
-        }
-        let child = Node::with_state(flags | (state & TIMED), child_inner);
+            Box::new(mine)
+        });
+        let child = Node::with_state(
+            flags | (state & TIMED),
+            Inner::new(parent, inner.children.len(), reason, deadlines),
+        );
         if linked {
             inner.children.push(child.clone());
         }
@@ -418,6 +424,7 @@ impl Node {
     /// Whether the node is cancelled, counting a passed deadline: if the
     /// node is timed and its clock says the effective deadline has passed,
     /// cancels the deadline's owner first. Untimed: one atomic load.
+    #[inline]
     pub(crate) fn check(this: &Arc<Node>) -> bool {
         let state = this.state.load(Ordering::Acquire);
         if state & FLAGS != 0 {
@@ -430,6 +437,8 @@ impl Node {
     }
 
     /// The slow half of [`check`](Node::check): reads the clock.
+    #[cold]
+    #[inline(never)]
     fn check_deadline(this: &Arc<Node>) -> bool {
         let Some(clock) = this.clock() else {
             return false;
@@ -481,14 +490,34 @@ impl Node {
         collect: bool,
     ) -> Vec<Arc<Node>> {
         let mut visited = Vec::new();
-        // The first node is handled without the stack: a leaf costs no allocation.
+        // Nodes still to visit. The reason they are handed changes only
+        // below a node that already had a reason of its own, so it is kept
+        // beside the stack: `first_reason` for the whole stack, and an entry
+        // `(from, reason)` in `reasons` for the nodes at index `from` and up.
+        // A cancel that reaches one level of children allocates nothing
+        // beyond moving (hard) or cloning (soft) the child list.
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        let mut first_reason: Option<CancelReason> = None;
+        let mut reasons: Vec<(usize, CancelReason)> = Vec::new();
+        // The first node is handled without the stack.
         let mut first = Some((this.clone(), reason));
-        let mut stack = Vec::new();
-        while let Some((node, reason, moved)) = first
-            .take()
-            .map(|(n, r)| (n, r, false))
-            .or_else(|| stack.pop().map(|(n, r)| (n, r, true)))
-        {
+        loop {
+            let (node, reason, moved) = match first.take() {
+                Some((node, reason)) => (node, reason, false),
+                None => {
+                    let Some(node) = stack.pop() else { break };
+                    while reasons.last().is_some_and(|(from, _)| *from > stack.len()) {
+                        reasons.pop();
+                    }
+                    let reason = reasons
+                        .last()
+                        .map(|(_, r)| r)
+                        .or(first_reason.as_ref())
+                        .expect("a queued node has a reason")
+                        .clone();
+                    (node, reason, true)
+                }
+            };
             let wakers = {
                 let mut inner = lock(&node.inner);
                 if moved && flags & HARD != 0 {
@@ -517,18 +546,23 @@ impl Node {
                             .as_ref()
                             .expect("a cancelled node has a reason"),
                     );
+                    let current = reasons.last().map(|(_, r)| r).or(first_reason.as_ref());
+                    match current {
+                        None => first_reason = Some(child_reason),
+                        Some(r) if *r == child_reason => {}
+                        Some(_) => reasons.push((stack.len(), child_reason)),
+                    }
                     if flags & HARD != 0 {
                         // A hard cancel is final: no later pass needs the
                         // edges, so move the children out instead of cloning.
                         let children = mem::take(&mut inner.children);
-                        stack.extend(children.into_iter().map(|c| (c, child_reason.clone())));
+                        if stack.is_empty() {
+                            stack = children;
+                        } else {
+                            stack.extend(children);
+                        }
                     } else {
-                        stack.extend(
-                            inner
-                                .children
-                                .iter()
-                                .map(|c| (c.clone(), child_reason.clone())),
-                        );
+                        stack.extend(inner.children.iter().cloned());
                     }
                 }
                 wakers
