@@ -134,7 +134,7 @@ pub(crate) type SharedClock = StdArc<dyn Clock>;
 /// A registration in a node's waiter list, valid for one generation.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WaitKey {
-    generation: u64,
+    generation: u32,
     index: usize,
 }
 
@@ -178,13 +178,15 @@ impl Deadlines {
 
 struct Inner {
     parent: Option<Arc<Node>>,
-    slot: usize,
+    // `slot` and `generation` are 32 bits so that a node with deadline
+    // support stays in the same allocation size class as before.
+    slot: u32,
     children: Vec<Arc<Node>>,
     reason: Option<CancelReason>,
     deadlines: Option<Box<Deadlines>>,
     waiters: Vec<Option<Waker>>,
     free: Vec<usize>,
-    generation: u64,
+    generation: u32,
     idle: Vec<Waker>,
 }
 
@@ -192,7 +194,7 @@ impl Inner {
     #[inline]
     fn new(
         parent: Option<Arc<Node>>,
-        slot: usize,
+        slot: u32,
         reason: Option<CancelReason>,
         deadlines: Option<Box<Deadlines>>,
     ) -> Inner {
@@ -231,6 +233,11 @@ fn parent_reason(reason: &CancelReason) -> CancelReason {
         CancelReason::Parent(root) => CancelReason::Parent(root.clone()),
         other => CancelReason::Parent(std::sync::Arc::new(other.clone())),
     }
+}
+
+/// A child's index in its parent's list, as stored.
+fn slot_of(index: usize) -> u32 {
+    u32::try_from(index).expect("a scope has fewer than 2^32 children")
 }
 
 /// Sets or clears `TIMED` on `node` to match `deadlines`.
@@ -288,7 +295,7 @@ impl Node {
         });
         let child = Node::with_state(
             flags | (state & TIMED),
-            Inner::new(parent, inner.children.len(), reason, deadlines),
+            Inner::new(parent, slot_of(inner.children.len()), reason, deadlines),
         );
         if linked {
             inner.children.push(child.clone());
@@ -681,7 +688,7 @@ impl Node {
                 // Re-parented by a concurrent unlink of our parent: try again.
                 continue;
             }
-            let slot = me.slot;
+            let slot = me.slot as usize;
             let listed = p.children.get(slot).is_some_and(|c| Arc::ptr_eq(c, this));
             me.parent = None;
             if !listed {
@@ -698,7 +705,7 @@ impl Node {
             }
             p.children.swap_remove(slot);
             if let Some(moved) = p.children.get(slot) {
-                lock(&moved.inner).slot = slot;
+                lock(&moved.inner).slot = slot_of(slot);
             }
             let orphans = mem::take(&mut me.children);
             // Our own deadline still bounds our descendants (invariant 1).
@@ -707,7 +714,7 @@ impl Node {
             for orphan in &orphans {
                 let mut o = lock(&orphan.inner);
                 o.parent = Some(parent.clone());
-                o.slot = p.children.len();
+                o.slot = slot_of(p.children.len());
                 if let (Some(bound), Some(d)) = (bound, o.deadlines.as_mut()) {
                     d.floor = d.floor.min(bound);
                     d.inherited = inherited;
