@@ -45,6 +45,17 @@
 //!    every success had taken the lock.
 //! 6. Cancellation never reaches `record`: a cancelled call drops its permit,
 //!    which is the "neither" outcome.
+//! 7. `tripped_by` holds what the breaker judged by (window totals and
+//!    failures in a row, or the half-open probe counts) at the moment it
+//!    last entered an open state; it is written only by `enter`, so it stays
+//!    what tripped the breaker for as long as it is open. Refused calls are
+//!    counted in `refused`, outside the mutex, never reset.
+//! 8. No work under the mutex grows with load: folding `pending` into the
+//!    window costs at most the window's size (a count window keeps only its
+//!    last `size` successes; a time window adds them to one bucket), whatever
+//!    the backlog; windows are bounded at build time.
+//! 9. A forced transition to the state the breaker is already in emits no
+//!    event (a reset of a closed breaker still empties the window).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,12 +185,24 @@ impl Ticket {
     }
 }
 
+/// What the breaker was judging by at some moment: its window's totals and
+/// the failures in a row (in half-open: the probes reported so far).
+#[derive(Debug, Clone, Copy, Default)]
+struct Judged {
+    totals: Totals,
+    consecutive: u64,
+}
+
 #[derive(Debug)]
 struct Machine {
     generation: u64,
     phase: Phase,
     window: Window,
-    consecutive: u32,
+    /// Failures in a row; `u64`, so no valid use can overflow it.
+    consecutive: u64,
+    /// What the breaker judged by when it last opened (invariant 7): what
+    /// `metrics` shows while it is open.
+    tripped_by: Judged,
     /// Open durations for the current streak of trips; restarts on close.
     open_delays: Backoff,
     last_open: Duration,
@@ -194,6 +217,8 @@ pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
     word: AtomicU64,
+    /// Calls refused since the breaker was built.
+    refused: AtomicU64,
     /// Plain successes not yet in the window (invariant 5):
     /// `generation (31 bits) | warm (1 bit) | count (32 bits)`.
     pending: AtomicU64,
@@ -229,6 +254,7 @@ impl Shared {
             phase: Phase::Closed,
             window: Window::new(config.window),
             consecutive: 0,
+            tripped_by: Judged::default(),
             open_delays: config.open.clone(),
             last_open: Duration::ZERO,
         };
@@ -238,6 +264,7 @@ impl Shared {
             name,
             observers,
             word: AtomicU64::new(CLOSED),
+            refused: AtomicU64::new(0),
             pending: AtomicU64::new(gen_bits(0)),
             machine: Mutex::new(machine),
         }
@@ -248,19 +275,14 @@ impl Shared {
         self.config.slow_call.map(|_| self.clock.now())
     }
 
-    /// Locks the machine and brings the pending successes into its window.
+    /// Locks the machine and brings the pending successes into its window,
+    /// in at most O(window size) steps however many piled up (invariant 8).
     fn machine(&self) -> MutexGuard<'_, Machine> {
         let mut m = lock(&self.machine);
         let p = self.pending.fetch_and(!COUNT_MASK, Ordering::AcqRel);
         let n = p & COUNT_MASK;
         if n > 0 && p >> 33 == m.generation & GEN_MASK {
-            let ok = Mark {
-                failed: false,
-                slow: false,
-            };
-            for _ in 0..n {
-                m.window.record(ok, Instant::ORIGIN);
-            }
+            m.window.record_successes(n, Instant::ORIGIN);
             m.consecutive = 0;
         }
         m
@@ -346,6 +368,7 @@ impl Shared {
                 self.config.slow_call.map(|_| now),
             )),
             Err(open) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
                 self.observers.emit(|| Event::CallRejected {
                     name: self.name.clone(),
                     reason: open.to_string(),
@@ -429,12 +452,16 @@ impl Shared {
                 }
                 let failed = verdict == Verdict::Failure;
                 m.window.record(Mark { failed, slow }, at);
-                m.consecutive = if failed { m.consecutive + 1 } else { 0 };
+                m.consecutive = if failed {
+                    m.consecutive.saturating_add(1)
+                } else {
+                    0
+                };
                 if matches!(m.phase, Phase::ForcedClosed) {
                     return None;
                 }
                 if matches!(m.window, Window::Count(_))
-                    && m.window.totals(at).calls >= config.minimum_calls
+                    && m.window.totals(at).calls >= u64::from(config.minimum_calls)
                 {
                     self.pending.fetch_or(WARM, Ordering::AcqRel);
                 }
@@ -444,7 +471,7 @@ impl Shared {
                 // old successes as they slide: always judged.
                 if !(failed || slow)
                     && matches!(m.window, Window::Count(_))
-                    && m.window.totals(at).calls > config.minimum_calls
+                    && m.window.totals(at).calls > u64::from(config.minimum_calls)
                 {
                     return None;
                 }
@@ -492,7 +519,10 @@ impl Shared {
 
     fn trip_reason(&self, m: &Machine, now: Instant) -> Option<String> {
         let config = &self.config;
-        if let Some(n) = config.consecutive_failures.filter(|&n| m.consecutive >= n) {
+        if let Some(n) = config
+            .consecutive_failures
+            .filter(|&n| m.consecutive >= u64::from(n))
+        {
             return Some(format!("{n} failures in a row"));
         }
         let Totals {
@@ -500,23 +530,20 @@ impl Shared {
             failures,
             slow,
         } = m.window.totals(now);
-        if calls < config.minimum_calls {
+        if calls < u64::from(config.minimum_calls) {
             return None;
         }
-        let calls_f = f64::from(calls);
-        if f64::from(failures) / calls_f >= config.failure_rate {
+        let (failure_rate, slow_rate) = (share(failures, calls), share(slow, calls));
+        if failure_rate >= config.failure_rate {
             return Some(format!(
                 "failure rate {:.0}% over {calls} calls",
-                100.0 * f64::from(failures) / calls_f
+                100.0 * failure_rate
             ));
         }
-        if config
-            .slow_call
-            .is_some_and(|(_, rate)| f64::from(slow) / calls_f >= rate)
-        {
+        if config.slow_call.is_some_and(|(_, rate)| slow_rate >= rate) {
             return Some(format!(
                 "slow-call rate {:.0}% over {calls} calls",
-                100.0 * f64::from(slow) / calls_f
+                100.0 * slow_rate
             ));
         }
         None
@@ -535,6 +562,7 @@ impl Shared {
                         failures: 0,
                         slow: 0,
                     },
+                    now,
                 );
                 Some((
                     CircuitState::Open,
@@ -563,18 +591,49 @@ impl Shared {
             Phase::Open {
                 until: now.saturating_add(delay),
             },
+            now,
         );
         Some((from, CircuitState::Open, reason))
     }
 
     fn close(&self, m: &mut Machine, from: CircuitState, reason: String) -> Change {
         m.open_delays = self.config.open.clone();
-        self.enter(m, Phase::Closed);
+        // The window is empty after the move: the time is not read.
+        self.enter(m, Phase::Closed, Instant::ORIGIN);
         Some((from, CircuitState::Closed, reason))
     }
 
-    /// Moves to `phase` with a fresh window and a new generation (invariants 2, 3).
-    fn enter(&self, m: &mut Machine, phase: Phase) {
+    /// What the breaker judges by now: the window in closed states, the
+    /// probes in half-open, the numbers that opened it while open.
+    fn judged(m: &Machine, now: Instant) -> Judged {
+        match m.phase {
+            Phase::Closed | Phase::ForcedClosed => Judged {
+                totals: m.window.totals(now),
+                consecutive: m.consecutive,
+            },
+            Phase::HalfOpen {
+                successes,
+                failures,
+                slow,
+                ..
+            } => Judged {
+                totals: Totals {
+                    calls: u64::from(successes) + u64::from(failures),
+                    failures: u64::from(failures),
+                    slow: u64::from(slow),
+                },
+                consecutive: 0,
+            },
+            Phase::Open { .. } | Phase::ForcedOpen => m.tripped_by,
+        }
+    }
+
+    /// Moves to `phase` with a fresh window and a new generation (invariants
+    /// 2, 3); entering an open state keeps what was judged (invariant 7).
+    fn enter(&self, m: &mut Machine, phase: Phase, now: Instant) {
+        if matches!(phase, Phase::Open { .. } | Phase::ForcedOpen) {
+            m.tripped_by = Self::judged(m, now);
+        }
         m.generation += 1;
         m.phase = phase;
         m.window.clear();
@@ -597,8 +656,14 @@ impl Shared {
         }
     }
 
-    /// Sets a state by hand.
+    /// Sets a state by hand; a state change is an event only when the state
+    /// changed (forcing open a breaker held open is no news).
+    ///
+    /// Forcing the state it already holds changes nothing; a reset of a
+    /// closed breaker still empties its window and restarts its open
+    /// durations, but is not reported as a change.
     pub(crate) fn force(&self, to: CircuitState) {
+        let now = self.clock.now();
         let change = {
             let mut m = self.machine();
             let from = m.phase.state();
@@ -610,10 +675,19 @@ impl Shared {
                     (Phase::Closed, "reset")
                 }
             };
-            self.enter(&mut m, phase);
-            Some((from, to, reason.to_owned()))
+            if from == to && to != CircuitState::Closed {
+                return;
+            }
+            self.enter(&mut m, phase, now);
+            (from != to).then(|| (from, to, reason.to_owned()))
         };
         self.emit(change);
+    }
+
+    /// Sets the failures-in-a-row counter, to test its edge.
+    #[cfg(test)]
+    pub(crate) fn set_consecutive_failures(&self, n: u64) {
+        self.machine().consecutive = n;
     }
 
     /// The current state, after any transition time has made due.
@@ -627,22 +701,19 @@ impl Shared {
         let (metrics, change) = {
             let mut m = self.machine();
             let change = self.advance(&mut m, now);
-            let totals = m.window.totals(now);
-            let rate = |n: u32| {
-                if totals.calls == 0 {
-                    0.0
-                } else {
-                    f64::from(n) / f64::from(totals.calls)
-                }
-            };
+            let Judged {
+                totals,
+                consecutive,
+            } = Self::judged(&m, now);
             let metrics = Metrics {
                 state: m.phase.state(),
                 calls: totals.calls,
                 failures: totals.failures,
                 slow_calls: totals.slow,
-                failure_rate: rate(totals.failures),
-                slow_call_rate: rate(totals.slow),
-                consecutive_failures: m.consecutive,
+                failure_rate: share(totals.failures, totals.calls),
+                slow_call_rate: share(totals.slow, totals.calls),
+                consecutive_failures: consecutive,
+                refused_calls: self.refused.load(Ordering::Relaxed),
                 retry_after: match m.phase {
                     Phase::Open { until } => Some(until.saturating_duration_since(now)),
                     Phase::ForcedOpen => Some(Duration::MAX),
@@ -653,5 +724,15 @@ impl Shared {
         };
         self.emit(change);
         metrics
+    }
+}
+
+/// `part / whole`, or 0 for an empty whole.
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 calls; a rate either way
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }
