@@ -34,15 +34,17 @@
 //!    another probe. So never more than `probes` probes are admitted per
 //!    half-open period, even under races.
 //! 5. A plain success (not slow, not a probe) in the closed state with a
-//!    count window that already holds the minimum calls (the "warm" bit)
-//!    cannot change the state: it can neither raise a rate nor complete the
-//!    minimum. Such successes are counted lock-free in `pending`, tagged
-//!    with the generation, and moved into the window by whoever next takes
-//!    the mutex, before anything else. A success counted for an older
-//!    generation is dropped (invariant 3); `enter` resets `pending` to the
-//!    new generation with the warm bit clear. So the window holds the same
-//!    outcomes, in the same order for calls that did not overlap, as if
-//!    every success had taken the lock.
+//!    window that already holds the minimum calls (the "warm" bit) cannot
+//!    raise a rate nor complete the minimum. Such successes are counted
+//!    lock-free in `pending`, tagged with the generation, and moved into the
+//!    window by whoever next takes the mutex, before anything else. A
+//!    success counted for an older generation is dropped (invariant 3);
+//!    `enter` resets `pending` to the new generation with the warm bit
+//!    clear. For a count window the window then holds the same outcomes, in
+//!    the same order for calls that did not overlap, as if every success had
+//!    taken the lock. A time window may slide below its minimum while warm:
+//!    the next locked report (at most the pending limit later, invariant
+//!    10) judges it again.
 //! 6. Cancellation never reaches `record`: a cancelled call drops its permit,
 //!    which is the "neither" outcome.
 //! 7. `tripped_by` holds what the breaker judged by (window totals and
@@ -56,6 +58,16 @@
 //!    the backlog; windows are bounded at build time.
 //! 9. A forced transition to the state the breaker is already in emits no
 //!    event (a reset of a closed breaker still empties the window).
+//! 10. A time window reads the clock only when it takes the mutex, not per
+//!     success: the clock is coarse. Its pending successes go into the
+//!     bucket current when they are folded in, and at most `limit` of them
+//!     pile up before a success takes the mutex (and reads the clock)
+//!     itself. `limit` is set under the mutex to about the number of calls
+//!     that arrived per sixteenth of a bucket at the rate last measured
+//!     (0 at first and whenever calls are slower than that, so a quiet
+//!     breaker is exact; at most 254). So a success lands at most a
+//!     sixteenth of a bucket late at a steady rate; only a pause right after
+//!     a burst can carry at most 254 successes into a later bucket.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,6 +218,10 @@ struct Machine {
     /// Open durations for the current streak of trips; restarts on close.
     open_delays: Backoff,
     last_open: Duration,
+    /// Where the time window's call-rate measurement started, and the
+    /// calls counted since (invariant 10).
+    rate_since: Instant,
+    rate_calls: u64,
 }
 
 type Change = Option<(CircuitState, CircuitState, String)>;
@@ -220,17 +236,35 @@ pub(crate) struct Shared {
     /// Calls refused since the breaker was built.
     refused: AtomicU64,
     /// Plain successes not yet in the window (invariant 5):
-    /// `generation (31 bits) | warm (1 bit) | count (32 bits)`.
+    /// `generation (31 bits) | warm (1 bit) | limit (8 bits) | count (24 bits)`.
+    /// A success may be counted here while `count` is under the limit
+    /// ([`UNLIMITED`] for count windows; adapted to the call rate for time
+    /// windows, invariant 10).
     pending: AtomicU64,
     machine: Mutex<Machine>,
 }
 
-const COUNT_MASK: u64 = 0xFFFF_FFFF;
+const COUNT_MASK: u64 = 0xFF_FFFF;
+const LIMIT_SHIFT: u32 = 24;
+const LIMIT_MASK: u64 = 0xFF << LIMIT_SHIFT;
+/// The limit field's value that means "up to `COUNT_MASK`".
+const UNLIMITED: u64 = 0xFF;
+/// The most successes a time window lets pile up before reading the clock.
+const MAX_TIMED_LIMIT: u64 = UNLIMITED - 1;
 const WARM: u64 = 1 << 32;
 const GEN_MASK: u64 = 0x7FFF_FFFF;
 
 fn gen_bits(generation: u64) -> u64 {
     (generation & GEN_MASK) << 33
+}
+
+/// How many pending successes `p` lets pile up.
+#[inline]
+fn cap(p: u64) -> u64 {
+    match (p & LIMIT_MASK) >> LIMIT_SHIFT {
+        UNLIMITED => COUNT_MASK,
+        limit => limit,
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -257,7 +291,10 @@ impl Shared {
             tripped_by: Judged::default(),
             open_delays: config.open.clone(),
             last_open: Duration::ZERO,
+            rate_since: Instant::ORIGIN,
+            rate_calls: 0,
         };
+        let pending = gen_bits(0) | (Self::first_limit(config.window) << LIMIT_SHIFT);
         Shared {
             config,
             clock,
@@ -265,7 +302,7 @@ impl Shared {
             observers,
             word: AtomicU64::new(CLOSED),
             refused: AtomicU64::new(0),
-            pending: AtomicU64::new(gen_bits(0)),
+            pending: AtomicU64::new(pending),
             machine: Mutex::new(machine),
         }
     }
@@ -275,17 +312,64 @@ impl Shared {
         self.config.slow_call.map(|_| self.clock.now())
     }
 
+    /// The pending limit a generation starts with: unlimited for a count
+    /// window; none for a time window until its call rate is known.
+    fn first_limit(window: WindowKind) -> u64 {
+        if window.is_timed() { 0 } else { UNLIMITED }
+    }
+
     /// Locks the machine and brings the pending successes into its window,
     /// in at most O(window size) steps however many piled up (invariant 8).
     fn machine(&self) -> MutexGuard<'_, Machine> {
+        self.machine_at(None)
+    }
+
+    /// [`machine`](Self::machine), given the time if the caller read it (a
+    /// time window needs it to fold successes in and to adapt its limit).
+    fn machine_at(&self, now: Option<Instant>) -> MutexGuard<'_, Machine> {
         let mut m = lock(&self.machine);
         let p = self.pending.fetch_and(!COUNT_MASK, Ordering::AcqRel);
         let n = p & COUNT_MASK;
-        if n > 0 && p >> 33 == m.generation & GEN_MASK {
-            m.window.record_successes(n, Instant::ORIGIN);
+        let current = p >> 33 == m.generation & GEN_MASK;
+        if n > 0 && current {
+            let now = match (now, self.config.window.is_timed()) {
+                (Some(now), _) => now,
+                (None, true) => self.clock.now(),
+                (None, false) => Instant::ORIGIN,
+            };
+            m.window.record_successes(n, now);
             m.consecutive = 0;
+            if let Window::Time(w) = &m.window {
+                let slice = w.bucket_length() / 16;
+                m.rate_calls += n;
+                self.adapt_limit(&mut m, now, slice);
+            }
         }
         m
+    }
+
+    /// Sets how many successes a time window lets pile up lock-free: about
+    /// as many as arrive in a sixteenth of a bucket at the rate measured
+    /// (invariant 10). Under the mutex.
+    fn adapt_limit(&self, m: &mut Machine, now: Instant, slice: Duration) {
+        let elapsed = now.saturating_duration_since(m.rate_since);
+        let p = self.pending.load(Ordering::Relaxed);
+        let limit = (p & LIMIT_MASK) >> LIMIT_SHIFT;
+        let limit = if elapsed >= slice && !elapsed.is_zero() {
+            let per_slice = u128::from(m.rate_calls) * slice.as_nanos() / elapsed.as_nanos();
+            m.rate_since = now;
+            m.rate_calls = 0;
+            u64::try_from(per_slice).unwrap_or(u64::MAX)
+        } else {
+            // Faster than one slice so far: at least what came.
+            limit.max(m.rate_calls)
+        }
+        .min(MAX_TIMED_LIMIT);
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |p| {
+                Some((p & !LIMIT_MASK) | (limit << LIMIT_SHIFT))
+            });
     }
 
     /// Counts a plain closed-state success without locking, when that
@@ -294,9 +378,9 @@ impl Shared {
     fn count_success(&self, generation: u64) -> bool {
         let mut p = self.pending.load(Ordering::Relaxed);
         loop {
-            if p & !(COUNT_MASK | WARM) != gen_bits(generation)
+            if p & !(COUNT_MASK | LIMIT_MASK | WARM) != gen_bits(generation)
                 || p & WARM == 0
-                || p & COUNT_MASK == COUNT_MASK
+                || p & COUNT_MASK >= cap(p)
             {
                 return false;
             }
@@ -388,7 +472,6 @@ impl Shared {
         if verdict == Verdict::Success
             && !ticket.is_timed()
             && !ticket.probe()
-            && !self.config.window.is_timed()
             && self.count_success(ticket.generation())
         {
             return;
@@ -418,7 +501,7 @@ impl Shared {
             return;
         }
         let change = {
-            let mut m = self.machine();
+            let mut m = self.machine_at(now);
             if m.generation != ticket.generation() {
                 return;
             }
@@ -460,9 +543,12 @@ impl Shared {
                 if matches!(m.phase, Phase::ForcedClosed) {
                     return None;
                 }
-                if matches!(m.window, Window::Count(_))
-                    && m.window.totals(at).calls >= u64::from(config.minimum_calls)
-                {
+                if let (Window::Time(w), Some(now)) = (&m.window, now) {
+                    let slice = w.bucket_length() / 16;
+                    m.rate_calls += 1;
+                    self.adapt_limit(m, now, slice);
+                }
+                if m.window.totals(at).calls >= u64::from(config.minimum_calls) {
                     self.pending.fetch_or(WARM, Ordering::AcqRel);
                 }
                 // Past the minimum, a plain success cannot raise a count
@@ -641,8 +727,10 @@ impl Shared {
         self.word
             .store((m.generation << TAG_BITS) | phase.tag(), Ordering::Release);
         // Successes counted for the old generation are stale: dropped.
-        self.pending
-            .store(gen_bits(m.generation), Ordering::Release);
+        self.pending.store(
+            gen_bits(m.generation) | (Self::first_limit(self.config.window) << LIMIT_SHIFT),
+            Ordering::Release,
+        );
     }
 
     fn emit(&self, change: Change) {

@@ -941,3 +941,83 @@ fn forcing_the_state_the_breaker_is_in_emits_no_event() {
         ]
     );
 }
+
+/// A clock that counts how often it is read.
+#[derive(Clone)]
+struct CountingClock {
+    rt: VirtualRuntime,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Timer for CountingClock {
+    type Sleep = <VirtualRuntime as Timer>::Sleep;
+    fn now(&self) -> Instant {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.rt.now()
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.rt.sleep(duration)
+    }
+}
+
+#[test]
+fn a_busy_time_window_reads_the_clock_far_less_than_once_per_call() {
+    let rt = VirtualRuntime::new();
+    let clock = CountingClock {
+        rt: rt.clone(),
+        reads: Arc::default(),
+    };
+    let b = CircuitBreaker::<()>::builder(clock.clone())
+        .time_window(Duration::from_secs(1), 10)
+        .minimum_calls(10)
+        .build()
+        .unwrap();
+    // 100 000 calls a second for 2 s.
+    for _ in 0..200_000 {
+        rt.advance(Duration::from_micros(10));
+        succeed(&b);
+    }
+    let reads = clock.reads.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reads < 2_000, "{reads} clock reads for 200 000 calls");
+    // The window holds the buckets of 1.1 s ..= 2.0 s: exactly 90 001 calls
+    // with a clock read per call. The coarse clock may put up to 254
+    // successes one bucket late (invariant 10 of the machine), never more.
+    let calls = b.metrics().calls;
+    assert!(
+        (90_001..=90_001 + 254).contains(&calls),
+        "{calls} calls in the window"
+    );
+}
+
+#[test]
+fn a_quiet_time_window_counts_each_call_in_its_own_bucket() {
+    // One call a second through a 10 s window: slower than a sixteenth of a
+    // bucket per call, so every report reads the clock and the window is exact.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(5)
+        .failure_rate(0.5)
+        .build()
+        .unwrap();
+    for _ in 0..15 {
+        succeed(&b);
+        rt.advance(Duration::from_secs(1));
+    }
+    // At 15 s the window holds the buckets of 6 s ..= 15 s: the calls at
+    // 6 s ..= 14 s.
+    assert_eq!(b.metrics().calls, 9);
+    for _ in 0..4 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), CircuitState::Closed, "4 of 13 failed");
+    rt.advance(Duration::from_secs(5)); // five old successes slide out
+    fail(&b);
+    let m = b.metrics();
+    assert_eq!(
+        (m.state, m.calls, m.failures),
+        (CircuitState::Open, 9, 5),
+        "5 of 9 failed"
+    );
+}

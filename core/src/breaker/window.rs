@@ -220,6 +220,11 @@ impl Time {
         }
     }
 
+    /// How long one bucket lasts.
+    pub(crate) fn bucket_length(&self) -> Duration {
+        Duration::from_nanos(self.bucket_nanos)
+    }
+
     fn epoch(&self, now: Instant) -> u64 {
         let nanos = u64::try_from(now.since_origin().as_nanos()).unwrap_or(u64::MAX);
         nanos / self.bucket_nanos
