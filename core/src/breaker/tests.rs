@@ -668,6 +668,53 @@ mod loom_tests {
     }
 
     #[test]
+    fn loom_half_open_with_two_probes_never_admits_more_than_two_at_once() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let clock = HandClock::default();
+            let b = CircuitBreaker::<()>::builder(clock.clone())
+                .consecutive_failures(1)
+                .open_duration(ms(10))
+                .half_open_probes(2)
+                .build()
+                .unwrap();
+            b.try_acquire().unwrap().failure();
+            clock.0.store(10, Ordering::SeqCst);
+            let inside = Arc::new(crate::sync::AtomicUsize::new(0));
+            // 0: succeeds, 1: fails, 2: gives up (drops its permit).
+            let worker = |b: CircuitBreaker<()>, inside: Arc<crate::sync::AtomicUsize>, how: u8| {
+                move || {
+                    if let Ok(permit) = b.try_acquire() {
+                        assert!(permit.is_probe());
+                        let n = inside.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
+                        assert!(n <= 2, "{n} probes admitted at once");
+                        inside.fetch_sub(1, crate::sync::Ordering::SeqCst);
+                        match how {
+                            0 => permit.success(),
+                            1 => permit.failure(),
+                            _ => drop(permit),
+                        }
+                    }
+                }
+            };
+            let t1 = loom::thread::spawn(worker(b.clone(), inside.clone(), 0));
+            let t2 = loom::thread::spawn(worker(b.clone(), inside.clone(), 1));
+            worker(b.clone(), inside.clone(), 2)();
+            t1.join().unwrap();
+            t2.join().unwrap();
+            let m = b.metrics();
+            match m.state {
+                // The failed probe reopened it: 1 of 2 is the default 50 %.
+                CircuitState::Open => assert_eq!(m.failures, 1),
+                // Never closed without two successes: only one succeeded.
+                CircuitState::HalfOpen => assert!(m.calls <= 2 && m.failures == 0),
+                other => panic!("unexpected state {other:?}"),
+            }
+        });
+    }
+
+    #[test]
     fn loom_a_lock_free_success_racing_a_trip_is_counted_once_or_dropped() {
         loom::model(|| {
             let clock = HandClock::default();
@@ -684,8 +731,9 @@ mod loom_tests {
             t.join().unwrap();
             let m = b.metrics();
             match m.state {
-                // The failure came first: [S, F] tripped; the late success is dropped.
-                CircuitState::Open => assert_eq!(m.calls, 0),
+                // The failure came first: [S, F] tripped (and stays readable
+                // while open); the late success is dropped.
+                CircuitState::Open => assert_eq!((m.calls, m.failures), (2, 1)),
                 // The success came first: [S, S, F] stays under 50 %.
                 CircuitState::Closed => assert_eq!((m.calls, m.failures), (3, 1)),
                 other => panic!("unexpected state {other:?}"),
