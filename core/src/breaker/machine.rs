@@ -9,6 +9,9 @@
 //!   any --force_open--> ForcedOpen, any --force_closed--> ForcedClosed, any --reset--> Closed
 //! ```
 //!
+//! A forced move to the state the breaker is in is not a transition: no
+//! event (invariant 9).
+//!
 //! Nothing runs in the background: every transition that time causes
 //! (Open -> HalfOpen, HalfOpen -> Open on the probe timeout) is made lazily
 //! by the next caller that acquires, reports or inspects, against the
