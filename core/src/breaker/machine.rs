@@ -240,9 +240,10 @@ pub(crate) struct Shared {
     refused: AtomicU64,
     /// Plain successes not yet in the window (invariant 5):
     /// `generation (31 bits) | warm (1 bit) | limit (8 bits) | count (24 bits)`.
-    /// A success may be counted here while `count` is under the limit
-    /// ([`UNLIMITED`] for count windows; adapted to the call rate for time
-    /// windows, invariant 10).
+    /// `count` starts at `COUNT_MASK - limit` (0 when the limit is
+    /// [`UNLIMITED`], as for count windows; time windows adapt the limit to
+    /// the call rate, invariant 10), and a success may be counted here while
+    /// `count` is below `COUNT_MASK`: one comparison with a constant.
     pending: AtomicU64,
     machine: Mutex<Machine>,
 }
@@ -261,13 +262,26 @@ fn gen_bits(generation: u64) -> u64 {
     (generation & GEN_MASK) << 33
 }
 
-/// How many pending successes `p` lets pile up.
+/// Where the count field starts for a limit: it counts up from there and
+/// a success may be counted lock-free until it reaches `COUNT_MASK`, so the
+/// hot path compares with a constant whatever the limit.
 #[inline]
-fn cap(p: u64) -> u64 {
-    match (p & LIMIT_MASK) >> LIMIT_SHIFT {
-        UNLIMITED => COUNT_MASK,
-        limit => limit,
+fn start(limit: u64) -> u64 {
+    if limit == UNLIMITED {
+        0
+    } else {
+        COUNT_MASK - limit
     }
+}
+
+/// The pending word for `generation` with `limit` and nothing counted.
+fn fresh(generation: u64, limit: u64) -> u64 {
+    gen_bits(generation) | (limit << LIMIT_SHIFT) | start(limit)
+}
+
+/// The successes counted in pending word `p`.
+fn counted(p: u64) -> u64 {
+    (p & COUNT_MASK) - start((p & LIMIT_MASK) >> LIMIT_SHIFT)
 }
 
 impl std::fmt::Debug for Shared {
@@ -297,7 +311,7 @@ impl Shared {
             rate_since: Instant::ORIGIN,
             rate_calls: 0,
         };
-        let pending = gen_bits(0) | (Self::first_limit(config.window) << LIMIT_SHIFT);
+        let pending = fresh(0, Self::first_limit(config.window));
         Shared {
             config,
             clock,
@@ -331,8 +345,13 @@ impl Shared {
     /// time window needs it to fold successes in and to adapt its limit).
     fn machine_at(&self, now: Option<Instant>) -> MutexGuard<'_, Machine> {
         let mut m = lock(&self.machine);
-        let p = self.pending.fetch_and(!COUNT_MASK, Ordering::AcqRel);
-        let n = p & COUNT_MASK;
+        let p = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |p| {
+                Some((p & !COUNT_MASK) | start((p & LIMIT_MASK) >> LIMIT_SHIFT))
+            })
+            .unwrap_or_else(|p| p);
+        let n = counted(p);
         let current = p >> 33 == m.generation & GEN_MASK;
         if n > 0 && current {
             let now = match (now, self.config.window.is_timed()) {
@@ -371,7 +390,15 @@ impl Shared {
         let _ = self
             .pending
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |p| {
-                Some((p & !LIMIT_MASK) | (limit << LIMIT_SHIFT))
+                // Keep what is counted (never below it: nothing is lost),
+                // moved to the new start.
+                let kept = counted(p);
+                let limit = limit.max(kept);
+                Some(
+                    (p & !(LIMIT_MASK | COUNT_MASK))
+                        | (limit << LIMIT_SHIFT)
+                        | (start(limit) + kept),
+                )
             });
     }
 
@@ -383,7 +410,7 @@ impl Shared {
         loop {
             if p & !(COUNT_MASK | LIMIT_MASK | WARM) != gen_bits(generation)
                 || p & WARM == 0
-                || p & COUNT_MASK >= cap(p)
+                || p & COUNT_MASK == COUNT_MASK
             {
                 return false;
             }
@@ -731,7 +758,7 @@ impl Shared {
             .store((m.generation << TAG_BITS) | phase.tag(), Ordering::Release);
         // Successes counted for the old generation are stale: dropped.
         self.pending.store(
-            gen_bits(m.generation) | (Self::first_limit(self.config.window) << LIMIT_SHIFT),
+            fresh(m.generation, Self::first_limit(self.config.window)),
             Ordering::Release,
         );
     }
