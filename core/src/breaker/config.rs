@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::machine::{Clock, Shared};
-use super::window::WindowKind;
+use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
 use crate::observe::Observers;
@@ -24,8 +24,6 @@ pub(crate) const DEFAULT_OPEN: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_PROBES: u32 = 3;
 /// Default bound on how long half-open waits for its probes.
 pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most buckets a time window may have (each costs 16 bytes).
-const MAX_BUCKETS: u32 = 1000;
 
 /// The checked settings, shared by every clone of a breaker.
 #[derive(Debug, Clone)]
@@ -139,14 +137,17 @@ impl<E> CircuitBreakerBuilder<E> {
         self
     }
 
-    /// Judge the failure rate over the last `size` calls (the default, with 100).
+    /// Judge the failure rate over the last `size` calls (the default, with 100;
+    /// at most 1 048 576, checked by [`build`](Self::build): the window takes
+    /// one byte per call).
     pub fn count_window(mut self, size: u32) -> Self {
         self.window = WindowKind::Count(size);
         self
     }
 
     /// Judge the failure rate over the calls of the last `length`, kept in
-    /// `buckets` buckets (constant memory; the window slides a bucket at a time).
+    /// `buckets` buckets (constant memory; the window slides a bucket at a time;
+    /// 1 to 1000 buckets).
     pub fn time_window(mut self, length: Duration, buckets: u32) -> Self {
         self.window = WindowKind::Time { length, buckets };
         self
@@ -230,7 +231,8 @@ impl<E> CircuitBreakerBuilder<E> {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the setting when a rate is outside `(0, 1]`,
-    /// a count is zero, a window is empty or has more than 1000 buckets, the
+    /// a count is zero, a window is empty, a count window holds more than
+    /// 1 048 576 calls, a time window has more than 1000 buckets, the
     /// minimum calls exceed a count window, or a duration is zero.
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
@@ -270,6 +272,12 @@ impl<E> CircuitBreakerBuilder<E> {
                 return Err(ConfigError::new(
                     "count_window",
                     "must hold at least 1 call",
+                ));
+            }
+            WindowKind::Count(size) if size > MAX_COUNT_WINDOW => {
+                return Err(ConfigError::new(
+                    "count_window",
+                    "may hold at most 1048576 calls (1 MiB, one byte per call); use a time window for larger volumes",
                 ));
             }
             WindowKind::Count(size) if self.minimum_calls > size => {

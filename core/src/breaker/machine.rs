@@ -9,6 +9,9 @@
 //!   any --force_open--> ForcedOpen, any --force_closed--> ForcedClosed, any --reset--> Closed
 //! ```
 //!
+//! A forced move to the state the breaker is in is not a transition: no
+//! event (invariant 9).
+//!
 //! Nothing runs in the background: every transition that time causes
 //! (Open -> HalfOpen, HalfOpen -> Open on the probe timeout) is made lazily
 //! by the next caller that acquires, reports or inspects, against the
@@ -34,17 +37,40 @@
 //!    another probe. So never more than `probes` probes are admitted per
 //!    half-open period, even under races.
 //! 5. A plain success (not slow, not a probe) in the closed state with a
-//!    count window that already holds the minimum calls (the "warm" bit)
-//!    cannot change the state: it can neither raise a rate nor complete the
-//!    minimum. Such successes are counted lock-free in `pending`, tagged
-//!    with the generation, and moved into the window by whoever next takes
-//!    the mutex, before anything else. A success counted for an older
-//!    generation is dropped (invariant 3); `enter` resets `pending` to the
-//!    new generation with the warm bit clear. So the window holds the same
-//!    outcomes, in the same order for calls that did not overlap, as if
-//!    every success had taken the lock.
+//!    window that already holds the minimum calls (the "warm" bit) cannot
+//!    raise a rate nor complete the minimum. Such successes are counted
+//!    lock-free in `pending`, tagged with the generation, and moved into the
+//!    window by whoever next takes the mutex, before anything else. A
+//!    success counted for an older generation is dropped (invariant 3);
+//!    `enter` resets `pending` to the new generation with the warm bit
+//!    clear. For a count window the window then holds the same outcomes, in
+//!    the same order for calls that did not overlap, as if every success had
+//!    taken the lock. A time window may slide below its minimum while warm:
+//!    the next locked report (at most the pending limit later, invariant
+//!    10) judges it again.
 //! 6. Cancellation never reaches `record`: a cancelled call drops its permit,
 //!    which is the "neither" outcome.
+//! 7. `tripped_by` holds what the breaker judged by (window totals and
+//!    failures in a row, or the half-open probe counts) at the moment it
+//!    last entered an open state; it is written only by `enter`, so it stays
+//!    what tripped the breaker for as long as it is open. Refused calls are
+//!    counted in `refused`, outside the mutex, never reset.
+//! 8. No work under the mutex grows with load: folding `pending` into the
+//!    window costs at most the window's size (a count window keeps only its
+//!    last `size` successes; a time window adds them to one bucket), whatever
+//!    the backlog; windows are bounded at build time.
+//! 9. A forced transition to the state the breaker is already in emits no
+//!    event (a reset of a closed breaker still empties the window).
+//! 10. A time window reads the clock only when it takes the mutex, not per
+//!     success: the clock is coarse. Its pending successes go into the
+//!     bucket current when they are folded in, and at most `limit` of them
+//!     pile up before a success takes the mutex (and reads the clock)
+//!     itself. `limit` is set under the mutex to about the number of calls
+//!     that arrived per sixteenth of a bucket at the rate last measured
+//!     (0 at first and whenever calls are slower than that, so a quiet
+//!     breaker is exact; at most 254). So a success lands at most a
+//!     sixteenth of a bucket late at a steady rate; only a pause right after
+//!     a burst can carry at most 254 successes into a later bucket.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,15 +200,31 @@ impl Ticket {
     }
 }
 
+/// What the breaker was judging by at some moment: its window's totals and
+/// the failures in a row (in half-open: the probes reported so far).
+#[derive(Debug, Clone, Copy, Default)]
+struct Judged {
+    totals: Totals,
+    consecutive: u64,
+}
+
 #[derive(Debug)]
 struct Machine {
     generation: u64,
     phase: Phase,
     window: Window,
-    consecutive: u32,
+    /// Failures in a row; `u64`, so no valid use can overflow it.
+    consecutive: u64,
+    /// What the breaker judged by when it last opened (invariant 7): what
+    /// `metrics` shows while it is open.
+    tripped_by: Judged,
     /// Open durations for the current streak of trips; restarts on close.
     open_delays: Backoff,
     last_open: Duration,
+    /// Where the time window's call-rate measurement started, and the
+    /// calls counted since (invariant 10).
+    rate_since: Instant,
+    rate_calls: u64,
 }
 
 type Change = Option<(CircuitState, CircuitState, String)>;
@@ -194,18 +236,52 @@ pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
     word: AtomicU64,
+    /// Calls refused since the breaker was built.
+    refused: AtomicU64,
     /// Plain successes not yet in the window (invariant 5):
-    /// `generation (31 bits) | warm (1 bit) | count (32 bits)`.
+    /// `generation (31 bits) | warm (1 bit) | limit (8 bits) | count (24 bits)`.
+    /// `count` starts at `COUNT_MASK - limit` (0 when the limit is
+    /// [`UNLIMITED`], as for count windows; time windows adapt the limit to
+    /// the call rate, invariant 10), and a success may be counted here while
+    /// `count` is below `COUNT_MASK`: one comparison with a constant.
     pending: AtomicU64,
     machine: Mutex<Machine>,
 }
 
-const COUNT_MASK: u64 = 0xFFFF_FFFF;
+const COUNT_MASK: u64 = 0xFF_FFFF;
+const LIMIT_SHIFT: u32 = 24;
+const LIMIT_MASK: u64 = 0xFF << LIMIT_SHIFT;
+/// The limit field's value that means "up to `COUNT_MASK`".
+const UNLIMITED: u64 = 0xFF;
+/// The most successes a time window lets pile up before reading the clock.
+const MAX_TIMED_LIMIT: u64 = UNLIMITED - 1;
 const WARM: u64 = 1 << 32;
 const GEN_MASK: u64 = 0x7FFF_FFFF;
 
 fn gen_bits(generation: u64) -> u64 {
     (generation & GEN_MASK) << 33
+}
+
+/// Where the count field starts for a limit: it counts up from there and
+/// a success may be counted lock-free until it reaches `COUNT_MASK`, so the
+/// hot path compares with a constant whatever the limit.
+#[inline]
+fn start(limit: u64) -> u64 {
+    if limit == UNLIMITED {
+        0
+    } else {
+        COUNT_MASK - limit
+    }
+}
+
+/// The pending word for `generation` with `limit` and nothing counted.
+fn fresh(generation: u64, limit: u64) -> u64 {
+    gen_bits(generation) | (limit << LIMIT_SHIFT) | start(limit)
+}
+
+/// The successes counted in pending word `p`.
+fn counted(p: u64) -> u64 {
+    (p & COUNT_MASK) - start((p & LIMIT_MASK) >> LIMIT_SHIFT)
 }
 
 impl std::fmt::Debug for Shared {
@@ -229,16 +305,21 @@ impl Shared {
             phase: Phase::Closed,
             window: Window::new(config.window),
             consecutive: 0,
+            tripped_by: Judged::default(),
             open_delays: config.open.clone(),
             last_open: Duration::ZERO,
+            rate_since: Instant::ORIGIN,
+            rate_calls: 0,
         };
+        let pending = fresh(0, Self::first_limit(config.window));
         Shared {
             config,
             clock,
             name,
             observers,
             word: AtomicU64::new(CLOSED),
-            pending: AtomicU64::new(gen_bits(0)),
+            refused: AtomicU64::new(0),
+            pending: AtomicU64::new(pending),
             machine: Mutex::new(machine),
         }
     }
@@ -248,22 +329,77 @@ impl Shared {
         self.config.slow_call.map(|_| self.clock.now())
     }
 
-    /// Locks the machine and brings the pending successes into its window.
+    /// The pending limit a generation starts with: unlimited for a count
+    /// window; none for a time window until its call rate is known.
+    fn first_limit(window: WindowKind) -> u64 {
+        if window.is_timed() { 0 } else { UNLIMITED }
+    }
+
+    /// Locks the machine and brings the pending successes into its window,
+    /// in at most O(window size) steps however many piled up (invariant 8).
     fn machine(&self) -> MutexGuard<'_, Machine> {
+        self.machine_at(None)
+    }
+
+    /// [`machine`](Self::machine), given the time if the caller read it (a
+    /// time window needs it to fold successes in and to adapt its limit).
+    fn machine_at(&self, now: Option<Instant>) -> MutexGuard<'_, Machine> {
         let mut m = lock(&self.machine);
-        let p = self.pending.fetch_and(!COUNT_MASK, Ordering::AcqRel);
-        let n = p & COUNT_MASK;
-        if n > 0 && p >> 33 == m.generation & GEN_MASK {
-            let ok = Mark {
-                failed: false,
-                slow: false,
+        let p = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |p| {
+                Some((p & !COUNT_MASK) | start((p & LIMIT_MASK) >> LIMIT_SHIFT))
+            })
+            .unwrap_or_else(|p| p);
+        let n = counted(p);
+        let current = p >> 33 == m.generation & GEN_MASK;
+        if n > 0 && current {
+            let now = match (now, self.config.window.is_timed()) {
+                (Some(now), _) => now,
+                (None, true) => self.clock.now(),
+                (None, false) => Instant::ORIGIN,
             };
-            for _ in 0..n {
-                m.window.record(ok, Instant::ORIGIN);
-            }
+            m.window.record_successes(n, now);
             m.consecutive = 0;
+            if let Window::Time(w) = &m.window {
+                let slice = w.bucket_length() / 16;
+                m.rate_calls += n;
+                self.adapt_limit(&mut m, now, slice);
+            }
         }
         m
+    }
+
+    /// Sets how many successes a time window lets pile up lock-free: about
+    /// as many as arrive in a sixteenth of a bucket at the rate measured
+    /// (invariant 10). Under the mutex.
+    fn adapt_limit(&self, m: &mut Machine, now: Instant, slice: Duration) {
+        let elapsed = now.saturating_duration_since(m.rate_since);
+        let p = self.pending.load(Ordering::Relaxed);
+        let limit = (p & LIMIT_MASK) >> LIMIT_SHIFT;
+        let limit = if elapsed >= slice && !elapsed.is_zero() {
+            let per_slice = u128::from(m.rate_calls) * slice.as_nanos() / elapsed.as_nanos();
+            m.rate_since = now;
+            m.rate_calls = 0;
+            u64::try_from(per_slice).unwrap_or(u64::MAX)
+        } else {
+            // Faster than one slice so far: at least what came.
+            limit.max(m.rate_calls)
+        }
+        .min(MAX_TIMED_LIMIT);
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |p| {
+                // Keep what is counted (never below it: nothing is lost),
+                // moved to the new start.
+                let kept = counted(p);
+                let limit = limit.max(kept);
+                Some(
+                    (p & !(LIMIT_MASK | COUNT_MASK))
+                        | (limit << LIMIT_SHIFT)
+                        | (start(limit) + kept),
+                )
+            });
     }
 
     /// Counts a plain closed-state success without locking, when that
@@ -272,7 +408,7 @@ impl Shared {
     fn count_success(&self, generation: u64) -> bool {
         let mut p = self.pending.load(Ordering::Relaxed);
         loop {
-            if p & !(COUNT_MASK | WARM) != gen_bits(generation)
+            if p & !(COUNT_MASK | LIMIT_MASK | WARM) != gen_bits(generation)
                 || p & WARM == 0
                 || p & COUNT_MASK == COUNT_MASK
             {
@@ -346,6 +482,7 @@ impl Shared {
                 self.config.slow_call.map(|_| now),
             )),
             Err(open) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
                 self.observers.emit(|| Event::CallRejected {
                     name: self.name.clone(),
                     reason: open.to_string(),
@@ -365,7 +502,6 @@ impl Shared {
         if verdict == Verdict::Success
             && !ticket.is_timed()
             && !ticket.probe()
-            && !self.config.window.is_timed()
             && self.count_success(ticket.generation())
         {
             return;
@@ -395,7 +531,7 @@ impl Shared {
             return;
         }
         let change = {
-            let mut m = self.machine();
+            let mut m = self.machine_at(now);
             if m.generation != ticket.generation() {
                 return;
             }
@@ -429,13 +565,20 @@ impl Shared {
                 }
                 let failed = verdict == Verdict::Failure;
                 m.window.record(Mark { failed, slow }, at);
-                m.consecutive = if failed { m.consecutive + 1 } else { 0 };
+                m.consecutive = if failed {
+                    m.consecutive.saturating_add(1)
+                } else {
+                    0
+                };
                 if matches!(m.phase, Phase::ForcedClosed) {
                     return None;
                 }
-                if matches!(m.window, Window::Count(_))
-                    && m.window.totals(at).calls >= config.minimum_calls
-                {
+                if let (Window::Time(w), Some(now)) = (&m.window, now) {
+                    let slice = w.bucket_length() / 16;
+                    m.rate_calls += 1;
+                    self.adapt_limit(m, now, slice);
+                }
+                if m.window.totals(at).calls >= u64::from(config.minimum_calls) {
                     self.pending.fetch_or(WARM, Ordering::AcqRel);
                 }
                 // Past the minimum, a plain success cannot raise a count
@@ -444,7 +587,7 @@ impl Shared {
                 // old successes as they slide: always judged.
                 if !(failed || slow)
                     && matches!(m.window, Window::Count(_))
-                    && m.window.totals(at).calls > config.minimum_calls
+                    && m.window.totals(at).calls > u64::from(config.minimum_calls)
                 {
                     return None;
                 }
@@ -492,7 +635,10 @@ impl Shared {
 
     fn trip_reason(&self, m: &Machine, now: Instant) -> Option<String> {
         let config = &self.config;
-        if let Some(n) = config.consecutive_failures.filter(|&n| m.consecutive >= n) {
+        if let Some(n) = config
+            .consecutive_failures
+            .filter(|&n| m.consecutive >= u64::from(n))
+        {
             return Some(format!("{n} failures in a row"));
         }
         let Totals {
@@ -500,23 +646,20 @@ impl Shared {
             failures,
             slow,
         } = m.window.totals(now);
-        if calls < config.minimum_calls {
+        if calls < u64::from(config.minimum_calls) {
             return None;
         }
-        let calls_f = f64::from(calls);
-        if f64::from(failures) / calls_f >= config.failure_rate {
+        let (failure_rate, slow_rate) = (share(failures, calls), share(slow, calls));
+        if failure_rate >= config.failure_rate {
             return Some(format!(
                 "failure rate {:.0}% over {calls} calls",
-                100.0 * f64::from(failures) / calls_f
+                100.0 * failure_rate
             ));
         }
-        if config
-            .slow_call
-            .is_some_and(|(_, rate)| f64::from(slow) / calls_f >= rate)
-        {
+        if config.slow_call.is_some_and(|(_, rate)| slow_rate >= rate) {
             return Some(format!(
                 "slow-call rate {:.0}% over {calls} calls",
-                100.0 * f64::from(slow) / calls_f
+                100.0 * slow_rate
             ));
         }
         None
@@ -535,6 +678,7 @@ impl Shared {
                         failures: 0,
                         slow: 0,
                     },
+                    now,
                 );
                 Some((
                     CircuitState::Open,
@@ -563,18 +707,49 @@ impl Shared {
             Phase::Open {
                 until: now.saturating_add(delay),
             },
+            now,
         );
         Some((from, CircuitState::Open, reason))
     }
 
     fn close(&self, m: &mut Machine, from: CircuitState, reason: String) -> Change {
         m.open_delays = self.config.open.clone();
-        self.enter(m, Phase::Closed);
+        // The window is empty after the move: the time is not read.
+        self.enter(m, Phase::Closed, Instant::ORIGIN);
         Some((from, CircuitState::Closed, reason))
     }
 
-    /// Moves to `phase` with a fresh window and a new generation (invariants 2, 3).
-    fn enter(&self, m: &mut Machine, phase: Phase) {
+    /// What the breaker judges by now: the window in closed states, the
+    /// probes in half-open, the numbers that opened it while open.
+    fn judged(m: &Machine, now: Instant) -> Judged {
+        match m.phase {
+            Phase::Closed | Phase::ForcedClosed => Judged {
+                totals: m.window.totals(now),
+                consecutive: m.consecutive,
+            },
+            Phase::HalfOpen {
+                successes,
+                failures,
+                slow,
+                ..
+            } => Judged {
+                totals: Totals {
+                    calls: u64::from(successes) + u64::from(failures),
+                    failures: u64::from(failures),
+                    slow: u64::from(slow),
+                },
+                consecutive: 0,
+            },
+            Phase::Open { .. } | Phase::ForcedOpen => m.tripped_by,
+        }
+    }
+
+    /// Moves to `phase` with a fresh window and a new generation (invariants
+    /// 2, 3); entering an open state keeps what was judged (invariant 7).
+    fn enter(&self, m: &mut Machine, phase: Phase, now: Instant) {
+        if matches!(phase, Phase::Open { .. } | Phase::ForcedOpen) {
+            m.tripped_by = Self::judged(m, now);
+        }
         m.generation += 1;
         m.phase = phase;
         m.window.clear();
@@ -582,8 +757,10 @@ impl Shared {
         self.word
             .store((m.generation << TAG_BITS) | phase.tag(), Ordering::Release);
         // Successes counted for the old generation are stale: dropped.
-        self.pending
-            .store(gen_bits(m.generation), Ordering::Release);
+        self.pending.store(
+            fresh(m.generation, Self::first_limit(self.config.window)),
+            Ordering::Release,
+        );
     }
 
     fn emit(&self, change: Change) {
@@ -597,8 +774,14 @@ impl Shared {
         }
     }
 
-    /// Sets a state by hand.
+    /// Sets a state by hand; a state change is an event only when the state
+    /// changed (forcing open a breaker held open is no news).
+    ///
+    /// Forcing the state it already holds changes nothing; a reset of a
+    /// closed breaker still empties its window and restarts its open
+    /// durations, but is not reported as a change.
     pub(crate) fn force(&self, to: CircuitState) {
+        let now = self.clock.now();
         let change = {
             let mut m = self.machine();
             let from = m.phase.state();
@@ -610,10 +793,19 @@ impl Shared {
                     (Phase::Closed, "reset")
                 }
             };
-            self.enter(&mut m, phase);
-            Some((from, to, reason.to_owned()))
+            if from == to && to != CircuitState::Closed {
+                return;
+            }
+            self.enter(&mut m, phase, now);
+            (from != to).then(|| (from, to, reason.to_owned()))
         };
         self.emit(change);
+    }
+
+    /// Sets the failures-in-a-row counter, to test its edge.
+    #[cfg(test)]
+    pub(crate) fn set_consecutive_failures(&self, n: u64) {
+        self.machine().consecutive = n;
     }
 
     /// The current state, after any transition time has made due.
@@ -627,22 +819,19 @@ impl Shared {
         let (metrics, change) = {
             let mut m = self.machine();
             let change = self.advance(&mut m, now);
-            let totals = m.window.totals(now);
-            let rate = |n: u32| {
-                if totals.calls == 0 {
-                    0.0
-                } else {
-                    f64::from(n) / f64::from(totals.calls)
-                }
-            };
+            let Judged {
+                totals,
+                consecutive,
+            } = Self::judged(&m, now);
             let metrics = Metrics {
                 state: m.phase.state(),
                 calls: totals.calls,
                 failures: totals.failures,
                 slow_calls: totals.slow,
-                failure_rate: rate(totals.failures),
-                slow_call_rate: rate(totals.slow),
-                consecutive_failures: m.consecutive,
+                failure_rate: share(totals.failures, totals.calls),
+                slow_call_rate: share(totals.slow, totals.calls),
+                consecutive_failures: consecutive,
+                refused_calls: self.refused.load(Ordering::Relaxed),
                 retry_after: match m.phase {
                     Phase::Open { until } => Some(until.saturating_duration_since(now)),
                     Phase::ForcedOpen => Some(Duration::MAX),
@@ -653,5 +842,15 @@ impl Shared {
         };
         self.emit(change);
         metrics
+    }
+}
+
+/// `part / whole`, or 0 for an empty whole.
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 calls; a rate either way
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }

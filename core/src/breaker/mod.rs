@@ -83,24 +83,55 @@ pub enum NotFailure {
     Ignore,
 }
 
-/// A snapshot of a breaker's state and window, from [`CircuitBreaker::metrics`].
+/// A snapshot of a breaker's state and of the numbers it judges by, from
+/// [`CircuitBreaker::metrics`].
+///
+/// What the counts describe depends on the state, so that a tripped
+/// breaker still tells what tripped it:
+///
+/// | state | `calls`, `failures`, `slow_calls`, `consecutive_failures` |
+/// | --- | --- |
+/// | closed, forced closed | the live window |
+/// | open, forced open | the window (or the half-open probes) as they were when it opened, frozen |
+/// | half-open | the probes reported so far in this half-open period |
+///
+/// ```
+/// # use staunch::breaker::{CircuitBreaker, CircuitState};
+/// # let rt = staunch::testing::VirtualRuntime::new();
+/// let breaker = CircuitBreaker::<()>::builder(rt).count_window(4).minimum_calls(4).build()?;
+/// for ok in [true, false, false, true] {
+///     let permit = breaker.try_acquire()?;
+///     if ok { permit.success() } else { permit.failure() }
+/// }
+/// let m = breaker.metrics();
+/// assert_eq!(m.state, CircuitState::Open);
+/// assert_eq!((m.calls, m.failures, m.failure_rate), (4, 2, 0.5)); // what tripped it
+/// assert!(breaker.try_acquire().is_err());
+/// assert_eq!(breaker.metrics().refused_calls, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Metrics {
     /// The state now.
     pub state: CircuitState,
-    /// Calls in the window (closed state; the window restarts on every transition).
-    pub calls: u32,
-    /// Failed calls in the window.
-    pub failures: u32,
-    /// Slow calls in the window.
-    pub slow_calls: u32,
-    /// `failures / calls`, or 0 for an empty window.
+    /// Calls counted (see the table above for which).
+    pub calls: u64,
+    /// Failed calls among them.
+    pub failures: u64,
+    /// Slow calls among them.
+    pub slow_calls: u64,
+    /// `failures / calls`, or 0 when no call is counted.
     pub failure_rate: f64,
-    /// `slow_calls / calls`, or 0 for an empty window.
+    /// `slow_calls / calls`, or 0 when no call is counted.
     pub slow_call_rate: f64,
-    /// Failures in a row, ending with the last recorded call.
-    pub consecutive_failures: u32,
+    /// Failures in a row, ending with the last recorded call (frozen while
+    /// open, 0 in half-open).
+    pub consecutive_failures: u64,
+    /// Calls refused since the breaker was built: while open, forced open,
+    /// or half-open with every probe slot taken. Never reset, so it can feed
+    /// a monotonic counter.
+    pub refused_calls: u64,
     /// While open, how long until a probe is admitted ([`Duration::MAX`] when forced open).
     pub retry_after: Option<Duration>,
 }
@@ -270,17 +301,22 @@ impl<E> CircuitBreaker<E> {
 
     /// Holds the breaker open until [`reset`](Self::reset) or
     /// [`force_closed`](Self::force_closed): every call is refused.
+    ///
+    /// A state-change event is emitted only if the state changes: forcing
+    /// open a breaker already forced open does nothing.
     pub fn force_open(&self) {
         self.shared.force(CircuitState::ForcedOpen);
     }
 
     /// Holds the breaker closed: every call is admitted and nothing trips
     /// (outcomes are still recorded in the metrics) until [`reset`](Self::reset).
+    /// Does nothing (and emits no event) when already forced closed.
     pub fn force_closed(&self) {
         self.shared.force(CircuitState::ForcedClosed);
     }
 
     /// Back to closed with an empty window and the first open duration.
+    /// Emits a state-change event only if the breaker was not closed.
     pub fn reset(&self) {
         self.shared.force(CircuitState::Closed);
     }

@@ -304,7 +304,9 @@ fn slow_calls_trip_the_breaker_by_their_rate() {
     succeed(&b);
     let m = b.metrics();
     assert_eq!(m.state, CircuitState::Open);
-    assert_eq!(m.slow_call_rate, 0.0, "the window restarts on a transition");
+    // Open: the window that tripped it stays readable (resilience4j shows
+    // the same); the next closed period starts with an empty window.
+    assert_eq!((m.calls, m.slow_calls, m.slow_call_rate), (4, 3, 0.75));
 }
 
 #[test]
@@ -666,6 +668,53 @@ mod loom_tests {
     }
 
     #[test]
+    fn loom_half_open_with_two_probes_never_admits_more_than_two_at_once() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let clock = HandClock::default();
+            let b = CircuitBreaker::<()>::builder(clock.clone())
+                .consecutive_failures(1)
+                .open_duration(ms(10))
+                .half_open_probes(2)
+                .build()
+                .unwrap();
+            b.try_acquire().unwrap().failure();
+            clock.0.store(10, Ordering::SeqCst);
+            let inside = Arc::new(crate::sync::AtomicUsize::new(0));
+            // 0: succeeds, 1: fails, 2: gives up (drops its permit).
+            let worker = |b: CircuitBreaker<()>, inside: Arc<crate::sync::AtomicUsize>, how: u8| {
+                move || {
+                    if let Ok(permit) = b.try_acquire() {
+                        assert!(permit.is_probe());
+                        let n = inside.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
+                        assert!(n <= 2, "{n} probes admitted at once");
+                        inside.fetch_sub(1, crate::sync::Ordering::SeqCst);
+                        match how {
+                            0 => permit.success(),
+                            1 => permit.failure(),
+                            _ => drop(permit),
+                        }
+                    }
+                }
+            };
+            let t1 = loom::thread::spawn(worker(b.clone(), inside.clone(), 0));
+            let t2 = loom::thread::spawn(worker(b.clone(), inside.clone(), 1));
+            worker(b.clone(), inside.clone(), 2)();
+            t1.join().unwrap();
+            t2.join().unwrap();
+            let m = b.metrics();
+            match m.state {
+                // The failed probe reopened it: 1 of 2 is the default 50 %.
+                CircuitState::Open => assert_eq!(m.failures, 1),
+                // Never closed without two successes: only one succeeded.
+                CircuitState::HalfOpen => assert!(m.calls <= 2 && m.failures == 0),
+                other => panic!("unexpected state {other:?}"),
+            }
+        });
+    }
+
+    #[test]
     fn loom_a_lock_free_success_racing_a_trip_is_counted_once_or_dropped() {
         loom::model(|| {
             let clock = HandClock::default();
@@ -682,8 +731,9 @@ mod loom_tests {
             t.join().unwrap();
             let m = b.metrics();
             match m.state {
-                // The failure came first: [S, F] tripped; the late success is dropped.
-                CircuitState::Open => assert_eq!(m.calls, 0),
+                // The failure came first: [S, F] tripped (and stays readable
+                // while open); the late success is dropped.
+                CircuitState::Open => assert_eq!((m.calls, m.failures), (2, 1)),
                 // The success came first: [S, S, F] stays under 50 %.
                 CircuitState::Closed => assert_eq!((m.calls, m.failures), (3, 1)),
                 other => panic!("unexpected state {other:?}"),
@@ -768,4 +818,254 @@ fn a_probe_that_panics_on_a_later_poll_frees_its_slot_exactly_once() {
     p1.success();
     p2.success();
     assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_backlog_of_lock_free_successes_is_folded_in_window_size_steps_whatever_its_length() {
+    // Scaling: 10 000 and 40 000 successes piled up lock-free, then one
+    // `metrics()`: the work under the lock is the window's 100 slots both
+    // times (it replayed every success before: 1.26 s for 100 M).
+    let work = |n: u32| {
+        let rt = VirtualRuntime::new();
+        let b = CircuitBreaker::<()>::builder(rt)
+            .count_window(100)
+            .minimum_calls(10)
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            succeed(&b); // past the minimum: later successes go lock-free
+        }
+        let _ = b.metrics();
+        for _ in 0..n {
+            succeed(&b);
+        }
+        let before = window::RING_WRITES.with(std::cell::Cell::get);
+        let m = b.metrics();
+        assert_eq!((m.calls, m.failures), (100, 0));
+        window::RING_WRITES.with(std::cell::Cell::get) - before
+    };
+    let (small, large) = (work(10_000), work(40_000));
+    assert!(small <= 100 && large <= 100, "{small} and {large} writes");
+    assert!(
+        large <= 4 * small,
+        "{small} writes for 10 k, {large} for 40 k"
+    );
+}
+
+#[test]
+fn the_failures_in_a_row_counter_saturates_instead_of_overflowing() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt).build().unwrap();
+    b.force_closed();
+    b.shared.set_consecutive_failures(u64::MAX - 1);
+    fail(&b);
+    fail(&b);
+    assert_eq!(b.metrics().consecutive_failures, u64::MAX);
+    // Beyond u32: the old counter's limit.
+    b.shared.set_consecutive_failures(u64::from(u32::MAX));
+    fail(&b);
+    assert_eq!(b.metrics().consecutive_failures, u64::from(u32::MAX) + 1);
+}
+
+#[test]
+fn a_count_window_over_its_limit_is_a_config_error_that_states_the_limit() {
+    let rt = VirtualRuntime::new();
+    let b = || CircuitBreaker::<()>::builder(rt.clone());
+    assert!(b().count_window(1 << 20).build().is_ok());
+    for size in [(1 << 20) + 1, 1 << 30, 1 << 31, u32::MAX] {
+        let err = b().count_window(size).build().unwrap_err();
+        assert_eq!(err.setting, "count_window");
+        assert!(err.to_string().contains("1048576"), "{err}");
+    }
+    let err = b()
+        .time_window(Duration::from_secs(1), 1001)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("1000"), "{err}");
+}
+
+#[test]
+fn an_open_breaker_still_shows_the_window_that_tripped_it() {
+    // resilience4j keeps the closed state's metrics while open; staunch
+    // showed an empty window, leaving the numbers only in an event's text.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(5)
+        .open_duration(Duration::from_secs(60))
+        .half_open_probes(2)
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        if i % 2 == 0 { fail(&b) } else { succeed(&b) }
+    }
+    let m = b.metrics();
+    assert_eq!(m.state, CircuitState::Open);
+    assert_eq!((m.calls, m.failures, m.failure_rate), (5, 3, 0.6));
+    // Frozen: still there after the window's length has passed.
+    rt.advance(Duration::from_secs(30));
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.failures), (CircuitState::Open, 5, 3));
+    // Half-open shows its probes; a failed probe reopens, and open then
+    // shows the probes that reopened it.
+    rt.advance(Duration::from_secs(30));
+    succeed(&b);
+    let m = b.metrics();
+    assert_eq!(
+        (m.state, m.calls, m.failures),
+        (CircuitState::HalfOpen, 1, 0)
+    );
+    fail(&b);
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.failures), (CircuitState::Open, 2, 1));
+    // Closed again: a fresh window.
+    rt.advance(Duration::from_secs(60));
+    succeed(&b);
+    succeed(&b);
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.failures), (CircuitState::Closed, 0, 0));
+}
+
+#[test]
+fn refused_calls_are_counted_in_every_refusing_state() {
+    let rt = VirtualRuntime::new();
+    let b = small(&rt);
+    fail(&b);
+    fail(&b);
+    assert!(b.try_acquire().is_err());
+    let _ = rt.block_on(b.call(async { Ok::<_, &str>(()) }));
+    assert_eq!(b.metrics().refused_calls, 2, "open");
+    rt.advance(ms(100));
+    let _probes = (b.try_acquire().unwrap(), b.try_acquire().unwrap());
+    assert!(b.try_acquire().is_err());
+    assert_eq!(
+        b.metrics().refused_calls,
+        3,
+        "half-open, every probe slot taken"
+    );
+    b.force_open();
+    assert!(b.try_acquire().is_err());
+    assert_eq!(b.metrics().refused_calls, 4, "forced open");
+    b.reset();
+    succeed(&b);
+    assert_eq!(
+        b.metrics().refused_calls,
+        4,
+        "never reset, never counts admitted calls"
+    );
+}
+
+#[test]
+fn forcing_the_state_the_breaker_is_in_emits_no_event() {
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| {
+                if let Event::CircuitStateChanged { from, to, .. } = e {
+                    seen.lock().unwrap().push((*from, *to));
+                }
+            }
+        }))
+        .build()
+        .unwrap();
+    b.reset(); // closed already
+    b.force_open();
+    b.force_open();
+    b.force_closed();
+    fail(&b);
+    b.force_closed(); // keeps the window: nothing changed
+    assert_eq!(b.metrics().failures, 1);
+    b.reset();
+    b.reset();
+    use CircuitState::{Closed, ForcedClosed, ForcedOpen};
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Closed, ForcedOpen),
+            (ForcedOpen, ForcedClosed),
+            (ForcedClosed, Closed)
+        ]
+    );
+}
+
+/// A clock that counts how often it is read.
+#[derive(Clone)]
+struct CountingClock {
+    rt: VirtualRuntime,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Timer for CountingClock {
+    type Sleep = <VirtualRuntime as Timer>::Sleep;
+    fn now(&self) -> Instant {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.rt.now()
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.rt.sleep(duration)
+    }
+}
+
+#[test]
+fn a_busy_time_window_reads_the_clock_far_less_than_once_per_call() {
+    let rt = VirtualRuntime::new();
+    let clock = CountingClock {
+        rt: rt.clone(),
+        reads: Arc::default(),
+    };
+    let b = CircuitBreaker::<()>::builder(clock.clone())
+        .time_window(Duration::from_secs(1), 10)
+        .minimum_calls(10)
+        .build()
+        .unwrap();
+    // 100 000 calls a second for 2 s.
+    for _ in 0..200_000 {
+        rt.advance(Duration::from_micros(10));
+        succeed(&b);
+    }
+    let reads = clock.reads.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reads < 2_000, "{reads} clock reads for 200 000 calls");
+    // The window holds the buckets of 1.1 s ..= 2.0 s: exactly 90 001 calls
+    // with a clock read per call. The coarse clock may put up to 254
+    // successes one bucket late (invariant 10 of the machine), never more.
+    let calls = b.metrics().calls;
+    assert!(
+        (90_001..=90_001 + 254).contains(&calls),
+        "{calls} calls in the window"
+    );
+}
+
+#[test]
+fn a_quiet_time_window_counts_each_call_in_its_own_bucket() {
+    // One call a second through a 10 s window: slower than a sixteenth of a
+    // bucket per call, so every report reads the clock and the window is exact.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::<()>::builder(rt.clone())
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(5)
+        .failure_rate(0.5)
+        .build()
+        .unwrap();
+    for _ in 0..15 {
+        succeed(&b);
+        rt.advance(Duration::from_secs(1));
+    }
+    // At 15 s the window holds the buckets of 6 s ..= 15 s: the calls at
+    // 6 s ..= 14 s.
+    assert_eq!(b.metrics().calls, 9);
+    for _ in 0..4 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), CircuitState::Closed, "4 of 13 failed");
+    rt.advance(Duration::from_secs(5)); // five old successes slide out
+    fail(&b);
+    let m = b.metrics();
+    assert_eq!(
+        (m.state, m.calls, m.failures),
+        (CircuitState::Open, 9, 5),
+        "5 of 9 failed"
+    );
 }

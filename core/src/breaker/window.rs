@@ -2,7 +2,12 @@
 //!
 //! Both windows allocate once, when the breaker is built, and never again:
 //! recording a call only bumps counters, so a breaker under any load uses
-//! constant memory.
+//! constant memory. Their size is bounded when the breaker is built
+//! ([`MAX_COUNT_WINDOW`] calls, [`MAX_BUCKETS`] buckets), so that allocation
+//! is at most a megabyte on every target, wasm32 included.
+//!
+//! Counters are `u64`: a time window at a billion calls a second would take
+//! 584 years to overflow one, so no valid configuration can.
 //!
 //! - [`Count`]: the last `size` calls, kept as a ring of one byte per call,
 //!   with running totals updated as a call enters and the oldest leaves.
@@ -22,19 +27,24 @@ pub(crate) struct Mark {
     pub(crate) slow: bool,
 }
 
+/// Most calls a count window may hold (one byte each: 1 MiB).
+pub(crate) const MAX_COUNT_WINDOW: u32 = 1 << 20;
+/// Most buckets a time window may have (each costs 32 bytes).
+pub(crate) const MAX_BUCKETS: u32 = 1000;
+
 /// Totals over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Totals {
-    pub(crate) calls: u32,
-    pub(crate) failures: u32,
-    pub(crate) slow: u32,
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
 }
 
 impl Totals {
     fn add(&mut self, mark: Mark) {
         self.calls += 1;
-        self.failures += u32::from(mark.failed);
-        self.slow += u32::from(mark.slow);
+        self.failures += u64::from(mark.failed);
+        self.slow += u64::from(mark.slow);
     }
 }
 
@@ -77,6 +87,34 @@ impl Window {
         }
     }
 
+    /// Records `n` plain successes at `now`, in at most O(window size)
+    /// steps whatever `n` is: a count window forgets all but its last
+    /// `size` calls anyway, and a time window adds them to one bucket.
+    pub(crate) fn record_successes(&mut self, n: u64, now: Instant) {
+        const OK: Mark = Mark {
+            failed: false,
+            slow: false,
+        };
+        match self {
+            Window::Count(w) => {
+                // Past `size` successes the ring holds nothing else: only
+                // the last `size` of them can still be seen.
+                let keep = n.min(w.ring.len() as u64);
+                for _ in 0..keep {
+                    w.record(OK);
+                }
+            }
+            Window::Time(w) => w.add(
+                Totals {
+                    calls: n,
+                    failures: 0,
+                    slow: 0,
+                },
+                now,
+            ),
+        }
+    }
+
     pub(crate) fn totals(&self, now: Instant) -> Totals {
         match self {
             Window::Count(w) => w.totals,
@@ -90,6 +128,13 @@ impl Window {
             Window::Time(w) => w.clear(),
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Calls written into count windows on this thread: the unit of work
+    /// the scaling tests count.
+    pub(crate) static RING_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 const FAILED: u8 = 1;
@@ -117,11 +162,13 @@ impl Count {
     }
 
     fn record(&mut self, mark: Mark) {
+        #[cfg(test)]
+        RING_WRITES.with(|n| n.set(n.get() + 1));
         if self.filled == self.ring.len() {
             let old = self.ring[self.next];
             self.totals.calls -= 1;
-            self.totals.failures -= u32::from(old & FAILED != 0);
-            self.totals.slow -= u32::from(old & SLOW != 0);
+            self.totals.failures -= u64::from(old & FAILED != 0);
+            self.totals.slow -= u64::from(old & SLOW != 0);
         } else {
             self.filled += 1;
         }
@@ -173,12 +220,29 @@ impl Time {
         }
     }
 
+    /// How long one bucket lasts.
+    pub(crate) fn bucket_length(&self) -> Duration {
+        Duration::from_nanos(self.bucket_nanos)
+    }
+
     fn epoch(&self, now: Instant) -> u64 {
         let nanos = u64::try_from(now.since_origin().as_nanos()).unwrap_or(u64::MAX);
         nanos / self.bucket_nanos
     }
 
     fn record(&mut self, mark: Mark, now: Instant) {
+        self.bucket(now).totals.add(mark);
+    }
+
+    fn add(&mut self, more: Totals, now: Instant) {
+        let totals = &mut self.bucket(now).totals;
+        totals.calls += more.calls;
+        totals.failures += more.failures;
+        totals.slow += more.slow;
+    }
+
+    /// The bucket for `now`, emptied first if it held an older period.
+    fn bucket(&mut self, now: Instant) -> &mut Bucket {
         let epoch = self.epoch(now);
         if self.buckets[self.last_slot].epoch != epoch {
             self.last_slot = (epoch % self.buckets.len() as u64) as usize;
@@ -190,7 +254,7 @@ impl Time {
                 totals: Totals::default(),
             };
         }
-        bucket.totals.add(mark);
+        bucket
     }
 
     fn totals(&self, now: Instant) -> Totals {
@@ -266,6 +330,42 @@ mod tests {
         // A bucket is reused in place after a full turn.
         w.record(OK, at(5000));
         assert_eq!(w.totals(at(5000)).calls, 1);
+    }
+
+    #[test]
+    fn folding_any_backlog_of_successes_costs_at_most_the_window_size() {
+        let mut w = Window::new(WindowKind::Count(100));
+        w.record(BAD, at(0));
+        let before = RING_WRITES.with(std::cell::Cell::get);
+        w.record_successes(u64::from(u32::MAX), at(0));
+        let writes = RING_WRITES.with(std::cell::Cell::get) - before;
+        assert_eq!(writes, 100, "one write per slot, not per success");
+        assert_eq!(
+            w.totals(at(0)),
+            Totals {
+                calls: 100,
+                failures: 0,
+                slow: 0
+            }
+        );
+        // Fewer successes than slots: each is written, the failure stays.
+        let mut w = Window::new(WindowKind::Count(100));
+        w.record(BAD, at(0));
+        w.record_successes(10, at(0));
+        assert_eq!((w.totals(at(0)).calls, w.totals(at(0)).failures), (11, 1));
+    }
+
+    #[test]
+    fn a_time_window_counts_past_u32_max_without_overflowing() {
+        let mut w = Window::new(WindowKind::Time {
+            length: Duration::from_secs(3600),
+            buckets: 1,
+        });
+        let many = u64::from(u32::MAX) + 10;
+        w.record_successes(many, at(0));
+        w.record(BAD, at(1));
+        let t = w.totals(at(2));
+        assert_eq!((t.calls, t.failures, t.slow), (many + 1, 1, 1));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::ConfigError;
 use crate::Error;
 use crate::observe::{Event, Observers};
 use crate::runtime::{BoxTask, MaybeSend, MaybeSync, Timer};
-use queue::{Entry, Slots};
+use queue::{Entered, Slots};
 
 /// What a bulkhead needs from a runtime: a boxed sleep for queue timeouts.
 trait Sleeper: MaybeSend + MaybeSync {
@@ -108,7 +108,7 @@ impl Bulkhead {
     /// a newcomer never overtakes a waiter).
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
         match self.shared.slots.enter(false) {
-            Entry::Inside => Ok(self.permit()),
+            Entered::Inside => Ok(self.permit()),
             _ => Err(self.full()),
         }
     }
@@ -307,7 +307,10 @@ impl Drop for Permit {
 
 enum AcquireState {
     Start,
-    Waiting { id: u64, timeout: Option<BoxTask> },
+    Waiting {
+        key: usize,
+        timeout: Option<BoxTask>,
+    },
     Done,
 }
 
@@ -337,28 +340,28 @@ impl Future for Acquire {
         let shared = &this.bulkhead.shared;
         if let AcquireState::Start = this.state {
             match shared.slots.enter(true) {
-                Entry::Inside => {
+                Entered::Inside => {
                     this.state = AcquireState::Done;
                     return Poll::Ready(Ok(this.bulkhead.permit()));
                 }
-                Entry::Full => {
+                Entered::Full => {
                     this.state = AcquireState::Done;
                     return Poll::Ready(Err(this.bulkhead.full()));
                 }
-                Entry::Queued(id) => {
+                Entered::Queued(key) => {
                     let timeout = shared
                         .queue_timeout
                         .as_ref()
                         .map(|(t, d)| t.sleep_boxed(*d));
-                    this.state = AcquireState::Waiting { id, timeout };
+                    this.state = AcquireState::Waiting { key, timeout };
                 }
             }
         }
-        let AcquireState::Waiting { id, timeout } = &mut this.state else {
+        let AcquireState::Waiting { key, timeout } = &mut this.state else {
             panic!("`Acquire` polled after it completed");
         };
-        let id = *id;
-        if shared.slots.poll(id, cx.waker()) == queue::Poll::Granted {
+        let key = *key;
+        if shared.slots.poll(key, cx.waker()) == queue::Poll::Granted {
             this.state = AcquireState::Done;
             return Poll::Ready(Ok(this.bulkhead.permit()));
         }
@@ -366,7 +369,7 @@ impl Future for Acquire {
             && sleep.as_mut().poll(cx).is_ready()
         {
             this.state = AcquireState::Done;
-            if shared.slots.leave(id) {
+            if shared.slots.leave(key) {
                 // Granted at the last moment: keep the slot after all.
                 return Poll::Ready(Ok(this.bulkhead.permit()));
             }
@@ -382,8 +385,8 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if let AcquireState::Waiting { id, .. } = self.state
-            && self.bulkhead.shared.slots.leave(id)
+        if let AcquireState::Waiting { key, .. } = self.state
+            && self.bulkhead.shared.slots.leave(key)
         {
             self.bulkhead.shared.slots.release();
         }
