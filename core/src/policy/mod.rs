@@ -50,7 +50,7 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
-mod timer;
+pub(crate) mod timer;
 
 #[cfg(test)]
 mod tests;
