@@ -245,8 +245,8 @@ impl<K> fmt::Debug for KeyedRateLimiterBuilder<K> {
 impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
     /// The most keys tracked at once (default [`DEFAULT_MAX_KEYS`]).
     ///
-    /// Keys are spread over up to 16 shards with an equal share of the cap
-    /// each. When a new key arrives at a full shard whose keys are all busy
+    /// Keys are spread over up to 16 shards (one per 64 keys of the cap)
+    /// with an equal share of the cap each. When a new key arrives at a full shard whose keys are all busy
     /// (none idle), the call is refused with [`RateError::KeysFull`] and the
     /// time until the soonest key goes idle, at most one burst's worth of
     /// time; known keys are unaffected. So the cap never loosens anyone's
@@ -270,7 +270,9 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
             ));
         }
         let settings = self.limiter.settings()?;
-        let shards = self.max_keys.clamp(1, 16);
+        // At least 64 keys a shard, so keys that happen to share a shard
+        // rarely meet a small cap before the others have.
+        let shards = (self.max_keys / 64).clamp(1, 16);
         let shard_cap = self.max_keys / shards;
         Ok(KeyedRateLimiter {
             inner: Arc::new(Inner {
