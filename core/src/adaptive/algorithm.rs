@@ -18,9 +18,10 @@ pub(crate) struct Sample {
     pub(crate) now_ns: u64,
 }
 
-/// Additive increase, multiplicative decrease: the limit grows by one per
-/// call that finds it in use and shrinks by a factor on a drop or a call
-/// slower than the latency threshold, at most once per round trip.
+/// Additive increase, multiplicative decrease: once per round trip, the
+/// limit grows by one if it was in use (at least half of it taken) and
+/// shrinks by a factor if a call was dropped or calls took longer than the
+/// latency threshold on average.
 ///
 /// Defaults, and why: `backoff` 0.9 (Netflix's default: a gentle cut,
 /// since a drop is one signal among many calls), `latency_threshold` 5 s
@@ -65,17 +66,17 @@ impl Aimd {
     }
 }
 
-/// Gradient2: compares the latency of each call with a slow-moving average
-/// of recent latencies; when calls get slower than `tolerance` times the
+/// Gradient2: once per round trip, compares the calls' mean latency with a
+/// slow-moving average of past round trips; when calls get slower than `tolerance` times the
 /// average, the upstream is queueing and the limit shrinks in proportion;
-/// otherwise it grows by `queue_size` per update.
+/// otherwise it grows toward `queue_size` above itself.
 ///
 /// Defaults, and why (Netflix's, which have run at scale): `tolerance` 1.5
 /// (latency may rise 50 % before the limit shrinks: normal jitter must not
 /// look like overload), `smoothing` 0.2 (each update moves the limit a fifth
-/// of the way, so one odd sample cannot swing it), `long_window` 600 samples
-/// (the baseline moves slowly, so sustained queueing is noticed before it
-/// becomes the new normal), `queue_size` 4 (the headroom probed for above
+/// of the way, so one odd round trip cannot swing it), `long_window` 600
+/// round trips (the baseline moves slowly, so sustained queueing is
+/// noticed before it becomes the new normal), `queue_size` 4 (the headroom probed for above
 /// the current limit).
 ///
 /// ```
@@ -117,7 +118,7 @@ impl Gradient2 {
         self.smoothing = smoothing;
         self
     }
-    /// How many samples the baseline latency averages over (at least 1).
+    /// How many round trips the baseline latency averages over (at least 1).
     #[must_use]
     pub fn long_window(mut self, samples: u32) -> Self {
         self.long_window = samples;
@@ -184,7 +185,10 @@ impl Algorithm {
                     ));
                 }
                 if g.long_window == 0 {
-                    return Err(ConfigError::new("long_window", "must be at least 1 sample"));
+                    return Err(ConfigError::new(
+                        "long_window",
+                        "must be at least 1 round trip",
+                    ));
                 }
                 if !(g.queue_size >= 0.0 && g.queue_size.is_finite()) {
                     return Err(ConfigError::new(
@@ -198,59 +202,110 @@ impl Algorithm {
     }
 
     pub(crate) fn learner(self) -> Learner {
-        match self {
-            Algorithm::Aimd(a) => Learner::Aimd {
-                config: a,
-                last_cut_ns: None,
-            },
-            Algorithm::Gradient2(g) => Learner::Gradient2 {
-                config: g,
-                long_ns: None,
-            },
-        }
+        Learner::new(self)
     }
 }
 
-/// An algorithm with its running state.
+/// An algorithm with its running state. Samples are gathered into windows
+/// of about one round trip (until the shortest latency seen in the window
+/// has passed since it opened) and the limit moves once per window, as in
+/// Netflix's windowed limits: per-sample updates would move the limit by
+/// as many steps per round trip as there are calls, so the step size would
+/// scale with the limit itself.
 #[derive(Debug)]
-pub(crate) enum Learner {
-    Aimd {
-        config: Aimd,
-        /// When the limit was last cut: cut at most once per round trip.
-        last_cut_ns: Option<u64>,
-    },
+pub(crate) struct Learner {
+    kind: Kind,
+    window: Window,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Aimd(Aimd),
     Gradient2 {
         config: Gradient2,
-        /// The baseline latency, an exponential average.
+        /// The baseline latency, an exponential average over windows.
         long_ns: Option<f64>,
     },
 }
 
+#[derive(Debug, Default)]
+struct Window {
+    opened_ns: Option<u64>,
+    samples: u32,
+    latency_sum_ns: f64,
+    min_latency_ns: u64,
+    max_in_flight: usize,
+    dropped: bool,
+}
+
+/// One window's samples, summed up.
+struct Summary {
+    mean_latency_ns: f64,
+    max_in_flight: usize,
+    dropped: bool,
+}
+
+impl Window {
+    /// Adds `sample`; the window's summary once it spans a round trip.
+    fn add(&mut self, sample: Sample) -> Option<Summary> {
+        let latency_ns = u64::try_from(sample.latency.as_nanos()).unwrap_or(u64::MAX);
+        let opened = *self.opened_ns.get_or_insert(sample.now_ns);
+        self.min_latency_ns = if self.samples == 0 {
+            latency_ns
+        } else {
+            self.min_latency_ns.min(latency_ns)
+        };
+        self.samples += 1;
+        self.latency_sum_ns += latency_ns as f64;
+        self.max_in_flight = self.max_in_flight.max(sample.in_flight);
+        self.dropped |= sample.dropped;
+        if sample.now_ns.saturating_sub(opened) < self.min_latency_ns {
+            return None;
+        }
+        let summary = Summary {
+            mean_latency_ns: self.latency_sum_ns / f64::from(self.samples),
+            max_in_flight: self.max_in_flight,
+            dropped: self.dropped,
+        };
+        *self = Window::default();
+        Some(summary)
+    }
+}
+
 impl Learner {
+    pub(crate) fn new(algorithm: Algorithm) -> Learner {
+        let kind = match algorithm {
+            Algorithm::Aimd(a) => Kind::Aimd(a),
+            Algorithm::Gradient2(g) => Kind::Gradient2 {
+                config: g,
+                long_ns: None,
+            },
+        };
+        Learner {
+            kind,
+            window: Window::default(),
+        }
+    }
+
     /// The new limit (before clamping) after `sample`, from `limit`.
     pub(crate) fn learn(&mut self, sample: Sample, limit: f64) -> f64 {
-        match self {
-            Learner::Aimd {
-                config,
-                last_cut_ns,
-            } => {
-                let overloaded = sample.dropped || sample.latency > config.latency_threshold;
-                if overloaded {
-                    let latency_ns = sample.latency.as_nanos() as u64;
-                    let since_cut = last_cut_ns.map(|t| sample.now_ns.saturating_sub(t));
-                    if since_cut.is_none_or(|d| d >= latency_ns) {
-                        *last_cut_ns = Some(sample.now_ns);
-                        return limit * config.backoff;
-                    }
-                    limit
-                } else if sample.in_flight as f64 * 2.0 >= limit {
+        let Some(w) = self.window.add(sample) else {
+            return limit;
+        };
+        let in_use = w.max_in_flight as f64 * 2.0 >= limit;
+        match &mut self.kind {
+            Kind::Aimd(config) => {
+                let slow = w.mean_latency_ns > config.latency_threshold.as_nanos() as f64;
+                if w.dropped || slow {
+                    limit * config.backoff
+                } else if in_use {
                     limit + 1.0
                 } else {
                     limit
                 }
             }
-            Learner::Gradient2 { config, long_ns } => {
-                let short = (sample.latency.as_nanos() as f64).max(1.0);
+            Kind::Gradient2 { config, long_ns } => {
+                let short = w.mean_latency_ns.max(1.0);
                 let long = match *long_ns {
                     None => short,
                     Some(long) => {
@@ -267,10 +322,10 @@ impl Learner {
                 };
                 *long_ns = Some(long);
                 // Too few calls to tell anything about the upstream's limit.
-                if !sample.dropped && (sample.in_flight as f64) < limit / 2.0 {
+                if !w.dropped && !in_use {
                     return limit;
                 }
-                let gradient = if sample.dropped {
+                let gradient = if w.dropped {
                     0.5
                 } else {
                     (config.tolerance * long / short).clamp(0.5, 1.0)

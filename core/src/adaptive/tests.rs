@@ -116,7 +116,7 @@ fn gradient_shrinks_when_latency_rises_above_its_baseline() {
     };
     run(ms(10), 20);
     let steady = limit.limit();
-    run(ms(40), 5);
+    run(ms(40), 10);
     assert!(
         limit.limit() < steady * 2 / 3,
         "from {steady} to {}",
