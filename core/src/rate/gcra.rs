@@ -77,9 +77,11 @@ pub(crate) trait TatStore: MaybeSend + MaybeSync {
 }
 
 impl TatStore for AtomicU64 {
+    #[inline]
     fn load(&self) -> u64 {
         AtomicU64::load(self, Ordering::Acquire)
     }
+    #[inline]
     fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64> {
         AtomicU64::compare_exchange_weak(self, current, new, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
@@ -88,7 +90,13 @@ impl TatStore for AtomicU64 {
 
 /// Admits `cost` at `now` against `store`, retrying on a lost race with the
 /// value that won, so every admission is counted exactly once.
-pub(crate) fn admit(store: &dyn TatStore, gcra: &Gcra, now: u64, cost: u32) -> Result<(), u64> {
+#[inline]
+pub(crate) fn admit<S: TatStore + ?Sized>(
+    store: &S,
+    gcra: &Gcra,
+    now: u64,
+    cost: u32,
+) -> Result<(), u64> {
     let mut tat = store.load();
     loop {
         let new_tat = gcra.decide(tat, now, cost)?;

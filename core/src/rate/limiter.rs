@@ -158,7 +158,8 @@ impl Settings {
 /// `Clone + Send + Sync` natively; clones share one state.
 pub struct RateLimiter {
     settings: Arc<Settings>,
-    state: Arc<dyn TatStore>,
+    /// The one TAT; a shared store would implement [`TatStore`] in its place.
+    state: Arc<AtomicU64>,
 }
 
 impl Clone for RateLimiter {
@@ -335,7 +336,7 @@ impl RateLimiter {
     /// absolute value is the limiter's whole state.
     #[must_use]
     pub fn theoretical_arrival(&self) -> Duration {
-        Duration::from_nanos(self.state.load())
+        Duration::from_nanos(TatStore::load(&*self.state))
     }
 
     #[cfg(test)]
