@@ -69,7 +69,7 @@ fn eight_threads_never_get_more_than_rate_times_window_plus_burst_in_any_window(
                             });
                         }
                         calls += 1;
-                        if calls % 64 == 0 {
+                        if calls.is_multiple_of(64) {
                             tokio::task::yield_now().await;
                         }
                     }

@@ -306,6 +306,8 @@ impl ConcurrencyLimitBuilder {
     ///
     /// A [`ConfigError`] for a zero minimum, a minimum above the maximum, or
     /// an algorithm setting out of range.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<ConcurrencyLimit, ConfigError> {
         if self.min == 0 {
             return Err(ConfigError::new(

@@ -262,6 +262,8 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
     ///
     /// A [`ConfigError`] for any setting [`RateLimiterBuilder::build`]
     /// refuses, or a zero `max_keys`.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<KeyedRateLimiter<K>, ConfigError> {
         if self.max_keys == 0 {
             return Err(ConfigError::new(

@@ -429,6 +429,8 @@ impl RateLimiterBuilder {
     ///
     /// A [`ConfigError`] for a zero rate, a zero period, an interval between
     /// calls under a nanosecond, or a zero burst.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
         Ok(RateLimiter {
             settings: Arc::new(self.settings()?),
