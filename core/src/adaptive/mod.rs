@@ -118,6 +118,15 @@ impl ConcurrencyLimit {
     }
 
     /// The current limit.
+    ///
+    /// ```
+    /// use staunch::adaptive::{ConcurrencyLimit, Gradient2};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Gradient2::default()).build()?;
+    /// assert_eq!(limit.limit(), staunch::adaptive::DEFAULT_INITIAL_LIMIT);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     #[must_use]
     pub fn limit(&self) -> usize {
         self.shared.slots.load().2
@@ -141,6 +150,20 @@ impl ConcurrencyLimit {
     ///
     /// [`Rejected::Full`] (with the current limit) when the limit is reached
     /// or someone waits.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Aimd::default())
+    ///     .initial_limit(1)
+    ///     .build()?;
+    /// let permit = limit.try_acquire().unwrap();
+    /// assert!(limit.try_acquire().is_err());
+    /// permit.ignore(); // frees the slot, teaches nothing
+    /// assert!(limit.try_acquire().is_ok());
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     pub fn try_acquire(&self) -> Result<LimitPermit, Rejected> {
         match self.shared.slots.enter(false) {
             Entry::Inside { in_flight } => Ok(self.permit(in_flight)),
@@ -159,6 +182,27 @@ impl ConcurrencyLimit {
     /// # Cancel safety
     ///
     /// Dropping the future leaves the queue; no slot is lost.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::bulkhead::Rejected;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+    ///     .initial_limit(1)
+    ///     .max_queued(1)
+    ///     .queue_timeout(Duration::from_millis(50))
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let _held = limit.acquire().await.unwrap();
+    ///     let waited = limit.acquire().await.unwrap_err();
+    ///     assert!(matches!(waited, Rejected::QueueTimeout { .. }));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     pub fn acquire(&self) -> Acquire {
         Acquire {
             limit: self.clone(),
@@ -176,6 +220,16 @@ impl ConcurrencyLimit {
     /// # Cancel safety
     ///
     /// Dropping the returned future frees the slot and teaches nothing.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default()).build()?;
+    /// assert_eq!(rt.block_on(limit.call(async { 7 })).unwrap().unwrap(), 7);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     pub async fn call<F: Future>(&self, future: F) -> Result<F::Output, Rejected> {
         let permit = self.acquire().await?;
         let out = future.await;
@@ -196,6 +250,22 @@ impl ConcurrencyLimit {
     /// # Cancel safety
     ///
     /// As for [`call`](Self::call).
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    /// use staunch::timeout::Elapsed;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+    ///     .initial_limit(10)
+    ///     .build()?;
+    /// let timed_out = async { Err::<(), staunch::Error<()>>(Elapsed { after: Duration::ZERO }.into()) };
+    /// assert!(rt.block_on(limit.call_layered(timed_out)).unwrap().is_err());
+    /// assert_eq!(limit.limit(), 5); // a timeout is overload: the limit halves
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
     where
         F: Future<Output = Result<T, Error<E>>>,
@@ -348,6 +418,20 @@ impl ConcurrencyLimitBuilder {
 /// [`success`](Self::success) or [`dropped`](Self::dropped); dropping the
 /// permit without a verdict (a cancelled call) frees the slot and teaches
 /// nothing.
+///
+/// ```
+/// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+/// use staunch::testing::VirtualRuntime;
+///
+/// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Aimd::default().backoff(0.5))
+///     .initial_limit(8)
+///     .build()?;
+/// limit.try_acquire().unwrap().dropped(); // the upstream said "too much"
+/// assert_eq!(limit.limit(), 4);
+/// drop(limit.try_acquire().unwrap()); // cancelled: no change
+/// assert_eq!(limit.limit(), 4);
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
 #[must_use = "the slot is freed as soon as the permit is dropped; report the outcome with success() or dropped()"]
 pub struct LimitPermit {
     shared: Option<Arc<Shared>>,

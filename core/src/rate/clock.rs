@@ -39,8 +39,12 @@ impl EpochClock {
     }
 }
 
+/// `d` in nanoseconds, saturating (u64 arithmetic: this is on every check's path).
+#[inline]
 pub(crate) fn saturating_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

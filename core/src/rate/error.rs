@@ -7,6 +7,19 @@ use thiserror::Error;
 /// In a [`Policy`](crate::policy::Policy) it arrives as
 /// [`Error::RateLimited`](crate::Error::RateLimited); a retry classifier can
 /// answer it with `Decision::RetryAfter(retry_after)`.
+///
+/// ```
+/// use staunch::rate::RateLimited;
+/// use staunch::retry::Decision;
+/// use std::time::Duration;
+///
+/// let refused: staunch::Error<()> = RateLimited { retry_after: Duration::from_millis(30) }.into();
+/// let decision = match &refused {
+///     staunch::Error::RateLimited(r) => Decision::RetryAfter(r.retry_after),
+///     other => Decision::by_default(other),
+/// };
+/// assert_eq!(decision, Decision::RetryAfter(Duration::from_millis(30)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("rate limited: try again in {retry_after:?}")]
 pub struct RateLimited {
@@ -16,6 +29,14 @@ pub struct RateLimited {
 }
 
 /// Why a weighted or keyed rate check refused.
+///
+/// ```
+/// use staunch::rate::RateError;
+///
+/// let never = RateError::CostOverBurst { cost: 12, burst: 10 };
+/// assert_eq!(never.retry_after(), None); // no wait would help
+/// assert!(never.to_string().contains("split the work"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RateError {

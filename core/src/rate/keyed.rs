@@ -136,6 +136,25 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// # Cancel safety
     ///
     /// Nothing is reserved while waiting.
+    ///
+    /// ```
+    /// use staunch::rate::{KeyedRateLimiter, Rate, RateLimiter};
+    /// use staunch::runtime::Timer;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let per_host: KeyedRateLimiter<String> =
+    ///     KeyedRateLimiter::builder(RateLimiter::builder(rt.clone(), Rate::per_second(4)).burst(1)).build()?;
+    /// rt.block_on(async {
+    ///     let host = "example.org".to_string();
+    ///     per_host.until_ready(&host).await.unwrap();
+    ///     per_host.until_ready(&host).await.unwrap();
+    ///     assert_eq!(rt.now().since_origin(), Duration::from_millis(250));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
     pub async fn until_ready(&self, key: &K) -> Result<(), RateError> {
         self.until_ready_n(key, 1).await
     }
