@@ -299,3 +299,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn admissions_and_refusals_with_their_wait_are_events() {
+    use crate::observe::{Event, Observers};
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observers = Observers::new().with({
+        let seen = seen.clone();
+        move |e: &Event| seen.lock().unwrap().push(e.clone())
+    });
+    let rt = VirtualRuntime::new();
+    let limiter = RateLimiter::builder(rt, Rate::per_second(10))
+        .burst(1)
+        .name("api")
+        .observers(observers)
+        .build()
+        .unwrap();
+    limiter.check().unwrap();
+    limiter.check_n(1).unwrap_err();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            Event::RateAdmitted {
+                name: "api".into(),
+                cost: 1
+            },
+            Event::RateLimited {
+                name: "api".into(),
+                cost: 1,
+                retry_after: ms(100)
+            },
+        ]
+    );
+}
