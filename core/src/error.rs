@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::breaker::CircuitOpen;
 use crate::bulkhead::Rejected;
+use crate::rate::RateLimited;
 use crate::runtime::Panicked;
 use crate::scope::Cancelled;
 use crate::timeout::Elapsed;
@@ -38,6 +39,9 @@ pub enum Error<E> {
     Rejected(Rejected),
     /// The operation panicked (only where the target unwinds).
     Panicked(Panicked),
+    /// A rate limiter refused the call; its `retry_after` says when to come
+    /// back (a Retry-After hint a retry classifier can use).
+    RateLimited(RateLimited),
 }
 
 impl<E> Error<E> {
@@ -60,6 +64,11 @@ impl<E> Error<E> {
     #[must_use]
     pub fn is_rejected(&self) -> bool {
         matches!(self, Error::Rejected(_))
+    }
+    /// Whether a rate limiter refused the call.
+    #[must_use]
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::RateLimited(_))
     }
     /// Whether the operation itself failed (as opposed to staunch stopping it).
     #[must_use]
@@ -94,6 +103,7 @@ impl<E> Error<E> {
             Error::CircuitOpen(x) => Error::CircuitOpen(x),
             Error::Rejected(x) => Error::Rejected(x),
             Error::Panicked(x) => Error::Panicked(x),
+            Error::RateLimited(x) => Error::RateLimited(x),
         }
     }
 }
@@ -109,6 +119,7 @@ impl<E> Error<Error<E>> {
             Error::CircuitOpen(x) => Error::CircuitOpen(x),
             Error::Rejected(x) => Error::Rejected(x),
             Error::Panicked(x) => Error::Panicked(x),
+            Error::RateLimited(x) => Error::RateLimited(x),
         }
     }
 }
@@ -122,6 +133,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::CircuitOpen(e) => e.fmt(f),
             Error::Rejected(e) => e.fmt(f),
             Error::Panicked(e) => e.fmt(f),
+            Error::RateLimited(e) => e.fmt(f),
         }
     }
 }
@@ -135,6 +147,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Error::CircuitOpen(e) => Some(e),
             Error::Rejected(e) => Some(e),
             Error::Panicked(e) => Some(e),
+            Error::RateLimited(e) => Some(e),
         }
     }
 }
@@ -162,5 +175,10 @@ impl<E> From<Rejected> for Error<E> {
 impl<E> From<Panicked> for Error<E> {
     fn from(e: Panicked) -> Self {
         Error::Panicked(e)
+    }
+}
+impl<E> From<RateLimited> for Error<E> {
+    fn from(e: RateLimited) -> Self {
+        Error::RateLimited(e)
     }
 }

@@ -39,6 +39,7 @@ mod config;
 mod error;
 mod sync;
 
+pub mod adaptive;
 pub mod breaker;
 pub mod bulkhead;
 pub mod fallback;
@@ -47,6 +48,7 @@ pub mod group;
 pub mod hedge;
 pub mod observe;
 pub mod policy;
+pub mod rate;
 pub mod retry;
 pub mod runtime;
 pub mod scope;

@@ -34,6 +34,7 @@ macro_rules! for_each_case {
         $crate::timing_cases!($m $(, $($extra)*)?);
         $crate::breaker_cases!($m $(, $($extra)*)?);
         $crate::extremes_cases!($m $(, $($extra)*)?);
+        $crate::rate_cases!($m $(, $($extra)*)?);
     };
 }
 

@@ -85,4 +85,29 @@ pub enum Event {
         /// How many attempts are now running, including this one.
         attempt: u32,
     },
+    /// A rate limiter admitted a call of this cost.
+    RateAdmitted {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// The call's cost (1 unless weighted).
+        cost: u32,
+    },
+    /// A rate limiter refused a call; it could be admitted after `retry_after`.
+    RateLimited {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// The call's cost (1 unless weighted).
+        cost: u32,
+        /// How long until a call of this cost would be admitted.
+        retry_after: Duration,
+    },
+    /// An adaptive concurrency limit moved.
+    ConcurrencyLimitChanged {
+        /// The limit's name.
+        name: Arc<str>,
+        /// The limit before.
+        from: usize,
+        /// The limit after.
+        to: usize,
+    },
 }

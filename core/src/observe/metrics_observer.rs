@@ -71,6 +71,22 @@ impl Observer for MetricsObserver {
             Event::HedgeStarted { name, .. } => {
                 metrics::counter!("staunch_hedges_total", "name" => name.to_string()).increment(1);
             }
+            Event::RateAdmitted { name, cost } => {
+                metrics::counter!("staunch_rate_admitted_total", "name" => name.to_string())
+                    .increment(u64::from(*cost));
+            }
+            Event::RateLimited {
+                name, retry_after, ..
+            } => {
+                metrics::counter!("staunch_rate_limited_total", "name" => name.to_string())
+                    .increment(1);
+                metrics::histogram!("staunch_rate_limited_wait_seconds", "name" => name.to_string())
+                    .record(retry_after.as_secs_f64());
+            }
+            Event::ConcurrencyLimitChanged { name, to, .. } => {
+                metrics::gauge!("staunch_concurrency_limit", "name" => name.to_string())
+                    .set(*to as f64);
+            }
             #[allow(unreachable_patterns)]
             _ => {}
         }

@@ -57,6 +57,16 @@ impl Observer for TracingObserver {
             Event::HedgeStarted { name, attempt } => {
                 tracing::debug!(target: "staunch", name = %name, attempt, "hedge started");
             }
+            Event::RateLimited {
+                name,
+                cost,
+                retry_after,
+            } => {
+                tracing::debug!(target: "staunch", name = %name, cost, retry_after_ms = retry_after.as_millis() as u64, "rate limited");
+            }
+            Event::ConcurrencyLimitChanged { name, from, to } => {
+                tracing::info!(target: "staunch", name = %name, from, to, "concurrency limit changed");
+            }
             #[allow(unreachable_patterns)]
             other => tracing::debug!(target: "staunch", event = ?other, "event"),
         }

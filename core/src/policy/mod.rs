@@ -1,11 +1,12 @@
-//! One pipeline composing timeout, retry, circuit breaker, bulkhead,
-//! hedging and fallback in a fixed, documented order, speaking one
-//! [`staunch::Error<E>`](Error).
+//! One pipeline composing timeout, retry, rate limit, circuit breaker,
+//! adaptive concurrency limit, bulkhead, hedging and fallback in a fixed,
+//! documented order, speaking one [`staunch::Error<E>`](Error).
 //!
 //! # Order (outermost first)
 //!
 //! ```text
-//! fallback -> retry -> circuit breaker -> hedge -> timeout -> bulkhead -> operation
+//! fallback -> retry -> rate limit -> circuit breaker -> hedge
+//!          -> concurrency limit -> timeout -> bulkhead -> operation
 //! ```
 //!
 //! - **fallback** outermost: it answers whatever is left after every retry
@@ -15,10 +16,23 @@
 //!   [`retry_circuit_open(true)`](crate::retry::RetryBuilder::retry_circuit_open)
 //!   the retry waits exactly the open circuit's `retry_after` (within its
 //!   budget) and tries again; without it, an open circuit ends the retry.
+//! - **rate limit** inside the retry: every attempt, retries included,
+//!   spends from the rate, since every attempt reaches the upstream. It
+//!   waits up to the limiter's
+//!   [`max_wait`](crate::rate::RateLimiterBuilder::max_wait) and otherwise
+//!   answers [`Error::RateLimited`] with its `retry_after`, which a retry
+//!   classifier can answer with `Decision::RetryAfter(retry_after)`. It sits
+//!   outside the breaker, so the breaker never sees a rate-limit refusal
+//!   and never counts one.
 //! - **breaker** around the hedge: a hedged call is one call to the
 //!   breaker, so hedges never inflate its counts; a timeout below it counts
 //!   as a failure; a bulkhead rejection and cancellation never count.
 //! - **hedge** around the timeout: every hedged attempt gets its own timeout.
+//! - **concurrency limit** around the timeout: it must see a timeout as a
+//!   finished call that signals overload (a drop); inside the timeout it
+//!   would only see its call cancelled, which teaches it nothing. Each
+//!   hedge holds its own slot. Time waiting in its queue is bounded by its
+//!   own queue timeout, not the attempt's.
 //! - **timeout** around the bulkhead: time spent waiting in the bulkhead's
 //!   queue counts against the attempt's time limit.
 //! - **bulkhead** innermost: a slot is held only while the operation runs.
@@ -50,7 +64,7 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
-mod timer;
+pub(crate) mod timer;
 
 #[cfg(test)]
 mod tests;
@@ -59,10 +73,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::adaptive::ConcurrencyLimit;
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
 use crate::fallback::Fallback;
 use crate::hedge::Hedge;
+use crate::rate::RateLimiter;
 use crate::retry::{Retry, RetryError};
 use crate::runtime::Timer;
 use crate::timeout::timeout;
@@ -86,6 +102,8 @@ pub struct Policy<T, E> {
     bulkhead: Option<Bulkhead>,
     hedge: Option<Hedge>,
     fallback: Option<Fallback<T, E>>,
+    rate: Option<RateLimiter>,
+    concurrency: Option<ConcurrencyLimit>,
 }
 
 impl<T, E> Clone for Policy<T, E> {
@@ -98,6 +116,8 @@ impl<T, E> Clone for Policy<T, E> {
             bulkhead: self.bulkhead.clone(),
             hedge: self.hedge.clone(),
             fallback: self.fallback.clone(),
+            rate: self.rate.clone(),
+            concurrency: self.concurrency.clone(),
         }
     }
 }
@@ -111,6 +131,8 @@ impl<T, E> fmt::Debug for Policy<T, E> {
             .field("bulkhead", &self.bulkhead)
             .field("hedge", &self.hedge)
             .field("fallback", &self.fallback)
+            .field("rate", &self.rate)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -127,6 +149,8 @@ impl<T, E> Policy<T, E> {
                 bulkhead: None,
                 hedge: None,
                 fallback: None,
+                rate: None,
+                concurrency: None,
             },
         }
     }
@@ -137,7 +161,7 @@ impl<T, E> Policy<T, E> {
     ///
     /// The [`Error<E>`](Error) left after every stage: the operation's own
     /// error (the last attempt's), [`Error::Timeout`], [`Error::CircuitOpen`],
-    /// [`Error::Rejected`], or [`Error::Cancelled`] (which no stage ever
+    /// [`Error::Rejected`], [`Error::RateLimited`], or [`Error::Cancelled`] (which no stage ever
     /// retries, counts or replaces).
     ///
     /// # Cancel safety
@@ -186,12 +210,15 @@ impl<T, E> Policy<T, E> {
         }
     }
 
-    /// breaker -> hedge -> (timeout -> bulkhead -> op)
+    /// rate limit -> breaker -> hedge -> (concurrency limit -> timeout -> bulkhead -> op)
     async fn attempt<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
     {
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await?;
+        }
         let hedged = async {
             match &self.hedge {
                 Some(hedge) => hedge.run_layered(&self.timer, |_| self.guarded(op)).await,
@@ -204,8 +231,20 @@ impl<T, E> Policy<T, E> {
         }
     }
 
-    /// timeout -> bulkhead -> op
+    /// concurrency limit -> timeout -> bulkhead -> op
     async fn guarded<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, Error<E>>>,
+    {
+        match &self.concurrency {
+            Some(limit) => limit.call_layered(self.timed(op)).await,
+            None => self.timed(op).await,
+        }
+    }
+
+    /// timeout -> bulkhead -> op
+    async fn timed<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
@@ -262,6 +301,20 @@ impl<T, E> PolicyBuilder<T, E> {
     /// Bound concurrency with this bulkhead (shared with its other users).
     pub fn bulkhead(mut self, bulkhead: Bulkhead) -> Self {
         self.policy.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// Spend one unit of this rate limiter per attempt (shared with its
+    /// other users); see the [module docs](self) for where it sits.
+    pub fn rate_limit(mut self, limiter: RateLimiter) -> Self {
+        self.policy.rate = Some(limiter);
+        self
+    }
+
+    /// Bound concurrency with this adaptive limit (shared with its other
+    /// users); it learns from each attempt's latency and timeouts.
+    pub fn concurrency_limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.policy.concurrency = Some(limit);
         self
     }
 

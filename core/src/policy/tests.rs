@@ -173,3 +173,112 @@ fn a_policy_call_is_send_and_the_policy_is_shareable() {
     let fut = policy.call(|| async { Ok(1) });
     send(&fut);
 }
+
+#[test]
+fn a_retry_can_wait_out_a_rate_limit_with_its_retry_after_hint() {
+    use crate::rate::{Rate, RateLimiter};
+    use crate::retry::Decision;
+    let rt = VirtualRuntime::new();
+    let limiter = RateLimiter::builder(rt.clone(), Rate::per_second(10))
+        .burst(1)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .classify(|e: &Error<&str>| match e {
+            Error::RateLimited(limited) => Decision::RetryAfter(limited.retry_after),
+            other => Decision::by_default(other),
+        })
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .retry(retry)
+        .rate_limit(limiter.clone())
+        .build()
+        .unwrap();
+    let starts = Mutex::new(Vec::new());
+    let run = || {
+        starts.lock().unwrap().push(rt.now());
+        async { Ok::<_, &str>(()) }
+    };
+    rt.block_on(async {
+        policy.call(run).await.unwrap();
+        // The second call is refused once, then retried exactly when the
+        // limiter said it would admit it.
+        policy.call(run).await.unwrap();
+    })
+    .unwrap();
+    let starts = starts.lock().unwrap();
+    assert_eq!(starts.len(), 2, "a refused attempt never ran the operation");
+    assert_eq!(starts[1] - starts[0], ms(100));
+}
+
+#[test]
+fn a_rate_limit_refusal_is_an_error_of_its_own_and_never_reaches_the_breaker() {
+    use crate::rate::{Rate, RateLimiter};
+    let rt = VirtualRuntime::new();
+    let breaker = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .rate_limit(
+            RateLimiter::builder(rt.clone(), Rate::per_second(1))
+                .burst(1)
+                .max_wait(Duration::ZERO)
+                .build()
+                .unwrap(),
+        )
+        .breaker(breaker.clone())
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        policy.call(|| async { Ok::<_, &str>(()) }).await.unwrap();
+        for _ in 0..3 {
+            let out = policy.call(|| async { Ok::<_, &str>(()) }).await;
+            let Err(Error::RateLimited(limited)) = out else {
+                panic!("expected a rate-limit refusal, got {out:?}")
+            };
+            assert!(limited.retry_after > Duration::ZERO);
+        }
+    })
+    .unwrap();
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_concurrency_limit_in_a_policy_learns_from_timeouts_but_not_from_cancellation() {
+    use crate::adaptive::{Aimd, ConcurrencyLimit};
+    let rt = VirtualRuntime::new();
+    let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+        .initial_limit(8)
+        .build()
+        .unwrap();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(10))
+        .concurrency_limit(limit.clone())
+        .build()
+        .unwrap();
+    let slow = || {
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(50)).await;
+            Ok::<_, &str>(())
+        }
+    };
+    rt.block_on(async {
+        // Cancelled by the caller before the timeout: teaches nothing.
+        let _ = crate::timeout::timeout(&rt, ms(5), policy.call(slow)).await;
+        assert_eq!(limit.limit(), 8);
+        assert_eq!(limit.inside(), 0);
+        // Timed out inside the policy: drops. The limit moves once per
+        // round trip, so after two timeouts one round trip apart it halves.
+        for _ in 0..2 {
+            let out = policy.call(slow).await;
+            assert!(out.unwrap_err().is_timeout());
+        }
+        assert_eq!(limit.limit(), 4);
+    })
+    .unwrap();
+}

@@ -50,9 +50,11 @@ pub(crate) fn default_decision<E>(error: &Error<E>, retry_circuit_open: bool) ->
     match error {
         Error::Inner(_) | Error::Timeout(_) => Decision::Retry,
         Error::CircuitOpen(open) if retry_circuit_open => Decision::RetryAfter(open.retry_after),
-        Error::Cancelled(_) | Error::CircuitOpen(_) | Error::Rejected(_) | Error::Panicked(_) => {
-            Decision::Stop
-        }
+        Error::Cancelled(_)
+        | Error::CircuitOpen(_)
+        | Error::Rejected(_)
+        | Error::Panicked(_)
+        | Error::RateLimited(_) => Decision::Stop,
     }
 }
 
@@ -73,6 +75,8 @@ pub enum ErrorKind {
     Rejected,
     /// The operation panicked.
     Panicked,
+    /// A rate limiter refused the call.
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -86,6 +90,7 @@ impl ErrorKind {
             Error::CircuitOpen(_) => ErrorKind::CircuitOpen,
             Error::Rejected(_) => ErrorKind::Rejected,
             Error::Panicked(_) => ErrorKind::Panicked,
+            Error::RateLimited(_) => ErrorKind::RateLimited,
         }
     }
 }

@@ -1,0 +1,574 @@
+//! Adaptive concurrency: a [`ConcurrencyLimit`] that admits or queues calls
+//! like a [`Bulkhead`](crate::bulkhead::Bulkhead), but finds its limit by
+//! itself from each call's latency and outcome.
+//!
+//! Two algorithms ([`Algorithm`]): [`Aimd`] (grow by one while the limit is
+//! in use, cut by a factor on overload) and [`Gradient2`] (shrink in
+//! proportion as latency rises above its long-run baseline). Only calls that
+//! finish teach it: a cancelled call frees its slot and teaches nothing. A
+//! timeout or rejection below it is a sign of overload (a *drop*).
+//!
+//! Defaults, and why: `initial_limit` 20 (Netflix's: low enough not to flood
+//! a cold upstream, high enough for an ordinary service to start at speed),
+//! `min_limit` 1 (the upstream is always probed, so recovery is noticed),
+//! `max_limit` 200 (a bound on how much the upstream may be made to queue if
+//! latency readings mislead), no queue (like the bulkhead: callers over the
+//! limit are refused at once unless you allow a queue).
+//!
+//! ```
+//! use staunch::adaptive::{Aimd, ConcurrencyLimit};
+//! use staunch::testing::VirtualRuntime;
+//!
+//! let rt = VirtualRuntime::new();
+//! let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+//!     .initial_limit(2)
+//!     .build()?;
+//! rt.block_on(async {
+//!     let a = limit.try_acquire().unwrap();
+//!     let _b = limit.try_acquire().unwrap();
+//!     assert!(limit.try_acquire().is_err()); // at the limit: refused
+//!     a.success(); // a finished call teaches the limit
+//!     assert_eq!(limit.limit(), 3); // the limit was in use: it grows
+//! })
+//! .unwrap();
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
+
+mod algorithm;
+mod slots;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use algorithm::{Aimd, Algorithm, Gradient2};
+
+use crate::bulkhead::Rejected;
+use crate::observe::{Event, Observers};
+use crate::policy::timer::AnyTimer;
+use crate::runtime::{BoxTask, Instant, Timer};
+use crate::{ConfigError, Error};
+use algorithm::Sample;
+use slots::{Entry, Slots};
+
+/// The default starting limit.
+pub const DEFAULT_INITIAL_LIMIT: usize = 20;
+/// The default lowest limit.
+pub const DEFAULT_MIN_LIMIT: usize = 1;
+/// The default highest limit.
+pub const DEFAULT_MAX_LIMIT: usize = 200;
+
+struct Shared {
+    slots: Slots,
+    timer: AnyTimer,
+    queue_timeout: Option<Duration>,
+    name: Arc<str>,
+    observers: Observers,
+}
+
+/// A concurrency limit that learns; see the [module docs](self).
+///
+/// `Clone + Send + Sync` natively; clones share one limit.
+///
+/// # Cancel safety
+///
+/// A caller that stops waiting leaves the queue at once; a call dropped
+/// while inside frees its slot and teaches the limit nothing.
+#[derive(Clone)]
+pub struct ConcurrencyLimit {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ConcurrencyLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (inside, queued, limit) = self.shared.slots.load();
+        f.debug_struct("ConcurrencyLimit")
+            .field("name", &self.shared.name)
+            .field("limit", &limit)
+            .field("inside", &inside)
+            .field("queued", &queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConcurrencyLimit {
+    /// A builder for a limit that learns with `algorithm`, timing calls on
+    /// `timer`; see the [module docs](self) for the defaults.
+    pub fn builder<T: Timer + 'static>(
+        timer: T,
+        algorithm: impl Into<Algorithm>,
+    ) -> ConcurrencyLimitBuilder {
+        ConcurrencyLimitBuilder {
+            timer: AnyTimer::new(timer),
+            algorithm: algorithm.into(),
+            initial: DEFAULT_INITIAL_LIMIT,
+            min: DEFAULT_MIN_LIMIT,
+            max: DEFAULT_MAX_LIMIT,
+            max_queued: 0,
+            queue_timeout: None,
+            name: Arc::from(""),
+            observers: Observers::new(),
+        }
+    }
+
+    /// The current limit.
+    ///
+    /// ```
+    /// use staunch::adaptive::{ConcurrencyLimit, Gradient2};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Gradient2::default()).build()?;
+    /// assert_eq!(limit.limit(), staunch::adaptive::DEFAULT_INITIAL_LIMIT);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.shared.slots.load().2
+    }
+
+    /// How many calls are inside now.
+    #[must_use]
+    pub fn inside(&self) -> usize {
+        self.shared.slots.load().0
+    }
+
+    /// How many callers wait now.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared.slots.load().1
+    }
+
+    /// Takes a slot now, or refuses without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected::Full`] (with the current limit) when the limit is reached
+    /// or someone waits.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Aimd::default())
+    ///     .initial_limit(1)
+    ///     .build()?;
+    /// let permit = limit.try_acquire().unwrap();
+    /// assert!(limit.try_acquire().is_err());
+    /// permit.ignore(); // frees the slot, teaches nothing
+    /// assert!(limit.try_acquire().is_ok());
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<LimitPermit, Rejected> {
+        match self.shared.slots.enter(false) {
+            Entry::Inside { in_flight } => Ok(self.permit(in_flight)),
+            Entry::Full { limit } => Err(self.full(limit)),
+            Entry::Queued(_) => Err(self.full(self.limit())),
+        }
+    }
+
+    /// Takes a slot, waiting in the queue if there is room in it.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected::Full`] at once when the limit and the queue are full;
+    /// [`Rejected::QueueTimeout`] when the wait exceeded the queue timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the queue; no slot is lost.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::bulkhead::Rejected;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+    ///     .initial_limit(1)
+    ///     .max_queued(1)
+    ///     .queue_timeout(Duration::from_millis(50))
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let _held = limit.acquire().await.unwrap();
+    ///     let waited = limit.acquire().await.unwrap_err();
+    ///     assert!(matches!(waited, Rejected::QueueTimeout { .. }));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            limit: self.clone(),
+            state: AcquireState::Start,
+        }
+    }
+
+    /// Runs `future` inside the limit; its completion is a success sample.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] as for [`acquire`](Self::acquire); the future is then
+    /// dropped without being polled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future frees the slot and teaches nothing.
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default()).build()?;
+    /// assert_eq!(rt.block_on(limit.call(async { 7 })).unwrap().unwrap(), 7);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn call<F: Future>(&self, future: F) -> Result<F::Output, Rejected> {
+        let permit = self.acquire().await?;
+        let out = future.await;
+        permit.success();
+        Ok(out)
+    }
+
+    /// Like [`call`](Self::call), for a staunch stage returning
+    /// [`Error<E>`](Error). Success is a latency sample; a timeout or a
+    /// rejection below is a drop (overload); the operation's own error, a
+    /// panic and an open circuit teach nothing (they say nothing about
+    /// load); cancellation teaches nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] when refused, or the future's own error.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`call`](Self::call).
+    ///
+    /// ```
+    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+    /// use staunch::testing::VirtualRuntime;
+    /// use staunch::timeout::Elapsed;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+    ///     .initial_limit(10)
+    ///     .build()?;
+    /// let timed_out = async { Err::<(), staunch::Error<()>>(Elapsed { after: Duration::ZERO }.into()) };
+    /// assert!(rt.block_on(limit.call_layered(timed_out)).unwrap().is_err());
+    /// assert_eq!(limit.limit(), 5); // a timeout is overload: the limit halves
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, Error<E>>>,
+    {
+        let permit = self.acquire().await?;
+        let out = future.await;
+        match &out {
+            Ok(_) => permit.success(),
+            Err(Error::Timeout(_) | Error::Rejected(_) | Error::RateLimited(_)) => permit.dropped(),
+            Err(_) => permit.ignore(),
+        }
+        out
+    }
+
+    fn permit(&self, in_flight: usize) -> LimitPermit {
+        LimitPermit {
+            shared: Some(self.shared.clone()),
+            started: self.shared.timer.now(),
+            in_flight,
+        }
+    }
+
+    fn full(&self, limit: usize) -> Rejected {
+        let rejected = Rejected::Full {
+            max_concurrent: limit,
+            max_queued: self.shared.slots.max_queued,
+        };
+        self.reject(rejected)
+    }
+
+    fn reject(&self, rejected: Rejected) -> Rejected {
+        self.shared.observers.emit(|| Event::CallRejected {
+            name: self.shared.name.clone(),
+            reason: rejected.to_string(),
+        });
+        rejected
+    }
+}
+
+/// Configures a [`ConcurrencyLimit`]; checked by [`build`](Self::build).
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct ConcurrencyLimitBuilder {
+    timer: AnyTimer,
+    algorithm: Algorithm,
+    initial: usize,
+    min: usize,
+    max: usize,
+    max_queued: usize,
+    queue_timeout: Option<Duration>,
+    name: Arc<str>,
+    observers: Observers,
+}
+
+impl fmt::Debug for ConcurrencyLimitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrencyLimitBuilder")
+            .field("algorithm", &self.algorithm)
+            .field("initial", &self.initial)
+            .field("min", &self.min)
+            .field("max", &self.max)
+            .field("max_queued", &self.max_queued)
+            .field("queue_timeout", &self.queue_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConcurrencyLimitBuilder {
+    /// The limit to start from (default [`DEFAULT_INITIAL_LIMIT`]).
+    pub fn initial_limit(mut self, limit: usize) -> Self {
+        self.initial = limit;
+        self
+    }
+    /// The limit never goes below this (default [`DEFAULT_MIN_LIMIT`]).
+    pub fn min_limit(mut self, limit: usize) -> Self {
+        self.min = limit;
+        self
+    }
+    /// The limit never goes above this (default [`DEFAULT_MAX_LIMIT`]).
+    pub fn max_limit(mut self, limit: usize) -> Self {
+        self.max = limit;
+        self
+    }
+    /// Let up to `n` callers wait for a slot, first come first served (0 by default).
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.max_queued = n;
+        self
+    }
+    /// Refuse a queued caller that waited `limit` without a slot.
+    pub fn queue_timeout(mut self, limit: Duration) -> Self {
+        self.queue_timeout = Some(limit);
+        self
+    }
+    /// The name used in events.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+    /// Who hears about rejections and limit changes.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    /// Checks the settings and builds the limit; the initial limit is
+    /// clamped into `[min, max]`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a zero minimum, a minimum above the maximum, or
+    /// an algorithm setting out of range.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn build(self) -> Result<ConcurrencyLimit, ConfigError> {
+        if self.min == 0 {
+            return Err(ConfigError::new(
+                "min_limit",
+                "must be at least 1, or the limit could reach 0 and never learn again",
+            ));
+        }
+        if self.min > self.max {
+            return Err(ConfigError::new(
+                "min_limit",
+                format!(
+                    "{} is above max_limit {}; lower it or raise max_limit",
+                    self.min, self.max
+                ),
+            ));
+        }
+        self.algorithm.validate()?;
+        let initial = self.initial.clamp(self.min, self.max);
+        Ok(ConcurrencyLimit {
+            shared: Arc::new(Shared {
+                slots: Slots::new(
+                    initial as f64,
+                    self.min as f64,
+                    self.max as f64,
+                    self.max_queued,
+                    self.algorithm.learner(),
+                ),
+                timer: self.timer,
+                queue_timeout: self.queue_timeout,
+                name: self.name,
+                observers: self.observers,
+            }),
+        })
+    }
+}
+
+/// A slot in a [`ConcurrencyLimit`]. Say how the call went with
+/// [`success`](Self::success) or [`dropped`](Self::dropped); dropping the
+/// permit without a verdict (a cancelled call) frees the slot and teaches
+/// nothing.
+///
+/// ```
+/// use staunch::adaptive::{Aimd, ConcurrencyLimit};
+/// use staunch::testing::VirtualRuntime;
+///
+/// let limit = ConcurrencyLimit::builder(VirtualRuntime::new(), Aimd::default().backoff(0.5))
+///     .initial_limit(8)
+///     .build()?;
+/// limit.try_acquire().unwrap().dropped(); // the upstream said "too much"
+/// assert_eq!(limit.limit(), 4);
+/// drop(limit.try_acquire().unwrap()); // cancelled: no change
+/// assert_eq!(limit.limit(), 4);
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[must_use = "the slot is freed as soon as the permit is dropped; report the outcome with success() or dropped()"]
+pub struct LimitPermit {
+    shared: Option<Arc<Shared>>,
+    started: Instant,
+    in_flight: usize,
+}
+
+impl fmt::Debug for LimitPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitPermit")
+            .field("started", &self.started)
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LimitPermit {
+    /// The call finished normally: its latency is a sample.
+    pub fn success(mut self) {
+        self.finish(Some(false));
+    }
+
+    /// The call ended in a sign of overload (timed out, refused by the
+    /// upstream): the limit backs off.
+    pub fn dropped(mut self) {
+        self.finish(Some(true));
+    }
+
+    /// The call finished but says nothing about load: free the slot only.
+    pub fn ignore(mut self) {
+        self.finish(None);
+    }
+
+    fn finish(&mut self, dropped: Option<bool>) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let sample = dropped.map(|dropped| {
+            let now = shared.timer.now();
+            Sample {
+                latency: now - self.started,
+                in_flight: self.in_flight,
+                dropped,
+                now_ns: u64::try_from(now.since_origin().as_nanos()).unwrap_or(u64::MAX),
+            }
+        });
+        if let Some((from, to)) = shared.slots.release(sample).wake() {
+            shared.observers.emit(|| Event::ConcurrencyLimitChanged {
+                name: shared.name.clone(),
+                from,
+                to,
+            });
+        }
+    }
+}
+
+impl Drop for LimitPermit {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+enum AcquireState {
+    Start,
+    Waiting { id: u64, timeout: Option<BoxTask> },
+    Done,
+}
+
+/// The future returned by [`ConcurrencyLimit::acquire`].
+#[must_use = "futures do nothing unless awaited; this one waits for a slot under the limit"]
+pub struct Acquire {
+    limit: ConcurrencyLimit,
+    state: AcquireState,
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field(
+                "waiting",
+                &matches!(self.state, AcquireState::Waiting { .. }),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for Acquire {
+    type Output = Result<LimitPermit, Rejected>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let shared = &this.limit.shared;
+        if let AcquireState::Start = this.state {
+            match shared.slots.enter(true) {
+                Entry::Inside { in_flight } => {
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(Ok(this.limit.permit(in_flight)));
+                }
+                Entry::Full { limit } => {
+                    this.state = AcquireState::Done;
+                    return Poll::Ready(Err(this.limit.full(limit)));
+                }
+                Entry::Queued(id) => {
+                    let timeout = shared.queue_timeout.map(|d| shared.timer.sleep(d));
+                    this.state = AcquireState::Waiting { id, timeout };
+                }
+            }
+        }
+        let AcquireState::Waiting { id, timeout } = &mut this.state else {
+            panic!("`Acquire` polled after it completed");
+        };
+        let id = *id;
+        if let Some(in_flight) = shared.slots.poll(id, cx.waker()) {
+            this.state = AcquireState::Done;
+            return Poll::Ready(Ok(this.limit.permit(in_flight)));
+        }
+        if let Some(sleep) = timeout
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            this.state = AcquireState::Done;
+            if shared.slots.leave(id) {
+                let in_flight = shared.slots.load().0;
+                return Poll::Ready(Ok(this.limit.permit(in_flight)));
+            }
+            let waited = shared.queue_timeout.unwrap_or_default();
+            return Poll::Ready(Err(this.limit.reject(Rejected::QueueTimeout { waited })));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        if let AcquireState::Waiting { id, .. } = self.state
+            && self.limit.shared.slots.leave(id)
+        {
+            let _unchanged = self.limit.shared.slots.release(None).wake();
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The adaptive limit's slots, FIFO queue and learning state, under one lock.
+//!
+//! # Invariants
+//!
+//! 1. `inside` counts every slot taken, including slots handed to waiters
+//!    that have not yet woken to collect them (their ids are in `granted`).
+//! 2. A call is admitted only while `inside < floor(limit)`; when the limit
+//!    shrinks below `inside`, nobody new is admitted until enough calls
+//!    leave. `min <= limit <= max` always.
+//! 3. A freed slot goes to the queue's front waiter while the limit allows,
+//!    so a newcomer never overtakes a waiter; a waiter that leaves after
+//!    being granted passes its slot on.
+//! 4. Only finished calls teach the learner: a permit dropped without a
+//!    verdict (a cancelled call) frees its slot and teaches nothing.
+//! 5. Wakers are woken, and events emitted, after the lock is released.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use super::algorithm::{Learner, Sample};
+use crate::sync::{Mutex, lock};
+
+struct Waiter {
+    id: u64,
+    waker: Option<Waker>,
+}
+
+struct State {
+    inside: usize,
+    limit: f64,
+    next_id: u64,
+    queue: VecDeque<Waiter>,
+    granted: Vec<u64>,
+    learner: Learner,
+}
+
+pub(crate) enum Entry {
+    /// A slot is taken; `in_flight` calls are inside, this one included.
+    Inside {
+        in_flight: usize,
+    },
+    Queued(u64),
+    Full {
+        limit: usize,
+    },
+}
+
+pub(crate) struct Slots {
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) max_queued: usize,
+    state: Mutex<State>,
+}
+
+/// What a release did: who to wake, and the limit before and after.
+pub(crate) struct Released {
+    wake: Vec<Waker>,
+    pub(crate) change: Option<(usize, usize)>,
+}
+
+impl Released {
+    pub(crate) fn wake(self) -> Option<(usize, usize)> {
+        for w in self.wake {
+            w.wake();
+        }
+        self.change
+    }
+}
+
+impl Slots {
+    pub(crate) fn new(
+        initial: f64,
+        min: f64,
+        max: f64,
+        max_queued: usize,
+        learner: Learner,
+    ) -> Slots {
+        Slots {
+            min,
+            max,
+            max_queued,
+            state: Mutex::new(State {
+                inside: 0,
+                limit: initial,
+                next_id: 0,
+                queue: VecDeque::new(),
+                granted: Vec::new(),
+                learner,
+            }),
+        }
+    }
+
+    pub(crate) fn enter(&self, may_wait: bool) -> Entry {
+        let mut s = lock(&self.state);
+        if s.inside < s.limit as usize && s.queue.is_empty() {
+            s.inside += 1;
+            Entry::Inside {
+                in_flight: s.inside,
+            }
+        } else if may_wait && s.queue.len() < self.max_queued {
+            let id = s.next_id;
+            s.next_id += 1;
+            s.queue.push_back(Waiter { id, waker: None });
+            Entry::Queued(id)
+        } else {
+            Entry::Full {
+                limit: s.limit as usize,
+            }
+        }
+    }
+
+    /// `Some(in_flight)` once waiter `id` holds a slot; else keeps its waker.
+    pub(crate) fn poll(&self, id: u64, waker: &Waker) -> Option<usize> {
+        let mut s = lock(&self.state);
+        if let Some(i) = s.granted.iter().position(|g| *g == id) {
+            s.granted.swap_remove(i);
+            return Some(s.inside);
+        }
+        if let Some(w) = s.queue.iter_mut().find(|w| w.id == id) {
+            match &w.waker {
+                Some(old) if old.will_wake(waker) => {}
+                _ => w.waker = Some(waker.clone()),
+            }
+        }
+        None
+    }
+
+    /// Waiter `id` gives up; `true` if it had been granted a slot it must release.
+    pub(crate) fn leave(&self, id: u64) -> bool {
+        let mut s = lock(&self.state);
+        if let Some(i) = s.queue.iter().position(|w| w.id == id) {
+            s.queue.remove(i);
+            return false;
+        }
+        match s.granted.iter().position(|g| *g == id) {
+            Some(i) => {
+                s.granted.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees one slot, first learning from `sample` if the call finished.
+    pub(crate) fn release(&self, sample: Option<Sample>) -> Released {
+        let mut s = lock(&self.state);
+        let before = s.limit as usize;
+        if let Some(sample) = sample {
+            let limit = s.limit;
+            let learned = s.learner.learn(sample, limit);
+            s.limit = if learned.is_finite() {
+                learned.clamp(self.min, self.max)
+            } else {
+                limit
+            };
+        }
+        s.inside -= 1;
+        let mut wake = Vec::new();
+        while s.inside < s.limit as usize {
+            let Some(w) = s.queue.pop_front() else { break };
+            s.granted.push(w.id);
+            s.inside += 1;
+            wake.extend(w.waker);
+        }
+        let after = s.limit as usize;
+        Released {
+            wake,
+            change: (before != after).then_some((before, after)),
+        }
+    }
+
+    pub(crate) fn load(&self) -> (usize, usize, usize) {
+        let s = lock(&self.state);
+        (s.inside, s.queue.len(), s.limit as usize)
+    }
+}

@@ -1,0 +1,151 @@
+use std::time::Duration;
+
+use super::*;
+use crate::testing::VirtualRuntime;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn bad_limits_get_errors_that_say_what_to_fix() {
+    let rt = VirtualRuntime::new();
+    let zero = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+        .min_limit(0)
+        .build();
+    assert_eq!(zero.unwrap_err().setting, "min_limit");
+    let inverted = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+        .min_limit(10)
+        .max_limit(5)
+        .build();
+    assert!(
+        inverted
+            .unwrap_err()
+            .to_string()
+            .contains("above max_limit 5")
+    );
+    let backoff = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(1.5)).build();
+    assert_eq!(backoff.unwrap_err().setting, "backoff");
+    let tolerance = ConcurrencyLimit::builder(rt, Gradient2::default().tolerance(0.5)).build();
+    assert_eq!(tolerance.unwrap_err().setting, "tolerance");
+}
+
+#[test]
+fn a_cancelled_call_teaches_the_limit_nothing() {
+    let rt = VirtualRuntime::new();
+    let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
+        .initial_limit(1)
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        let permit = limit.try_acquire().unwrap();
+        drop(permit); // cancelled: no verdict
+    }
+    assert_eq!(limit.limit(), 1);
+    assert_eq!(limit.inside(), 0);
+    rt.block_on({
+        let limit = limit.clone();
+        let rt = rt.clone();
+        async move {
+            let slow = limit.call(async {
+                rt.sleep(Duration::from_secs(1)).await;
+            });
+            // Dropped mid-call by a timeout around it.
+            let _ = crate::timeout::timeout(&rt, ms(10), slow).await;
+        }
+    })
+    .unwrap();
+    assert_eq!(limit.limit(), 1, "a cancelled call is no sample");
+    assert_eq!(limit.inside(), 0, "and it holds no slot");
+}
+
+#[test]
+fn aimd_grows_on_success_and_backs_off_on_drops_within_bounds() {
+    let rt = VirtualRuntime::new();
+    let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+        .initial_limit(4)
+        .min_limit(2)
+        .max_limit(6)
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        let permits: Vec<_> = (0..limit.limit())
+            .map(|_| limit.try_acquire().unwrap())
+            .collect();
+        for p in permits {
+            p.success();
+        }
+    }
+    assert_eq!(limit.limit(), 6, "grows up to the maximum, never past it");
+    for _ in 0..10 {
+        rt.block_on({
+            let rt = rt.clone();
+            async move { rt.sleep(ms(1)).await }
+        })
+        .unwrap();
+        limit.try_acquire().unwrap().dropped();
+    }
+    assert_eq!(
+        limit.limit(),
+        2,
+        "shrinks down to the minimum, never past it"
+    );
+}
+
+#[test]
+fn gradient_shrinks_when_latency_rises_above_its_baseline() {
+    let rt = VirtualRuntime::new();
+    let limit = ConcurrencyLimit::builder(rt.clone(), Gradient2::default())
+        .initial_limit(50)
+        .build()
+        .unwrap();
+    let run = |latency: Duration, rounds: usize| {
+        for _ in 0..rounds {
+            let permits: Vec<_> = (0..limit.limit())
+                .map(|_| limit.try_acquire().unwrap())
+                .collect();
+            rt.block_on({
+                let rt = rt.clone();
+                async move { rt.sleep(latency).await }
+            })
+            .unwrap();
+            for p in permits {
+                p.success();
+            }
+        }
+    };
+    run(ms(10), 20);
+    let steady = limit.limit();
+    run(ms(40), 10);
+    assert!(
+        limit.limit() < steady * 2 / 3,
+        "from {steady} to {}",
+        limit.limit()
+    );
+}
+
+#[test]
+fn limit_changes_are_events() {
+    let rt = VirtualRuntime::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observers = crate::observe::Observers::new().with({
+        let seen = seen.clone();
+        move |e: &Event| seen.lock().unwrap().push(e.clone())
+    });
+    let limit = ConcurrencyLimit::builder(rt, Aimd::default())
+        .initial_limit(1)
+        .name("upstream")
+        .observers(observers)
+        .build()
+        .unwrap();
+    limit.try_acquire().unwrap().success();
+    let events = seen.lock().unwrap();
+    assert_eq!(
+        *events,
+        vec![Event::ConcurrencyLimitChanged {
+            name: "upstream".into(),
+            from: 1,
+            to: 2
+        }]
+    );
+}

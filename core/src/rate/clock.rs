@@ -1,0 +1,61 @@
+//! The limiter's absolute clock: a [`Timer`]'s monotonic instants moved onto
+//! the Unix epoch, so the stored TAT means the same to every limiter and
+//! process that shares it (governor's times are relative to each limiter's
+//! creation, so two of them sharing state disagree: its issue #252).
+
+use std::time::Duration;
+
+use crate::policy::timer::AnyTimer;
+use crate::runtime::Timer;
+
+/// A timer plus the Unix time of its origin.
+#[derive(Debug, Clone)]
+pub(crate) struct EpochClock {
+    timer: AnyTimer,
+    /// Nanoseconds from the Unix epoch to the timer's origin.
+    origin_ns: u64,
+}
+
+impl EpochClock {
+    /// `timer`, with its origin placed at `origin` after the Unix epoch, or
+    /// (when `None`) wherever the wall clock says it is now.
+    pub(crate) fn new(timer: AnyTimer, origin: Option<Duration>) -> EpochClock {
+        let origin =
+            origin.unwrap_or_else(|| unix_time_now().saturating_sub(timer.now().since_origin()));
+        EpochClock {
+            timer,
+            origin_ns: saturating_ns(origin),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.origin_ns
+            .saturating_add(saturating_ns(self.timer.now().since_origin()))
+    }
+
+    pub(crate) fn timer(&self) -> &AnyTimer {
+        &self.timer
+    }
+}
+
+/// `d` in nanoseconds, saturating (u64 arithmetic: this is on every check's path).
+#[inline]
+pub(crate) fn saturating_ns(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn unix_time_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
+
+// `SystemTime::now()` panics on wasm32-unknown-unknown: ask JavaScript.
+#[cfg(target_arch = "wasm32")]
+fn unix_time_now() -> Duration {
+    Duration::from_secs_f64((js_sys::Date::now() / 1000.0).max(0.0))
+}

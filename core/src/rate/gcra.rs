@@ -1,0 +1,108 @@
+//! The generic cell rate algorithm (GCRA) and the seam its state sits behind.
+//!
+//! # The algorithm
+//!
+//! A limiter admitting `count` calls per `period` with a burst of `burst`
+//! spaces calls one *emission interval* `T = period / count` apart (rounded
+//! up to a whole nanosecond, so rounding can only make it stricter) and
+//! tolerates up to `burst` calls at once. Its whole state is one number, the
+//! *theoretical arrival time* (TAT): when the limiter would be idle again if
+//! every admitted call had arrived exactly on schedule.
+//!
+//! A call of cost `n` at time `now` would move the TAT to
+//! `max(TAT, now) + n·T`; it is admitted when that new TAT lies at most
+//! `burst·T` after `now`, and otherwise refused with the wait
+//! `new TAT - burst·T - now`, after which it would be admitted.
+//!
+//! # Invariants
+//!
+//! 1. Times are nanoseconds since the Unix epoch (an absolute base), so two
+//!    processes, or two limiters built at different times, that share one
+//!    TAT agree on what it means.
+//! 2. A TAT at or before `now` means exactly the same as a fresh state: such
+//!    a state can be forgotten (the keyed limiter's eviction relies on it).
+//! 3. Every admission adds at least `T` to the TAT and leaves it at most
+//!    `burst·T` after its own `now`. Whatever order the updates land in, in
+//!    any window of length `W` at most `W / T + burst` calls are admitted
+//!    (the first admitted in the window leaves TAT ≥ its `now + T`, the last
+//!    leaves TAT ≤ its `now + burst·T`, and each adds `T`).
+//! 4. State changes only through [`TatStore::compare_exchange`], so two
+//!    racing callers never both spend the same capacity (no lost update).
+
+use crate::runtime::{MaybeSend, MaybeSync};
+use crate::sync::{AtomicU64, Ordering};
+
+/// The limiter's arithmetic: emission interval and burst, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gcra {
+    /// `T`: nanoseconds between two calls at the steady rate.
+    pub(crate) emission_ns: u64,
+    /// How many calls may come at once.
+    pub(crate) burst: u32,
+    /// `burst · T`.
+    pub(crate) span_ns: u64,
+}
+
+impl Gcra {
+    pub(crate) fn new(emission_ns: u64, burst: u32) -> Gcra {
+        Gcra {
+            emission_ns,
+            burst,
+            span_ns: emission_ns.saturating_mul(u64::from(burst)),
+        }
+    }
+
+    /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait.
+    pub(crate) fn decide(&self, tat: u64, now: u64, cost: u32) -> Result<u64, u64> {
+        let new_tat = tat
+            .max(now)
+            .saturating_add(self.emission_ns.saturating_mul(u64::from(cost)));
+        let admit_at = new_tat.saturating_sub(self.span_ns);
+        if admit_at <= now {
+            Ok(new_tat)
+        } else {
+            Err(admit_at - now)
+        }
+    }
+}
+
+/// Where a limiter keeps its one TAT value. In memory it is an atomic; a
+/// store shared between processes (Redis, say) implements the same two
+/// operations.
+pub(crate) trait TatStore: MaybeSend + MaybeSync {
+    /// The current TAT (0 for a fresh limiter).
+    fn load(&self) -> u64;
+    /// Replaces `current` with `new`, or reports the value found instead.
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64>;
+}
+
+impl TatStore for AtomicU64 {
+    #[inline]
+    fn load(&self) -> u64 {
+        AtomicU64::load(self, Ordering::Acquire)
+    }
+    #[inline]
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64> {
+        AtomicU64::compare_exchange_weak(self, current, new, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+    }
+}
+
+/// Admits `cost` at `now` against `store`, retrying on a lost race with the
+/// value that won, so every admission is counted exactly once.
+#[inline]
+pub(crate) fn admit<S: TatStore + ?Sized>(
+    store: &S,
+    gcra: &Gcra,
+    now: u64,
+    cost: u32,
+) -> Result<(), u64> {
+    let mut tat = store.load();
+    loop {
+        let new_tat = gcra.decide(tat, now, cost)?;
+        match store.compare_exchange(tat, new_tat) {
+            Ok(()) => return Ok(()),
+            Err(actual) => tat = actual,
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! [`KeyedRateLimiter`]: one GCRA cell per key, in bounded memory.
+//!
+//! # Invariants
+//!
+//! 1. Keys live in `shards.len()` shards, each a mutex over a map from key
+//!    to TAT; a key always lands in the same shard. Under the shard's lock
+//!    the TAT is a plain number, so there are no lost updates.
+//! 2. A shard holds at most `shard_cap` keys, and `shard_cap ·
+//!    shards.len() <= max_keys`: the limiter never tracks more than
+//!    `max_keys` keys.
+//! 3. A key whose TAT is at or before `now` is *idle*: forgetting it changes
+//!    no decision (gcra.rs, invariant 2). Idle keys are swept from a shard
+//!    when it has doubled since its last sweep and whenever it is full, so
+//!    eviction costs O(1) amortised per call.
+//! 4. When a full shard has no idle key, a call for a *new* key in it is
+//!    refused with [`RateError::KeysFull`] carrying the time until the
+//!    soonest key goes idle. Known keys keep their exact limits: the cap
+//!    never loosens a limit (evicting a busy key would hand its owner a
+//!    fresh burst) and never grows memory.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::RateError;
+use super::limiter::{RateLimiterBuilder, Settings};
+use crate::ConfigError;
+use crate::sync::{Mutex, lock};
+
+/// The default cap on keys: 100 000 keys cost a few megabytes at most.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// Sweeping starts once a shard holds this many keys.
+const FIRST_SWEEP: usize = 64;
+
+struct Shard<K> {
+    tats: HashMap<K, u64, RandomState>,
+    /// Sweep idle keys once the shard holds this many.
+    sweep_at: usize,
+}
+
+impl<K: Hash + Eq> Shard<K> {
+    fn sweep(&mut self, now: u64) {
+        self.tats.retain(|_, tat| *tat > now);
+        self.sweep_at = (self.tats.len() * 2).max(FIRST_SWEEP);
+    }
+}
+
+/// A rate limit per key (per user, per host), with idle keys evicted and a
+/// cap on the number of keys; see the [module docs](super) and
+/// [`max_keys`](KeyedRateLimiterBuilder::max_keys) for what happens at the cap.
+///
+/// `Clone + Send + Sync` natively; clones share one state.
+pub struct KeyedRateLimiter<K> {
+    inner: Arc<Inner<K>>,
+}
+
+struct Inner<K> {
+    settings: Settings,
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard<K>>]>,
+    shard_cap: usize,
+    max_keys: usize,
+}
+
+impl<K> Clone for KeyedRateLimiter<K> {
+    fn clone(&self) -> Self {
+        KeyedRateLimiter {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedRateLimiter<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("settings", &self.inner.settings)
+            .field("max_keys", &self.inner.max_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+    /// Admits one call for `key` now, or refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::Limited`] with the wait for this key;
+    /// [`RateError::KeysFull`] for a new key when the cap is reached and no
+    /// key is idle.
+    ///
+    /// ```
+    /// use staunch::rate::{KeyedRateLimiter, Rate, RateLimiter};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let per_user: KeyedRateLimiter<&str> =
+    ///     KeyedRateLimiter::builder(RateLimiter::builder(rt, Rate::per_second(1)).burst(1)).build()?;
+    /// assert!(per_user.check(&"ann").is_ok());
+    /// assert!(per_user.check(&"ann").is_err()); // ann waits...
+    /// assert!(per_user.check(&"bob").is_ok()); // ...bob does not
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn check(&self, key: &K) -> Result<(), RateError> {
+        self.check_n(key, 1)
+    }
+
+    /// Admits a call for `key` costing `cost` now, or refuses.
+    ///
+    /// # Errors
+    ///
+    /// As for [`check`](Self::check), and [`RateError::CostOverBurst`] for a
+    /// cost above the burst.
+    pub fn check_n(&self, key: &K, cost: u32) -> Result<(), RateError> {
+        let s = &self.inner.settings;
+        s.check_cost(cost)?;
+        match self.take(key, cost, s.clock.now_ns()) {
+            Ok(()) => {
+                s.admitted(cost);
+                Ok(())
+            }
+            Err(Ok(wait)) => Err(s.limited(cost, wait).into()),
+            Err(Err(error)) => Err(error),
+        }
+    }
+
+    /// Waits until a call for `key` is admitted (at most the maximum wait).
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::Limited`] at once when the wait would exceed the maximum
+    /// wait; [`RateError::KeysFull`] as for [`check`](Self::check).
+    ///
+    /// # Cancel safety
+    ///
+    /// Nothing is reserved while waiting.
+    ///
+    /// ```
+    /// use staunch::rate::{KeyedRateLimiter, Rate, RateLimiter};
+    /// use staunch::runtime::Timer;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let per_host: KeyedRateLimiter<String> =
+    ///     KeyedRateLimiter::builder(RateLimiter::builder(rt.clone(), Rate::per_second(4)).burst(1)).build()?;
+    /// rt.block_on(async {
+    ///     let host = "example.org".to_string();
+    ///     per_host.until_ready(&host).await.unwrap();
+    ///     per_host.until_ready(&host).await.unwrap();
+    ///     assert_eq!(rt.now().since_origin(), Duration::from_millis(250));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn until_ready(&self, key: &K) -> Result<(), RateError> {
+        self.until_ready_n(key, 1).await
+    }
+
+    /// Waits until a call for `key` costing `cost` is admitted.
+    ///
+    /// # Errors
+    ///
+    /// As for [`until_ready`](Self::until_ready), and
+    /// [`RateError::CostOverBurst`] for a cost above the burst.
+    ///
+    /// # Cancel safety
+    ///
+    /// Nothing is reserved while waiting.
+    pub async fn until_ready_n(&self, key: &K, cost: u32) -> Result<(), RateError> {
+        let s = &self.inner.settings;
+        s.check_cost(cost)?;
+        s.until_ready(cost, |now| self.take(key, cost, now)).await
+    }
+
+    /// How many keys are tracked now (idle ones not yet swept included).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.shards.iter().map(|s| lock(s).tats.len()).sum()
+    }
+
+    /// Whether no key is tracked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every idle key now (it happens by itself as keys come and
+    /// go; call this to give memory back after a burst of one-off keys).
+    pub fn evict_idle(&self) {
+        let now = self.inner.settings.clock.now_ns();
+        for shard in self.inner.shards.iter() {
+            let mut shard = lock(shard);
+            shard.sweep(now);
+            shard.tats.shrink_to_fit();
+        }
+    }
+
+    /// The most keys this limiter ever tracks.
+    #[must_use]
+    pub fn max_keys(&self) -> usize {
+        self.inner.max_keys
+    }
+
+    /// `Ok` if admitted; `Err(Ok(wait_ns))` if limited; `Err(Err(_))` if full.
+    fn take(&self, key: &K, cost: u32, now: u64) -> Result<(), Result<u64, RateError>> {
+        let inner = &*self.inner;
+        let gcra = &inner.settings.gcra;
+        let hash = inner.hasher.hash_one(key);
+        // The high bits pick the shard; the map uses its own hasher.
+        let index = (hash >> 32) as usize % inner.shards.len();
+        let mut shard = lock(&inner.shards[index]);
+        if let Some(tat) = shard.tats.get_mut(key) {
+            *tat = gcra.decide(*tat, now, cost).map_err(Ok)?;
+            return Ok(());
+        }
+        let new_tat = gcra.decide(0, now, cost).map_err(Ok)?;
+        if shard.tats.len() >= shard.sweep_at || shard.tats.len() >= inner.shard_cap {
+            shard.sweep(now);
+        }
+        if shard.tats.len() >= inner.shard_cap {
+            let soonest = shard.tats.values().copied().min().unwrap_or(now);
+            return Err(Err(RateError::KeysFull {
+                max_keys: inner.max_keys,
+                retry_after: Duration::from_nanos(soonest.saturating_sub(now)),
+            }));
+        }
+        shard.tats.insert(key.clone(), new_tat);
+        Ok(())
+    }
+}
+
+impl<K> KeyedRateLimiter<K> {
+    /// A builder for a keyed limiter giving each key the limit `limiter`
+    /// describes, with at most [`DEFAULT_MAX_KEYS`] keys.
+    pub fn builder(limiter: RateLimiterBuilder) -> KeyedRateLimiterBuilder<K> {
+        KeyedRateLimiterBuilder {
+            limiter,
+            max_keys: DEFAULT_MAX_KEYS,
+            _keys: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Configures a [`KeyedRateLimiter`]; checked by [`build`](Self::build).
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct KeyedRateLimiterBuilder<K> {
+    limiter: RateLimiterBuilder,
+    max_keys: usize,
+    _keys: std::marker::PhantomData<fn(K)>,
+}
+
+impl<K> fmt::Debug for KeyedRateLimiterBuilder<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiterBuilder")
+            .field("limiter", &self.limiter)
+            .field("max_keys", &self.max_keys)
+            .finish()
+    }
+}
+
+impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
+    /// The most keys tracked at once (default [`DEFAULT_MAX_KEYS`]).
+    ///
+    /// Keys are spread over up to 16 shards (one per 64 keys of the cap)
+    /// with an equal share of the cap each. When a new key arrives at a full shard whose keys are all busy
+    /// (none idle), the call is refused with [`RateError::KeysFull`] and the
+    /// time until the soonest key goes idle, at most one burst's worth of
+    /// time; known keys are unaffected. So the cap never loosens anyone's
+    /// limit and memory never grows past it.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// Checks the settings and builds the limiter.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for any setting [`RateLimiterBuilder::build`]
+    /// refuses, or a zero `max_keys`.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn build(self) -> Result<KeyedRateLimiter<K>, ConfigError> {
+        if self.max_keys == 0 {
+            return Err(ConfigError::new(
+                "max_keys",
+                "must be at least 1, or no key could ever be admitted",
+            ));
+        }
+        let settings = self.limiter.settings()?;
+        // At least 64 keys a shard, so keys that happen to share a shard
+        // rarely meet a small cap before the others have.
+        let shards = (self.max_keys / 64).clamp(1, 16);
+        let shard_cap = self.max_keys / shards;
+        Ok(KeyedRateLimiter {
+            inner: Arc::new(Inner {
+                settings,
+                hasher: RandomState::new(),
+                shards: (0..shards)
+                    .map(|_| {
+                        Mutex::new(Shard {
+                            tats: HashMap::with_hasher(RandomState::new()),
+                            sweep_at: FIRST_SWEEP,
+                        })
+                    })
+                    .collect(),
+                shard_cap,
+                max_keys: self.max_keys,
+            }),
+        })
+    }
+}

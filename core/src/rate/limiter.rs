@@ -1,0 +1,440 @@
+//! [`RateLimiter`]: one GCRA cell shared by every caller.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::clock::{EpochClock, saturating_ns};
+use super::gcra::{Gcra, TatStore, admit};
+use super::{RateError, RateLimited};
+use crate::ConfigError;
+use crate::observe::{Event, Observers};
+use crate::policy::timer::AnyTimer;
+use crate::runtime::Timer;
+use crate::sync::AtomicU64;
+
+/// A steady rate: `count` calls per `period`.
+///
+/// ```
+/// use staunch::rate::Rate;
+/// use std::time::Duration;
+///
+/// assert_eq!(Rate::per_second(10), Rate::new(10, Duration::from_secs(1)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// How many calls...
+    pub count: u32,
+    /// ...per this long.
+    pub period: Duration,
+}
+
+impl Rate {
+    /// `count` calls per `period`.
+    #[must_use]
+    pub const fn new(count: u32, period: Duration) -> Rate {
+        Rate { count, period }
+    }
+    /// `count` calls per second.
+    #[must_use]
+    pub const fn per_second(count: u32) -> Rate {
+        Rate::new(count, Duration::from_secs(1))
+    }
+    /// `count` calls per minute.
+    #[must_use]
+    pub const fn per_minute(count: u32) -> Rate {
+        Rate::new(count, Duration::from_secs(60))
+    }
+
+    /// The emission interval in nanoseconds, rounded up (never faster than asked).
+    pub(crate) fn emission_ns(self) -> Result<u64, ConfigError> {
+        if self.count == 0 {
+            return Err(ConfigError::new(
+                "rate",
+                "must admit at least 1 call per period; to refuse everything, don't call",
+            ));
+        }
+        if self.period.is_zero() {
+            return Err(ConfigError::new(
+                "rate",
+                "the period must be above zero; use e.g. `Rate::per_second(n)`",
+            ));
+        }
+        let period = self.period.as_nanos();
+        let emission = period.div_ceil(u128::from(self.count));
+        match u64::try_from(emission) {
+            Ok(ns) if ns > 0 => Ok(ns),
+            _ => Err(ConfigError::new(
+                "rate",
+                "the interval between calls must lie between 1 ns and about 584 years",
+            )),
+        }
+    }
+}
+
+/// The settings a limiter and a keyed limiter share.
+pub(crate) struct Settings {
+    pub(crate) clock: EpochClock,
+    pub(crate) gcra: Gcra,
+    pub(crate) max_wait: Option<Duration>,
+    pub(crate) name: Arc<str>,
+    pub(crate) observers: Observers,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("name", &self.name)
+            .field("gcra", &self.gcra)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    pub(crate) fn check_cost(&self, cost: u32) -> Result<(), RateError> {
+        if cost > self.gcra.burst {
+            return Err(RateError::CostOverBurst {
+                cost,
+                burst: self.gcra.burst,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn admitted(&self, cost: u32) {
+        self.observers.emit(|| Event::RateAdmitted {
+            name: self.name.clone(),
+            cost,
+        });
+    }
+
+    pub(crate) fn limited(&self, cost: u32, wait_ns: u64) -> RateLimited {
+        let retry_after = Duration::from_nanos(wait_ns);
+        self.observers.emit(|| Event::RateLimited {
+            name: self.name.clone(),
+            cost,
+            retry_after,
+        });
+        RateLimited { retry_after }
+    }
+
+    /// Waits until `take` admits, or gives up when the wait would pass the
+    /// maximum wait. Nothing is reserved while waiting.
+    pub(crate) async fn until_ready(
+        &self,
+        cost: u32,
+        mut take: impl FnMut(u64) -> Result<(), Result<u64, RateError>>,
+    ) -> Result<(), RateError> {
+        let start = self.clock.now_ns();
+        let deadline = self
+            .max_wait
+            .map(|w| start.saturating_add(saturating_ns(w)));
+        loop {
+            let now = self.clock.now_ns();
+            match take(now) {
+                Ok(()) => {
+                    self.admitted(cost);
+                    return Ok(());
+                }
+                Err(Err(error)) => return Err(error),
+                Err(Ok(wait_ns)) => {
+                    if deadline.is_some_and(|d| now.saturating_add(wait_ns) > d) {
+                        return Err(self.limited(cost, wait_ns).into());
+                    }
+                    self.clock
+                        .timer()
+                        .sleep(Duration::from_nanos(wait_ns))
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// A GCRA rate limiter shared by every caller of one resource; see the
+/// [module docs](super).
+///
+/// `Clone + Send + Sync` natively; clones share one state.
+pub struct RateLimiter {
+    settings: Arc<Settings>,
+    /// The one TAT; a shared store would implement [`TatStore`] in its place.
+    state: Arc<AtomicU64>,
+}
+
+impl Clone for RateLimiter {
+    fn clone(&self) -> Self {
+        RateLimiter {
+            settings: self.settings.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("name", &self.settings.name)
+            .field("emission_interval", &self.emission_interval())
+            .field("burst", &self.settings.gcra.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter {
+    /// A builder for a limiter admitting `rate` on `timer`'s clock, with a
+    /// burst of `rate.count` (one period's worth, as governor's quotas) and
+    /// no maximum wait.
+    pub fn builder<T: Timer + 'static>(timer: T, rate: Rate) -> RateLimiterBuilder {
+        RateLimiterBuilder {
+            timer: AnyTimer::new(timer),
+            rate,
+            burst: None,
+            max_wait: None,
+            epoch: None,
+            name: Arc::from(""),
+            observers: Observers::new(),
+        }
+    }
+
+    /// Admits one call now, or says how long until it would be admitted.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`] with the wait; nothing is taken then.
+    ///
+    /// ```
+    /// use staunch::rate::{Rate, RateLimiter};
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limiter = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build()?;
+    /// assert!(limiter.check().is_ok());
+    /// assert!(limiter.check().is_ok());
+    /// let refused = limiter.check().unwrap_err();
+    /// assert_eq!(refused.retry_after, Duration::from_millis(100));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn check(&self) -> Result<(), RateLimited> {
+        let s = &*self.settings;
+        match admit(&*self.state, &s.gcra, s.clock.now_ns(), 1) {
+            Ok(()) => {
+                s.admitted(1);
+                Ok(())
+            }
+            Err(wait) => Err(s.limited(1, wait)),
+        }
+    }
+
+    /// Admits a call costing `cost` units of the rate now, or refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::Limited`] with the wait; [`RateError::CostOverBurst`]
+    /// when `cost` is above the burst, which no wait would ever fix.
+    ///
+    /// ```
+    /// use staunch::rate::{Rate, RateError, RateLimiter};
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limiter = RateLimiter::builder(rt, Rate::per_second(100)).burst(10).build()?;
+    /// assert!(limiter.check_n(10).is_ok());
+    /// assert!(matches!(limiter.check_n(11), Err(RateError::CostOverBurst { cost: 11, burst: 10 })));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
+        let s = &*self.settings;
+        s.check_cost(cost)?;
+        match admit(&*self.state, &s.gcra, s.clock.now_ns(), cost) {
+            Ok(()) => {
+                s.admitted(cost);
+                Ok(())
+            }
+            Err(wait) => Err(s.limited(cost, wait).into()),
+        }
+    }
+
+    /// Waits until one call is admitted (at most the builder's
+    /// [`max_wait`](RateLimiterBuilder::max_wait), if set).
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`] at once when the wait would exceed the maximum wait.
+    ///
+    /// # Cancel safety
+    ///
+    /// Nothing is reserved while waiting: dropping the future mid-wait
+    /// leaves the limiter exactly as if the call had never come.
+    ///
+    /// ```
+    /// use staunch::rate::{Rate, RateLimiter};
+    /// use staunch::runtime::Timer;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let limiter = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(1).build()?;
+    /// rt.block_on(async {
+    ///     let start = rt.now();
+    ///     limiter.until_ready().await.unwrap();
+    ///     limiter.until_ready().await.unwrap();
+    ///     assert_eq!(rt.now() - start, Duration::from_millis(100));
+    /// })
+    /// .unwrap();
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub async fn until_ready(&self) -> Result<(), RateLimited> {
+        match self.until_ready_n(1).await {
+            Ok(()) => Ok(()),
+            Err(RateError::Limited(limited)) => Err(limited),
+            // A cost of 1 never exceeds a burst of at least 1, and a plain
+            // limiter has no keys.
+            Err(other) => Err(RateLimited {
+                retry_after: other.retry_after().unwrap_or(Duration::MAX),
+            }),
+        }
+    }
+
+    /// Waits until a call costing `cost` is admitted (at most the maximum
+    /// wait, if set).
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::CostOverBurst`] at once for a cost above the burst;
+    /// [`RateError::Limited`] at once when the wait would exceed the
+    /// maximum wait.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`until_ready`](Self::until_ready): nothing is held while
+    /// waiting.
+    pub async fn until_ready_n(&self, cost: u32) -> Result<(), RateError> {
+        let s = &*self.settings;
+        s.check_cost(cost)?;
+        s.until_ready(cost, |now| {
+            admit(&*self.state, &s.gcra, now, cost).map_err(Ok)
+        })
+        .await
+    }
+
+    /// The interval between two calls at the steady rate.
+    #[must_use]
+    pub fn emission_interval(&self) -> Duration {
+        Duration::from_nanos(self.settings.gcra.emission_ns)
+    }
+
+    /// How many calls may come at once.
+    #[must_use]
+    pub fn burst(&self) -> u32 {
+        self.settings.gcra.burst
+    }
+
+    /// The theoretical arrival time: when the limiter would be idle again,
+    /// as time since the Unix epoch (zero for a fresh limiter). This single
+    /// absolute value is the limiter's whole state.
+    #[must_use]
+    pub fn theoretical_arrival(&self) -> Duration {
+        Duration::from_nanos(TatStore::load(&*self.state))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sharing_state_with(mut self, other: &RateLimiter) -> RateLimiter {
+        self.state = other.state.clone();
+        self
+    }
+}
+
+/// Configures a [`RateLimiter`] (or a
+/// [`KeyedRateLimiter`](super::KeyedRateLimiter)); checked by `build`.
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct RateLimiterBuilder {
+    pub(crate) timer: AnyTimer,
+    pub(crate) rate: Rate,
+    pub(crate) burst: Option<u32>,
+    pub(crate) max_wait: Option<Duration>,
+    pub(crate) epoch: Option<Duration>,
+    pub(crate) name: Arc<str>,
+    pub(crate) observers: Observers,
+}
+
+impl fmt::Debug for RateLimiterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiterBuilder")
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiterBuilder {
+    /// How many calls may come at once (default: the rate's `count`).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// The longest `until_ready` waits; beyond it, it refuses at once with
+    /// the wait it would have needed (default: no maximum). In a
+    /// [`Policy`](crate::policy::Policy), `Duration::ZERO` makes the stage
+    /// refuse instead of wait.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// Where the timer's origin lies after the Unix epoch. By default the
+    /// wall clock is read once at `build`; set it when the timer is virtual
+    /// or when processes sharing state must agree to the nanosecond.
+    pub fn epoch(mut self, origin: Duration) -> Self {
+        self.epoch = Some(origin);
+        self
+    }
+
+    /// The name used in events.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Who hears about admitted and refused calls.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    pub(crate) fn settings(self) -> Result<Settings, ConfigError> {
+        let emission_ns = self.rate.emission_ns()?;
+        let burst = self.burst.unwrap_or(self.rate.count);
+        if burst == 0 {
+            return Err(ConfigError::new(
+                "burst",
+                "must be at least 1, or no call could ever be admitted",
+            ));
+        }
+        Ok(Settings {
+            clock: EpochClock::new(self.timer, self.epoch),
+            gcra: Gcra::new(emission_ns, burst),
+            max_wait: self.max_wait,
+            name: self.name,
+            observers: self.observers,
+        })
+    }
+
+    /// Checks the settings and builds the limiter.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a zero rate, a zero period, an interval between
+    /// calls under a nanosecond, or a zero burst.
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn build(self) -> Result<RateLimiter, ConfigError> {
+        Ok(RateLimiter {
+            settings: Arc::new(self.settings()?),
+            state: Arc::new(AtomicU64::new(0)),
+        })
+    }
+}
