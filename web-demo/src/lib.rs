@@ -18,6 +18,9 @@ pub mod crawler;
 pub mod report;
 pub mod site;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod service;
+
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
