@@ -15,6 +15,7 @@
 //! and tokio, and in virtual time in the tests.
 
 pub mod crawler;
+pub mod http;
 pub mod report;
 pub mod site;
 
