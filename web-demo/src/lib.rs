@@ -15,8 +15,12 @@
 //! and tokio, and in virtual time in the tests.
 
 pub mod crawler;
+pub mod http;
 pub mod report;
 pub mod site;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod service;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

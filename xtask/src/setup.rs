@@ -23,6 +23,25 @@ pub(crate) fn wasm_toolchain() -> Result {
     Ok(())
 }
 
+/// Debian's binaryen, for `wasm-opt -Oz` on the demo's wasm (prebuilt
+/// downloads fail here). Missing apt-get is not an error: the demo then
+/// reports the unoptimised size only.
+pub(crate) fn binaryen() -> Result {
+    if on_path("wasm-opt") || !on_path("apt-get") {
+        return Ok(());
+    }
+    let mut cmd = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    cmd.args(["install", "-y", "--no-install-recommends", "binaryen"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(&mut cmd)
+}
+
 /// Chromium and chromedriver (Debian packages), for the browser suites.
 pub(crate) fn browser() -> Result {
     if on_path("chromium") && on_path("chromedriver") {

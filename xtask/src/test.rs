@@ -126,6 +126,11 @@ pub(crate) fn all(args: &[String]) -> Result {
 
     let node = capture(Command::new("wasm-pack").args(["test", "--node", "tests"]))?;
     summary.add("wasm32 Node (Web + VirtualRuntime)", count_results(&node));
+    let abort = capture(Command::new("wasm-pack").args(["test", "--node", "adapters/web"]))?;
+    summary.add(
+        "wasm32 Node (staunch-web AbortSignal bridge)",
+        count_results(&abort),
+    );
     let chrome =
         capture(Command::new("wasm-pack").args(["test", "--headless", "--chrome", "tests"]))?;
     summary.add(

@@ -23,3 +23,4 @@ mod web;
 
 #[cfg(target_arch = "wasm32")]
 pub use web::{Web, WebSleep};
+pub mod abort;

@@ -1,0 +1,489 @@
+//! The crawl over real HTTP: one crawler, generic over the runtime's timer
+//! and over a tiny [`HttpClient`] trait, so the same code runs on tokio
+//! (reqwest), on smol (a small HTTP/1.1 client over async-net) and, later,
+//! in the browser (fetch).
+//!
+//! Resilience, outermost first: a [`CancelScope`] around the whole crawl,
+//! `gather_limited` for bounded concurrency, retry honouring `Retry-After`,
+//! a breaker per host, a per-request timeout. Every count that staunch
+//! decides (retries, rejections, breaker transitions) comes from its
+//! observers, not from guesses in the crawler.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod metrics;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use staunch::Error;
+use staunch::breaker::CircuitBreaker;
+use staunch::gather::gather_limited;
+use staunch::observe::{Event, Observers};
+use staunch::retry::{Backoff, Decision, Retry};
+use staunch::runtime::{Instant, Timer};
+use staunch::scope::CancelScope;
+use staunch::timeout::timeout;
+use thiserror::Error;
+
+/// An HTTP answer, as much of it as the crawler reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The `Retry-After` header in whole seconds, if any.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: String,
+}
+
+/// Why a request produced no usable page.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HttpError {
+    /// The connection or the exchange failed.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The server answered an error status.
+    #[error("answered {0}")]
+    Status(u16),
+    /// The server asked us to come back later.
+    #[error("answered 429; retry after {0:?}")]
+    TooManyRequests(Duration),
+    /// The request was aborted by cancellation (never a failure).
+    #[error("aborted")]
+    Aborted,
+}
+
+/// Sends one GET. The crawler sees only this.
+pub trait HttpClient {
+    /// Fetches `url`. Dropping the future must abandon the request
+    /// (close the connection or abort the fetch).
+    fn get(&self, url: &str) -> impl Future<Output = Result<Reply, HttpError>>;
+}
+
+/// A crawl's settings; [`CrawlConfig::check`] says what is wrong with bad ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrawlConfig {
+    /// Each host's base URL, e.g. `http://127.0.0.1:8091`; page `n` lives on host `n % len`.
+    pub hosts: Vec<String>,
+    /// Seeds the service's links and faults.
+    pub seed: u64,
+    /// At most this many pages.
+    pub pages: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// The flaky host's failure share, 0 to 1.
+    pub fail: f64,
+    /// The service's base latency.
+    pub latency: Duration,
+    /// One request's time limit.
+    pub timeout: Duration,
+    /// Attempts per page, from 1.
+    pub attempts: u32,
+    /// Consecutive failures that open a host's breaker.
+    pub breaker_threshold: u32,
+}
+
+impl CrawlConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the first bad setting and what it must be.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hosts.is_empty() {
+            return Err("no hosts: give the service's host URLs".into());
+        }
+        if self.pages == 0 {
+            return Err("pages must be at least 1".into());
+        }
+        if self.concurrency == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.fail) {
+            return Err(format!(
+                "failure rate must be 0 to 100 %, got {} %",
+                self.fail * 100.0
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err("the per-request timeout must be above 0 ms".into());
+        }
+        if self.attempts == 0 {
+            return Err("retry attempts must be at least 1".into());
+        }
+        if self.breaker_threshold == 0 {
+            return Err("the breaker threshold must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// An HTTP status arrived.
+    Status(u16),
+    /// The per-request timeout fired (the request was dropped).
+    Timeout,
+    /// The crawl was cancelled while it was in flight.
+    Cancelled,
+    /// The transport failed.
+    Transport,
+}
+
+/// One request sent to the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The host's index.
+    pub host: usize,
+    /// The page.
+    pub page: u32,
+    /// The attempt, from 1.
+    pub attempt: u32,
+    /// When it was sent, since the crawl started.
+    pub sent: Duration,
+    /// How long it took.
+    pub took: Duration,
+    /// How it ended.
+    pub outcome: RequestOutcome,
+}
+
+/// Per-host counts as the crawler saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostCounts {
+    /// Requests sent.
+    pub sent: u64,
+    /// Pages fetched.
+    pub ok: u64,
+    /// Calls refused by the open breaker (never sent).
+    pub rejected: u64,
+    /// Breaker transitions, in order: (since start, new state).
+    pub transitions: Vec<(Duration, String)>,
+}
+
+/// A whole crawl's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpReport {
+    /// Every request sent, in the order they ended.
+    pub requests: Vec<RequestRecord>,
+    /// Per host, in `hosts` order.
+    pub hosts: Vec<HostCounts>,
+    /// Pages fetched, failed, refused by a breaker, cancelled.
+    pub ok: u64,
+    /// Pages whose last attempt failed.
+    pub failed: u64,
+    /// Pages refused by an open breaker.
+    pub rejected: u64,
+    /// Pages cut off by cancellation.
+    pub cancelled: u64,
+    /// Retries scheduled (from staunch's events).
+    pub retries: u64,
+    /// The shortest wait between a 429 and the same page's next attempt.
+    pub shortest_wait_after_429: Option<Duration>,
+    /// How long the crawl took.
+    pub elapsed: Duration,
+}
+
+struct InFlight {
+    host: usize,
+    page: u32,
+    attempt: u32,
+    sent: Instant,
+}
+
+struct Tally<'a, T> {
+    timer: &'a T,
+    start: Instant,
+    report: RefCell<HttpReport>,
+    in_flight: RefCell<BTreeMap<u64, InFlight>>,
+    next_request: RefCell<u64>,
+    last_429: RefCell<BTreeMap<u32, Instant>>,
+    events: Arc<Mutex<Vec<Event>>>,
+    host_names: Vec<String>,
+}
+
+impl<T: Timer> Tally<'_, T> {
+    fn send(&self, host: usize, page: u32, attempt: u32) -> u64 {
+        let now = self.timer.now();
+        if let Some(at) = self.last_429.borrow_mut().remove(&page) {
+            let waited = now - at;
+            let mut r = self.report.borrow_mut();
+            r.shortest_wait_after_429 =
+                Some(r.shortest_wait_after_429.map_or(waited, |w| w.min(waited)));
+        }
+        let mut next = self.next_request.borrow_mut();
+        *next += 1;
+        self.report.borrow_mut().hosts[host].sent += 1;
+        self.in_flight.borrow_mut().insert(
+            *next,
+            InFlight {
+                host,
+                page,
+                attempt,
+                sent: now,
+            },
+        );
+        *next
+    }
+
+    fn end(&self, id: u64, outcome: RequestOutcome) {
+        let Some(f) = self.in_flight.borrow_mut().remove(&id) else {
+            return;
+        };
+        let now = self.timer.now();
+        if outcome == RequestOutcome::Status(429) {
+            self.last_429.borrow_mut().insert(f.page, now);
+        }
+        self.report.borrow_mut().requests.push(RequestRecord {
+            host: f.host,
+            page: f.page,
+            attempt: f.attempt,
+            sent: f.sent - self.start,
+            took: now - f.sent,
+            outcome,
+        });
+        self.drain_events();
+    }
+
+    /// Turns staunch's events into counts.
+    fn drain_events(&self) {
+        let events = std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()));
+        let at = self.timer.now() - self.start;
+        let mut r = self.report.borrow_mut();
+        for event in events {
+            match event {
+                Event::RetryScheduled { .. } => r.retries += 1,
+                Event::CallRejected { name, .. } => {
+                    if let Some(h) = self.host_names.iter().position(|n| **n == *name) {
+                        r.hosts[h].rejected += 1;
+                    }
+                }
+                Event::CircuitStateChanged { name, to, .. } => {
+                    if let Some(h) = self.host_names.iter().position(|n| **n == *name) {
+                        r.hosts[h].transitions.push((at, to.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Crawls from page 0 under `scope` and returns what happened. Stops when
+/// the frontier is empty or the scope is cancelled; requests in flight at
+/// cancellation are dropped (their connections closed) and reported as
+/// [`RequestOutcome::Cancelled`].
+///
+/// # Errors
+///
+/// The message of [`CrawlConfig::check`] for bad settings.
+pub async fn crawl<T, C>(
+    timer: &T,
+    client: &C,
+    config: &CrawlConfig,
+    scope: &CancelScope,
+    observers: Observers,
+) -> Result<HttpReport, String>
+where
+    T: Timer + Clone + 'static,
+    C: HttpClient,
+{
+    config.check()?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let observers = observers.with({
+        let events = events.clone();
+        move |e: &Event| {
+            events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.clone())
+        }
+    });
+    let host_names: Vec<String> = (0..config.hosts.len())
+        .map(|h| format!("host-{h}"))
+        .collect();
+    let breakers = host_names
+        .iter()
+        .map(|name| {
+            CircuitBreaker::builder(timer.clone())
+                .name(name.clone())
+                .consecutive_failures(config.breaker_threshold)
+                .open_duration(Duration::from_secs(1))
+                .half_open_probes(1)
+                .failure_if(|e: &HttpError| {
+                    !matches!(e, HttpError::TooManyRequests(_) | HttpError::Aborted)
+                })
+                .observers(observers.clone())
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let retry = Retry::builder()
+        .max_attempts(config.attempts)
+        .backoff(Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_secs(5)))
+        .seed(config.seed)
+        .name("page")
+        .observers(observers.clone())
+        .classify(|error: &Error<HttpError>| match error {
+            Error::Inner(HttpError::TooManyRequests(after)) => Decision::RetryAfter(*after),
+            Error::Inner(HttpError::Aborted) => Decision::Stop,
+            other => Decision::by_default(other),
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let tally = Tally {
+        timer,
+        start: timer.now(),
+        report: RefCell::new(HttpReport {
+            hosts: vec![HostCounts::default(); config.hosts.len()],
+            ..HttpReport::default()
+        }),
+        in_flight: RefCell::new(BTreeMap::new()),
+        next_request: RefCell::new(0),
+        last_429: RefCell::new(BTreeMap::new()),
+        events,
+        host_names,
+    };
+    let pages_left = RefCell::new(BTreeSet::new());
+    let _ = scope
+        .run(frontier(
+            &tally,
+            client,
+            config,
+            &retry,
+            &breakers,
+            &pages_left,
+        ))
+        .await;
+    let left: Vec<u64> = tally.in_flight.borrow().keys().copied().collect();
+    for id in left {
+        tally.end(id, RequestOutcome::Cancelled);
+    }
+    tally.drain_events();
+    let mut report = tally.report.into_inner();
+    report.cancelled += pages_left.borrow().len() as u64;
+    report.elapsed = timer.now() - tally.start;
+    Ok(report)
+}
+
+async fn frontier<T: Timer, C: HttpClient>(
+    tally: &Tally<'_, T>,
+    client: &C,
+    config: &CrawlConfig,
+    retry: &Retry<HttpError>,
+    breakers: &[CircuitBreaker<HttpError>],
+    pages_left: &RefCell<BTreeSet<u32>>,
+) {
+    let mut seen = BTreeSet::from([0u32]);
+    let mut level = vec![0u32];
+    while !level.is_empty() {
+        pages_left.borrow_mut().extend(level.iter().copied());
+        let fetches = level.into_iter().map(|page| async move {
+            let links = fetch_page(tally, client, config, retry, breakers, page).await;
+            pages_left.borrow_mut().remove(&page);
+            Ok::<_, Infallible>(links)
+        });
+        let Ok(all) = gather_limited(config.concurrency, fetches) else {
+            return;
+        };
+        let mut next = Vec::new();
+        for links in all.await.into_iter().flatten().flatten() {
+            for link in links {
+                if (seen.len() as u32) < config.pages && seen.insert(link) {
+                    next.push(link);
+                }
+            }
+        }
+        level = next;
+    }
+}
+
+async fn fetch_page<T: Timer, C: HttpClient>(
+    tally: &Tally<'_, T>,
+    client: &C,
+    config: &CrawlConfig,
+    retry: &Retry<HttpError>,
+    breakers: &[CircuitBreaker<HttpError>],
+    page: u32,
+) -> Option<Vec<u32>> {
+    let host = page as usize % config.hosts.len();
+    let breaker = &breakers[host];
+    let result = retry
+        .run_layered(tally.timer, |attempt| {
+            let n = attempt.number();
+            breaker.call_layered(async move {
+                let url = format!(
+                    "{}/page/{page}?seed={}&fail={}&latency={}&attempt={n}",
+                    config.hosts[host],
+                    config.seed,
+                    config.fail,
+                    config.latency.as_millis()
+                );
+                let id = tally.send(host, page, n);
+                match timeout(tally.timer, config.timeout, client.get(&url)).await {
+                    Err(elapsed) => {
+                        tally.end(id, RequestOutcome::Timeout);
+                        Err(Error::Timeout(elapsed))
+                    }
+                    Ok(Err(HttpError::Aborted)) => {
+                        tally.end(id, RequestOutcome::Cancelled);
+                        Err(Error::Inner(HttpError::Aborted))
+                    }
+                    Ok(Err(e)) => {
+                        tally.end(id, RequestOutcome::Transport);
+                        Err(Error::Inner(e))
+                    }
+                    Ok(Ok(reply)) => {
+                        tally.end(id, RequestOutcome::Status(reply.status));
+                        match reply.status {
+                            200 => Ok(reply.body),
+                            429 => Err(Error::Inner(HttpError::TooManyRequests(
+                                reply.retry_after.unwrap_or(Duration::from_secs(1)),
+                            ))),
+                            s => Err(Error::Inner(HttpError::Status(s))),
+                        }
+                    }
+                }
+            })
+        })
+        .await;
+    tally.drain_events();
+    let mut r = tally.report.borrow_mut();
+    match result {
+        Ok(body) => {
+            r.ok += 1;
+            r.hosts[host].ok += 1;
+            Some(parse_links(&body, config.pages))
+        }
+        Err(e) if e.is_circuit_open() => {
+            r.rejected += 1;
+            None
+        }
+        Err(e) if e.is_cancelled() => {
+            r.cancelled += 1;
+            None
+        }
+        Err(_) => {
+            r.failed += 1;
+            None
+        }
+    }
+}
+
+/// The links of a page body (`links: 3 17 22`), folded into `0..pages`.
+#[must_use]
+pub fn parse_links(body: &str, pages: u32) -> Vec<u32> {
+    body.strip_prefix("links:")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|l| l.parse::<u32>().ok())
+        .map(|l| l % pages.max(1))
+        .collect()
+}
