@@ -501,7 +501,10 @@ fn a_delay_of_duration_max_means_never_retry_again() {
         .block_on(retry.run(&rt, |_| async { Err::<(), _>("down") }))
         .unwrap()
         .unwrap_err();
-    assert_eq!((err.attempts(), err.stop_reason()), (1, StopReason::NeverRetry));
+    assert_eq!(
+        (err.attempts(), err.stop_reason()),
+        (1, StopReason::NeverRetry)
+    );
     assert_eq!(rt.now(), Instant::ORIGIN); // ended at once, did not sleep
     assert!(err.to_string().contains("never retry"));
 }
@@ -519,7 +522,10 @@ fn a_retry_after_hint_of_duration_max_means_never_retry_again() {
         .block_on(retry.run(&rt, |_| async { Err::<(), _>("busy") }))
         .unwrap()
         .unwrap_err();
-    assert_eq!((err.attempts(), err.stop_reason()), (1, StopReason::NeverRetry));
+    assert_eq!(
+        (err.attempts(), err.stop_reason()),
+        (1, StopReason::NeverRetry)
+    );
     assert_eq!(rt.now(), Instant::ORIGIN);
 }
 
