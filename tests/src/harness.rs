@@ -2,21 +2,19 @@
 //! small test helpers (drop counters, gauges, a collecting error sink).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use staunch::runtime::{
-    ErrorSink, JoinHandle, LocalSpawn, MaybeSend, MaybeSync, Outcome, Spawn, SpawnError, Timer,
-    UnobservedError,
+    ErrorSink, JoinHandle, LocalSpawn, MaybeSend, MaybeSync, Outcome, Spawn, SpawnBlocking,
+    SpawnError, Timer, UnobservedError,
 };
 use staunch::testing::VirtualRuntime;
 
 /// A runtime the conformance suite can run on.
 pub trait TestRuntime:
-    Timer + Spawn + LocalSpawn + Clone + MaybeSend + MaybeSync + 'static
+    Timer + Spawn + LocalSpawn + SpawnBlocking + Clone + MaybeSend + MaybeSync + 'static
 {
     /// A short name for messages.
     const NAME: &'static str;
@@ -28,6 +26,10 @@ pub trait TestRuntime:
     const BLOCKING: bool;
     /// Panics unwind, so they can be captured as `JoinError::Panicked`.
     const UNWINDS: bool = cfg!(panic = "unwind") && !cfg!(target_arch = "wasm32");
+
+    /// Every task runs on one thread, so the order in which ready tasks run
+    /// is observable (false where several worker threads run tasks).
+    fn runs_tasks_on_one_thread(&self) -> bool;
 
     /// This runtime, reporting unobserved task failures to `sink`.
     #[must_use]
@@ -44,29 +46,27 @@ pub trait TestRuntime:
         T: Outcome + Send + 'static;
 }
 
-fn no_blocking<T>() -> Result<JoinHandle<T>, SpawnError> {
-    Err(SpawnError::Unsupported {
-        what: "spawn_blocking",
-        why: "this runtime has no blocking pool",
-    })
-}
-
 impl TestRuntime for VirtualRuntime {
     const NAME: &'static str = "virtual";
     const VIRTUAL_TIME: bool = true;
     const LOCAL_SPAWN: bool = true;
     const BLOCKING: bool = false;
 
+    fn runs_tasks_on_one_thread(&self) -> bool {
+        true
+    }
+
     fn with_sink(&self, sink: ErrorSink) -> Self {
         self.clone().with_error_sink(sink)
     }
 
-    fn spawn_blocking<F, T>(&self, _work: F) -> Result<JoinHandle<T>, SpawnError>
+    fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Outcome + Send + 'static,
     {
-        no_blocking()
+        // The runtime's own answer (a typed `Unsupported`), as users see it.
+        staunch::runtime::SpawnBlockingExt::spawn_blocking(self, work)
     }
 }
 
@@ -91,12 +91,17 @@ mod native {
     /// The adapters with threads: local spawn needs their local variants,
     /// blocking work goes to their blocking pools.
     macro_rules! threaded_runtime {
-        ($ty:ty, $name:literal) => {
+        ($ty:ty, $name:literal, $one_thread:expr) => {
             impl TestRuntime for $ty {
                 const NAME: &'static str = $name;
                 const VIRTUAL_TIME: bool = false;
                 const LOCAL_SPAWN: bool = false;
                 const BLOCKING: bool = true;
+
+                fn runs_tasks_on_one_thread(&self) -> bool {
+                    let one_thread: fn(&$ty) -> bool = $one_thread;
+                    one_thread(self)
+                }
 
                 fn with_sink(&self, sink: ErrorSink) -> Self {
                     self.clone().with_error_sink(sink)
@@ -113,8 +118,12 @@ mod native {
         };
     }
 
-    threaded_runtime!(Smol, "smol");
-    threaded_runtime!(Tokio, "tokio");
+    // smol's global executor may run tasks on several threads
+    // (`SMOL_THREADS`); tokio's current-thread runtime runs them on one.
+    threaded_runtime!(Smol, "smol", |_| false);
+    threaded_runtime!(Tokio, "tokio", |rt| {
+        rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+    });
 
     /// Runs a case on smol's global executor.
     pub fn run_smol<F, Fut>(case: F)
@@ -166,6 +175,10 @@ mod web {
         const VIRTUAL_TIME: bool = false;
         const LOCAL_SPAWN: bool = true;
         const BLOCKING: bool = false;
+
+        fn runs_tasks_on_one_thread(&self) -> bool {
+            true
+        }
 
         fn with_sink(&self, sink: ErrorSink) -> Self {
             self.clone().with_error_sink(sink)
@@ -281,28 +294,8 @@ impl CollectingSink {
     }
 }
 
-/// Yields to the executor once.
-pub fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
-
-/// The future of [`yield_now`].
-#[derive(Debug)]
-#[must_use = "yield_now does nothing unless awaited"]
-pub struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
+/// Yields to the executor once (core's own, so cases use what users use).
+pub use staunch::runtime::yield_now;
 
 /// Waits (sleeping 1 ms between looks) until `done()` holds, for things that
 /// happen on other tasks or threads. Panics with `what` after 10 000 looks

@@ -36,7 +36,7 @@ use std::time::Duration;
 use async_executor::{Executor, LocalExecutor};
 use staunch::runtime::{
     BlockingTask, BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnBlocking,
-    SpawnError, Timer,
+    SpawnError, Timer, YieldingSleep,
 };
 
 #[derive(Clone, Debug)]
@@ -97,21 +97,36 @@ impl Default for Smol {
     }
 }
 
-/// The sleep future of [`Smol`] and [`SmolLocal`].
+/// The sleep future of [`Smol`] and [`SmolLocal`]. A sleep that is already
+/// due when first polled (`sleep(Duration::ZERO)`) still yields once, so
+/// every sleep is a yield point.
 #[derive(Debug)]
 #[must_use = "a sleep does nothing unless awaited"]
-pub struct SmolSleep(async_io::Timer);
+pub struct SmolSleep(YieldingSleep<TimerDone>);
 
-impl Future for SmolSleep {
+/// `async_io::Timer` as a future of `()`.
+#[derive(Debug)]
+struct TimerDone(async_io::Timer);
+
+impl Future for TimerDone {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.0).poll(cx).map(drop)
     }
 }
 
+impl Future for SmolSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 fn smol_sleep(duration: Duration) -> SmolSleep {
     // `Timer::after` turns an overflowing deadline into a timer that never fires.
-    SmolSleep(async_io::Timer::after(duration))
+    SmolSleep(YieldingSleep::new(TimerDone(async_io::Timer::after(
+        duration,
+    ))))
 }
 
 impl Timer for Smol {

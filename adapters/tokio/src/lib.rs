@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use staunch::runtime::{
     BlockingTask, BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnBlocking,
-    SpawnError, Timer,
+    SpawnError, Timer, YieldingSleep,
 };
 use tokio::runtime::Handle;
 use tokio::task::LocalSet;
@@ -109,22 +109,24 @@ impl Tokio {
 }
 
 impl Timer for Tokio {
-    type Sleep = tokio::time::Sleep;
+    /// tokio's sleep, made a yield point when already due on its first
+    /// poll (tokio completes `sleep(Duration::ZERO)` at once otherwise).
+    type Sleep = YieldingSleep<tokio::time::Sleep>;
     fn now(&self) -> Instant {
         Instant::from_origin(tokio::time::Instant::now().saturating_duration_since(self.origin))
     }
-    fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+    fn sleep(&self, duration: Duration) -> YieldingSleep<tokio::time::Sleep> {
         // Inside a tokio task (the common case, and a cheap thread-local
         // read) the runtime's context is entered and tokio finds its timer by
         // itself. Anywhere else (a `block_on` future, another executor, a
         // plain thread) enter our handle first, so creating a sleep never
         // panics.
-        if tokio::task::try_id().is_some() {
+        YieldingSleep::new(if tokio::task::try_id().is_some() {
             tokio::time::sleep(duration)
         } else {
             let _guard = self.handle.enter();
             tokio::time::sleep(duration)
-        }
+        })
     }
 }
 

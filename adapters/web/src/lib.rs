@@ -7,7 +7,14 @@
 //!   dropping a sleep calls `clearTimeout`; sleeps longer than the 2^31-1 ms
 //!   that `setTimeout` accepts are chained, never truncated, and a
 //!   [`Duration::MAX`](std::time::Duration::MAX) sleep never fires;
-//! - spawn (both `Spawn` and `LocalSpawn`): `wasm_bindgen_futures::spawn_local`;
+//! - spawn (both `Spawn` and `LocalSpawn`): `wasm_bindgen_futures::spawn_local`,
+//!   with a poll budget shared by every task started here: after 256 polls
+//!   without the event loop reaching a macrotask, tasks wait for a
+//!   `setTimeout(0)`, so a task that keeps waking itself (a busy loop of
+//!   [`yield_now`](staunch::runtime::yield_now)) never starves timers, input
+//!   or rendering;
+//! - a sleep is always a yield point: `sleep(Duration::ZERO)` waits for a
+//!   `setTimeout(0)`, a real macrotask turn;
 //! - blocking work: a typed [`SpawnError::Unsupported`](staunch::runtime::SpawnError)
 //!   error, because there are no threads to block.
 //!
@@ -17,6 +24,8 @@
 //! On other targets this crate is empty, so a workspace build stays green.
 #![forbid(unsafe_code)]
 
+#[cfg(target_arch = "wasm32")]
+mod budget;
 mod step;
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::budget::Budgeted;
 use staunch::runtime::{
     BlockingTask, BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnBlocking,
     SpawnError, Timer,
@@ -17,7 +18,7 @@ use wasm_bindgen::prelude::{Closure, wasm_bindgen};
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Closure<dyn FnMut()>, millis: f64) -> JsValue;
+    pub(crate) fn set_timeout(handler: &Closure<dyn FnMut()>, millis: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
@@ -96,6 +97,7 @@ impl Timer for Web {
         WebSleep {
             deadline_ms,
             never,
+            polled: false,
             fired: Rc::new(Fired::default()),
             armed: None,
         }
@@ -109,10 +111,15 @@ struct Fired {
 }
 
 /// The sleep future of [`Web`]. Dropping it clears its `setTimeout`.
+///
+/// A sleep is always a yield point: one already due when first polled
+/// (`sleep(Duration::ZERO)`) still waits for a `setTimeout(0)`, so the event
+/// loop gets a macrotask turn.
 #[must_use = "a sleep does nothing unless awaited"]
 pub struct WebSleep {
     deadline_ms: f64,
     never: bool,
+    polled: bool,
     fired: Rc<Fired>,
     armed: Option<(JsValue, Closure<dyn FnMut()>)>,
 }
@@ -144,8 +151,9 @@ impl Future for WebSleep {
             // The armed timer fired: drop it (it will not fire again).
             self.armed = None;
         }
+        let first_poll = !std::mem::replace(&mut self.polled, true);
         let remaining = self.deadline_ms - performance_now();
-        if remaining <= 0.0 {
+        if remaining <= 0.0 && !first_poll {
             self.disarm();
             return Poll::Ready(());
         }
@@ -175,7 +183,7 @@ impl Drop for WebSleep {
 
 impl Spawn for Web {
     fn spawn_task(&self, task: BoxTask) -> Result<(), SpawnError> {
-        wasm_bindgen_futures::spawn_local(task);
+        wasm_bindgen_futures::spawn_local(Budgeted::new(task));
         Ok(())
     }
 
@@ -186,7 +194,7 @@ impl Spawn for Web {
 
 impl LocalSpawn for Web {
     fn spawn_local_task(&self, task: LocalBoxTask) -> Result<(), SpawnError> {
-        wasm_bindgen_futures::spawn_local(task);
+        wasm_bindgen_futures::spawn_local(Budgeted::new(task));
         Ok(())
     }
 

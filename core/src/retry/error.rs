@@ -16,8 +16,13 @@ pub enum StopReason {
     MaxAttempts,
     /// The backoff's maximum count of delays was reached.
     BackoffEnded,
-    /// The total time budget was used up.
+    /// The total time budget was used up, or the next attempt would have
+    /// started at or after its end.
     Budget,
+    /// The next delay was [`Duration::MAX`](std::time::Duration::MAX)
+    /// (from the backoff or a Retry-After hint), which means "never":
+    /// the call ends instead of sleeping for ever.
+    NeverRetry,
 }
 
 impl fmt::Display for StopReason {
@@ -27,7 +32,10 @@ impl fmt::Display for StopReason {
             StopReason::NotRetryable => "the error is not retryable",
             StopReason::MaxAttempts => "the maximum number of attempts was reached",
             StopReason::BackoffEnded => "the backoff has no more delays",
-            StopReason::Budget => "the time budget was used up",
+            StopReason::Budget => {
+                "the time budget was used up, or the next attempt would start after it ends"
+            }
+            StopReason::NeverRetry => "the next delay was Duration::MAX, which means never retry",
         })
     }
 }

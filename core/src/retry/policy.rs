@@ -329,11 +329,23 @@ impl<E> RetryBuilder<E> {
         self
     }
 
-    /// The total time a call may spend (default: none). No attempt starts
-    /// after the budget; a sleep that would cross it is cut short so the
-    /// last attempt starts right at its end. A call overshoots its budget by
-    /// at most that last attempt's own time (bound it with
-    /// [`attempt_timeout`](Self::attempt_timeout)).
+    /// The total time a call may spend (default: none).
+    ///
+    /// The budget is a hard limit on when attempts start: if the next delay
+    /// would make an attempt start at or after the budget's end, the call
+    /// stops at once with [`StopReason::Budget`](super::StopReason::Budget)
+    /// and the last error, instead of sleeping only to start an attempt with
+    /// no time left to succeed. A per-attempt timeout is clipped to the time
+    /// left in the budget, so with [`attempt_timeout`](Self::attempt_timeout)
+    /// set a call never runs past its budget; without it, a call overshoots
+    /// by at most its last attempt's own time.
+    ///
+    /// Peers differ here: backon's total-delay limit counts only the time
+    /// spent sleeping, not the attempts' own time; Polly's retry has no
+    /// total budget and leaves it to an outer timeout, which cancels the
+    /// attempt in flight. staunch stops before sleeping when the sleep could not
+    /// lead to a useful attempt, so the last error is a real failure, not a
+    /// timeout of an attempt that never had a chance.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = Some(budget);
         self

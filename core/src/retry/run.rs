@@ -135,7 +135,7 @@ impl<E> Retry<E> {
                 },
                 previous,
             };
-            let outcome = match config.attempt_timeout {
+            let outcome = match self.attempt_limit(timer, start) {
                 None => first_attempt(timer, &mut start, op(attempt)).await,
                 Some(limit) => {
                     let limited = timeout(timer, limit, op(attempt));
@@ -222,17 +222,39 @@ impl<E> Retry<E> {
             Decision::RetryAfter(hint) => hint.min(backoff.max_delay()),
             Decision::Retry | Decision::Stop => curve,
         };
+        if delay == Duration::MAX {
+            // `Duration::MAX` is staunch's "never": sleeping it would hang
+            // the call for ever, so it ends the call instead.
+            return Err(StopReason::NeverRetry);
+        }
         match config.budget {
             None => Ok(delay),
             Some(budget) => {
+                // The budget is a hard limit: the next attempt must start
+                // strictly before it ends, or there is no time left for it
+                // to succeed in.
                 let elapsed = timer.now().saturating_duration_since(start);
-                if elapsed >= budget {
+                if elapsed.saturating_add(delay) >= budget {
                     Err(StopReason::Budget)
                 } else {
-                    Ok(delay.min(budget - elapsed))
+                    Ok(delay)
                 }
             }
         }
+    }
+
+    /// How long the next attempt may run: the per-attempt timeout, clipped
+    /// to the time left in the budget. `None` when no timeout is set.
+    fn attempt_limit<T: Timer>(&self, timer: &T, start: Option<Instant>) -> Option<Duration> {
+        let config = &*self.config;
+        let limit = config.attempt_timeout?;
+        let Some(budget) = config.budget else {
+            return Some(limit);
+        };
+        let elapsed = start.map_or(Duration::ZERO, |start| {
+            timer.now().saturating_duration_since(start)
+        });
+        Some(limit.min(budget.saturating_sub(elapsed)))
     }
 }
 

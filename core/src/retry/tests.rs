@@ -390,7 +390,7 @@ fn retry_if_stops_on_errors_it_rejects() {
 }
 
 #[test]
-fn a_retry_after_hint_is_cut_short_by_the_budget() {
+fn a_retry_after_hint_that_reaches_past_the_budget_ends_the_call() {
     let retry = Retry::builder()
         .max_attempts(10)
         .budget(ms(250))
@@ -398,8 +398,37 @@ fn a_retry_after_hint_is_cut_short_by_the_budget() {
         .build()
         .unwrap();
     let (s, err) = starts(&retry);
-    // 0, 200, then the 200 ms hint is cut to the 50 ms left; no time after that.
-    assert_eq!(s, [ms(0), ms(200), ms(250)]);
+    // 0, 200; a third attempt would start at 400 ms, past the 250 ms budget.
+    assert_eq!(s, [ms(0), ms(200)]);
+    assert_eq!(err.stop_reason(), StopReason::Budget);
+}
+
+#[test]
+fn no_attempt_starts_at_or_after_the_end_of_the_budget() {
+    // Issue 13's case: a 1 s budget and 400 ms delays. The old rule cut the
+    // last sleep short and started a fourth attempt at exactly 1000 ms,
+    // with no time left to succeed.
+    let retry = Retry::builder()
+        .max_attempts(100)
+        .budget(ms(1000))
+        .backoff(Backoff::constant(ms(400)))
+        .build()
+        .unwrap();
+    let (s, err) = starts(&retry);
+    assert_eq!(s, [ms(0), ms(400), ms(800)]);
+    assert_eq!((err.attempts(), err.stop_reason()), (3, StopReason::Budget));
+}
+
+#[test]
+fn an_attempt_may_start_just_before_the_budget_ends() {
+    let retry = Retry::builder()
+        .max_attempts(100)
+        .budget(ms(1001))
+        .backoff(Backoff::constant(ms(500)))
+        .build()
+        .unwrap();
+    let (s, err) = starts(&retry);
+    assert_eq!(s, [ms(0), ms(500), ms(1000)]);
     assert_eq!(err.stop_reason(), StopReason::Budget);
 }
 
@@ -424,10 +453,80 @@ fn the_budget_overshoots_by_at_most_the_last_attempts_own_time() {
         }))
         .unwrap()
         .unwrap_err();
-    // 0, +70+300, ..., the fourth sleep is cut to end at exactly 1000 ms.
-    assert_eq!(*seen.lock().unwrap(), [ms(0), ms(370), ms(740), ms(1000)]);
-    assert_eq!(rt.now().since_origin(), ms(1070));
-    assert_eq!((err.attempts(), err.stop_reason()), (4, StopReason::Budget));
+    // 0, +70+300, +70+300; a fourth would start at 1110 ms, past the budget.
+    assert_eq!(*seen.lock().unwrap(), [ms(0), ms(370), ms(740)]);
+    assert_eq!(rt.now().since_origin(), ms(810));
+    assert_eq!((err.attempts(), err.stop_reason()), (3, StopReason::Budget));
+}
+
+#[test]
+fn a_per_attempt_timeout_is_clipped_to_the_time_left_in_the_budget() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(100)
+        .budget(ms(1000))
+        .attempt_timeout(ms(600))
+        .backoff(Backoff::constant(ms(100)))
+        .build()
+        .unwrap();
+    let seen = Mutex::new(Vec::new());
+    let err = rt
+        .block_on(retry.run(&rt, |_| {
+            seen.lock().unwrap().push(rt.now().since_origin());
+            let rt = rt.clone();
+            async move {
+                rt.sleep(ms(10_000)).await; // hangs until its timeout
+                Ok::<(), &str>(())
+            }
+        }))
+        .unwrap()
+        .unwrap_err();
+    // 0..600 (timed out), sleep 100, 700..1000: the second attempt gets the
+    // 300 ms left in the budget, not its own 600 ms.
+    assert_eq!(*seen.lock().unwrap(), [ms(0), ms(700)]);
+    assert_eq!(rt.now().since_origin(), ms(1000));
+    assert!(err.last().is_timeout());
+    assert_eq!((err.attempts(), err.stop_reason()), (2, StopReason::Budget));
+}
+
+#[test]
+fn a_delay_of_duration_max_means_never_retry_again() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(Duration::MAX))
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(retry.run(&rt, |_| async { Err::<(), _>("down") }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (err.attempts(), err.stop_reason()),
+        (1, StopReason::NeverRetry)
+    );
+    assert_eq!(rt.now(), Instant::ORIGIN); // ended at once, did not sleep
+    assert!(err.to_string().contains("never retry"));
+}
+
+#[test]
+fn a_retry_after_hint_of_duration_max_means_never_retry_again() {
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(ms(1)).max_delay(Duration::MAX))
+        .classify(|_| Decision::RetryAfter(Duration::MAX))
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(retry.run(&rt, |_| async { Err::<(), _>("busy") }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (err.attempts(), err.stop_reason()),
+        (1, StopReason::NeverRetry)
+    );
+    assert_eq!(rt.now(), Instant::ORIGIN);
 }
 
 #[test]
@@ -703,7 +802,8 @@ mod props {
                 async move { rt.sleep(ms(work)).await; Err::<(), _>("x") }
             })).unwrap().unwrap_err();
             let last_start = *last_start.lock().unwrap();
-            prop_assert!(last_start <= ms(budget));
+            // No attempt starts at or after the budget's end.
+            prop_assert!(last_start < ms(budget));
             prop_assert!(rt.now().since_origin() <= ms(budget) + ms(work));
             prop_assert_eq!(err.stop_reason(), StopReason::Budget);
         }

@@ -7,6 +7,8 @@
 //!   [`JoinHandle`]s with abort, panic capture and result delivery, built
 //!   here in core so every adapter behaves the same.
 //! - [`ErrorSink`]: where a failure goes when nobody is left to observe it.
+//! - [`yield_now`]: let every other ready task run once (so does
+//!   `sleep(Duration::ZERO)` on every runtime).
 //!
 //! The runtime is always a value you pass in, never a global. Adapters:
 //! `staunch-smol` (`Smol`), `staunch-tokio` (`Tokio`), `staunch-web` (`Web`),
@@ -42,6 +44,7 @@ mod maybe_send;
 mod sink;
 mod spawn;
 mod timer;
+mod yield_now;
 
 pub use ext::{LocalSpawnExt, SpawnBlockingExt, SpawnExt};
 #[cfg(feature = "futures-timer")]
@@ -52,3 +55,4 @@ pub use maybe_send::{BlockingTask, BoxTask, LocalBoxTask, MaybeSend, MaybeSync};
 pub use sink::{ErrorSink, UnobservedError, UnobservedKind};
 pub use spawn::{LocalSpawn, Spawn, SpawnBlocking, SpawnError};
 pub use timer::Timer;
+pub use yield_now::{YieldNow, YieldingSleep, yield_now};

@@ -7,7 +7,16 @@
 //!   the clock jump nor hide a deadlock;
 //! - tasks live in a thread-local store of the thread that runs `block_on`
 //!   (so `!Send` tasks are possible in safe code); tasks spawned from other
-//!   threads arrive through a shared inbox.
+//!   threads arrive through a shared inbox;
+//! - one first-in-first-out ready queue holds every woken task, the main
+//!   future included: a task is queued when it is spawned or woken, so a
+//!   task that yields runs again only after every task queued before it
+//!   has been polled once (a spawned task's id is queued at spawn time,
+//!   even when its future still waits in the inbox);
+//! - a sleep is always a yield point: a sleep that is already due when
+//!   first polled wakes itself and returns `Pending` once;
+//! - `block_on` is not re-entrant for the same runtime on one thread: a
+//!   thread-local list of the runtimes this thread is driving catches it.
 //!
 //! Locking: the clock, the ready queue and the inbox each have their own
 //! mutex; none is held while a future is polled or a waker is woken.
@@ -26,7 +35,8 @@ use futures::task::{ArcWake, waker};
 use thiserror::Error;
 
 use crate::runtime::{
-    BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnError, Timer,
+    BlockingTask, BoxTask, ErrorSink, Instant, LocalBoxTask, LocalSpawn, Spawn, SpawnBlocking,
+    SpawnError, Timer,
 };
 
 /// The executor had nothing to run and no timer to wait for, yet the future
@@ -80,7 +90,7 @@ struct Shared {
     id: u64,
     clock: Mutex<Clock>,
     wakes: Arc<WakeQueue>,
-    inbox: Mutex<Vec<BoxTask>>,
+    inbox: Mutex<Vec<(u64, BoxTask)>>,
     next_task: AtomicU64,
     shut_down: AtomicBool,
 }
@@ -90,7 +100,6 @@ struct Shared {
 #[derive(Default)]
 struct WakeQueue {
     ready: Mutex<VecDeque<u64>>,
-    main_woken: AtomicBool,
 }
 
 #[derive(Default)]
@@ -109,6 +118,37 @@ struct TaskEntry {
 thread_local! {
     /// Tasks of each runtime (by id) that run on this thread.
     static TASKS: RefCell<HashMap<u64, HashMap<u64, TaskEntry>>> = RefCell::new(HashMap::new());
+    /// The runtimes whose `block_on` is running on this thread.
+    static DRIVING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a runtime as driven by this thread for as long as it lives.
+struct Driving(u64);
+
+impl Driving {
+    fn enter(id: u64) -> Driving {
+        let nested = DRIVING.with(|d| {
+            let mut d = d.borrow_mut();
+            let nested = d.contains(&id);
+            if !nested {
+                d.push(id);
+            }
+            nested
+        });
+        assert!(
+            !nested,
+            "VirtualRuntime::block_on was called from inside the runtime it drives (from its main \
+             future or one of its tasks); it cannot block this thread while the thread runs that \
+             runtime's tasks: `.await` the future instead"
+        );
+        Driving(id)
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVING.with(|d| d.borrow_mut().retain(|&id| id != self.0));
+    }
 }
 
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
@@ -125,9 +165,7 @@ impl ArcWake for TaskWaker {
         let Some(wakes) = arc_self.wakes.upgrade() else {
             return;
         };
-        if arc_self.id == MAIN_TASK {
-            wakes.main_woken.store(true, Ordering::Release);
-        } else if !arc_self.queued.swap(true, Ordering::AcqRel) {
+        if !arc_self.queued.swap(true, Ordering::AcqRel) {
             lock(&wakes.ready).push_back(arc_self.id);
         }
     }
@@ -169,43 +207,59 @@ impl VirtualRuntime {
     /// Runs `future` to completion on this thread, running spawned tasks
     /// and advancing virtual time as needed.
     ///
-    /// Tasks still unfinished when `future` completes stay in the runtime
-    /// and run again at the next `block_on` on this thread.
+    /// Ready tasks run first in, first out, the main future among them: a
+    /// task that yields (or sleeps for zero) goes behind every task already
+    /// queued. Tasks still unfinished when `future` completes stay in the
+    /// runtime and run again at the next `block_on` on this thread.
     ///
     /// # Errors
     ///
     /// [`Deadlock`] if every task waits and no timer is armed.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside this same runtime (from the main future of a
+    /// running `block_on` or from one of its tasks): that thread is busy
+    /// running the runtime, so blocking it could never finish. The message
+    /// says so; `.await` the future instead. (In a spawned task the panic
+    /// is captured and its handle reports it as
+    /// [`JoinError::Panicked`](crate::runtime::JoinError) where the target
+    /// unwinds.) Driving a *different* `VirtualRuntime` from inside is fine.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, Deadlock> {
         let shared = &self.shared;
+        let _driving = Driving::enter(shared.id);
         let mut future = std::pin::pin!(future);
-        let main_waker = waker(Arc::new(TaskWaker {
+        let main = Arc::new(TaskWaker {
             id: MAIN_TASK,
             queued: AtomicBool::new(false),
             wakes: Arc::downgrade(&shared.wakes),
-        }));
-        shared.wakes.main_woken.store(true, Ordering::Release);
+        });
+        let main_waker = waker(main.clone());
+        ArcWake::wake_by_ref(&main);
         loop {
-            if shared.wakes.main_woken.swap(false, Ordering::AcqRel) {
-                let mut cx = Context::from_waker(&main_waker);
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                    return Ok(out);
+            let next = lock(&shared.wakes.ready).pop_front();
+            match next {
+                Some(MAIN_TASK) => {
+                    // Clear before polling, so a wake during the poll queues
+                    // the main future again (behind everything queued).
+                    main.queued.store(false, Ordering::Release);
+                    let mut cx = Context::from_waker(&main_waker);
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        return Ok(out);
+                    }
                 }
-            }
-            self.admit_inbox();
-            let batch: Vec<u64> = lock(&shared.wakes.ready).drain(..).collect();
-            if !batch.is_empty() {
-                for id in batch {
-                    self.poll_task(id);
+                Some(id) => self.poll_task(id),
+                None => {
+                    if !lock(&shared.inbox).is_empty() {
+                        self.admit_inbox();
+                        continue;
+                    }
+                    if !self.fire_next_timers() {
+                        return Err(Deadlock {
+                            tasks: self.task_count(),
+                        });
+                    }
                 }
-                continue;
-            }
-            if shared.wakes.main_woken.load(Ordering::Acquire) || !lock(&shared.inbox).is_empty() {
-                continue;
-            }
-            if !self.fire_next_timers() {
-                return Err(Deadlock {
-                    tasks: self.task_count(),
-                });
             }
         }
     }
@@ -240,18 +294,26 @@ impl VirtualRuntime {
         drop(tasks);
     }
 
+    /// Moves tasks spawned through [`Spawn`] into this thread's store. Their
+    /// ids were queued when they were spawned, so they keep their place.
     fn admit_inbox(&self) {
         let arrived = std::mem::take(&mut *lock(&self.shared.inbox));
-        for task in arrived {
-            self.insert_local(task);
+        for (id, task) in arrived {
+            self.store_local(id, task, true);
         }
     }
 
     fn insert_local(&self, future: LocalBoxTask) {
         let id = self.shared.next_task.fetch_add(1, Ordering::Relaxed);
+        self.store_local(id, future, false);
+    }
+
+    /// Stores a task on this thread; `queued` says its id is already in the
+    /// ready queue (a task spawned through [`Spawn`]), else it is queued now.
+    fn store_local(&self, id: u64, future: LocalBoxTask, queued: bool) {
         let task_waker = Arc::new(TaskWaker {
             id,
-            queued: AtomicBool::new(false),
+            queued: AtomicBool::new(queued),
             wakes: Arc::downgrade(&self.shared.wakes),
         });
         let entry = TaskEntry {
@@ -265,11 +327,18 @@ impl VirtualRuntime {
                 .or_default()
                 .insert(id, entry);
         });
-        ArcWake::wake_by_ref(&task_waker);
+        if !queued {
+            ArcWake::wake_by_ref(&task_waker);
+        }
     }
 
     fn poll_task(&self, id: u64) {
         let rt = self.shared.id;
+        let stored = TASKS.with(|t| t.borrow().get(&rt).is_some_and(|m| m.contains_key(&id)));
+        if !stored {
+            // Spawned through `Spawn` and still in the inbox.
+            self.admit_inbox();
+        }
         let taken = TASKS.with(|t| {
             let mut all = t.borrow_mut();
             let entry = all.get_mut(&rt)?.get_mut(&id)?;
@@ -365,6 +434,7 @@ impl Timer for VirtualRuntime {
             shared: self.shared.clone(),
             deadline,
             key: None,
+            polled: false,
         }
     }
 }
@@ -374,12 +444,28 @@ impl Spawn for VirtualRuntime {
         if self.shared.shut_down.load(Ordering::Acquire) {
             return Err(SpawnError::Shutdown);
         }
-        lock(&self.shared.inbox).push(task);
+        // Queue the id now, so the task keeps its place in line even though
+        // its future reaches this thread's store later.
+        let id = self.shared.next_task.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.inbox).push((id, task));
+        lock(&self.shared.wakes.ready).push_back(id);
         Ok(())
     }
 
     fn error_sink(&self) -> ErrorSink {
         self.sink.clone()
+    }
+}
+
+impl SpawnBlocking for VirtualRuntime {
+    /// Always [`SpawnError::Unsupported`]: the virtual runtime is a single
+    /// thread whose clock would not wait for a blocking thread, so timings
+    /// would stop being exact. Run blocking work on a real runtime.
+    fn spawn_blocking_task(&self, _work: BlockingTask) -> Result<(), SpawnError> {
+        Err(SpawnError::Unsupported {
+            what: "spawn_blocking",
+            why: "VirtualRuntime runs everything on one thread in virtual time, so it has no blocking pool; test blocking work on a real runtime (staunch-smol or staunch-tokio)",
+        })
     }
 }
 
@@ -399,11 +485,16 @@ impl LocalSpawn for VirtualRuntime {
 }
 
 /// The sleep future of [`VirtualRuntime`]. Dropping it disarms its timer.
+///
+/// A sleep is always a yield point: one that is already due when first
+/// polled (`sleep(Duration::ZERO)`) wakes itself and returns `Pending` once,
+/// so the task goes behind every task already queued.
 #[must_use = "a sleep does nothing unless awaited"]
 pub struct VirtualSleep {
     shared: Arc<Shared>,
     deadline: Instant,
     key: Option<(Instant, u64)>,
+    polled: bool,
 }
 
 impl Future for VirtualSleep {
@@ -411,8 +502,14 @@ impl Future for VirtualSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        let first_poll = !std::mem::replace(&mut this.polled, true);
         let mut clock = lock(&this.shared.clock);
         if clock.now >= this.deadline {
+            if first_poll {
+                drop(clock);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if let Some(key) = this.key.take() {
                 clock.timers.remove(&key);
             }
@@ -547,5 +644,123 @@ mod tests {
         assert_eq!(rt.task_count(), 1);
         assert_eq!(rt.block_on(handle).unwrap(), Ok(Ok(5)));
         assert_eq!(rt.task_count(), 0);
+    }
+
+    #[test]
+    fn ready_tasks_run_first_in_first_out_and_a_yielder_goes_to_the_back() {
+        let rt = VirtualRuntime::new();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on({
+            let (rt, log) = (rt.clone(), log.clone());
+            async move {
+                let first = {
+                    let (rt, log) = (rt.clone(), log.clone());
+                    rt.clone().spawn(async move {
+                        log.lock().unwrap().push("a1");
+                        // Spawns c, then yields: c was queued first, so it runs first.
+                        let log2 = log.clone();
+                        let c = rt
+                            .spawn(async move {
+                                log2.lock().unwrap().push("c");
+                                Ok::<_, ()>(())
+                            })
+                            .unwrap();
+                        crate::runtime::yield_now().await;
+                        log.lock().unwrap().push("a2");
+                        c.await.ok();
+                        Ok::<_, ()>(())
+                    })
+                }
+                .unwrap();
+                let second = rt
+                    .spawn({
+                        let log = log.clone();
+                        async move {
+                            log.lock().unwrap().push("b");
+                            Ok::<_, ()>(())
+                        }
+                    })
+                    .unwrap();
+                first.await.ok();
+                second.await.ok();
+            }
+        })
+        .unwrap();
+        assert_eq!(*log.lock().unwrap(), ["a1", "b", "c", "a2"]);
+    }
+
+    #[test]
+    fn a_zero_sleep_yields_once_and_takes_no_time() {
+        let rt = VirtualRuntime::new();
+        let mut sleep = Box::pin(rt.sleep(Duration::ZERO));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(rt.now(), Instant::ORIGIN);
+    }
+
+    #[test]
+    fn block_on_from_inside_the_same_runtime_panics_with_a_message_that_says_so() {
+        let rt = VirtualRuntime::new();
+        let inner = rt.clone();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async move { inner.block_on(async {}) })
+        }))
+        .unwrap_err();
+        let message = caught
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| caught.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap();
+        assert!(
+            message.contains("block_on was called from inside the runtime it drives"),
+            "{message}"
+        );
+        // The runtime is usable afterwards, and another runtime may be
+        // driven from inside this one.
+        let other = VirtualRuntime::new();
+        assert_eq!(
+            rt.block_on(async { other.block_on(async { 7 }) }).unwrap(),
+            Ok(7)
+        );
+    }
+
+    #[test]
+    fn block_on_from_inside_a_task_of_the_same_runtime_fails_that_task_as_panicked() {
+        let rt = VirtualRuntime::new();
+        let task = rt
+            .spawn({
+                let rt = rt.clone();
+                async move {
+                    let _ = rt.block_on(async {});
+                    Ok::<_, ()>(())
+                }
+            })
+            .unwrap();
+        match rt.block_on(task).unwrap() {
+            Err(JoinError::Panicked(p)) => {
+                assert!(
+                    p.message.contains("from inside the runtime it drives"),
+                    "{p:?}"
+                );
+            }
+            other => panic!("expected a captured panic, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spawn_blocking_is_a_typed_unsupported_error() {
+        use crate::runtime::SpawnBlockingExt;
+        let rt = VirtualRuntime::new();
+        let err = rt.spawn_blocking(|| Ok::<_, ()>(1)).unwrap_err();
+        assert!(matches!(
+            err,
+            SpawnError::Unsupported {
+                what: "spawn_blocking",
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("no blocking pool"));
     }
 }

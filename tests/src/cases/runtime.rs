@@ -10,6 +10,184 @@ use staunch::timeout::{Elapsed, timeout};
 
 use crate::harness::{CollectingSink, DropCounter, TestRuntime, eventually, ms, yield_now};
 
+/// How a case gives other tasks a turn: `yield_now` or a zero sleep.
+#[derive(Clone, Copy, Debug)]
+enum Turn {
+    Yield,
+    ZeroSleep,
+}
+
+async fn take_turn<R: TestRuntime>(rt: &R, how: Turn) {
+    match how {
+        Turn::Yield => yield_now().await,
+        Turn::ZeroSleep => rt.sleep(Duration::ZERO).await,
+    }
+}
+
+/// A task that spins on `how` until a flag is set lets the sibling that
+/// sets it run, so it really gives the thread up (with no other await in
+/// the loop, a turn that did not yield would spin for ever on one thread).
+async fn spinning_lets_a_sibling_run<R: TestRuntime>(rt: R, how: Turn) {
+    let flag = Arc::new(AtomicUsize::new(0));
+    let spinner = rt
+        .spawn({
+            let (rt, flag) = (rt.clone(), flag.clone());
+            async move {
+                let mut turns = 0u32;
+                while flag.load(Ordering::SeqCst) == 0 {
+                    take_turn(&rt, how).await;
+                    turns += 1;
+                    assert!(turns < 1_000_000, "the sibling never ran ({how:?})");
+                }
+                Ok::<_, String>(turns)
+            }
+        })
+        .unwrap();
+    let setter = rt
+        .spawn({
+            let flag = flag.clone();
+            async move {
+                flag.store(1, Ordering::SeqCst);
+                Ok::<_, String>(())
+            }
+        })
+        .unwrap();
+    assert_eq!(setter.await, Ok(Ok(())), "on {}", R::NAME);
+    assert!(matches!(spinner.await, Ok(Ok(_))), "on {}", R::NAME);
+}
+
+/// `yield_now` gives the thread up: a sibling the yielder waits for runs.
+pub async fn yield_now_lets_a_waiting_sibling_run<R: TestRuntime>(rt: R) {
+    spinning_lets_a_sibling_run(rt, Turn::Yield).await;
+}
+
+/// `sleep(Duration::ZERO)` is a yield point on every runtime.
+pub async fn a_zero_sleep_lets_a_waiting_sibling_run<R: TestRuntime>(rt: R) {
+    spinning_lets_a_sibling_run(rt, Turn::ZeroSleep).await;
+}
+
+/// On a runtime whose tasks share one thread, a task that takes a turn
+/// resumes only after every task that was ready when it yielded has been
+/// polled once (first in, first out). Elsewhere the same code must still
+/// finish with every task having run.
+async fn a_turn_goes_behind_the_ready_tasks<R: TestRuntime>(rt: R, how: Turn) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let driver = rt
+        .spawn({
+            let (rt, log) = (rt.clone(), log.clone());
+            async move {
+                let mut children = Vec::new();
+                for name in ["first", "second", "third"] {
+                    let log = log.clone();
+                    children.push(
+                        rt.spawn(async move {
+                            log.lock().unwrap().push(name);
+                            Ok::<_, String>(())
+                        })
+                        .unwrap(),
+                    );
+                }
+                take_turn(&rt, how).await;
+                log.lock().unwrap().push("yielder");
+                for child in children {
+                    child.await.unwrap().unwrap();
+                }
+                Ok::<_, String>(())
+            }
+        })
+        .unwrap();
+    driver.await.unwrap().unwrap();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "on {}: {log:?}", R::NAME);
+    if rt.runs_tasks_on_one_thread() {
+        assert_eq!(
+            log,
+            ["first", "second", "third", "yielder"],
+            "on {} ({how:?})",
+            R::NAME
+        );
+    }
+}
+
+/// `yield_now` puts the task behind every task already ready.
+pub async fn a_yielding_task_resumes_after_every_task_ready_before_it<R: TestRuntime>(rt: R) {
+    a_turn_goes_behind_the_ready_tasks(rt, Turn::Yield).await;
+}
+
+/// A zero sleep puts the task behind every task already ready.
+pub async fn a_zero_sleep_resumes_after_every_task_ready_before_it<R: TestRuntime>(rt: R) {
+    a_turn_goes_behind_the_ready_tasks(rt, Turn::ZeroSleep).await;
+}
+
+/// A gather of one item that keeps waking itself and four 10 ms sleeps:
+/// on real runtimes the sleeps finish while the busy item is still
+/// spinning (in the browser and Node the event loop gets its macrotask
+/// turns, so `setTimeout` fires). Virtual time stands still while a task is
+/// ready, so there the busy item gives up after a bounded spin and the
+/// sleeps finish after it, at exactly 10 ms.
+pub async fn a_busy_item_in_a_gather_does_not_starve_timers<R: TestRuntime>(rt: R) {
+    let slept = Arc::new(AtomicUsize::new(0));
+    let handle = rt
+        .spawn({
+            let (rt, slept) = (rt.clone(), slept.clone());
+            async move {
+                let started = rt.now();
+                let items =
+                    (0..5).map(|i| starving_item(rt.clone(), slept.clone(), i == 0, started));
+                let done = staunch::gather::gather(items).await;
+                Ok::<_, String>((done, rt.now() - started))
+            }
+        })
+        .unwrap();
+    let (done, took) = handle.await.unwrap().unwrap();
+    let busy_outlived_the_sleeps = done[0] == Ok(true);
+    assert_eq!(slept.load(Ordering::SeqCst), 4, "on {}", R::NAME);
+    if R::VIRTUAL_TIME {
+        assert!(
+            !busy_outlived_the_sleeps,
+            "virtual time cannot move while a task is ready"
+        );
+        assert_eq!(took, ms(10));
+    } else {
+        assert!(
+            busy_outlived_the_sleeps,
+            "the busy item starved the timers on {}",
+            R::NAME
+        );
+        assert!(took >= ms(10), "on {}: {took:?}", R::NAME);
+    }
+}
+
+/// One item of the starvation case: the busy one spins on `yield_now`
+/// until the four sleepers are done (`Ok(true)`) or it gives up
+/// (`Ok(false)`); a sleeper sleeps 10 ms.
+async fn starving_item<R: TestRuntime>(
+    rt: R,
+    slept: Arc<AtomicUsize>,
+    busy: bool,
+    started: Instant,
+) -> Result<bool, String> {
+    if !busy {
+        rt.sleep(ms(10)).await;
+        slept.fetch_add(1, Ordering::SeqCst);
+        return Ok(true);
+    }
+    let mut spins = 0u64;
+    while slept.load(Ordering::SeqCst) < 4 {
+        yield_now().await;
+        spins += 1;
+        let gave_up = if R::VIRTUAL_TIME {
+            spins >= 1_000
+        } else {
+            rt.now() - started > Duration::from_secs(10)
+        };
+        if gave_up {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Three tasks sleeping 30, 10 and 20 ms wake in deadline order.
 pub async fn sleeps_finish_in_order_of_their_deadlines<R: TestRuntime>(rt: R) {
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -386,5 +564,10 @@ macro_rules! runtime_cases {
         $m!($($($extra)*;)? runtime::timeout_fires_for_slow_futures_and_not_for_fast_ones);
         $m!($($($extra)*;)? runtime::spawn_blocking_runs_or_says_unsupported);
         $m!($($($extra)*;)? runtime::spawn_local_runs_not_send_futures_or_says_unsupported);
+        $m!($($($extra)*;)? runtime::yield_now_lets_a_waiting_sibling_run);
+        $m!($($($extra)*;)? runtime::a_zero_sleep_lets_a_waiting_sibling_run);
+        $m!($($($extra)*;)? runtime::a_yielding_task_resumes_after_every_task_ready_before_it);
+        $m!($($($extra)*;)? runtime::a_zero_sleep_resumes_after_every_task_ready_before_it);
+        $m!($($($extra)*;)? runtime::a_busy_item_in_a_gather_does_not_starve_timers);
     };
 }
