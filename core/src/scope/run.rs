@@ -40,6 +40,7 @@ pin_project_lite::pin_project! {
         key: Option<WaitKey>,
         stage: Stage,
         counted: bool,
+        last_poll: bool,
     }
 
     impl<F, H> PinnedDrop for Run<F, H>
@@ -69,6 +70,7 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
             key: None,
             stage: Stage::NotStarted,
             counted: true,
+            last_poll: false,
         }
     }
 
@@ -79,6 +81,16 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
         let mut run = Run::new(scope, future);
         run.counted = false;
         run
+    }
+
+    /// A run that, when it finds its scope cancelled after it started,
+    /// polls the inner future one last time and returns its output if that
+    /// poll finishes it (a task group's children: a child whose wake-up
+    /// came before the cancel still reports its own result, as a trio task
+    /// already rescheduled runs to its next checkpoint).
+    pub(crate) fn with_last_poll(mut self) -> Run<F, H> {
+        self.last_poll = true;
+        self
     }
 
     /// How this future holds its scope.
@@ -108,6 +120,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
         let mut this = self.project();
         let scope = this.scope.as_ref();
         let node = &scope.token.node;
+        let resumed = *this.stage == Stage::Running;
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
             Stage::NotStarted => {
@@ -128,6 +141,20 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
                 *this.sleep = deadline_sleep(scope);
             }
             Stage::Running => {}
+        }
+        if resumed && *this.last_poll && node.flags() & HARD != 0 {
+            let future = this.future.as_mut().as_pin_mut().expect("running");
+            if let Poll::Ready(output) = future.poll(cx) {
+                finish(
+                    &mut this.future,
+                    node,
+                    this.key,
+                    this.stage,
+                    this.sleep,
+                    *this.counted,
+                );
+                return Poll::Ready(Ok(output));
+            }
         }
         loop {
             if node.flags() & HARD != 0 {

@@ -292,6 +292,120 @@ pub async fn background_shutdown_reports_stuck_tasks_and_unread_failures<R: Test
     assert_eq!(root.running(), 0);
 }
 
+/// Children that fail together (all woken by one event before the first
+/// failure cancels the group) are all in the `GroupError`, in spawn order;
+/// only the child that had no result of its own counts as cancelled. Same
+/// answer on every runtime, multi-threaded ones included.
+pub async fn children_failing_together_are_all_in_the_group_error_in_spawn_order<R: TestRuntime>(
+    rt: R,
+) {
+    let group = TaskGroup::<_, (), String>::new(rt.clone());
+    let gate = CancelScope::new();
+    let waiting = Gauge::new();
+    let drops = DropCounter::new();
+    let guards = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for i in 0..3 {
+        let (gate, waiting, guards) = (gate.clone(), waiting.clone(), guards.clone());
+        group
+            .spawn_named(format!("c{i}"), async move {
+                guards.lock().unwrap().push(waiting.enter());
+                gate.cancelled().await;
+                Err(format!("e{i}"))
+            })
+            .expect("spawn");
+    }
+    let (sleeper, guard) = (rt.clone(), drops.guard());
+    group
+        .spawn_named("sleeper", async move {
+            let _guard = guard;
+            sleeper.sleep(ms(60_000)).await;
+            Ok(())
+        })
+        .expect("spawn");
+    eventually(&rt, "every failing child waits at the gate", || {
+        waiting.current() == 3
+    })
+    .await;
+    let start = rt.now();
+    gate.cancel(); // all three wake at once and fail
+    let err = group.join().await.unwrap_err();
+    let labels: Vec<String> = err.failures().map(|f| f.label()).collect();
+    assert_eq!(labels, ["c0", "c1", "c2"], "on {}", R::NAME);
+    let errors: Vec<_> = err.failures().map(|f| f.error.clone()).collect();
+    assert_eq!(
+        errors,
+        ["e0", "e1", "e2"].map(|e| ChildError::Failed(e.to_owned()))
+    );
+    assert_eq!(
+        err.cancelled,
+        1,
+        "only the sleeper was cancelled on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        1,
+        "join returned before the sleeper was gone"
+    );
+    match &err.reason {
+        Some(CancelReason::SiblingFailed { task }) => {
+            assert!(labels.iter().any(|l| **l == **task), "{task} did not fail");
+        }
+        other => panic!("expected SiblingFailed, got {other:?} on {}", R::NAME),
+    }
+    assert!(rt.now() - start < ms(60_000));
+}
+
+/// Once a fail-fast group recorded a failure, spawning into it is refused
+/// with `GroupSpawnError::Cancelled` (reason `SiblingFailed`) on every
+/// runtime, through the group and through its handle alike.
+pub async fn spawning_into_a_failing_group_is_refused_with_the_failing_childs_name<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let group = TaskGroup::<_, (), &'static str>::new(rt.clone());
+    let handle = group.handle();
+    group
+        .spawn_named("broken", async { Err("boom") })
+        .expect("spawn");
+    let scope = group.scope().clone();
+    eventually(&rt, "the failure cancels the group", || {
+        scope.is_cancelled()
+    })
+    .await;
+    let ran = DropCounter::new();
+    for _ in 0..2 {
+        let guard = ran.guard();
+        let refused = group.spawn(async move {
+            drop(guard);
+            Ok(())
+        });
+        let expected = Err(GroupSpawnError::Cancelled(staunch::scope::Cancelled {
+            reason: CancelReason::SiblingFailed {
+                task: "broken".into(),
+            },
+        }));
+        assert_eq!(refused, expected, "on {}", R::NAME);
+    }
+    assert_eq!(
+        handle.spawn(async { Ok(()) }).map(|_| ()),
+        Err(GroupSpawnError::Cancelled(staunch::scope::Cancelled {
+            reason: CancelReason::SiblingFailed {
+                task: "broken".into(),
+            },
+        }))
+    );
+    assert_eq!(
+        ran.dropped(),
+        2,
+        "a refused child's future is dropped at once"
+    );
+    let err = group.join().await.unwrap_err();
+    assert_eq!(err.failures().count(), 1);
+    assert_eq!(err.cancelled, 0);
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
@@ -307,5 +421,7 @@ macro_rules! group_cases {
         $m!($($($extra)*;)? group::children_spawn_siblings_through_a_group_handle);
         $m!($($($extra)*;)? group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
         $m!($($($extra)*;)? group::background_shutdown_reports_stuck_tasks_and_unread_failures);
+        $m!($($($extra)*;)? group::children_failing_together_are_all_in_the_group_error_in_spawn_order);
+        $m!($($($extra)*;)? group::spawning_into_a_failing_group_is_refused_with_the_failing_childs_name);
     };
 }
