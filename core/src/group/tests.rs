@@ -710,3 +710,48 @@ fn a_child_that_finishes_in_its_last_poll_reports_its_own_result_not_cancelled()
     // run: the two that had not run yet get their last poll and finish.
     assert_eq!(results, vec![Ok(1), Ok(2), Ok(0)]);
 }
+
+#[test]
+fn a_background_at_its_error_cap_sends_each_further_failure_to_the_sink_in_order() {
+    let (rt, seen) = collecting(&VirtualRuntime::new());
+    let (report, dropped_before_shutdown) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let root = Background::<_, u32>::new(rt.clone()).with_error_cap(3);
+                for i in 0..10u32 {
+                    let rt = rt.clone();
+                    root.spawn(async move {
+                        rt.sleep(ms(u64::from(i))).await;
+                        Err(i)
+                    })
+                    .unwrap();
+                }
+                rt.sleep(ms(20)).await;
+                let dropped = root.dropped_errors();
+                // Lowering the cap sends the newest kept ones to the sink.
+                let root = root.with_error_cap(2);
+                (root.shutdown(&rt, ms(1)).await, dropped)
+            }
+        })
+        .unwrap();
+    assert_eq!(dropped_before_shutdown, 7);
+    let kept: Vec<u32> = report
+        .errors
+        .into_iter()
+        .filter_map(|f| f.error.into_failed())
+        .collect();
+    assert_eq!(kept, [0, 1]);
+    assert_eq!(report.dropped_errors, 8);
+    let sent: Vec<UnobservedKind> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect();
+    let expected: Vec<UnobservedKind> = (3..10)
+        .chain([2])
+        .map(|i| UnobservedKind::Failed(i.to_string()))
+        .collect();
+    assert_eq!(sent, expected);
+}

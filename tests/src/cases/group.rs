@@ -406,6 +406,41 @@ pub async fn spawning_into_a_failing_group_is_refused_with_the_failing_childs_na
     assert_eq!(err.cancelled, 0);
 }
 
+/// A `Background` keeps at most its error cap of unread failures; each one
+/// beyond goes to the error sink and is counted, so none is lost and memory
+/// stays bounded.
+pub async fn background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_sink<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    assert_eq!(staunch::group::DEFAULT_ERROR_CAP, 1024);
+    let sink = CollectingSink::new();
+    let rt = rt.with_sink(sink.sink());
+    let root = Background::<_, String>::new(rt.clone()).with_error_cap(2);
+    for i in 0..5 {
+        root.spawn_named(format!("t{i}"), async move { Err(format!("e{i}")) })
+            .expect("spawn");
+    }
+    eventually(&rt, "every task ends", || root.running() == 0).await;
+    assert_eq!(root.dropped_errors(), 3, "on {}", R::NAME);
+    let received = sink.received();
+    assert_eq!(received.len(), 3, "on {}", R::NAME);
+    let report = root.shutdown(&rt, ms(100)).await;
+    assert_eq!(report.errors.len(), 2);
+    assert_eq!(report.dropped_errors, 3);
+    assert!(!report.is_clean());
+    // Kept and sent together name every task exactly once.
+    let mut names: Vec<String> = report.errors.iter().map(|f| f.label()).collect();
+    names.extend(
+        received
+            .iter()
+            .map(|r| r.task.as_deref().unwrap().to_owned()),
+    );
+    names.sort();
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
@@ -423,5 +458,6 @@ macro_rules! group_cases {
         $m!($($($extra)*;)? group::background_shutdown_reports_stuck_tasks_and_unread_failures);
         $m!($($($extra)*;)? group::children_failing_together_are_all_in_the_group_error_in_spawn_order);
         $m!($($($extra)*;)? group::spawning_into_a_failing_group_is_refused_with_the_failing_childs_name);
+        $m!($($($extra)*;)? group::background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_sink);
     };
 }
