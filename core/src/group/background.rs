@@ -26,7 +26,7 @@ use futures::FutureExt;
 use crate::runtime::{
     ErrorSink, MaybeSend, Panicked, Spawn, Timer, UnobservedError, UnobservedKind,
 };
-use crate::scope::{CancelReason, CancelScope};
+use crate::scope::{CancelReason, CancelScope, GraceReport};
 use crate::sync::{Arc, Mutex, lock};
 
 use super::error::{ChildError, GroupSpawnError, TaskFailure, label};
@@ -63,9 +63,11 @@ struct BgShared<S, E> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport<E> {
-    /// The tasks still running when the grace period ended, which were then
-    /// dropped (by name, or `#n` in spawn order when unnamed).
-    pub still_running: Vec<StdArc<str>>,
+    /// The grace period: the tasks that ended within it and those still
+    /// running when it ran out, which were then dropped (by name, or `#n`
+    /// in spawn order when unnamed), and how long the shutdown took. The
+    /// same report as [`CancelScope::cancel_with_grace`]'s.
+    pub grace: GraceReport,
     /// Every failure that nobody had read, in the order they happened (at
     /// most the root's error cap).
     pub errors: Vec<TaskFailure<E>>,
@@ -78,7 +80,7 @@ impl<E> ShutdownReport<E> {
     /// Whether every task ended within the grace period and none failed.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.still_running.is_empty() && self.errors.is_empty() && self.dropped_errors == 0
+        self.grace.is_clean() && self.errors.is_empty() && self.dropped_errors == 0
     }
 }
 
@@ -122,7 +124,9 @@ impl<E> ShutdownReport<E> {
 ///         root.shutdown(&rt, Duration::from_millis(50)).await
 ///     }
 /// }).unwrap();
-/// assert_eq!(report.still_running, vec!["stuck".into()]);
+/// assert_eq!(report.grace.finished_names, vec!["flusher".into()]);
+/// assert_eq!(report.grace.force_dropped_names, vec!["stuck".into()]);
+/// assert_eq!(report.grace.elapsed, Duration::from_millis(50));
 /// assert!(report.errors.is_empty());
 /// ```
 ///
@@ -308,29 +312,41 @@ impl<S, E: fmt::Debug> Background<S, E> {
     ///
     /// Call it once; a second call reports nothing new.
     pub async fn shutdown<T: Timer>(&self, timer: &T, grace: Duration) -> ShutdownReport<E> {
-        lock(&self.shared.state).phase = Phase::ShuttingDown;
+        let start = timer.now();
+        let signalled = {
+            let mut state = lock(&self.shared.state);
+            state.phase = Phase::ShuttingDown;
+            running_labels(&state)
+        };
         self.shared.scope.signal(CancelReason::Shutdown);
         {
             let idle = pin!(Idle(&self.shared));
             let sleep = pin!(timer.sleep(grace));
             futures::future::select(idle, sleep).await;
         }
-        let still_running = {
-            let state = lock(&self.shared.state);
-            let mut names: Vec<(usize, StdArc<str>)> = state
-                .running
-                .iter()
-                .map(|(i, n)| (*i, StdArc::from(label(n.as_deref(), *i))))
-                .collect();
-            names.sort_by_key(|(i, _)| *i);
-            names.into_iter().map(|(_, n)| n).collect()
-        };
+        // No task starts once shutting down, so the ones still running are
+        // a subset of those signalled.
+        let still_running = running_labels(&lock(&self.shared.state));
         self.shared.scope.cancel_with(CancelReason::Shutdown);
         Idle(&self.shared).await;
+        let finished_names: Vec<StdArc<str>> = signalled
+            .into_iter()
+            .filter(|(i, _)| still_running.binary_search_by_key(i, |(j, _)| *j).is_err())
+            .map(|(_, n)| n)
+            .collect();
+        let force_dropped_names: Vec<StdArc<str>> =
+            still_running.into_iter().map(|(_, n)| n).collect();
+        let grace = GraceReport {
+            finished: finished_names.len(),
+            force_dropped: force_dropped_names.len(),
+            finished_names,
+            force_dropped_names,
+            elapsed: timer.now().saturating_duration_since(start),
+        };
         let mut state = lock(&self.shared.state);
         state.phase = Phase::Done;
         ShutdownReport {
-            still_running,
+            grace,
             errors: mem::take(&mut state.errors),
             dropped_errors: state.dropped,
         }
@@ -361,6 +377,17 @@ impl<S, E: fmt::Debug> fmt::Debug for Background<S, E> {
             .field("running", &self.running())
             .finish_non_exhaustive()
     }
+}
+
+/// The running tasks' labels, in spawn order.
+fn running_labels<E>(state: &BgState<E>) -> Vec<(usize, StdArc<str>)> {
+    let mut names: Vec<(usize, StdArc<str>)> = state
+        .running
+        .iter()
+        .map(|(i, n)| (*i, StdArc::from(label(n.as_deref(), *i))))
+        .collect();
+    names.sort_by_key(|(i, _)| *i);
+    names
 }
 
 fn unobserved<E: fmt::Debug>(f: &TaskFailure<E>) -> Option<UnobservedError> {

@@ -443,7 +443,16 @@ fn background_shutdown_reports_what_was_still_running_and_every_unread_error() {
             }
         })
         .unwrap();
-    assert_eq!(report.still_running, vec![Arc::<str>::from("stuck")]);
+    assert_eq!(
+        report.grace.force_dropped_names,
+        vec![Arc::<str>::from("stuck")]
+    );
+    assert_eq!(
+        report.grace.finished_names,
+        vec![Arc::<str>::from("polite")]
+    );
+    assert_eq!((report.grace.finished, report.grace.force_dropped), (1, 1));
+    assert_eq!(report.grace.elapsed, ms(10));
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].name.as_deref(), Some("fails"));
     assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
@@ -754,4 +763,46 @@ fn a_background_at_its_error_cap_sends_each_further_failure_to_the_sink_in_order
         .map(|i| UnobservedKind::Failed(i.to_string()))
         .collect();
     assert_eq!(sent, expected);
+}
+
+#[test]
+fn cancel_with_grace_reports_what_ended_within_the_grace_what_was_dropped_and_when() {
+    let rt = VirtualRuntime::new();
+    let (drops, report) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let drops = Counter::default();
+                let scope = crate::scope::CancelScope::new();
+                let inner = scope.child();
+                let mut tasks = Vec::new();
+                for (cleanup, in_scope) in [(2, &scope), (4, &inner), (80, &inner)] {
+                    let (watch, rt2, guard) = (scope.clone(), rt.clone(), Guard(drops.clone()));
+                    tasks.push(
+                        crate::runtime::SpawnExt::spawn(
+                            &rt,
+                            in_scope.clone().run_owned(async move {
+                                let _guard = guard;
+                                watch.cancelled().await;
+                                rt2.sleep(ms(cleanup)).await;
+                            }),
+                        )
+                        .unwrap(),
+                    );
+                }
+                rt.sleep(ms(1)).await;
+                let report = scope.cancel_with_grace(&rt, ms(10)).await;
+                (drops, report)
+            }
+        })
+        .unwrap();
+    assert_eq!((report.finished, report.force_dropped), (2, 1));
+    assert!(!report.is_clean());
+    assert!(
+        report.force_dropped_names.is_empty(),
+        "scopes know no names"
+    );
+    assert_eq!(report.elapsed, ms(10));
+    assert_eq!(drops.get(), 3, "every run is gone when the report comes");
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
 }

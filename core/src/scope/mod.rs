@@ -58,5 +58,6 @@ mod tests;
 pub(crate) use cancel_scope::run_uncounted;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
+pub use grace::GraceReport;
 pub use run::Run;
 pub use token::{CancelToken, WaitCancelled};

@@ -284,9 +284,16 @@ pub async fn background_shutdown_reports_stuck_tasks_and_unread_failures<R: Test
         R::NAME
     );
     assert_eq!(
-        report.still_running,
+        report.grace.force_dropped_names,
         vec!["stuck".into()] as Vec<std::sync::Arc<str>>
     );
+    assert_eq!(
+        report.grace.finished_names,
+        vec!["flusher".into()] as Vec<std::sync::Arc<str>>,
+        "on {}",
+        R::NAME
+    );
+    assert!(report.grace.elapsed >= ms(25), "the grace was cut short");
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].label(), "broken");
     assert_eq!(root.running(), 0);
@@ -441,6 +448,65 @@ pub async fn background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_s
     assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
 }
 
+/// `cancel_with_grace` reports what ended within the grace, what was
+/// dropped after it (a task group counts as one run while it has children)
+/// and how long it took.
+pub async fn cancel_with_grace_reports_what_finished_and_what_was_dropped<R: TestRuntime>(rt: R) {
+    let scope = CancelScope::new();
+    let drops = DropCounter::new();
+    let polite = staunch::runtime::SpawnExt::spawn(
+        &rt,
+        scope.clone().run_owned({
+            let (scope, rt) = (scope.clone(), rt.clone());
+            async move {
+                scope.cancelled().await;
+                rt.sleep(ms(2)).await;
+            }
+        }),
+    )
+    .expect("spawn");
+    let group = TaskGroup::builder(rt.clone())
+        .in_scope(&scope)
+        .build::<(), String>()
+        .expect("valid");
+    for _ in 0..3 {
+        let (rt, guard) = (rt.clone(), drops.guard());
+        group
+            .spawn(async move {
+                let _guard = guard;
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    rt.sleep(ms(2)).await;
+    let report = scope.cancel_with_grace(&rt, ms(20)).await;
+    assert_eq!(
+        (report.finished, report.force_dropped),
+        (1, 1),
+        "on {}",
+        R::NAME
+    );
+    assert!(report.force_dropped_names.is_empty());
+    assert!(
+        report.elapsed >= ms(20),
+        "the grace was cut short on {}",
+        R::NAME
+    );
+    assert!(report.elapsed < ms(60_000));
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "the report came before the children were gone"
+    );
+    polite
+        .await
+        .expect("joined")
+        .expect("it finished within the grace");
+    let err = group.join().await.unwrap_err();
+    assert_eq!(err.cancelled, 3);
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
@@ -459,5 +525,6 @@ macro_rules! group_cases {
         $m!($($($extra)*;)? group::children_failing_together_are_all_in_the_group_error_in_spawn_order);
         $m!($($($extra)*;)? group::spawning_into_a_failing_group_is_refused_with_the_failing_childs_name);
         $m!($($($extra)*;)? group::background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_sink);
+        $m!($($($extra)*;)? group::cancel_with_grace_reports_what_finished_and_what_was_dropped);
     };
 }
