@@ -6,7 +6,10 @@
 //!   dropped by the executor);
 //! - a failure is kept in `errors` until read (`take_errors` or the
 //!   shutdown report) while the root is `Open` or `ShuttingDown`; once
-//!   `Done` (shut down, or dropped) it goes to the error sink instead.
+//!   `Done` (shut down, or dropped) it goes to the error sink instead;
+//! - `errors` never holds more than `cap` failures: a failure that arrives
+//!   when it is full goes to the error sink and is counted in `dropped`, so
+//!   memory is bounded by the cap, not by uptime, and no failure is lost.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,7 +26,7 @@ use futures::FutureExt;
 use crate::runtime::{
     ErrorSink, MaybeSend, Panicked, Spawn, Timer, UnobservedError, UnobservedKind,
 };
-use crate::scope::{CancelReason, CancelScope};
+use crate::scope::{CancelReason, CancelScope, GraceReport};
 use crate::sync::{Arc, Mutex, lock};
 
 use super::error::{ChildError, GroupSpawnError, TaskFailure, label};
@@ -40,8 +43,14 @@ struct BgState<E> {
     next: usize,
     running: HashMap<usize, Option<StdArc<str>>>,
     errors: Vec<TaskFailure<E>>,
+    cap: usize,
+    dropped: usize,
     idle: Vec<Waker>,
 }
+
+/// How many unread failures a [`Background`] keeps by default; see
+/// [`Background::with_error_cap`].
+pub const DEFAULT_ERROR_CAP: usize = 1024;
 
 struct BgShared<S, E> {
     spawner: S,
@@ -54,18 +63,24 @@ struct BgShared<S, E> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport<E> {
-    /// The tasks still running when the grace period ended, which were then
-    /// dropped (by name, or `#n` in spawn order when unnamed).
-    pub still_running: Vec<StdArc<str>>,
-    /// Every failure that nobody had read, in the order they happened.
+    /// The grace period: the tasks that ended within it and those still
+    /// running when it ran out, which were then dropped (by name, or `#n`
+    /// in spawn order when unnamed), and how long the shutdown took. The
+    /// same report as [`CancelScope::cancel_with_grace`]'s.
+    pub grace: GraceReport,
+    /// Every failure that nobody had read, in the order they happened (at
+    /// most the root's error cap).
     pub errors: Vec<TaskFailure<E>>,
+    /// How many failures arrived while the kept ones were at the cap; each
+    /// of them went to the error sink instead (since the root was built).
+    pub dropped_errors: usize,
 }
 
 impl<E> ShutdownReport<E> {
     /// Whether every task ended within the grace period and none failed.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.still_running.is_empty() && self.errors.is_empty()
+        self.grace.is_clean() && self.errors.is_empty() && self.dropped_errors == 0
     }
 }
 
@@ -109,7 +124,9 @@ impl<E> ShutdownReport<E> {
 ///         root.shutdown(&rt, Duration::from_millis(50)).await
 ///     }
 /// }).unwrap();
-/// assert_eq!(report.still_running, vec!["stuck".into()]);
+/// assert_eq!(report.grace.finished_names, vec!["flusher".into()]);
+/// assert_eq!(report.grace.force_dropped_names, vec!["stuck".into()]);
+/// assert_eq!(report.grace.elapsed, Duration::from_millis(50));
 /// assert!(report.errors.is_empty());
 /// ```
 ///
@@ -136,10 +153,63 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
                     next: 0,
                     running: HashMap::new(),
                     errors: Vec::new(),
+                    cap: DEFAULT_ERROR_CAP,
+                    dropped: 0,
                     idle: Vec::new(),
                 }),
             }),
         }
+    }
+
+    /// Keeps at most `cap` unread failures (default
+    /// [`DEFAULT_ERROR_CAP`], 1024). A failure that arrives while `cap` are
+    /// kept is sent to the error sink instead (an
+    /// [`UnobservedError`](crate::runtime::UnobservedError)) and counted in
+    /// [`dropped_errors`](Background::dropped_errors) and the shutdown
+    /// report, so a root that runs for months holds bounded memory and
+    /// still loses no failure. A cap of 0 sends every failure to the sink.
+    ///
+    /// ```
+    /// use staunch::group::Background;
+    /// use staunch::runtime::ErrorSink;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = ErrorSink::new({
+    ///     let seen = seen.clone();
+    ///     move |e| seen.lock().unwrap().push(e)
+    /// });
+    /// let rt = VirtualRuntime::new().with_error_sink(sink);
+    /// let report = rt.block_on({
+    ///     let rt = rt.clone();
+    ///     async move {
+    ///         let root = Background::<_, u32>::new(rt.clone()).with_error_cap(2);
+    ///         for i in 0..5 {
+    ///             root.spawn(async move { Err(i) }).unwrap();
+    ///         }
+    ///         root.shutdown(&rt, std::time::Duration::from_secs(1)).await
+    ///     }
+    /// }).unwrap();
+    /// assert_eq!(report.errors.len(), 2); // the first two are kept
+    /// assert_eq!(report.dropped_errors, 3); // the other three went to the sink
+    /// assert_eq!(seen.lock().unwrap().len(), 3);
+    /// ```
+    pub fn with_error_cap(self, cap: usize) -> Self {
+        let dropped = {
+            let mut state = lock(&self.shared.state);
+            state.cap = cap;
+            let excess = state.errors.len().saturating_sub(cap);
+            state.dropped += excess;
+            let keep = state.errors.len() - excess;
+            state.errors.split_off(keep)
+        };
+        for f in dropped {
+            if let Some(r) = unobserved(&f) {
+                self.shared.sink.report(r);
+            }
+        }
+        self
     }
 
     /// Starts a detached task.
@@ -223,6 +293,13 @@ impl<S, E: fmt::Debug> Background<S, E> {
         lock(&self.shared.state).running.len()
     }
 
+    /// How many failures went to the error sink because the kept ones were
+    /// at the cap (see [`with_error_cap`](Background::with_error_cap)).
+    #[must_use]
+    pub fn dropped_errors(&self) -> usize {
+        lock(&self.shared.state).dropped
+    }
+
     /// Takes the failures so far (they are then not in the shutdown report).
     pub fn take_errors(&self) -> Vec<TaskFailure<E>> {
         mem::take(&mut lock(&self.shared.state).errors)
@@ -235,30 +312,43 @@ impl<S, E: fmt::Debug> Background<S, E> {
     ///
     /// Call it once; a second call reports nothing new.
     pub async fn shutdown<T: Timer>(&self, timer: &T, grace: Duration) -> ShutdownReport<E> {
-        lock(&self.shared.state).phase = Phase::ShuttingDown;
+        let start = timer.now();
+        let signalled = {
+            let mut state = lock(&self.shared.state);
+            state.phase = Phase::ShuttingDown;
+            running_labels(&state)
+        };
         self.shared.scope.signal(CancelReason::Shutdown);
         {
             let idle = pin!(Idle(&self.shared));
             let sleep = pin!(timer.sleep(grace));
             futures::future::select(idle, sleep).await;
         }
-        let still_running = {
-            let state = lock(&self.shared.state);
-            let mut names: Vec<(usize, StdArc<str>)> = state
-                .running
-                .iter()
-                .map(|(i, n)| (*i, StdArc::from(label(n.as_deref(), *i))))
-                .collect();
-            names.sort_by_key(|(i, _)| *i);
-            names.into_iter().map(|(_, n)| n).collect()
-        };
+        // No task starts once shutting down, so the ones still running are
+        // a subset of those signalled.
+        let still_running = running_labels(&lock(&self.shared.state));
         self.shared.scope.cancel_with(CancelReason::Shutdown);
         Idle(&self.shared).await;
+        let finished_names: Vec<StdArc<str>> = signalled
+            .into_iter()
+            .filter(|(i, _)| still_running.binary_search_by_key(i, |(j, _)| *j).is_err())
+            .map(|(_, n)| n)
+            .collect();
+        let force_dropped_names: Vec<StdArc<str>> =
+            still_running.into_iter().map(|(_, n)| n).collect();
+        let grace = GraceReport {
+            finished: finished_names.len(),
+            force_dropped: force_dropped_names.len(),
+            finished_names,
+            force_dropped_names,
+            elapsed: timer.now().saturating_duration_since(start),
+        };
         let mut state = lock(&self.shared.state);
         state.phase = Phase::Done;
         ShutdownReport {
-            still_running,
+            grace,
             errors: mem::take(&mut state.errors),
+            dropped_errors: state.dropped,
         }
     }
 }
@@ -287,6 +377,17 @@ impl<S, E: fmt::Debug> fmt::Debug for Background<S, E> {
             .field("running", &self.running())
             .finish_non_exhaustive()
     }
+}
+
+/// The running tasks' labels, in spawn order.
+fn running_labels<E>(state: &BgState<E>) -> Vec<(usize, StdArc<str>)> {
+    let mut names: Vec<(usize, StdArc<str>)> = state
+        .running
+        .iter()
+        .map(|(i, n)| (*i, StdArc::from(label(n.as_deref(), *i))))
+        .collect();
+    names.sort_by_key(|(i, _)| *i);
+    names
 }
 
 fn unobserved<E: fmt::Debug>(f: &TaskFailure<E>) -> Option<UnobservedError> {
@@ -331,6 +432,9 @@ impl<S, E: fmt::Debug> Drop for Guard<S, E> {
                     error,
                 };
                 if state.phase == Phase::Done {
+                    report = unobserved(&failure);
+                } else if state.errors.len() >= state.cap {
+                    state.dropped += 1;
                     report = unobserved(&failure);
                 } else {
                     state.errors.push(failure);

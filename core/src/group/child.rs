@@ -96,7 +96,8 @@ where
             None => None,
         };
         future.await
-    });
+    })
+    .with_last_poll();
     ChildTask {
         run,
         index,

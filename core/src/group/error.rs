@@ -76,26 +76,46 @@ impl<E: fmt::Debug> fmt::Display for TaskFailure<E> {
 /// Why [`TaskGroup::join`](super::TaskGroup::join) did not return every
 /// child's value.
 ///
-/// Holds the first failure (in the order they happened), every other
-/// failure, and how many children were cancelled. Nothing is dropped on the
-/// floor: unlike asyncio's `gather`, sibling errors are kept.
+/// Holds every failure, in spawn order (`first` is the failure with the
+/// lowest spawn index, `others` the rest), and how many children were
+/// cancelled. Nothing is dropped on the floor: unlike asyncio's `gather`,
+/// sibling errors are kept.
+///
+/// # Which children are failures
+///
+/// A child that ended with its own error (or panicked, or was lost) is a
+/// failure, even if its group was being cancelled at that moment: a child
+/// that was cancelled after it had been woken is polled one last time, and
+/// if that poll finishes it, its own result counts (as a trio task that was
+/// already rescheduled runs on to its next checkpoint and raises its own
+/// error into the `ExceptionGroup`). Only a child that ends with no result
+/// of its own counts in `cancelled`.
+///
+/// The order is spawn order, not arrival order, because arrival order
+/// varies between runs on a multi-threaded executor. Which failure
+/// *triggered* the fail-fast cancel is in `reason`
+/// ([`CancelReason::SiblingFailed`] names it). asyncio's `TaskGroup`
+/// raises an `ExceptionGroup` of every child's exception, in the order the
+/// tasks finished; tokio's `JoinSet` has no group error at all (each task's
+/// result is read one by one, in completion order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GroupError<E> {
-    /// The first child to fail; `None` if the group was cancelled from the
-    /// outside (its scope or a parent scope) without any child failing.
+    /// The failure with the lowest spawn index; `None` if the group was
+    /// cancelled from the outside (its scope or a parent scope) without any
+    /// child failing.
     pub first: Option<TaskFailure<E>>,
-    /// Every other failure, in the order they happened.
+    /// Every other failure, in spawn order.
     pub others: Vec<TaskFailure<E>>,
     /// How many children were cancelled (in fail-fast mode, by the first
-    /// failure) instead of finishing.
+    /// failure) with no result of their own.
     pub cancelled: usize,
     /// The group scope's cancel reason, if it was cancelled.
     pub reason: Option<CancelReason>,
 }
 
 impl<E> GroupError<E> {
-    /// Every failure, the first one first.
+    /// Every failure, in spawn order.
     pub fn failures(&self) -> impl Iterator<Item = &TaskFailure<E>> {
         self.first.iter().chain(self.others.iter())
     }
@@ -143,6 +163,14 @@ pub enum GroupSpawnError {
     Closed,
     /// The group is being cancelled (a child failed, or its scope was
     /// cancelled); a new child would be cancelled at once.
+    ///
+    /// In a fail-fast group this is the answer from the moment a child's
+    /// failure is recorded, on every runtime (the reason is
+    /// [`CancelReason::SiblingFailed`](crate::scope::CancelReason)); trio
+    /// instead starts the task and cancels it at its first checkpoint, which
+    /// in Rust would mean a future that is dropped without ever being
+    /// polled: refusing says so at once, and hands the caller a typed error
+    /// instead of a child that silently never ran.
     #[error("the task group is being cancelled, so it takes no more children: {0}")]
     Cancelled(Cancelled),
     /// The executor refused the task.

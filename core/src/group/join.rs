@@ -35,10 +35,10 @@ impl<S, T, E: fmt::Debug> Future for Join<S, T, E> {
             .expect("`Join` polled after it completed");
         let shared = &group.handle.shared;
         ready!(shared.poll_idle(cx));
-        let (slots, failures) = shared.take_slots();
+        let slots = shared.take_slots();
         let reason = shared.scope.reason();
         self.group = None;
-        Poll::Ready(fail_fast_output(slots, &failures, reason))
+        Poll::Ready(fail_fast_output(slots, reason))
     }
 }
 
@@ -69,7 +69,7 @@ impl<S, T, E: fmt::Debug> Future for JoinAll<S, T, E> {
             .expect("`JoinAll` polled after it completed");
         let shared = &group.handle.shared;
         ready!(shared.poll_idle(cx));
-        let (slots, _) = shared.take_slots();
+        let slots = shared.take_slots();
         self.group = None;
         Poll::Ready(all_output(slots))
     }

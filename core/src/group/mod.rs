@@ -110,7 +110,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc as StdArc;
 
-pub use background::{Background, ShutdownReport};
+pub use background::{Background, DEFAULT_ERROR_CAP, ShutdownReport};
 pub use error::{ChildError, GroupError, GroupSpawnError, TaskFailure};
 pub use join::{Join, JoinAll};
 

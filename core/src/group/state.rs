@@ -8,8 +8,11 @@
 //! - once `closed`, no slot is added, and every failure that arrives or is
 //!   still unreturned goes to the error sink: a failure is returned by
 //!   `join` or reported, never both, never neither;
-//! - `failures` lists, in arrival order, the indices of `Done` slots that
-//!   failed (not cancelled); the first one cancels the group in fail-fast mode.
+//! - `failed` counts the `Done` slots that failed (not cancelled) and
+//!   `trigger` names the first of them to arrive; in fail-fast mode that one
+//!   cancels the group, and from the moment it is recorded (under the lock,
+//!   before the scope is cancelled) `reserve` refuses new children, so a
+//!   spawn that comes after a recorded failure is refused on every runtime.
 //!
 //! - `reject` only turns an `Unstarted` slot (a task dropped before its
 //!   first poll) into `Rejected`, when the executor refused it; an
@@ -50,7 +53,8 @@ pub(crate) struct State<T, E> {
     pub(crate) closed: bool,
     pub(crate) slots: Vec<Slot<T, E>>,
     pub(crate) running: usize,
-    pub(crate) failures: Vec<usize>,
+    pub(crate) failed: usize,
+    pub(crate) trigger: Option<StdArc<str>>,
     pub(crate) joiner: Option<Waker>,
 }
 
@@ -100,7 +104,8 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 closed: false,
                 slots: Vec::new(),
                 running: 0,
-                failures: Vec::new(),
+                failed: 0,
+                trigger: None,
                 joiner: None,
             }),
         }
@@ -118,6 +123,15 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             self.scope.is_cancelled() || (state.running == 0 && !self.scope.token.node.enter());
         if refused {
             let reason = self.scope.token.node.reason_or_explicit();
+            return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
+        }
+        // A recorded failure refuses new children even before its cancel
+        // reaches the scope (that happens after the lock is released), so
+        // the answer does not depend on which thread got there first.
+        if self.fail_fast
+            && let Some(task) = &state.trigger
+        {
+            let reason = CancelReason::SiblingFailed { task: task.clone() };
             return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
         }
         state.slots.push(Slot::Running(name));
@@ -172,9 +186,13 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                         cancelled_event = Some((label(name.as_deref(), index), c.reason.clone()));
                     }
                     if is_failure(&result) {
-                        state.failures.push(index);
-                        if self.fail_fast && state.failures.len() == 1 {
-                            cancel = Some(label(name.as_deref(), index));
+                        state.failed += 1;
+                        if state.trigger.is_none() {
+                            let task: StdArc<str> = label(name.as_deref(), index).into();
+                            state.trigger = Some(task.clone());
+                            if self.fail_fast {
+                                cancel = Some(task);
+                            }
                         }
                     }
                     state.slots[index] = Slot::Done(name, result);
@@ -191,8 +209,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             self.scope.token.node.exit();
         }
         if let Some(task) = cancel {
-            self.scope
-                .cancel_with(CancelReason::SiblingFailed { task: task.into() });
+            self.scope.cancel_with(CancelReason::SiblingFailed { task });
         }
         if let Some((name, reason)) = cancelled_event {
             self.observers.emit(|| Event::Cancelled {
@@ -223,10 +240,10 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     }
 
     /// Closes the group and takes every slot (for the join outputs).
-    pub(crate) fn take_slots(&self) -> (Vec<Slot<T, E>>, Vec<usize>) {
+    pub(crate) fn take_slots(&self) -> Vec<Slot<T, E>> {
         let mut state = lock(&self.state);
         state.closed = true;
-        (mem::take(&mut state.slots), mem::take(&mut state.failures))
+        mem::take(&mut state.slots)
     }
 
     /// The group is dropped before its join completed: cancel every child
@@ -238,7 +255,6 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 return;
             }
             state.closed = true;
-            state.failures.clear();
             // Running slots stay (with their names) for late failures.
             state
                 .slots
@@ -262,30 +278,23 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
 }
 
 /// Builds `join()`'s answer from the slots.
+///
+/// Failures (errors, panics, lost tasks) are listed in spawn order, the
+/// lowest index first: arrival order is not deterministic on a
+/// multi-threaded executor, spawn order is.
 pub(crate) fn fail_fast_output<T, E>(
     slots: Vec<Slot<T, E>>,
-    failures: &[usize],
     reason: Option<CancelReason>,
 ) -> Result<Vec<T>, GroupError<E>> {
     let mut values = Vec::with_capacity(slots.len());
-    let mut failed: Vec<Option<TaskFailure<E>>> = Vec::new();
+    let mut failed = Vec::new();
     let mut cancelled = 0;
-    let mut lost = Vec::new();
-    let mut by_index = std::collections::HashMap::new();
-    for (i, idx) in failures.iter().enumerate() {
-        by_index.insert(*idx, i);
-        failed.push(None);
-    }
     for (index, slot) in slots.into_iter().enumerate() {
         match slot {
             Slot::Done(_, Ok(v)) => values.push(v),
             Slot::Done(_, Err(ChildError::Cancelled(_))) => cancelled += 1,
-            Slot::Done(name, Err(error)) => {
-                if let Some(&pos) = by_index.get(&index) {
-                    failed[pos] = Some(TaskFailure { index, name, error });
-                }
-            }
-            Slot::Unstarted(name) => lost.push(TaskFailure {
+            Slot::Done(name, Err(error)) => failed.push(TaskFailure { index, name, error }),
+            Slot::Unstarted(name) => failed.push(TaskFailure {
                 index,
                 name,
                 error: ChildError::Lost,
@@ -293,10 +302,10 @@ pub(crate) fn fail_fast_output<T, E>(
             Slot::Running(_) | Slot::Rejected => {}
         }
     }
-    if failures.is_empty() && cancelled == 0 && lost.is_empty() {
+    if failed.is_empty() && cancelled == 0 {
         return Ok(values);
     }
-    let mut failed = failed.into_iter().flatten().chain(lost);
+    let mut failed = failed.into_iter();
     let first = failed.next();
     Err(GroupError {
         first,
@@ -377,10 +386,62 @@ mod loom_tests {
                 );
             }
             assert!(shared.poll_idle(&mut cx).is_ready());
-            let (slots, failures) = shared.take_slots();
-            let err = fail_fast_output(slots, &failures, None).unwrap_err();
+            let slots = shared.take_slots();
+            let err = fail_fast_output(slots, None).unwrap_err();
             assert_eq!(err.first.unwrap().label(), "a");
             assert_eq!(reported.load(StdOrdering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_children_failing_while_the_group_is_cancelled_are_all_kept_in_spawn_order() {
+        loom::model(|| {
+            let (shared, reported) = shared(true);
+            let a = shared.reserve(Some("a".into())).unwrap();
+            let b = shared.reserve(Some("b".into())).unwrap();
+            let c = shared.reserve(Some("c".into())).unwrap();
+            let (sa, sb) = (shared.clone(), shared.clone());
+            let ta =
+                loom::thread::spawn(move || sa.complete(a, Err(ChildError::Failed("ea")), true));
+            let tb =
+                loom::thread::spawn(move || sb.complete(b, Err(ChildError::Failed("eb")), true));
+            shared.scope.cancel();
+            let cancelled = crate::scope::Cancelled {
+                reason: CancelReason::Explicit { message: None },
+            };
+            shared.complete(c, Err(ChildError::Cancelled(cancelled)), true);
+            ta.join().unwrap();
+            tb.join().unwrap();
+            let err = fail_fast_output(shared.take_slots(), shared.scope.reason()).unwrap_err();
+            let labels: Vec<String> = err.failures().map(TaskFailure::label).collect();
+            assert_eq!(labels, ["a", "b"]);
+            assert_eq!(err.cancelled, 1);
+            assert_eq!(reported.load(StdOrdering::SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn loom_a_spawn_after_a_recorded_failure_is_always_refused() {
+        loom::model(|| {
+            let (shared, _) = shared(true);
+            let first = shared.reserve(Some("x".into())).unwrap();
+            let s2 = shared.clone();
+            let t = loom::thread::spawn(move || {
+                s2.complete(first, Err(ChildError::Failed("x")), true);
+            });
+            let early = shared.reserve(None);
+            t.join().unwrap();
+            // Whatever the interleaving, a spawn after the failure was
+            // recorded is refused with the failing child's name.
+            let late = shared.reserve(None);
+            let sibling = CancelReason::SiblingFailed { task: "x".into() };
+            assert_eq!(
+                late,
+                Err(GroupSpawnError::Cancelled(Cancelled { reason: sibling }))
+            );
+            if let Ok(index) = early {
+                shared.complete(index, Ok(1), true);
+            }
         });
     }
 

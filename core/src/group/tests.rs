@@ -65,9 +65,12 @@ fn fail_fast_returns_the_first_error_every_other_and_the_cancelled_count() {
     assert_eq!(first.index, 1);
     assert_eq!(first.name.as_deref(), Some("t1"));
     assert_eq!(first.error, ChildError::Failed("e1".to_owned()));
-    // t2 was due to fail in the same instant, but was cancelled first.
-    assert!(err.others.is_empty());
-    assert_eq!(err.cancelled, 3);
+    // t2 failed in the same instant: it was woken before the cancel, so its
+    // own error is kept; t0 and t3 were still sleeping and are cancelled.
+    assert_eq!(err.others.len(), 1);
+    assert_eq!(err.others[0].label(), "t2");
+    assert_eq!(err.others[0].error, ChildError::Failed("e2".to_owned()));
+    assert_eq!(err.cancelled, 2);
     assert_eq!(
         err.reason,
         Some(CancelReason::SiblingFailed { task: "t1".into() })
@@ -440,14 +443,23 @@ fn background_shutdown_reports_what_was_still_running_and_every_unread_error() {
             }
         })
         .unwrap();
-    assert_eq!(report.still_running, vec![Arc::<str>::from("stuck")]);
+    assert_eq!(
+        report.grace.force_dropped_names,
+        vec![Arc::<str>::from("stuck")]
+    );
+    assert_eq!(
+        report.grace.finished_names,
+        vec![Arc::<str>::from("polite")]
+    );
+    assert_eq!((report.grace.finished, report.grace.force_dropped), (1, 1));
+    assert_eq!(report.grace.elapsed, ms(10));
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].name.as_deref(), Some("fails"));
     assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
 }
 
 #[test]
-fn the_group_error_keeps_every_failure_in_arrival_order_and_counts_the_cancelled() {
+fn the_group_error_keeps_every_failure_in_spawn_order_and_counts_the_cancelled() {
     use super::state::{Slot, fail_fast_output};
     let cancelled = crate::scope::Cancelled {
         reason: CancelReason::Shutdown,
@@ -458,15 +470,15 @@ fn the_group_error_keeps_every_failure_in_arrival_order_and_counts_the_cancelled
         Slot::Done(None, Err(ChildError::Cancelled(cancelled))),
         Slot::Done(Some("d".into()), Err(ChildError::Failed("first"))),
     ];
-    let err = fail_fast_output(slots, &[3, 1], None).unwrap_err();
-    assert_eq!(err.first.as_ref().unwrap().label(), "d");
+    let err = fail_fast_output(slots, None).unwrap_err();
+    assert_eq!(err.first.as_ref().unwrap().label(), "b");
     assert_eq!(err.others.len(), 1);
-    assert_eq!(err.others[0].index, 1);
+    assert_eq!(err.others[0].index, 3);
     assert_eq!(err.cancelled, 1);
     assert_eq!(err.failures().count(), 2);
     assert_eq!(
         err.to_string(),
-        "task `d`: the task failed: \"first\"; 1 more tasks failed; 1 tasks were cancelled"
+        "task `b`: the task failed: \"second\"; 1 more tasks failed; 1 tasks were cancelled"
     );
 }
 
@@ -602,4 +614,195 @@ fn cancelled_children_are_reported_to_observers_by_name_with_the_reason() {
             reason: CancelReason::SiblingFailed { task: "bad".into() },
         }]
     );
+}
+
+/// Counts its polls; pending forever.
+struct CountPolls(Counter);
+
+impl Future for CountPolls {
+    type Output = Result<(), &'static str>;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.bump();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_pending_child_gets_one_last_poll_when_its_group_is_cancelled_and_is_then_dropped() {
+    let rt = VirtualRuntime::new();
+    let (polls, drops) = (Counter::default(), Counter::default());
+    let err = rt
+        .block_on({
+            let (rt, polls, drops) = (rt.clone(), polls.clone(), drops.clone());
+            async move {
+                let group = TaskGroup::<_, (), &str>::new(rt.clone());
+                group
+                    .spawn(async move {
+                        let _guard = Guard(drops);
+                        CountPolls(polls).await
+                    })
+                    .unwrap();
+                let sleeper = rt.clone();
+                group
+                    .spawn(async move {
+                        sleeper.sleep(ms(5)).await;
+                        Err("boom")
+                    })
+                    .unwrap();
+                group.join().await.unwrap_err()
+            }
+        })
+        .unwrap();
+    // The first poll, then the last one when the cancel woke it.
+    assert_eq!(polls.get(), 2);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(err.cancelled, 1);
+    assert_eq!(err.failures().count(), 1);
+}
+
+#[test]
+fn a_child_not_yet_polled_when_its_group_fails_is_never_polled() {
+    let rt = VirtualRuntime::new();
+    let polls = Counter::default();
+    let err = rt
+        .block_on({
+            let (rt, polls) = (rt.clone(), polls.clone());
+            async move {
+                let group = TaskGroup::<_, (), &str>::new(rt.clone());
+                let handle = group.handle();
+                group
+                    .spawn(async move {
+                        // Spawned now, polled only after this child failed.
+                        handle.spawn(CountPolls(polls)).unwrap();
+                        Err("boom")
+                    })
+                    .unwrap();
+                group.join().await.unwrap_err()
+            }
+        })
+        .unwrap();
+    assert_eq!(polls.get(), 0);
+    assert_eq!(err.cancelled, 1);
+    assert_eq!(err.first.unwrap().index, 0);
+}
+
+#[test]
+fn a_child_that_finishes_in_its_last_poll_reports_its_own_result_not_cancelled() {
+    let rt = VirtualRuntime::new();
+    let results = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::<_, u32, &str>::supervisor(rt.clone());
+                for value in [1, 2] {
+                    let rt = rt.clone();
+                    group
+                        .spawn(async move {
+                            rt.sleep(ms(5)).await;
+                            Ok(value)
+                        })
+                        .unwrap();
+                }
+                let (canceller, scope) = (rt.clone(), group.scope().clone());
+                group
+                    .spawn(async move {
+                        canceller.sleep(ms(5)).await;
+                        scope.cancel();
+                        Ok(0)
+                    })
+                    .unwrap();
+                group.join_all().await
+            }
+        })
+        .unwrap();
+    // All three woke at 5 ms, before the cancel, in whatever order they
+    // run: the two that had not run yet get their last poll and finish.
+    assert_eq!(results, vec![Ok(1), Ok(2), Ok(0)]);
+}
+
+#[test]
+fn a_background_at_its_error_cap_sends_each_further_failure_to_the_sink_in_order() {
+    let (rt, seen) = collecting(&VirtualRuntime::new());
+    let (report, dropped_before_shutdown) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let root = Background::<_, u32>::new(rt.clone()).with_error_cap(3);
+                for i in 0..10u32 {
+                    let rt = rt.clone();
+                    root.spawn(async move {
+                        rt.sleep(ms(u64::from(i))).await;
+                        Err(i)
+                    })
+                    .unwrap();
+                }
+                rt.sleep(ms(20)).await;
+                let dropped = root.dropped_errors();
+                // Lowering the cap sends the newest kept ones to the sink.
+                let root = root.with_error_cap(2);
+                (root.shutdown(&rt, ms(1)).await, dropped)
+            }
+        })
+        .unwrap();
+    assert_eq!(dropped_before_shutdown, 7);
+    let kept: Vec<u32> = report
+        .errors
+        .into_iter()
+        .filter_map(|f| f.error.into_failed())
+        .collect();
+    assert_eq!(kept, [0, 1]);
+    assert_eq!(report.dropped_errors, 8);
+    let sent: Vec<UnobservedKind> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect();
+    let expected: Vec<UnobservedKind> = (3..10)
+        .chain([2])
+        .map(|i| UnobservedKind::Failed(i.to_string()))
+        .collect();
+    assert_eq!(sent, expected);
+}
+
+#[test]
+fn cancel_with_grace_reports_what_ended_within_the_grace_what_was_dropped_and_when() {
+    let rt = VirtualRuntime::new();
+    let (drops, report) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let drops = Counter::default();
+                let scope = crate::scope::CancelScope::new();
+                let inner = scope.child();
+                let mut tasks = Vec::new();
+                for (cleanup, in_scope) in [(2, &scope), (4, &inner), (80, &inner)] {
+                    let (watch, rt2, guard) = (scope.clone(), rt.clone(), Guard(drops.clone()));
+                    tasks.push(
+                        crate::runtime::SpawnExt::spawn(
+                            &rt,
+                            in_scope.clone().run_owned(async move {
+                                let _guard = guard;
+                                watch.cancelled().await;
+                                rt2.sleep(ms(cleanup)).await;
+                            }),
+                        )
+                        .unwrap(),
+                    );
+                }
+                rt.sleep(ms(1)).await;
+                let report = scope.cancel_with_grace(&rt, ms(10)).await;
+                (drops, report)
+            }
+        })
+        .unwrap();
+    assert_eq!((report.finished, report.force_dropped), (2, 1));
+    assert!(!report.is_clean());
+    assert!(
+        report.force_dropped_names.is_empty(),
+        "scopes know no names"
+    );
+    assert_eq!(report.elapsed, ms(10));
+    assert_eq!(drops.get(), 3, "every run is gone when the report comes");
+    assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::runtime::{Instant, Timer};
 
-use super::grace::AllIdle;
+use super::grace::{AllIdle, GraceReport, runs_inside};
 use super::run::Run;
 use super::token::WaitCancelled;
 use super::tree::{NOW, Node, SOFT};
@@ -307,9 +307,12 @@ impl CancelScope {
     /// });
     /// assert_eq!(flushed.unwrap(), Ok(Ok("flushed")));
     /// ```
-    pub async fn cancel_with_grace<T: Timer>(&self, timer: &T, grace: Duration) {
+    ///
+    /// Returns a [`GraceReport`]: how many futures ended within the grace,
+    /// how many were dropped after it, and how long it took.
+    pub async fn cancel_with_grace<T: Timer>(&self, timer: &T, grace: Duration) -> GraceReport {
         self.cancel_gracefully(timer, grace, CancelReason::Explicit { message: None })
-            .await;
+            .await
     }
 
     pub(crate) async fn cancel_gracefully<T: Timer>(
@@ -317,15 +320,28 @@ impl CancelScope {
         timer: &T,
         grace: Duration,
         reason: CancelReason,
-    ) {
+    ) -> GraceReport {
+        let start = timer.now();
         let nodes = Node::cancel(&self.token.node, reason.clone(), SOFT, true);
-        {
-            let idle = std::pin::pin!(AllIdle::new(nodes));
-            let sleep = std::pin::pin!(timer.sleep(grace));
-            futures::future::select(idle, sleep).await;
-        }
+        // No run can enter a flagged node, so these counts only go down.
+        let signalled = runs_inside(&nodes);
+        let remaining = {
+            let mut idle = AllIdle::new(nodes);
+            {
+                let sleep = std::pin::pin!(timer.sleep(grace));
+                futures::future::select(&mut idle, sleep).await;
+            }
+            runs_inside(idle.nodes())
+        };
         let nodes = Node::cancel(&self.token.node, reason, NOW, true);
         AllIdle::new(nodes).await;
+        GraceReport {
+            finished: signalled - remaining.min(signalled),
+            force_dropped: remaining.min(signalled),
+            finished_names: Vec::new(),
+            force_dropped_names: Vec::new(),
+            elapsed: timer.now().saturating_duration_since(start),
+        }
     }
 
     /// Signals cancellation without dropping anything yet: `is_cancelled` and

@@ -93,6 +93,7 @@ mod tests;
 pub(crate) use cancel_scope::run_uncounted;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
+pub use grace::GraceReport;
 pub use run::Run;
 
 /// The effective deadline of the code calling it: the earliest deadline

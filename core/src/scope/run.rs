@@ -66,6 +66,7 @@ pin_project_lite::pin_project! {
         shielding: Vec<StdArc<AtomicUsize>>,
         stage: Stage,
         counted: bool,
+        last_poll: bool,
     }
 
     impl<F, H> PinnedDrop for Run<F, H>
@@ -98,6 +99,7 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
             shielding: Vec::new(),
             stage: Stage::NotStarted,
             counted: true,
+            last_poll: false,
         }
     }
 
@@ -108,6 +110,16 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
         let mut run = Run::new(scope, future);
         run.counted = false;
         run
+    }
+
+    /// A run that, when it finds its scope cancelled after it started,
+    /// polls the inner future one last time and returns its output if that
+    /// poll finishes it (a task group's children: a child whose wake-up
+    /// came before the cancel still reports its own result, as a trio task
+    /// already rescheduled runs to its next checkpoint).
+    pub(crate) fn with_last_poll(mut self) -> Run<F, H> {
+        self.last_poll = true;
+        self
     }
 
     /// How this future holds its scope.
@@ -137,6 +149,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let node = &this.scope.as_ref().token.node;
+        let resumed = *this.stage == Stage::Running;
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
             Stage::Deferred => return deferred(node, this.stage),
@@ -159,6 +172,28 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
                 }
             }
             Stage::Running => {}
+        }
+        // A task group's child: one last poll after its group was cancelled,
+        // so a child whose wake-up came first still reports its own result.
+        // (With shields alive inside, the loop below keeps polling anyway.)
+        let shields_alive = this.frame.as_ref().is_some_and(Frame::shields_alive);
+        if resumed && *this.last_poll && !shields_alive && node.flags() & HARD != 0 {
+            let mut future = this.future.as_mut();
+            let polled = frames::inside(this.frame, || {
+                future.as_mut().as_pin_mut().expect("running").poll(cx)
+            });
+            if let Poll::Ready(output) = polled {
+                leave(
+                    &mut this.future,
+                    node,
+                    this.key,
+                    this.shielding,
+                    this.stage,
+                    *this.counted,
+                );
+                *this.sleep = None;
+                return Poll::Ready(Ok(output));
+            }
         }
         loop {
             // Rule 1: the clock, on timed scopes only.

@@ -657,6 +657,11 @@ impl Node {
         }
     }
 
+    /// How many counted `Run`s are inside right now.
+    pub(crate) fn runs(&self) -> usize {
+        self.state.load(Ordering::Acquire) / ONE_RUN
+    }
+
     /// Ready once no `Run` is inside. Only meaningful after a flag is set
     /// (no new run can enter then).
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {

@@ -284,12 +284,227 @@ pub async fn background_shutdown_reports_stuck_tasks_and_unread_failures<R: Test
         R::NAME
     );
     assert_eq!(
-        report.still_running,
+        report.grace.force_dropped_names,
         vec!["stuck".into()] as Vec<std::sync::Arc<str>>
     );
+    assert_eq!(
+        report.grace.finished_names,
+        vec!["flusher".into()] as Vec<std::sync::Arc<str>>,
+        "on {}",
+        R::NAME
+    );
+    assert!(report.grace.elapsed >= ms(25), "the grace was cut short");
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].label(), "broken");
     assert_eq!(root.running(), 0);
+}
+
+/// Children that fail together (all woken by one event before the first
+/// failure cancels the group) are all in the `GroupError`, in spawn order;
+/// only the child that had no result of its own counts as cancelled. Same
+/// answer on every runtime, multi-threaded ones included.
+pub async fn children_failing_together_are_all_in_the_group_error_in_spawn_order<R: TestRuntime>(
+    rt: R,
+) {
+    let group = TaskGroup::<_, (), String>::new(rt.clone());
+    let gate = CancelScope::new();
+    let waiting = Gauge::new();
+    let drops = DropCounter::new();
+    let guards = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for i in 0..3 {
+        let (gate, waiting, guards) = (gate.clone(), waiting.clone(), guards.clone());
+        group
+            .spawn_named(format!("c{i}"), async move {
+                guards.lock().unwrap().push(waiting.enter());
+                gate.cancelled().await;
+                Err(format!("e{i}"))
+            })
+            .expect("spawn");
+    }
+    let (sleeper, guard) = (rt.clone(), drops.guard());
+    group
+        .spawn_named("sleeper", async move {
+            let _guard = guard;
+            sleeper.sleep(ms(60_000)).await;
+            Ok(())
+        })
+        .expect("spawn");
+    eventually(&rt, "every failing child waits at the gate", || {
+        waiting.current() == 3
+    })
+    .await;
+    let start = rt.now();
+    gate.cancel(); // all three wake at once and fail
+    let err = group.join().await.unwrap_err();
+    let labels: Vec<String> = err.failures().map(|f| f.label()).collect();
+    assert_eq!(labels, ["c0", "c1", "c2"], "on {}", R::NAME);
+    let errors: Vec<_> = err.failures().map(|f| f.error.clone()).collect();
+    assert_eq!(
+        errors,
+        ["e0", "e1", "e2"].map(|e| ChildError::Failed(e.to_owned()))
+    );
+    assert_eq!(
+        err.cancelled,
+        1,
+        "only the sleeper was cancelled on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        1,
+        "join returned before the sleeper was gone"
+    );
+    match &err.reason {
+        Some(CancelReason::SiblingFailed { task }) => {
+            assert!(labels.iter().any(|l| **l == **task), "{task} did not fail");
+        }
+        other => panic!("expected SiblingFailed, got {other:?} on {}", R::NAME),
+    }
+    assert!(rt.now() - start < ms(60_000));
+}
+
+/// Once a fail-fast group recorded a failure, spawning into it is refused
+/// with `GroupSpawnError::Cancelled` (reason `SiblingFailed`) on every
+/// runtime, through the group and through its handle alike.
+pub async fn spawning_into_a_failing_group_is_refused_with_the_failing_childs_name<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let group = TaskGroup::<_, (), &'static str>::new(rt.clone());
+    let handle = group.handle();
+    group
+        .spawn_named("broken", async { Err("boom") })
+        .expect("spawn");
+    let scope = group.scope().clone();
+    eventually(&rt, "the failure cancels the group", || {
+        scope.is_cancelled()
+    })
+    .await;
+    let ran = DropCounter::new();
+    for _ in 0..2 {
+        let guard = ran.guard();
+        let refused = group.spawn(async move {
+            drop(guard);
+            Ok(())
+        });
+        let expected = Err(GroupSpawnError::Cancelled(staunch::scope::Cancelled {
+            reason: CancelReason::SiblingFailed {
+                task: "broken".into(),
+            },
+        }));
+        assert_eq!(refused, expected, "on {}", R::NAME);
+    }
+    assert_eq!(
+        handle.spawn(async { Ok(()) }).map(|_| ()),
+        Err(GroupSpawnError::Cancelled(staunch::scope::Cancelled {
+            reason: CancelReason::SiblingFailed {
+                task: "broken".into(),
+            },
+        }))
+    );
+    assert_eq!(
+        ran.dropped(),
+        2,
+        "a refused child's future is dropped at once"
+    );
+    let err = group.join().await.unwrap_err();
+    assert_eq!(err.failures().count(), 1);
+    assert_eq!(err.cancelled, 0);
+}
+
+/// A `Background` keeps at most its error cap of unread failures; each one
+/// beyond goes to the error sink and is counted, so none is lost and memory
+/// stays bounded.
+pub async fn background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_sink<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    assert_eq!(staunch::group::DEFAULT_ERROR_CAP, 1024);
+    let sink = CollectingSink::new();
+    let rt = rt.with_sink(sink.sink());
+    let root = Background::<_, String>::new(rt.clone()).with_error_cap(2);
+    for i in 0..5 {
+        root.spawn_named(format!("t{i}"), async move { Err(format!("e{i}")) })
+            .expect("spawn");
+    }
+    eventually(&rt, "every task ends", || root.running() == 0).await;
+    assert_eq!(root.dropped_errors(), 3, "on {}", R::NAME);
+    let received = sink.received();
+    assert_eq!(received.len(), 3, "on {}", R::NAME);
+    let report = root.shutdown(&rt, ms(100)).await;
+    assert_eq!(report.errors.len(), 2);
+    assert_eq!(report.dropped_errors, 3);
+    assert!(!report.is_clean());
+    // Kept and sent together name every task exactly once.
+    let mut names: Vec<String> = report.errors.iter().map(|f| f.label()).collect();
+    names.extend(
+        received
+            .iter()
+            .map(|r| r.task.as_deref().unwrap().to_owned()),
+    );
+    names.sort();
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
+}
+
+/// `cancel_with_grace` reports what ended within the grace, what was
+/// dropped after it (a task group counts as one run while it has children)
+/// and how long it took.
+pub async fn cancel_with_grace_reports_what_finished_and_what_was_dropped<R: TestRuntime>(rt: R) {
+    let scope = CancelScope::new();
+    let drops = DropCounter::new();
+    let polite = staunch::runtime::SpawnExt::spawn(
+        &rt,
+        scope.clone().run_owned({
+            let (scope, rt) = (scope.clone(), rt.clone());
+            async move {
+                scope.cancelled().await;
+                rt.sleep(ms(2)).await;
+            }
+        }),
+    )
+    .expect("spawn");
+    let group = TaskGroup::builder(rt.clone())
+        .in_scope(&scope)
+        .build::<(), String>()
+        .expect("valid");
+    for _ in 0..3 {
+        let (rt, guard) = (rt.clone(), drops.guard());
+        group
+            .spawn(async move {
+                let _guard = guard;
+                rt.sleep(ms(60_000)).await;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    rt.sleep(ms(2)).await;
+    let report = scope.cancel_with_grace(&rt, ms(20)).await;
+    assert_eq!(
+        (report.finished, report.force_dropped),
+        (1, 1),
+        "on {}",
+        R::NAME
+    );
+    assert!(report.force_dropped_names.is_empty());
+    assert!(
+        report.elapsed >= ms(20),
+        "the grace was cut short on {}",
+        R::NAME
+    );
+    assert!(report.elapsed < ms(60_000));
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "the report came before the children were gone"
+    );
+    polite
+        .await
+        .expect("joined")
+        .expect("it finished within the grace");
+    let err = group.join().await.unwrap_err();
+    assert_eq!(err.cancelled, 3);
 }
 
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
@@ -307,5 +522,9 @@ macro_rules! group_cases {
         $m!($($($extra)*;)? group::children_spawn_siblings_through_a_group_handle);
         $m!($($($extra)*;)? group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
         $m!($($($extra)*;)? group::background_shutdown_reports_stuck_tasks_and_unread_failures);
+        $m!($($($extra)*;)? group::children_failing_together_are_all_in_the_group_error_in_spawn_order);
+        $m!($($($extra)*;)? group::spawning_into_a_failing_group_is_refused_with_the_failing_childs_name);
+        $m!($($($extra)*;)? group::background_keeps_failures_up_to_its_cap_and_sends_the_rest_to_the_sink);
+        $m!($($($extra)*;)? group::cancel_with_grace_reports_what_finished_and_what_was_dropped);
     };
 }
