@@ -188,6 +188,7 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
     ///         for i in 0..5 {
     ///             root.spawn(async move { Err(i) }).unwrap();
     ///         }
+    ///         staunch::runtime::yield_now().await; // let the five run and fail
     ///         root.shutdown(&rt, std::time::Duration::from_secs(1)).await
     ///     }
     /// }).unwrap();
