@@ -47,6 +47,7 @@ pub mod group;
 pub mod hedge;
 pub mod observe;
 pub mod policy;
+pub mod queue;
 pub mod retry;
 pub mod runtime;
 pub mod scope;
