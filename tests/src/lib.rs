@@ -33,6 +33,7 @@ macro_rules! for_each_case {
         $crate::gather_cases!($m $(, $($extra)*)?);
         $crate::timing_cases!($m $(, $($extra)*)?);
         $crate::breaker_cases!($m $(, $($extra)*)?);
+        $crate::queue_cases!($m $(, $($extra)*)?);
     };
 }
 

@@ -88,7 +88,7 @@ pub struct WorkerPoolBuilder<R> {
     sink: Option<ErrorSink>,
 }
 
-impl<I> WorkerPool<I> {
+impl WorkerPool<()> {
     /// A builder; `runtime` spawns the workers and times waits and grace periods.
     pub fn builder<R>(runtime: R) -> WorkerPoolBuilder<R> {
         WorkerPoolBuilder {

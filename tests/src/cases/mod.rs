@@ -4,6 +4,7 @@
 pub mod breaker;
 pub mod gather;
 pub mod group;
+pub mod queue;
 pub mod runtime;
 pub mod scope;
 pub mod timing;
