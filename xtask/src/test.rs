@@ -8,7 +8,7 @@ use crate::run::{Result, capture, count_results, run};
 use crate::{demo, setup};
 
 /// The benches in `tests/benches`, each run once in quick mode.
-const BENCHES: &[&str] = &["group", "gather", "retry", "breaker"];
+const BENCHES: &[&str] = &["group", "gather", "retry", "breaker", "queue"];
 
 #[derive(Default)]
 struct Summary {

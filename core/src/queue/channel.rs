@@ -7,9 +7,9 @@
 //!   `capacity`: a slot is taken (compare-and-swap) before an item is
 //!   pushed, and released only after an item was taken out or a permit was
 //!   dropped unused. So the queue never holds more than `capacity` items.
-//! - The underlying channel is unbounded; only `used` bounds it. A push
-//!   fails only when the channel is closed, and then the slot is released
-//!   and the item handed back.
+//! - Only `used` bounds the queue (the underlying channel is at least as
+//!   large), so a push fails only when the channel is closed, and then the
+//!   slot is released and the item handed back.
 //! - Every release notifies one waiting sender (`space`); closing notifies
 //!   all of them, so no sender sleeps through a close.
 //! - An item leaves the channel only inside a synchronous step of a poll
@@ -77,8 +77,18 @@ pub struct Receiver<T> {
     shared: Arc<Shared>,
 }
 
+/// Up to this capacity the items live in one array allocated up front
+/// (async-channel's bounded flavour, the fastest); above it in blocks that
+/// grow and shrink with the queue, so a huge bound costs nothing until used.
+const ARRAY_UP_TO: usize = 1 << 16;
+
 pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    let (tx, rx) = async_channel::unbounded();
+    // Only `used` bounds the queue; the array is never full before it.
+    let (tx, rx) = if capacity <= ARRAY_UP_TO {
+        async_channel::bounded(capacity)
+    } else {
+        async_channel::unbounded()
+    };
     let shared = Arc::new(Shared {
         capacity,
         used: AtomicUsize::new(0),

@@ -360,7 +360,7 @@ impl<I> Submitter<I> {
             index: self.shared.next_index.fetch_add(1, Ordering::Relaxed),
             key,
             item,
-            enqueued: self.clock.now(),
+            enqueued: (!self.shared.observers.is_empty()).then(|| self.clock.now()),
         }
     }
 

@@ -37,7 +37,8 @@ pub(super) struct Envelope<I> {
     pub(super) index: u64,
     pub(super) key: Option<Arc<str>>,
     pub(super) item: I,
-    pub(super) enqueued: Instant,
+    /// When it was submitted; read only when someone observes events.
+    pub(super) enqueued: Option<Instant>,
 }
 
 /// The pool's clock, type-erased so that the pool is not generic over its runtime.
@@ -305,40 +306,64 @@ where
     Fut: Future<Output = Result<T, E>>,
     R: Timer,
 {
-    /// Takes items until the queue is closed and empty.
+    /// Takes items until the queue is closed and empty, or until the pool's
+    /// scope is cancelled; then hands back the item it had in flight.
+    ///
+    /// The whole loop runs in one scope run (entering a scope per item
+    /// costs shared atomics); the item in flight lives outside it, in
+    /// `current`, so a cancellation that drops the loop never drops the item.
     pub(super) async fn run(self) {
-        while let Ok(envelope) = self.queue.recv().await {
-            self.process(envelope).await;
+        let mut current: Option<Envelope<I>> = None;
+        let stopped = self
+            .scope
+            .run(async {
+                while let Ok(envelope) = self.queue.recv().await {
+                    let result = self.process(current.insert(envelope)).await;
+                    let envelope = current.take().expect("set above");
+                    self.complete(envelope, result);
+                }
+            })
+            .await;
+        if stopped.is_err()
+            && let Some(envelope) = current.take()
+        {
+            self.shared
+                .give_back(envelope, Unprocessed::CancelledInFlight);
         }
     }
 
-    async fn process(&self, envelope: Envelope<I>) {
-        let started = self.timer.now();
+    /// Runs one item through the key limit, the policy and the handler.
+    async fn process(&self, envelope: &Envelope<I>) -> (Result<T, Error<E>>, u32, Option<Instant>) {
+        let started = envelope.enqueued.map(|_| self.timer.now());
         let attempts = AtomicU32::new(0);
-        let work = async {
-            let _slot = match (&self.shared.keys, &envelope.key) {
-                (Some(keys), Some(key)) => Some(keys.acquire(key).await),
-                _ => None,
-            };
-            let op = || {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                call_handler(&*self.handler, envelope.item.clone())
-            };
-            match &self.policy {
-                Some(policy) => policy.call_layered(op).await,
-                None => op().await,
-            }
+        let _slot = match (&self.shared.keys, &envelope.key) {
+            (Some(keys), Some(key)) => Some(keys.acquire(key).await),
+            _ => None,
         };
-        let outcome = self.scope.run(work).await;
-        let attempts = attempts.into_inner();
-        let result = match outcome {
-            Ok(Err(Error::Cancelled(_))) | Err(_) => {
-                self.shared
-                    .give_back(envelope, Unprocessed::CancelledInFlight);
-                return;
-            }
-            Ok(result) => result,
+        let op = || {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            call_handler(&*self.handler, envelope.item.clone())
         };
+        let result = match &self.policy {
+            Some(policy) => policy.call_layered(op).await,
+            None => op().await,
+        };
+        (result, attempts.into_inner(), started)
+    }
+
+    /// Emits the outcome of a processed item.
+    fn complete(
+        &self,
+        envelope: Envelope<I>,
+        (result, attempts, started): (Result<T, Error<E>>, u32, Option<Instant>),
+    ) {
+        if let Err(Error::Cancelled(_)) = result {
+            // Only the pool's own cancellation reaches here (the handler
+            // cannot return it): the item was not processed.
+            self.shared
+                .give_back(envelope, Unprocessed::CancelledInFlight);
+            return;
+        }
         let shared = &self.shared;
         if attempts > 1 {
             shared
@@ -355,8 +380,8 @@ where
         shared.observers.emit(|| ObsEvent::QueueItemDone {
             name: shared.name.clone(),
             index,
-            waited: started - enqueued,
-            took: self.timer.now() - started,
+            waited: started.zip(enqueued).map_or(Duration::ZERO, |(s, e)| s - e),
+            took: started.map_or(Duration::ZERO, |s| self.timer.now() - s),
             attempts,
             ok,
             depth: self.queue.len(),
