@@ -357,7 +357,11 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
 impl<I> Submitter<I> {
     fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
         Envelope {
-            index: self.shared.next_index.fetch_add(1, Ordering::Relaxed),
+            index: self
+                .shared
+                .producers
+                .next_index
+                .fetch_add(1, Ordering::AcqRel),
             key,
             item,
             enqueued: (!self.shared.observers.is_empty()).then(|| self.clock.now()),
@@ -367,7 +371,6 @@ impl<I> Submitter<I> {
     fn settle<X>(&self, index: u64, sent: Result<(), X>) -> Result<u64, X> {
         match sent {
             Ok(()) => {
-                self.shared.accepted();
                 self.shared.observers.emit(|| Event::QueueItemSubmitted {
                     name: self.shared.name.clone(),
                     index,
@@ -376,7 +379,7 @@ impl<I> Submitter<I> {
                 Ok(index)
             }
             Err(e) => {
-                self.shared.finish();
+                self.shared.refuse();
                 Err(e)
             }
         }
@@ -420,7 +423,6 @@ impl<I> Submitter<I> {
         key: Option<Arc<str>>,
         item: I,
     ) -> Result<u64, SendError<I>> {
-        self.shared.begin();
         let envelope = self.envelope(key, item);
         let index = envelope.index;
         let guard = PendingGuard(&self.shared, true);
@@ -435,7 +437,6 @@ impl<I> Submitter<I> {
     ///
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
     pub fn try_submit(&self, item: I) -> Result<u64, TrySendError<I>> {
-        self.shared.begin();
         let envelope = self.envelope(None, item);
         let index = envelope.index;
         let sent = self.tx.try_send(envelope).map_err(|e| match e {
@@ -455,7 +456,6 @@ impl<I> Submitter<I> {
     ///
     /// As for [`submit`](Self::submit); a timeout gives the item back.
     pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
-        self.shared.begin();
         let envelope = self.envelope(None, item);
         let index = envelope.index;
         let guard = PendingGuard(&self.shared, true);
@@ -474,7 +474,7 @@ struct PendingGuard<'a, I>(&'a Shared<I>, bool);
 impl<I> Drop for PendingGuard<'_, I> {
     fn drop(&mut self) {
         if self.1 {
-            self.0.finish();
+            self.0.refuse();
         }
     }
 }
@@ -553,7 +553,7 @@ impl<I> WorkerPool<I> {
 
     /// Waits until every item submitted so far is finished: processed, or
     /// handed back by a shutdown (asyncio's `Queue.join`). Items submitted
-    /// while it waits are waited for too.
+    /// while it waits may be waited for too.
     ///
     /// # Cancel safety
     ///

@@ -1,8 +1,11 @@
 //! What each worker of a pool runs, and the state the workers share.
 //!
 //! Invariants (the "processed or returned, never both, never neither" rule):
-//! - `pending` counts items accepted by a submit and not yet finished; an
-//!   item is finished exactly once: its completion is emitted (success or
+//! - Every submit takes an index (`next_index`); the index is then either
+//!   refused (the submit failed or was dropped) or finished, exactly once.
+//!   The pool is idle when `finished + refused == next_index`. Producers
+//!   write one cache line, workers another, so the hot path shares none.
+//!   An item is finished exactly once: its completion is emitted (success or
 //!   dead letter), or it is given back (shutdown) / reported lost (drop).
 //! - A worker owns its item from `recv` to finish. The handler only ever
 //!   gets clones, so a cancelled attempt never takes the item with it.
@@ -66,14 +69,9 @@ pub(super) struct Shared<I> {
     pub(super) name: Arc<str>,
     pub(super) observers: Observers,
     pub(super) sink: ErrorSink,
-    pub(super) next_index: AtomicU64,
-    pending: AtomicU64,
+    pub(super) producers: Padded<ProducerCounts>,
+    workers: Padded<WorkerCounts>,
     idle: Event,
-    submitted: AtomicU64,
-    succeeded: AtomicU64,
-    dead_lettered: AtomicU64,
-    retries: AtomicU64,
-    returned: AtomicU64,
     returns: Mutex<Returns<I>>,
     pub(super) keys: Option<KeyLimit>,
 }
@@ -89,14 +87,9 @@ impl<I> Shared<I> {
             name,
             observers,
             sink,
-            next_index: AtomicU64::new(0),
-            pending: AtomicU64::new(0),
+            producers: Padded(ProducerCounts::default()),
+            workers: Padded(WorkerCounts::default()),
             idle: Event::new(),
-            submitted: AtomicU64::new(0),
-            succeeded: AtomicU64::new(0),
-            dead_lettered: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            returned: AtomicU64::new(0),
             returns: Mutex::new(Returns {
                 items: Vec::new(),
                 dropped: false,
@@ -105,30 +98,36 @@ impl<I> Shared<I> {
         }
     }
 
-    /// An item is about to be offered to the queue.
-    pub(super) fn begin(&self) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
+    /// A submit took an index and then did not enqueue the item.
+    pub(super) fn refuse(&self) {
+        self.producers.refused.fetch_add(1, Ordering::AcqRel);
+        self.idle.notify(usize::MAX);
     }
 
-    /// The offered item was accepted.
-    pub(super) fn accepted(&self) {
-        self.submitted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An item is done (processed, refused, returned or lost).
+    /// An item is done (processed, returned or lost).
     pub(super) fn finish(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify(usize::MAX);
-        }
+        self.workers.finished.fetch_add(1, Ordering::AcqRel);
+        // Costs an atomic load unless someone waits in `join`.
+        self.idle.notify(usize::MAX);
+    }
+
+    /// Whether every index taken so far was refused or finished. Reads the
+    /// index first: counts read later can only be larger, and never more
+    /// than the index, so equality means every earlier item is done.
+    fn is_idle(&self) -> bool {
+        let taken = self.producers.next_index.load(Ordering::Acquire);
+        let refused = self.producers.refused.load(Ordering::Acquire);
+        let finished = self.workers.finished.load(Ordering::Acquire);
+        finished + refused == taken
     }
 
     pub(super) async fn wait_idle(&self) {
         loop {
-            if self.pending.load(Ordering::Acquire) == 0 {
+            if self.is_idle() {
                 return;
             }
             let listener = self.idle.listen();
-            if self.pending.load(Ordering::Acquire) == 0 {
+            if self.is_idle() {
                 return;
             }
             listener.await;
@@ -145,7 +144,7 @@ impl<I> Shared<I> {
             item: envelope.item,
         };
         let mut returns = lock(&self.returns);
-        self.returned.fetch_add(1, Ordering::Relaxed);
+        self.workers.returned.fetch_add(1, Ordering::Relaxed);
         if returns.dropped {
             drop(returns);
             self.report_lost(&returned);
@@ -188,14 +187,44 @@ impl<I> Shared<I> {
 
     pub(super) fn stats(&self, queued: usize) -> PoolStats {
         PoolStats {
-            submitted: self.submitted.load(Ordering::Relaxed),
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            returned: self.returned.load(Ordering::Relaxed),
+            submitted: self.producers.next_index.load(Ordering::Relaxed)
+                - self.producers.refused.load(Ordering::Relaxed),
+            succeeded: self.workers.succeeded.load(Ordering::Relaxed),
+            dead_lettered: self.workers.dead_lettered.load(Ordering::Relaxed),
+            retries: self.workers.retries.load(Ordering::Relaxed),
+            returned: self.workers.returned.load(Ordering::Relaxed),
             queued: queued as u64,
         }
     }
+}
+
+/// Keeps what it holds on its own cache line(s), away from what other
+/// threads write.
+#[repr(align(128))]
+pub(super) struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Written by submitters.
+#[derive(Default)]
+pub(super) struct ProducerCounts {
+    pub(super) next_index: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Written by workers.
+#[derive(Default)]
+struct WorkerCounts {
+    finished: AtomicU64,
+    succeeded: AtomicU64,
+    dead_lettered: AtomicU64,
+    retries: AtomicU64,
+    returned: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -367,6 +396,7 @@ where
         let shared = &self.shared;
         if attempts > 1 {
             shared
+                .workers
                 .retries
                 .fetch_add(u64::from(attempts - 1), Ordering::Relaxed);
         }
@@ -388,11 +418,11 @@ where
         });
         let result = match result {
             Ok(value) => {
-                shared.succeeded.fetch_add(1, Ordering::Relaxed);
+                shared.workers.succeeded.fetch_add(1, Ordering::Relaxed);
                 Ok(value)
             }
             Err(error) => {
-                shared.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                shared.workers.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 shared.observers.emit(|| ObsEvent::DeadLettered {
                     name: shared.name.clone(),
                     index,
