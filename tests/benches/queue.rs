@@ -127,11 +127,15 @@ async fn mpsc_joinset(n: u64) {
             tx.send(i).await.expect("open");
         }
     });
-    let mut set = JoinSet::new();
+    let mut set: JoinSet<Result<u64, ()>> = JoinSet::new();
     let mut count = 0u64;
     while let Some(i) = rx.recv().await {
         while set.len() >= WORKERS {
-            set.join_next().await.expect("a task").expect("no panic");
+            set.join_next()
+                .await
+                .expect("a task")
+                .expect("no panic")
+                .expect("ok");
             count += 1;
         }
         set.spawn(async move { Ok::<_, ()>(black_box(i) * 2) });

@@ -438,7 +438,7 @@ pub async fn dead_letters_carry_their_last_error_and_attempts<R: TestRuntime>(rt
             move |i: u64| {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
                 async move {
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         Err(format!("item {i} failed, call {n}"))
                     } else {
                         Ok(i)
@@ -454,7 +454,7 @@ pub async fn dead_letters_carry_their_last_error_and_attempts<R: TestRuntime>(rt
     let mut out: Vec<Done> = completions.collect().await;
     out.sort_by_key(|c| c.index);
     for c in &out {
-        if c.index % 2 == 0 {
+        if c.index.is_multiple_of(2) {
             let dead = c.result.as_ref().unwrap_err();
             assert_eq!((dead.item, dead.attempts, c.attempts), (c.index, 3, 3));
             let last = dead.error.inner().unwrap();
@@ -498,7 +498,7 @@ pub async fn a_per_key_limit_caps_each_key_in_flight<R: TestRuntime>(rt: R) {
         })
         .unwrap();
     for i in 0..20u64 {
-        pool.submit_keyed(if i % 2 == 0 { "even" } else { "odd" }, i)
+        pool.submit_keyed(if i.is_multiple_of(2) { "even" } else { "odd" }, i)
             .await
             .unwrap();
     }
@@ -507,7 +507,7 @@ pub async fn a_per_key_limit_caps_each_key_in_flight<R: TestRuntime>(rt: R) {
     assert_eq!(out.len(), 20);
     assert!(
         out.iter()
-            .all(|c| c.key.as_deref() == Some(if c.index % 2 == 0 { "even" } else { "odd" }))
+            .all(|c| c.key.as_deref() == Some(if c.index.is_multiple_of(2) { "even" } else { "odd" }))
     );
     for (key, gauge) in gauges.lock().unwrap().iter() {
         assert!(gauge.peak() <= 2, "key {key} ran {} at once", gauge.peak());
