@@ -48,6 +48,7 @@ pub mod group;
 pub mod hedge;
 pub mod observe;
 pub mod policy;
+pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod runtime;

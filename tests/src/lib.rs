@@ -35,6 +35,7 @@ macro_rules! for_each_case {
         $crate::breaker_cases!($m $(, $($extra)*)?);
         $crate::extremes_cases!($m $(, $($extra)*)?);
         $crate::rate_cases!($m $(, $($extra)*)?);
+        $crate::queue_cases!($m $(, $($extra)*)?);
     };
 }
 

@@ -8,7 +8,7 @@ use crate::run::{Result, capture, count_results, run};
 use crate::{demo, setup};
 
 /// The benches in `tests/benches`, each run once in quick mode.
-const BENCHES: &[&str] = &["group", "gather", "retry", "breaker", "rate"];
+const BENCHES: &[&str] = &["group", "gather", "retry", "breaker", "rate", "queue"];
 
 #[derive(Default)]
 struct Summary {

@@ -110,4 +110,41 @@ pub enum Event {
         /// The limit after.
         to: usize,
     },
+    /// A work queue accepted an item (see [`queue::WorkerPool`](crate::queue::WorkerPool)).
+    QueueItemSubmitted {
+        /// The pool's name.
+        name: Arc<str>,
+        /// The item's submission number.
+        index: u64,
+        /// Items queued right after this one went in.
+        depth: usize,
+    },
+    /// A worker pool finished an item (success or dead letter).
+    QueueItemDone {
+        /// The pool's name.
+        name: Arc<str>,
+        /// The item's submission number.
+        index: u64,
+        /// How long it waited in the queue before a worker took it.
+        waited: Duration,
+        /// How long the worker spent on it (per-key wait, every attempt and retry delay).
+        took: Duration,
+        /// How many times the handler was called for it.
+        attempts: u32,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Items still queued when it finished.
+        depth: usize,
+    },
+    /// A worker pool gave up on an item: it goes out as a dead letter.
+    DeadLettered {
+        /// The pool's name.
+        name: Arc<str>,
+        /// The item's submission number.
+        index: u64,
+        /// How many times the handler was called for it.
+        attempts: u32,
+        /// The last error, in `Debug` form.
+        error: String,
+    },
 }

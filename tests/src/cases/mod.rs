@@ -5,6 +5,7 @@ pub mod breaker;
 pub mod extremes;
 pub mod gather;
 pub mod group;
+pub mod queue;
 pub mod rate;
 pub mod runtime;
 pub mod scope;

@@ -1,0 +1,635 @@
+//! The bounded queue: async-channel underneath, with staunch's own capacity
+//! count so that capacity can be reserved before the item exists and a
+//! waiting send keeps its item in hand (and so can give it back).
+//!
+//! Invariants:
+//! - `used` counts queued items plus live [`Permit`]s and never exceeds
+//!   `capacity`: a slot is taken (compare-and-swap) before an item is
+//!   pushed, and released only after an item was taken out or a permit was
+//!   dropped unused. So the queue never holds more than `capacity` items.
+//! - Only `used` bounds the queue (the underlying channel is at least as
+//!   large), so a push fails only when the channel is closed, and then the
+//!   slot is released and the item handed back.
+//! - Every release notifies one waiting sender (`space`); closing notifies
+//!   all of them, so no sender sleeps through a close.
+//! - An item leaves the channel only inside a synchronous step of a poll
+//!   that then returns it: no receive future holds an item across an await.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use event_listener::{Event, EventListener};
+use futures::FutureExt;
+
+use super::{RecvError, SendError, TryRecvError, TrySendError};
+use crate::runtime::Timer;
+use crate::scope::{CancelScope, Cancelled};
+
+struct Shared {
+    capacity: usize,
+    used: AtomicUsize,
+    receivers: AtomicUsize,
+    space: Event,
+}
+
+impl Shared {
+    fn try_take_slot(&self) -> bool {
+        let mut used = self.used.load(Ordering::Acquire);
+        loop {
+            if used >= self.capacity {
+                return false;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    fn release_slot(&self) {
+        self.used.fetch_sub(1, Ordering::AcqRel);
+        self.space.notify(1);
+    }
+}
+
+/// The producing half of a [`bounded`](super::bounded) queue. Clone it for
+/// more producers; the queue closes when the last one is dropped.
+pub struct Sender<T> {
+    tx: async_channel::Sender<T>,
+    shared: Arc<Shared>,
+}
+
+/// The consuming half of a [`bounded`](super::bounded) queue. Clone it for
+/// more consumers (each item goes to one of them); when the last one is
+/// dropped the queue closes and senders get their items back.
+pub struct Receiver<T> {
+    rx: async_channel::Receiver<T>,
+    shared: Arc<Shared>,
+}
+
+/// Up to this capacity the items live in one array allocated up front
+/// (async-channel's bounded flavour, the fastest); above it in blocks that
+/// grow and shrink with the queue, so a huge bound costs nothing until used.
+const ARRAY_UP_TO: usize = 1 << 16;
+
+pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    // Only `used` bounds the queue; the array is never full before it.
+    let (tx, rx) = if capacity <= ARRAY_UP_TO {
+        async_channel::bounded(capacity)
+    } else {
+        async_channel::unbounded()
+    };
+    let shared = Arc::new(Shared {
+        capacity,
+        used: AtomicUsize::new(0),
+        receivers: AtomicUsize::new(1),
+        space: Event::new(),
+    });
+    (
+        Sender {
+            tx,
+            shared: shared.clone(),
+        },
+        Receiver { rx, shared },
+    )
+}
+
+/// What stops a waiting send or receive.
+enum Stop {
+    Timeout(Duration),
+    Cancelled(Cancelled),
+}
+
+impl<T> Sender<T> {
+    /// Sends `item` if there is room right now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
+    pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        if self.tx.is_closed() {
+            return Err(TrySendError::Closed(item));
+        }
+        if !self.shared.try_take_slot() {
+            return Err(TrySendError::Full(item));
+        }
+        self.push(item).map_err(TrySendError::Closed)
+    }
+
+    /// Pushes an item whose slot is already taken; on a closed queue the
+    /// slot is released and the item handed back.
+    fn push(&self, item: T) -> Result<(), T> {
+        self.tx.try_send(item).map_err(|e| {
+            self.shared.release_slot();
+            e.into_inner()
+        })
+    }
+
+    /// Sends `item`, waiting while the queue is full (backpressure).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] with the item if the queue is or becomes closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes leaves the queue untouched:
+    /// the item was not sent, and it is dropped with the future. To get the
+    /// item back instead, bound the wait with [`send_timeout`](Self::send_timeout)
+    /// or [`send_in`](Self::send_in).
+    pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
+        self.send_until(item, std::future::pending()).await
+    }
+
+    /// Sends `item`, waiting at most `limit` (on `timer`'s clock) for room.
+    ///
+    /// An item that fits at once is sent without starting a timer.
+    ///
+    /// ```
+    /// use staunch::queue::bounded;
+    /// use staunch::testing::VirtualRuntime;
+    /// use staunch::runtime::Timer;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let (tx, _rx) = bounded(1)?;
+    /// let err = rt.block_on(async {
+    ///     tx.send("first").await.unwrap();
+    ///     tx.send_timeout(&rt, Duration::from_secs(2), "second").await.unwrap_err()
+    /// }).unwrap();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(err.into_item(), "second");           // given back
+    /// assert_eq!(rt.now().since_origin(), Duration::from_secs(2)); // exactly
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Timeout`] or [`SendError::Closed`], with the item.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`send`](Self::send); a timeout gives the item back.
+    pub async fn send_timeout<R: Timer>(
+        &self,
+        timer: &R,
+        limit: Duration,
+        item: T,
+    ) -> Result<(), SendError<T>> {
+        let item = match self.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
+            Err(TrySendError::Full(item)) => item,
+        };
+        let stop = timer.sleep(limit).map(move |()| Stop::Timeout(limit));
+        self.send_until(item, stop).await
+    }
+
+    /// Sends `item`, waiting for room until `scope` is cancelled or its
+    /// deadline passes.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Cancelled`] (with the scope's reason) or
+    /// [`SendError::Closed`], with the item. A scope already cancelled
+    /// refuses the send even if there is room.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`send`](Self::send); a cancelled scope gives the item back.
+    pub async fn send_in(&self, scope: &CancelScope, item: T) -> Result<(), SendError<T>> {
+        let stop = scope.cancelled().map(Stop::Cancelled);
+        let mut stop = pin!(stop);
+        // An already-cancelled scope wins over room in the queue.
+        if let Poll::Ready(stop) = futures::poll!(stop.as_mut()) {
+            return Err(stopped(item, stop));
+        }
+        self.send_until(item, stop).await
+    }
+
+    async fn send_until<S: Future<Output = Stop>>(
+        &self,
+        item: T,
+        stop: S,
+    ) -> Result<(), SendError<T>> {
+        let mut stop = pin!(stop);
+        let mut item = Some(item);
+        let mut listener: Option<EventListener> = None;
+        poll_fn(|cx| {
+            loop {
+                let this = item.take().expect("polled after completion");
+                match self.try_send(this) {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(TrySendError::Closed(this)) => {
+                        return Poll::Ready(Err(SendError::Closed(this)));
+                    }
+                    Err(TrySendError::Full(this)) => item = Some(this),
+                }
+                match listener.as_mut() {
+                    // Listen, then look again: a slot freed in between is not missed.
+                    None => listener = Some(self.shared.space.listen()),
+                    Some(l) => match Pin::new(l).poll(cx) {
+                        Poll::Ready(()) => listener = None,
+                        Poll::Pending => break,
+                    },
+                }
+            }
+            match stop.as_mut().poll(cx) {
+                Poll::Ready(why) => Poll::Ready(Err(stopped(item.take().expect("held"), why))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Waits for room and holds it: capacity first, the item later.
+    ///
+    /// The [`Permit`] counts as one queued item until it is used or dropped.
+    ///
+    /// ```
+    /// use staunch::queue::bounded;
+    ///
+    /// let (tx, rx) = bounded(1)?;
+    /// futures::executor::block_on(async {
+    ///     let permit = tx.reserve().await.unwrap();
+    ///     assert!(tx.try_send("other").unwrap_err().is_full()); // the slot is held
+    ///     permit.send("built after the slot was ours").unwrap();
+    ///     assert_eq!(rx.recv().await.unwrap(), "built after the slot was ours");
+    /// });
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] (carrying `()`) once the queue is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes reserves nothing.
+    pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
+        let mut listener: Option<EventListener> = None;
+        poll_fn(|cx| {
+            loop {
+                if self.tx.is_closed() {
+                    return Poll::Ready(Err(SendError::Closed(())));
+                }
+                if self.shared.try_take_slot() {
+                    return Poll::Ready(Ok(Permit { sender: self }));
+                }
+                match listener.as_mut() {
+                    None => listener = Some(self.shared.space.listen()),
+                    Some(l) => match Pin::new(l).poll(cx) {
+                        Poll::Ready(()) => listener = None,
+                        Poll::Pending => return Poll::Pending,
+                    },
+                }
+            }
+        })
+        .await
+    }
+
+    /// Closes the queue: sends fail from now on; receivers still get what is
+    /// queued, then [`RecvError::Closed`]. Returns whether this call closed it.
+    pub fn close(&self) -> bool {
+        let closed = self.tx.close();
+        self.shared.space.notify(usize::MAX);
+        closed
+    }
+
+    /// Whether the queue is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+    /// How many items are queued right now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+    /// Whether nothing is queued right now.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+    /// The most items the queue holds (queued items plus live permits).
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+fn stopped<T>(item: T, why: Stop) -> SendError<T> {
+    match why {
+        Stop::Timeout(after) => SendError::Timeout { item, after },
+        Stop::Cancelled(cancelled) => SendError::Cancelled { item, cancelled },
+    }
+}
+
+fn drain<T>(rx: &async_channel::Receiver<T>, shared: &Shared) -> Vec<T> {
+    let mut items = Vec::with_capacity(rx.len());
+    while let Ok(item) = rx.try_recv() {
+        shared.release_slot();
+        items.push(item);
+    }
+    items
+}
+
+impl<T> Receiver<T> {
+    /// Takes an item if one is queued right now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] while open; [`TryRecvError::Closed`] once the
+    /// queue is closed and empty.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match self.rx.try_recv() {
+            Ok(item) => {
+                self.shared.release_slot();
+                Ok(item)
+            }
+            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// Waits for an item. Queued items are still received after the queue
+    /// closes; then [`RecvError::Closed`] says the queue is done.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Closed`] once the queue is closed and empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: an item leaves the queue only in the poll that returns
+    /// it, so dropping the future at any point loses no item.
+    pub async fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(std::future::pending()).await
+    }
+
+    /// Waits at most `limit` for an item.
+    ///
+    /// An item that is queued when the future is polled is always returned,
+    /// even if the deadline has passed by then: the queue is looked at
+    /// before the timer, so an available item is never stranded by a timer
+    /// that fired in the same instant (crossbeam's `recv_deadline` does the
+    /// same; a timer-first choice would report a timeout with an item
+    /// waiting). A ready queue returns without starting a timer.
+    ///
+    /// ```
+    /// use staunch::queue::{bounded, RecvError};
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let (_tx, rx) = bounded::<u8>(1)?;
+    /// let out = rt.block_on(rx.recv_timeout(&rt, Duration::from_millis(300))).unwrap();
+    /// assert_eq!(out, Err(RecvError::Timeout { after: Duration::from_millis(300) }));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Timeout`] or [`RecvError::Closed`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv).
+    pub async fn recv_timeout<R: Timer>(&self, timer: &R, limit: Duration) -> Result<T, RecvError> {
+        match self.try_recv() {
+            Ok(item) => return Ok(item),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
+        let stop = timer.sleep(limit).map(move |()| Stop::Timeout(limit));
+        self.recv_until(stop).await
+    }
+
+    /// Waits for an item until `scope` is cancelled or its deadline passes.
+    /// As with [`recv_timeout`](Self::recv_timeout), a queued item wins over
+    /// a cancellation seen in the same poll.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Cancelled`] with the scope's reason, or [`RecvError::Closed`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, as [`recv`](Self::recv).
+    pub async fn recv_in(&self, scope: &CancelScope) -> Result<T, RecvError> {
+        self.recv_until(scope.cancelled().map(Stop::Cancelled))
+            .await
+    }
+
+    async fn recv_until<S: Future<Output = Stop>>(&self, stop: S) -> Result<T, RecvError> {
+        let mut stop = pin!(stop);
+        let mut recv = pin!(self.rx.recv());
+        poll_fn(|cx| {
+            if let Poll::Ready(got) = recv.as_mut().poll(cx) {
+                return Poll::Ready(match got {
+                    Ok(item) => {
+                        self.shared.release_slot();
+                        Ok(item)
+                    }
+                    Err(async_channel::RecvError) => Err(RecvError::Closed),
+                });
+            }
+            stop.as_mut().poll(cx).map(|why| {
+                Err(match why {
+                    Stop::Timeout(after) => RecvError::Timeout { after },
+                    Stop::Cancelled(c) => RecvError::Cancelled(c),
+                })
+            })
+        })
+        .await
+    }
+
+    /// Waits for at least one item, then moves up to `limit` queued items
+    /// into `buffer` (appending) and returns how many it moved. A `limit` of
+    /// zero returns 0 at once (tokio's `recv_many` does the same).
+    ///
+    /// ```
+    /// use staunch::queue::bounded;
+    ///
+    /// let (tx, rx) = bounded(8)?;
+    /// for i in 0..5 { tx.try_send(i).unwrap(); }
+    /// let mut batch = Vec::new();
+    /// let n = futures::executor::block_on(rx.recv_many(&mut batch, 3)).unwrap();
+    /// assert_eq!((n, batch), (3, vec![0, 1, 2]));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Closed`] once the queue is closed and empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: items are moved into `buffer` only in the poll that
+    /// completes, so a dropped future leaves every item queued.
+    pub async fn recv_many(&self, buffer: &mut Vec<T>, limit: usize) -> Result<usize, RecvError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let first = self.recv().await?;
+        buffer.push(first);
+        let mut moved = 1;
+        while moved < limit {
+            match self.try_recv() {
+                Ok(item) => {
+                    buffer.push(item);
+                    moved += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Closes the queue; see [`Sender::close`].
+    pub fn close(&self) -> bool {
+        let closed = self.rx.close();
+        self.shared.space.notify(usize::MAX);
+        closed
+    }
+
+    /// Closes the queue and takes every item still queued, in queue order
+    /// (asyncio's `Queue.shutdown(immediate=True)`, except that the items are
+    /// handed back instead of discarded). Items a receiver took before this
+    /// call are theirs; no item is both taken and returned.
+    ///
+    /// ```
+    /// let (tx, rx) = staunch::queue::bounded(4)?;
+    /// tx.try_send(1).unwrap();
+    /// tx.try_send(2).unwrap();
+    /// assert_eq!(rx.shutdown_immediate(), vec![1, 2]);
+    /// assert!(tx.try_send(3).is_err()); // closed
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    #[must_use = "the returned items were never processed; handle them or they are lost"]
+    pub fn shutdown_immediate(&self) -> Vec<T> {
+        self.close();
+        drain(&self.rx, &self.shared)
+    }
+
+    /// Whether the queue is closed (it may still hold items to drain).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.rx.is_closed()
+    }
+    /// How many items are queued right now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+    /// Whether nothing is queued right now.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+    /// The most items the queue holds.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+/// Room for one item in the queue, held until [`send`](Permit::send) or drop.
+#[must_use = "a permit holds a slot in the queue until it is used or dropped"]
+pub struct Permit<'a, T> {
+    sender: &'a Sender<T>,
+}
+
+impl<T> Permit<'_, T> {
+    /// Puts `item` in the reserved slot; never waits.
+    ///
+    /// # Errors
+    ///
+    /// The item, if the queue was closed after the slot was reserved.
+    pub fn send(self, item: T) -> Result<(), SendError<T>> {
+        let sender = self.sender;
+        std::mem::forget(self);
+        sender.push(item).map_err(SendError::Closed)
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        self.sender.shared.release_slot();
+    }
+}
+
+impl<T> fmt::Debug for Permit<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit(..)")
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.tx.sender_count() == 1 {
+            // The last producer: async-channel closes the channel as this
+            // field drops; wake waiting senders of other clones (none) and
+            // nothing else is needed. Receivers wake through the channel.
+            self.shared.space.notify(usize::MAX);
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.shared.receivers.fetch_add(1, Ordering::AcqRel);
+        Receiver {
+            rx: self.rx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last consumer: close, so waiting senders get their items back.
+            self.close();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

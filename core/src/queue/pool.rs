@@ -1,0 +1,710 @@
+//! `WorkerPool`: N workers on a bounded queue, each item through a policy.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use futures::future::{Either, join_all, select};
+use thiserror::Error;
+
+use super::report::{Completion, PoolStats, ShutdownReport, Unprocessed};
+use super::worker::{Envelope, PoolClock, Shared, Worker};
+use super::{Receiver, SendError, Sender, TrySendError, bounded};
+use crate::ConfigError;
+use crate::observe::{Event, Observers};
+use crate::policy::Policy;
+use crate::runtime::{
+    ErrorSink, JoinHandle, LocalSpawn, LocalSpawnExt, MaybeSend, MaybeSync, Spawn, SpawnError,
+    SpawnExt, Timer, UnobservedError, UnobservedKind,
+};
+use crate::scope::{CancelReason, CancelScope};
+
+/// A pool of workers that take items from a bounded queue and run each one
+/// through an async handler (and an optional [`Policy`]); see the
+/// [module docs](super) for the whole story.
+///
+/// The pool is not generic over the handler's value or error: those come out
+/// of the [`Completions`] stream that [`build`](WorkerPoolBuilder::build)
+/// returns beside it.
+///
+/// Dropping the pool without [`shutdown`](WorkerPool::shutdown) cancels
+/// every worker and reports every item it had not processed, one by one, to
+/// the error sink: none is lost silently.
+pub struct WorkerPool<I> {
+    submitter: Submitter<I>,
+    queue: Receiver<Envelope<I>>,
+    workers: Vec<JoinHandle<()>>,
+    scope: CancelScope,
+    finished: bool,
+}
+
+/// Submits items to a [`WorkerPool`] from anywhere; cheap to clone.
+///
+/// Submitters do not keep the pool open: [`WorkerPool::close`] (or a
+/// shutdown) refuses their later submissions with the item handed back.
+pub struct Submitter<I> {
+    tx: Sender<Envelope<I>>,
+    shared: Arc<Shared<I>>,
+    clock: Arc<dyn PoolClock>,
+}
+
+/// The stream of processed items, in completion order. It ends once the
+/// pool is closed (or shut down) and every worker has stopped.
+///
+/// Implements [`Stream`]; [`next`](Completions::next) is the same without
+/// `StreamExt`. Unbounded, so workers never wait on a slow reader; drop it
+/// if you do not want completions (failures then go to the error sink).
+pub struct Completions<I, T, E> {
+    rx: Pin<Box<async_channel::Receiver<Completion<I, T, E>>>>,
+}
+
+/// Why a pool could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PoolBuildError {
+    /// A setting cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A worker could not be started.
+    #[error("a worker could not be started: {0}")]
+    Spawn(#[from] SpawnError),
+}
+
+/// Configures a [`WorkerPool`]. Defaults: 4 workers, a queue of 64, no
+/// per-key limit, no policy, no observers, the runtime's error sink.
+#[must_use = "a builder does nothing until you call `build()`"]
+pub struct WorkerPoolBuilder<R> {
+    runtime: R,
+    workers: usize,
+    capacity: usize,
+    per_key: Option<usize>,
+    name: Arc<str>,
+    observers: Observers,
+    sink: Option<ErrorSink>,
+}
+
+impl WorkerPool<()> {
+    /// A builder; `runtime` spawns the workers and times waits and grace periods.
+    pub fn builder<R>(runtime: R) -> WorkerPoolBuilder<R> {
+        WorkerPoolBuilder {
+            runtime,
+            workers: 4,
+            capacity: 64,
+            per_key: None,
+            name: Arc::from("worker-pool"),
+            observers: Observers::new(),
+            sink: None,
+        }
+    }
+}
+
+impl<R> WorkerPoolBuilder<R> {
+    /// How many workers take items at once (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// How many items the queue holds before submitters wait (at least 1).
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+    /// At most `n` items with the same key in flight at once (at least 1).
+    ///
+    /// A worker whose item's key is at its limit waits for that key (the
+    /// item stays with it), so give the pool more workers than `n` times the
+    /// number of busy keys, or hot keys will hold workers idle.
+    pub fn limit_per_key(mut self, n: usize) -> Self {
+        self.per_key = Some(n);
+        self
+    }
+    /// The name in events and error-sink reports.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+    /// Where the pool's events go.
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+    /// Where items lost by dropping the pool, and failures nobody reads, are
+    /// reported (default: the runtime's error sink).
+    pub fn error_sink(mut self, sink: ErrorSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 {
+            return Err(ConfigError::new(
+                "workers",
+                "must be at least 1, or no item is ever processed",
+            ));
+        }
+        if self.capacity == 0 {
+            return Err(ConfigError::new(
+                "capacity",
+                "must be at least 1; a queue of 0 could never accept an item",
+            ));
+        }
+        if self.per_key == Some(0) {
+            return Err(ConfigError::new(
+                "limit_per_key",
+                "must be at least 1, or items with a key never run; leave it unset for no limit",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<R> WorkerPoolBuilder<R>
+where
+    R: Timer + Spawn + Clone + 'static,
+{
+    /// Starts the workers; each item is processed by `handler(item)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolBuildError::Config`] for zero workers, capacity or per-key
+    /// limit; [`PoolBuildError::Spawn`] if the runtime refuses a worker.
+    #[allow(clippy::type_complexity)]
+    pub fn build<I, T, E, F, Fut>(
+        self,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: MaybeSend + 'static,
+        E: fmt::Debug + MaybeSend + MaybeSync + 'static,
+        F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
+    {
+        self.build_inner(None, handler)
+    }
+
+    /// Like [`build`](Self::build), with every item run through `policy`
+    /// (retry, breaker, timeout, bulkhead, ...; the handler is called once
+    /// per attempt with a clone of the item).
+    ///
+    /// # Errors
+    ///
+    /// As for [`build`](Self::build).
+    #[allow(clippy::type_complexity)]
+    pub fn build_with_policy<I, T, E, F, Fut>(
+        self,
+        policy: Policy<T, E>,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: MaybeSend + 'static,
+        E: fmt::Debug + MaybeSend + MaybeSync + 'static,
+        F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        Policy<T, E>: MaybeSend + MaybeSync,
+    {
+        self.build_inner(Some(policy), handler)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build_inner<I, T, E, F, Fut>(
+        self,
+        policy: Option<Policy<T, E>>,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: MaybeSend + 'static,
+        E: fmt::Debug + MaybeSend + MaybeSync + 'static,
+        F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
+    {
+        let sink = self
+            .sink
+            .clone()
+            .unwrap_or_else(|| self.runtime.error_sink());
+        let runtime = self.runtime.clone();
+        self.start(sink, policy, handler, |name, worker| {
+            runtime.spawn_named(name, worker.run())
+        })
+    }
+}
+
+impl<R> WorkerPoolBuilder<R>
+where
+    R: Timer + LocalSpawn + Clone + 'static,
+{
+    /// Like [`build`](Self::build), for handlers whose futures are not
+    /// `Send` (JavaScript promises in the browser, `Rc` state): the workers
+    /// run on the current thread through [`LocalSpawn`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`build`](Self::build); [`SpawnError::Unsupported`] inside
+    /// [`PoolBuildError::Spawn`] where the runtime has no local tasks.
+    #[allow(clippy::type_complexity)]
+    pub fn build_local<I, T, E, F, Fut>(
+        self,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: 'static,
+        E: fmt::Debug + 'static,
+        F: Fn(I) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+    {
+        self.build_local_with(None, handler)
+    }
+
+    /// [`build_local`](Self::build_local) with a policy.
+    ///
+    /// # Errors
+    ///
+    /// As for [`build_local`](Self::build_local).
+    #[allow(clippy::type_complexity)]
+    pub fn build_local_with<I, T, E, F, Fut>(
+        self,
+        policy: Option<Policy<T, E>>,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: 'static,
+        E: fmt::Debug + 'static,
+        F: Fn(I) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+    {
+        let sink = self
+            .sink
+            .clone()
+            .unwrap_or_else(|| self.runtime.local_error_sink());
+        let runtime = self.runtime.clone();
+        self.start(sink, policy, handler, |name, worker| {
+            runtime.spawn_local_named(name, worker.run())
+        })
+    }
+}
+
+impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
+    #[allow(clippy::type_complexity)]
+    fn start<I, T, E, F, Fut>(
+        self,
+        sink: ErrorSink,
+        policy: Option<Policy<T, E>>,
+        handler: F,
+        spawn: impl Fn(Arc<str>, Worker<I, T, E, F, R>) -> Result<JoinHandle<()>, SpawnError>,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone,
+        E: fmt::Debug,
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.check()?;
+        let (tx, rx) = bounded(self.capacity)?;
+        let (out, completions) = async_channel::unbounded();
+        let shared = Arc::new(Shared::new(
+            self.name.clone(),
+            self.observers.clone(),
+            sink,
+            self.per_key,
+        ));
+        let scope = CancelScope::new();
+        let handler = Arc::new(handler);
+        let clock: Arc<dyn PoolClock> = Arc::new(self.runtime.clone());
+        let submitter = Submitter {
+            tx,
+            shared: shared.clone(),
+            clock,
+        };
+        let mut pool = WorkerPool {
+            submitter,
+            queue: rx.clone(),
+            workers: Vec::with_capacity(self.workers),
+            scope: scope.clone(),
+            finished: false,
+        };
+        for i in 0..self.workers {
+            let worker = Worker {
+                queue: rx.clone(),
+                shared: shared.clone(),
+                handler: handler.clone(),
+                policy: policy.clone(),
+                timer: self.runtime.clone(),
+                scope: scope.clone(),
+                out: out.clone(),
+            };
+            let name: Arc<str> = Arc::from(format!("{}#worker{i}", self.name));
+            // On failure the pool drops: started workers are cancelled.
+            pool.workers.push(spawn(name, worker)?);
+        }
+        Ok((
+            pool,
+            Completions {
+                rx: Box::pin(completions),
+            },
+        ))
+    }
+}
+
+impl<I> Submitter<I> {
+    fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
+        Envelope {
+            index: self
+                .shared
+                .producers
+                .next_index
+                .fetch_add(1, Ordering::AcqRel),
+            key,
+            item,
+            enqueued: (!self.shared.observers.is_empty()).then(|| self.clock.now()),
+        }
+    }
+
+    fn settle<X>(&self, index: u64, sent: Result<(), X>) -> Result<u64, X> {
+        match sent {
+            Ok(()) => {
+                self.shared.observers.emit(|| Event::QueueItemSubmitted {
+                    name: self.shared.name.clone(),
+                    index,
+                    depth: self.tx.len(),
+                });
+                Ok(index)
+            }
+            Err(e) => {
+                self.shared.refuse();
+                Err(e)
+            }
+        }
+    }
+
+    /// Submits `item`, waiting while the queue is full (backpressure);
+    /// returns its submission number (the `index` of its completion).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] with the item once the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// A dropped submit submitted nothing; the item is dropped with it. Use
+    /// [`submit_timeout`](Self::submit_timeout) to get the item back instead.
+    pub async fn submit(&self, item: I) -> Result<u64, SendError<I>> {
+        self.submit_keyed_inner(None, item).await
+    }
+
+    /// Submits `item` under `key` (see
+    /// [`limit_per_key`](WorkerPoolBuilder::limit_per_key)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`submit`](Self::submit).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`submit`](Self::submit).
+    pub async fn submit_keyed(
+        &self,
+        key: impl Into<Arc<str>>,
+        item: I,
+    ) -> Result<u64, SendError<I>> {
+        self.submit_keyed_inner(Some(key.into()), item).await
+    }
+
+    async fn submit_keyed_inner(
+        &self,
+        key: Option<Arc<str>>,
+        item: I,
+    ) -> Result<u64, SendError<I>> {
+        let envelope = self.envelope(key, item);
+        let index = envelope.index;
+        let guard = PendingGuard(&self.shared, true);
+        let sent = self.tx.send(envelope).await;
+        std::mem::forget(guard);
+        self.settle(index, sent.map_err(|e| e.map_item(|env| env.item)))
+    }
+
+    /// Submits `item` if the queue has room right now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
+    pub fn try_submit(&self, item: I) -> Result<u64, TrySendError<I>> {
+        let envelope = self.envelope(None, item);
+        let index = envelope.index;
+        let sent = self.tx.try_send(envelope).map_err(|e| match e {
+            TrySendError::Full(env) => TrySendError::Full(env.item),
+            TrySendError::Closed(env) => TrySendError::Closed(env.item),
+        });
+        self.settle(index, sent)
+    }
+
+    /// Submits `item`, waiting at most `limit` for room.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Timeout`] or [`SendError::Closed`], with the item.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`submit`](Self::submit); a timeout gives the item back.
+    pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
+        let envelope = self.envelope(None, item);
+        let index = envelope.index;
+        let guard = PendingGuard(&self.shared, true);
+        let sent = self
+            .tx
+            .send_timeout(&ClockRef(&*self.clock), limit, envelope)
+            .await;
+        std::mem::forget(guard);
+        self.settle(index, sent.map_err(|e| e.map_item(|env| env.item)))
+    }
+}
+
+/// Undoes `begin` if a submit future is dropped while waiting for room.
+struct PendingGuard<'a, I>(&'a Shared<I>, bool);
+
+impl<I> Drop for PendingGuard<'_, I> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.refuse();
+        }
+    }
+}
+
+/// Lets the erased clock time a `send_timeout`.
+struct ClockRef<'a>(&'a dyn PoolClock);
+
+impl Timer for ClockRef<'_> {
+    type Sleep = crate::runtime::BoxTask;
+    fn now(&self) -> crate::runtime::Instant {
+        self.0.now()
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.0.sleep(duration)
+    }
+}
+
+impl<I> WorkerPool<I> {
+    /// A handle for submitting from other tasks.
+    #[must_use]
+    pub fn submitter(&self) -> Submitter<I> {
+        self.submitter.clone()
+    }
+
+    /// See [`Submitter::submit`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] with the item once the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Submitter::submit`].
+    pub async fn submit(&self, item: I) -> Result<u64, SendError<I>> {
+        self.submitter.submit(item).await
+    }
+
+    /// See [`Submitter::submit_keyed`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] with the item once the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Submitter::submit`].
+    pub async fn submit_keyed(
+        &self,
+        key: impl Into<Arc<str>>,
+        item: I,
+    ) -> Result<u64, SendError<I>> {
+        self.submitter.submit_keyed(key, item).await
+    }
+
+    /// See [`Submitter::try_submit`].
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
+    pub fn try_submit(&self, item: I) -> Result<u64, TrySendError<I>> {
+        self.submitter.try_submit(item)
+    }
+
+    /// See [`Submitter::submit_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Timeout`] or [`SendError::Closed`], with the item.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Submitter::submit_timeout`].
+    pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
+        self.submitter.submit_timeout(limit, item).await
+    }
+
+    /// Waits until every item submitted so far is finished: processed, or
+    /// handed back by a shutdown (asyncio's `Queue.join`). Items submitted
+    /// while it waits may be waited for too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only watches.
+    pub async fn join(&self) {
+        self.submitter.shared.wait_idle().await;
+    }
+
+    /// Stops accepting items; the workers process everything queued, then
+    /// stop, and the [`Completions`] stream ends (asyncio's
+    /// `Queue.shutdown(immediate=False)`, trio's closing of the send side).
+    /// Returns whether this call closed it.
+    pub fn close(&self) -> bool {
+        self.submitter.tx.close()
+    }
+
+    /// The pool's counters now.
+    #[must_use]
+    pub fn stats(&self) -> PoolStats {
+        self.submitter.shared.stats(self.submitter.tx.len())
+    }
+
+    /// Stops the pool and hands back every item it did not process.
+    ///
+    /// Stops accepting items and takes every queued item out at once; lets
+    /// the items in flight finish for up to `grace`; then cancels the rest
+    /// with [`CancelReason::Shutdown`] and waits for the workers to stop.
+    /// The report holds the queued items and the cancelled ones; every other
+    /// submitted item was processed and its completion emitted.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the pool: what it had not processed is
+    /// reported to the error sink, as for a dropped pool.
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport<I> {
+        let shared = self.submitter.shared.clone();
+        for envelope in self.queue.shutdown_immediate() {
+            shared.give_back(envelope, Unprocessed::Queued);
+        }
+        let workers = join_all(std::mem::take(&mut self.workers));
+        let mut workers = pin!(workers);
+        let sleep = self.submitter.clock.sleep(grace);
+        let done = match select(workers.as_mut(), sleep).await {
+            Either::Left((done, _)) => done,
+            Either::Right(((), _)) => {
+                self.scope.cancel_with(CancelReason::Shutdown);
+                workers.await
+            }
+        };
+        report_worker_failures(&shared, done);
+        self.finished = true;
+        let mut returned = shared.take_returned();
+        returned.sort_by_key(|r| r.state == Unprocessed::CancelledInFlight);
+        ShutdownReport {
+            returned,
+            stats: shared.stats(0),
+        }
+    }
+}
+
+fn report_worker_failures<I>(shared: &Shared<I>, done: Vec<Result<(), crate::runtime::JoinError>>) {
+    for failure in done.into_iter().filter_map(Result::err) {
+        shared.sink.report(UnobservedError {
+            task: Some(shared.name.clone()),
+            kind: UnobservedKind::Other(format!("a worker stopped abnormally: {failure}")),
+        });
+    }
+}
+
+impl<I> Drop for WorkerPool<I> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let shared = &self.submitter.shared;
+        shared.mark_dropped();
+        for envelope in self.queue.shutdown_immediate() {
+            shared.give_back(envelope, Unprocessed::Queued);
+        }
+        self.scope.cancel_with(CancelReason::Shutdown);
+    }
+}
+
+impl<I, T, E> Completions<I, T, E> {
+    /// The next completion, or `None` once the pool has stopped and every
+    /// completion was read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a dropped call takes no completion.
+    pub async fn next(&mut self) -> Option<Completion<I, T, E>> {
+        self.rx.recv().await.ok()
+    }
+
+    /// A completion if one is ready now.
+    #[must_use]
+    pub fn try_next(&mut self) -> Option<Completion<I, T, E>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<I, T, E> Stream for Completions<I, T, E> {
+    type Item = Completion<I, T, E>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.as_mut().poll_next(cx)
+    }
+}
+
+impl<I> Clone for Submitter<I> {
+    fn clone(&self) -> Self {
+        Submitter {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<I> fmt::Debug for WorkerPool<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("name", &self.submitter.shared.name)
+            .field("workers", &self.workers.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<I> fmt::Debug for Submitter<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitter")
+            .field("pool", &self.shared.name)
+            .finish()
+    }
+}
+
+impl<I, T, E> fmt::Debug for Completions<I, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completions")
+            .field("ready", &self.rx.len())
+            .finish()
+    }
+}
+
+impl<R> fmt::Debug for WorkerPoolBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPoolBuilder")
+            .field("workers", &self.workers)
+            .field("capacity", &self.capacity)
+            .field("per_key", &self.per_key)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}

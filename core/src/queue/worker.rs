@@ -1,0 +1,459 @@
+//! What each worker of a pool runs, and the state the workers share.
+//!
+//! Invariants (the "processed or returned, never both, never neither" rule):
+//! - Every submit takes an index (`next_index`); the index is then either
+//!   refused (the submit failed or was dropped) or finished, exactly once.
+//!   The pool is idle when `finished + refused == next_index`. Producers
+//!   write one cache line, workers another, so the hot path shares none.
+//!   An item is finished exactly once: its completion is emitted (success or
+//!   dead letter), or it is given back (shutdown) / reported lost (drop).
+//! - A worker owns its item from `recv` to finish. The handler only ever
+//!   gets clones, so a cancelled attempt never takes the item with it.
+//! - `give_back` decides under the `returns` lock whether an item goes into
+//!   the shutdown report or, once the pool was dropped, to the error sink;
+//!   the pool's drop flushes the report under the same lock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use event_listener::Event;
+use futures::FutureExt;
+
+use super::Receiver;
+use super::report::{Completion, DeadLetter, PoolStats, Returned, Unprocessed};
+use crate::Error;
+use crate::observe::{Event as ObsEvent, Observers};
+use crate::policy::Policy;
+use crate::runtime::{
+    BoxTask, ErrorSink, Instant, MaybeSend, MaybeSync, Panicked, Timer, UnobservedError,
+    UnobservedKind,
+};
+use crate::scope::CancelScope;
+
+/// An item on its way through the pool.
+pub(super) struct Envelope<I> {
+    pub(super) index: u64,
+    pub(super) key: Option<Arc<str>>,
+    pub(super) item: I,
+    /// When it was submitted; read only when someone observes events.
+    pub(super) enqueued: Option<Instant>,
+}
+
+/// The pool's clock, type-erased so that the pool is not generic over its runtime.
+pub(super) trait PoolClock: MaybeSend + MaybeSync {
+    fn now(&self) -> Instant;
+    fn sleep(&self, limit: Duration) -> BoxTask;
+}
+
+impl<T: Timer + 'static> PoolClock for T {
+    fn now(&self) -> Instant {
+        Timer::now(self)
+    }
+    fn sleep(&self, limit: Duration) -> BoxTask {
+        Box::pin(Timer::sleep(self, limit))
+    }
+}
+
+struct Returns<I> {
+    items: Vec<Returned<I>>,
+    dropped: bool,
+}
+
+/// State every worker, submitter and the pool share.
+pub(super) struct Shared<I> {
+    pub(super) name: Arc<str>,
+    pub(super) observers: Observers,
+    pub(super) sink: ErrorSink,
+    pub(super) producers: Padded<ProducerCounts>,
+    workers: Padded<WorkerCounts>,
+    idle: Event,
+    returns: Mutex<Returns<I>>,
+    pub(super) keys: Option<KeyLimit>,
+}
+
+impl<I> Shared<I> {
+    pub(super) fn new(
+        name: Arc<str>,
+        observers: Observers,
+        sink: ErrorSink,
+        key_limit: Option<usize>,
+    ) -> Shared<I> {
+        Shared {
+            name,
+            observers,
+            sink,
+            producers: Padded(ProducerCounts::default()),
+            workers: Padded(WorkerCounts::default()),
+            idle: Event::new(),
+            returns: Mutex::new(Returns {
+                items: Vec::new(),
+                dropped: false,
+            }),
+            keys: key_limit.map(KeyLimit::new),
+        }
+    }
+
+    /// A submit took an index and then did not enqueue the item.
+    pub(super) fn refuse(&self) {
+        self.producers.refused.fetch_add(1, Ordering::AcqRel);
+        self.idle.notify(usize::MAX);
+    }
+
+    /// An item is done (processed, returned or lost).
+    pub(super) fn finish(&self) {
+        self.workers.finished.fetch_add(1, Ordering::AcqRel);
+        // Costs an atomic load unless someone waits in `join`.
+        self.idle.notify(usize::MAX);
+    }
+
+    /// Whether every index taken so far was refused or finished. Reads the
+    /// index first: counts read later can only be larger, and never more
+    /// than the index, so equality means every earlier item is done.
+    fn is_idle(&self) -> bool {
+        let taken = self.producers.next_index.load(Ordering::Acquire);
+        let refused = self.producers.refused.load(Ordering::Acquire);
+        let finished = self.workers.finished.load(Ordering::Acquire);
+        finished + refused == taken
+    }
+
+    pub(super) async fn wait_idle(&self) {
+        loop {
+            if self.is_idle() {
+                return;
+            }
+            let listener = self.idle.listen();
+            if self.is_idle() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Hands an unprocessed item back: into the shutdown report, or to the
+    /// error sink once the pool was dropped.
+    pub(super) fn give_back(&self, envelope: Envelope<I>, state: Unprocessed) {
+        let returned = Returned {
+            index: envelope.index,
+            key: envelope.key,
+            state,
+            item: envelope.item,
+        };
+        let mut returns = lock(&self.returns);
+        self.workers.returned.fetch_add(1, Ordering::Relaxed);
+        if returns.dropped {
+            drop(returns);
+            self.report_lost(&returned);
+        } else {
+            returns.items.push(returned);
+            drop(returns);
+        }
+        self.finish();
+    }
+
+    /// The pool was dropped: from now on unprocessed items go to the error
+    /// sink, and so does everything already in the report.
+    pub(super) fn mark_dropped(&self) {
+        let mut returns = lock(&self.returns);
+        returns.dropped = true;
+        let lost = std::mem::take(&mut returns.items);
+        drop(returns);
+        for returned in &lost {
+            self.report_lost(returned);
+        }
+    }
+
+    pub(super) fn take_returned(&self) -> Vec<Returned<I>> {
+        std::mem::take(&mut lock(&self.returns).items)
+    }
+
+    fn report_lost(&self, returned: &Returned<I>) {
+        let at = match returned.state {
+            Unprocessed::Queued => "still queued",
+            Unprocessed::CancelledInFlight => "in flight and was cancelled",
+        };
+        self.sink.report(UnobservedError {
+            task: Some(self.name.clone()),
+            kind: UnobservedKind::Other(format!(
+                "worker pool dropped without shutdown: item #{} was {at} and is lost; call `shutdown(grace)` to get unprocessed items back",
+                returned.index
+            )),
+        });
+    }
+
+    pub(super) fn stats(&self, queued: usize) -> PoolStats {
+        PoolStats {
+            submitted: self.producers.next_index.load(Ordering::Relaxed)
+                - self.producers.refused.load(Ordering::Relaxed),
+            succeeded: self.workers.succeeded.load(Ordering::Relaxed),
+            dead_lettered: self.workers.dead_lettered.load(Ordering::Relaxed),
+            retries: self.workers.retries.load(Ordering::Relaxed),
+            returned: self.workers.returned.load(Ordering::Relaxed),
+            queued: queued as u64,
+        }
+    }
+}
+
+/// Keeps what it holds on its own cache line(s), away from what other
+/// threads write.
+#[repr(align(128))]
+pub(super) struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Written by submitters.
+#[derive(Default)]
+pub(super) struct ProducerCounts {
+    pub(super) next_index: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Written by workers.
+#[derive(Default)]
+struct WorkerCounts {
+    finished: AtomicU64,
+    succeeded: AtomicU64,
+    dead_lettered: AtomicU64,
+    retries: AtomicU64,
+    returned: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// At most `limit` items per key in flight at once.
+pub(super) struct KeyLimit {
+    limit: usize,
+    running: Mutex<HashMap<Arc<str>, usize>>,
+    freed: Event,
+}
+
+impl KeyLimit {
+    fn new(limit: usize) -> KeyLimit {
+        KeyLimit {
+            limit,
+            running: Mutex::new(HashMap::new()),
+            freed: Event::new(),
+        }
+    }
+
+    /// Waits for a slot of `key`. Cancel-safe: a dropped wait holds nothing.
+    async fn acquire(&self, key: &Arc<str>) -> KeySlot<'_> {
+        loop {
+            let listener = {
+                let mut running = lock(&self.running);
+                let n = running.entry(key.clone()).or_insert(0);
+                if *n < self.limit {
+                    *n += 1;
+                    return KeySlot {
+                        limit: self,
+                        key: key.clone(),
+                    };
+                }
+                // Listen under the lock: a release (which takes the lock)
+                // cannot slip in between the check and the listen.
+                self.freed.listen()
+            };
+            listener.await;
+        }
+    }
+}
+
+struct KeySlot<'a> {
+    limit: &'a KeyLimit,
+    key: Arc<str>,
+}
+
+impl Drop for KeySlot<'_> {
+    fn drop(&mut self) {
+        let mut running = lock(&self.limit.running);
+        if let Some(n) = running.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.key);
+            }
+        }
+        drop(running);
+        self.limit.freed.notify(usize::MAX);
+    }
+}
+
+/// Calls the handler once, turning a panic (where the target unwinds) into
+/// [`Error::Panicked`].
+fn call_handler<I, T, E, F, Fut>(
+    handler: &F,
+    item: I,
+) -> impl Future<Output = Result<T, Error<E>>> + use<I, T, E, F, Fut>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(item)));
+    async move {
+        let fut = started.map_err(|p| Error::Panicked(Panicked::from_payload(&*p)))?;
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(result) => result.map_err(Error::Inner),
+            Err(p) => Err(Error::Panicked(Panicked::from_payload(&*p))),
+        }
+    }
+}
+
+/// Everything one worker needs.
+pub(super) struct Worker<I, T, E, F, R> {
+    pub(super) queue: Receiver<Envelope<I>>,
+    pub(super) shared: Arc<Shared<I>>,
+    pub(super) handler: Arc<F>,
+    pub(super) policy: Option<Policy<T, E>>,
+    pub(super) timer: R,
+    pub(super) scope: CancelScope,
+    pub(super) out: async_channel::Sender<Completion<I, T, E>>,
+}
+
+impl<I, T, E, F, R> fmt::Debug for Worker<I, T, E, F, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Worker(..)")
+    }
+}
+
+impl<I, T, E, F, Fut, R> Worker<I, T, E, F, R>
+where
+    I: Clone,
+    E: fmt::Debug,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    R: Timer,
+{
+    /// Takes items until the queue is closed and empty, or until the pool's
+    /// scope is cancelled; then hands back the item it had in flight.
+    ///
+    /// The whole loop runs in one scope run (entering a scope per item
+    /// costs shared atomics); the item in flight lives outside it, in
+    /// `current`, so a cancellation that drops the loop never drops the item.
+    pub(super) async fn run(self) {
+        let mut current: Option<Envelope<I>> = None;
+        let stopped = self
+            .scope
+            .run(async {
+                while let Ok(envelope) = self.queue.recv().await {
+                    let result = self.process(current.insert(envelope)).await;
+                    let envelope = current.take().expect("set above");
+                    self.complete(envelope, result);
+                }
+            })
+            .await;
+        if stopped.is_err()
+            && let Some(envelope) = current.take()
+        {
+            self.shared
+                .give_back(envelope, Unprocessed::CancelledInFlight);
+        }
+    }
+
+    /// Runs one item through the key limit, the policy and the handler.
+    async fn process(&self, envelope: &Envelope<I>) -> (Result<T, Error<E>>, u32, Option<Instant>) {
+        let started = envelope.enqueued.map(|_| self.timer.now());
+        let attempts = AtomicU32::new(0);
+        let _slot = match (&self.shared.keys, &envelope.key) {
+            (Some(keys), Some(key)) => Some(keys.acquire(key).await),
+            _ => None,
+        };
+        let op = || {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            call_handler(&*self.handler, envelope.item.clone())
+        };
+        let result = match &self.policy {
+            Some(policy) => policy.call_layered(op).await,
+            None => op().await,
+        };
+        (result, attempts.into_inner(), started)
+    }
+
+    /// Emits the outcome of a processed item.
+    fn complete(
+        &self,
+        envelope: Envelope<I>,
+        (result, attempts, started): (Result<T, Error<E>>, u32, Option<Instant>),
+    ) {
+        if let Err(Error::Cancelled(_)) = result {
+            // Only the pool's own cancellation reaches here (the handler
+            // cannot return it): the item was not processed.
+            self.shared
+                .give_back(envelope, Unprocessed::CancelledInFlight);
+            return;
+        }
+        let shared = &self.shared;
+        if attempts > 1 {
+            shared
+                .workers
+                .retries
+                .fetch_add(u64::from(attempts - 1), Ordering::Relaxed);
+        }
+        let Envelope {
+            index,
+            key,
+            item,
+            enqueued,
+        } = envelope;
+        let ok = result.is_ok();
+        shared.observers.emit(|| ObsEvent::QueueItemDone {
+            name: shared.name.clone(),
+            index,
+            waited: started.zip(enqueued).map_or(Duration::ZERO, |(s, e)| s - e),
+            took: started.map_or(Duration::ZERO, |s| self.timer.now() - s),
+            attempts,
+            ok,
+            depth: self.queue.len(),
+        });
+        let result = match result {
+            Ok(value) => {
+                shared.workers.succeeded.fetch_add(1, Ordering::Relaxed);
+                Ok(value)
+            }
+            Err(error) => {
+                shared.workers.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                shared.observers.emit(|| ObsEvent::DeadLettered {
+                    name: shared.name.clone(),
+                    index,
+                    attempts,
+                    error: format!("{error:?}"),
+                });
+                Err(DeadLetter {
+                    item,
+                    error,
+                    attempts,
+                })
+            }
+        };
+        let completion = Completion {
+            index,
+            key,
+            attempts,
+            result,
+        };
+        if let Err(unread) = self.out.try_send(completion) {
+            // Nobody reads completions any more: a failure must still be seen.
+            if let Err(dead) = unread.into_inner().result {
+                shared.sink.report(UnobservedError {
+                    task: Some(shared.name.clone()),
+                    kind: UnobservedKind::Failed(format!(
+                        "item #{index} failed after {} attempt(s) and nobody reads the pool's completions: {:?}",
+                        dead.attempts, dead.error
+                    )),
+                });
+            }
+        }
+        shared.finish();
+    }
+}

@@ -1,0 +1,256 @@
+//! The queue and worker pool against what users would write by hand:
+//!
+//! - 100 000 trivial items (`--quick`: 10 000) through 8 workers:
+//!   `staunch::queue::WorkerPool` vs a hand-written async-channel loop
+//!   (bounded item channel, 8 spawned workers, unbounded result channel),
+//!   on a two-worker multi-thread tokio runtime and on smol's global
+//!   executor; and vs a tokio `mpsc` + `JoinSet` loop (8 in flight) on tokio.
+//! - `send_timeout` / `recv_timeout` on a ready queue vs plain `send` /
+//!   `recv` (same queue), and vs async-channel's own `send` / `recv`.
+//! - Heap bytes per queued item: staunch's queue vs an async-channel
+//!   bounded channel, both filled with N `u64`s.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::executor::block_on;
+use staunch::queue::{WorkerPool, bounded};
+use staunch::testing::VirtualRuntime;
+use staunch_smol::Smol;
+use staunch_tests::bench::Bench;
+use staunch_tokio::Tokio;
+use tokio::task::JoinSet;
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to `System` unchanged and only adds counters.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            let now = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak extra heap bytes per item while running `run` once.
+fn bytes_per_item(n: usize, run: &mut dyn FnMut()) -> f64 {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    run();
+    (PEAK.load(Ordering::Relaxed) - base) as f64 / n as f64
+}
+
+const WORKERS: usize = 8;
+const CAPACITY: usize = 1024;
+
+/// The pool: submit every item, close, read every completion.
+async fn through_pool<R>(rt: R, n: u64)
+where
+    R: staunch::runtime::Timer + staunch::runtime::Spawn + Clone + 'static,
+{
+    let (pool, completions) = WorkerPool::builder(rt)
+        .workers(WORKERS)
+        .capacity(CAPACITY)
+        .build(|i: u64| async move { Ok::<_, ()>(black_box(i) * 2) })
+        .expect("valid pool");
+    let producer = async {
+        for i in 0..n {
+            pool.submit(i).await.expect("open");
+        }
+        pool.close();
+    };
+    let (_, count) = futures::join!(producer, completions.count());
+    assert_eq!(count as u64, n);
+}
+
+/// The hand-written loop: bounded items, `WORKERS` spawned workers, results
+/// on an unbounded channel.
+async fn by_hand(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)) {
+    let (tx, rx) = async_channel::bounded::<u64>(CAPACITY);
+    let (out_tx, out_rx) = async_channel::unbounded::<Result<u64, ()>>();
+    for _ in 0..WORKERS {
+        let rx = rx.clone();
+        let out = out_tx.clone();
+        spawn(Box::pin(async move {
+            while let Ok(i) = rx.recv().await {
+                let _ = out.send(Ok(black_box(i) * 2)).await;
+            }
+        }));
+    }
+    drop(out_tx);
+    let producer = async {
+        for i in 0..n {
+            tx.send(i).await.expect("open");
+        }
+        tx.close();
+    };
+    let (_, count) = futures::join!(producer, out_rx.count());
+    assert_eq!(count as u64, n);
+}
+
+/// tokio's mpsc feeding a `JoinSet` that keeps `WORKERS` items in flight.
+async fn mpsc_joinset(n: u64) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+    let producer = tokio::spawn(async move {
+        for i in 0..n {
+            tx.send(i).await.expect("open");
+        }
+    });
+    let mut set: JoinSet<Result<u64, ()>> = JoinSet::new();
+    let mut count = 0u64;
+    while let Some(i) = rx.recv().await {
+        while set.len() >= WORKERS {
+            set.join_next()
+                .await
+                .expect("a task")
+                .expect("no panic")
+                .expect("ok");
+            count += 1;
+        }
+        set.spawn(async move { Ok::<_, ()>(black_box(i) * 2) });
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("no panic").expect("ok");
+        count += 1;
+    }
+    producer.await.expect("producer");
+    assert_eq!(count, n);
+}
+
+fn pools(b: &mut Bench, n: u64) {
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio builds");
+    let tokio = multi.block_on(async { Tokio::current().expect("inside tokio") });
+    let handle = multi.handle().clone();
+    b.compare(
+        &format!("pool/tokio-multi2/workers=8/n={n}"),
+        &mut || multi.block_on(through_pool(tokio.clone(), n)),
+        &mut [
+            ("async-channel + 8 spawned workers", &mut || {
+                multi.block_on(by_hand(n, |task| {
+                    handle.spawn(task);
+                }))
+            }),
+            ("tokio mpsc + JoinSet(8)", &mut || {
+                multi.block_on(mpsc_joinset(n))
+            }),
+        ],
+    );
+    b.compare(
+        &format!("pool/smol-global/workers=8/n={n}"),
+        &mut || smol::block_on(through_pool(Smol::global(), n)),
+        &mut [("async-channel + 8 spawned workers", &mut || {
+            smol::block_on(by_hand(n, |task| smol::spawn(task).detach()))
+        })],
+    );
+}
+
+fn timed_ops(b: &mut Bench, n: u64) {
+    let timer = VirtualRuntime::new();
+    let limit = Duration::from_secs(1);
+    let (tx, rx) = bounded::<u64>(1).expect("valid");
+    let (ctx, crx) = async_channel::bounded::<u64>(1);
+    b.compare(
+        &format!("queue/send+recv ready/n={n}"),
+        &mut || {
+            block_on(async {
+                for i in 0..n {
+                    tx.send_timeout(&timer, limit, i).await.expect("room");
+                    black_box(rx.recv_timeout(&timer, limit).await.expect("item"));
+                }
+            })
+        },
+        &mut [
+            ("staunch plain send/recv", &mut || {
+                block_on(async {
+                    for i in 0..n {
+                        tx.send(i).await.expect("room");
+                        black_box(rx.recv().await.expect("item"));
+                    }
+                })
+            }),
+            ("async-channel send/recv", &mut || {
+                block_on(async {
+                    for i in 0..n {
+                        ctx.send(i).await.expect("room");
+                        black_box(crx.recv().await.expect("item"));
+                    }
+                })
+            }),
+        ],
+    );
+}
+
+fn memory(b: &mut Bench, n: usize) {
+    let scenario = format!("queue/memory/n={n}");
+    b.note(
+        &scenario,
+        "bytes/queued u64 staunch",
+        bytes_per_item(n, &mut || {
+            let (tx, rx) = bounded::<u64>(n).expect("valid");
+            for i in 0..n as u64 {
+                tx.try_send(i).expect("room");
+            }
+            black_box(&rx);
+        }),
+    );
+    b.note(
+        &scenario,
+        "bytes/queued u64 async-channel",
+        bytes_per_item(n, &mut || {
+            let (tx, rx) = async_channel::bounded::<u64>(n);
+            for i in 0..n as u64 {
+                tx.try_send(i).expect("room");
+            }
+            black_box(&rx);
+        }),
+    );
+}
+
+fn main() {
+    let mut b = Bench::from_args();
+    let n: u64 = if b.is_quick() {
+        println!("quick mode: 10 000 items (full runs use 100 000)");
+        10_000
+    } else {
+        100_000
+    };
+    pools(&mut b, n);
+    timed_ops(&mut b, 1_000);
+    memory(&mut b, n as usize);
+    b.finish("queue and worker pool");
+}
