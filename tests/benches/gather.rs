@@ -12,11 +12,9 @@
 //! the peak heap bytes per item of each contender with `yield1` items, which
 //! are all alive at once.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures::executor::block_on;
@@ -24,53 +22,10 @@ use futures::future::{join_all, ready, try_join_all};
 use futures::stream::{self, FuturesUnordered, StreamExt};
 use staunch::gather::{gather, gather_limited, try_gather};
 use staunch_tests::bench::Bench;
-
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged and only adds counters.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            let now = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-}
+use staunch_tests::heap::{CountingAlloc, peak_bytes_per_item};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Peak extra heap bytes per item while running `run` once.
-fn bytes_per_item(n: usize, run: &mut dyn FnMut()) -> f64 {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    run();
-    (PEAK.load(Ordering::Relaxed) - base) as f64 / n as f64
-}
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Wakes itself once, then succeeds.
 struct Yield1 {
@@ -126,17 +81,17 @@ where
             b.note(
                 &scenario,
                 "bytes/item staunch",
-                bytes_per_item(n, &mut ours),
+                peak_bytes_per_item(n, &mut ours),
             );
             b.note(
                 &scenario,
                 "bytes/item join_all",
-                bytes_per_item(n, &mut join),
+                peak_bytes_per_item(n, &mut join),
             );
             b.note(
                 &scenario,
                 "bytes/item FuturesUnordered",
-                bytes_per_item(n, &mut unordered),
+                peak_bytes_per_item(n, &mut unordered),
             );
         }
 
@@ -152,12 +107,12 @@ where
             b.note(
                 &scenario,
                 "bytes/item staunch",
-                bytes_per_item(n, &mut ours),
+                peak_bytes_per_item(n, &mut ours),
             );
             b.note(
                 &scenario,
                 "bytes/item try_join_all",
-                bytes_per_item(n, &mut theirs),
+                peak_bytes_per_item(n, &mut theirs),
             );
         }
 
@@ -177,12 +132,12 @@ where
             b.note(
                 &scenario,
                 "bytes/item staunch",
-                bytes_per_item(n, &mut ours),
+                peak_bytes_per_item(n, &mut ours),
             );
             b.note(
                 &scenario,
                 "bytes/item buffer_unordered",
-                bytes_per_item(n, &mut theirs),
+                peak_bytes_per_item(n, &mut theirs),
             );
         }
     }

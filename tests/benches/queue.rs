@@ -10,9 +10,7 @@
 //! - Heap bytes per queued item: staunch's queue vs an async-channel
 //!   bounded channel, both filled with N `u64`s.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,55 +19,12 @@ use staunch::queue::{WorkerPool, bounded};
 use staunch::testing::VirtualRuntime;
 use staunch_smol::Smol;
 use staunch_tests::bench::Bench;
+use staunch_tests::heap::{CountingAlloc, peak_bytes_per_item};
 use staunch_tokio::Tokio;
 use tokio::task::JoinSet;
 
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged and only adds counters.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            let now = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Peak extra heap bytes per item while running `run` once.
-fn bytes_per_item(n: usize, run: &mut dyn FnMut()) -> f64 {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    run();
-    (PEAK.load(Ordering::Relaxed) - base) as f64 / n as f64
-}
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const WORKERS: usize = 8;
 const CAPACITY: usize = 1024;
@@ -220,7 +175,7 @@ fn memory(b: &mut Bench, n: usize) {
     b.note(
         &scenario,
         "bytes/queued u64 staunch",
-        bytes_per_item(n, &mut || {
+        peak_bytes_per_item(n, &mut || {
             let (tx, rx) = bounded::<u64>(n).expect("valid");
             for i in 0..n as u64 {
                 tx.try_send(i).expect("room");
@@ -231,7 +186,7 @@ fn memory(b: &mut Bench, n: usize) {
     b.note(
         &scenario,
         "bytes/queued u64 async-channel",
-        bytes_per_item(n, &mut || {
+        peak_bytes_per_item(n, &mut || {
             let (tx, rx) = async_channel::bounded::<u64>(n);
             for i in 0..n as u64 {
                 tx.try_send(i).expect("room");

@@ -21,10 +21,8 @@
 //! limit is idle is evicted, which would make the keyed scenario measure
 //! inserts).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use governor::{Quota, RateLimiter as Governor};
@@ -34,42 +32,10 @@ use staunch::rate::{KeyedRateLimiter, Rate, RateLimiter};
 use staunch::runtime::{Instant, Timer};
 use staunch_smol::Smol;
 use staunch_tests::bench::Bench;
-
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged and only adds a counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            LIVE.fetch_add(new_size, Ordering::Relaxed);
-        }
-        p
-    }
-}
+use staunch_tests::heap::{CountingAlloc, live_bytes};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const KEYS: u64 = 10_000;
 const CALLS: u32 = 1000;
@@ -127,9 +93,9 @@ fn two_threads(work: impl Fn() + Sync) {
 
 /// Heap bytes per key after `fill` has added `KEYS` keys.
 fn bytes_per_key(fill: impl FnOnce()) -> f64 {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     fill();
-    (LIVE.load(Ordering::Relaxed) as f64 - before as f64) / KEYS as f64
+    (live_bytes() as f64 - before as f64) / KEYS as f64
 }
 
 fn main() {

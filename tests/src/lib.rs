@@ -16,6 +16,8 @@ pub mod harness;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod heap;
 
 pub use harness::TestRuntime;
 
