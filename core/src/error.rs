@@ -44,7 +44,48 @@ pub enum Error<E> {
     RateLimited(RateLimited),
 }
 
+/// The kind of an [`Error`], without its payload: what an
+/// [`Attempt`](crate::retry::Attempt) knows about the attempt before it, and
+/// what code that only branches on the kind can match without naming `E`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operation's own error.
+    Inner,
+    /// A timeout fired.
+    Timeout,
+    /// The call was cancelled.
+    Cancelled,
+    /// An open circuit refused the call.
+    CircuitOpen,
+    /// A full bulkhead refused the call.
+    Rejected,
+    /// The operation panicked.
+    Panicked,
+    /// A rate limiter refused the call.
+    RateLimited,
+}
+
 impl<E> Error<E> {
+    /// What kind of failure this is.
+    ///
+    /// ```
+    /// use staunch::{Error, ErrorKind};
+    /// assert_eq!(Error::Inner("503").kind(), ErrorKind::Inner);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Inner(_) => ErrorKind::Inner,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::CircuitOpen(_) => ErrorKind::CircuitOpen,
+            Error::Rejected(_) => ErrorKind::Rejected,
+            Error::Panicked(_) => ErrorKind::Panicked,
+            Error::RateLimited(_) => ErrorKind::RateLimited,
+        }
+    }
+
     /// Whether this is a cancellation.
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
@@ -124,6 +165,9 @@ impl<E> Error<Error<E>> {
     }
 }
 
+/// `Error` is transparent: it prints as the error inside it and hands on
+/// that error's own source, so each link of a `source()` chain appears once
+/// (an `anyhow` report with `{:#}` prints the text once, not twice).
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -141,13 +185,13 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Inner(e) => Some(e),
-            Error::Timeout(e) => Some(e),
-            Error::Cancelled(e) => Some(e),
-            Error::CircuitOpen(e) => Some(e),
-            Error::Rejected(e) => Some(e),
-            Error::Panicked(e) => Some(e),
-            Error::RateLimited(e) => Some(e),
+            Error::Inner(e) => e.source(),
+            Error::Timeout(e) => e.source(),
+            Error::Cancelled(e) => e.source(),
+            Error::CircuitOpen(e) => e.source(),
+            Error::Rejected(e) => e.source(),
+            Error::Panicked(e) => e.source(),
+            Error::RateLimited(e) => e.source(),
         }
     }
 }

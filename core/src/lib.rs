@@ -38,6 +38,7 @@
 mod config;
 mod error;
 mod sync;
+mod typed;
 
 pub mod adaptive;
 pub mod breaker;
@@ -48,6 +49,7 @@ pub mod group;
 pub mod hedge;
 pub mod observe;
 pub mod policy;
+pub mod prelude;
 pub mod queue;
 pub mod rate;
 pub mod retry;
@@ -57,4 +59,4 @@ pub mod testing;
 pub mod timeout;
 
 pub use config::ConfigError;
-pub use error::Error;
+pub use error::{Error, ErrorKind};

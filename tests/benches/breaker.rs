@@ -73,17 +73,17 @@ fn two_threads(work: impl Fn() + Sync) {
 
 fn main() {
     let mut b = Bench::from_args();
-    let staunch = CircuitBreaker::<std::io::Error>::builder(Smol::global())
+    let staunch = CircuitBreaker::builder(Smol::current())
         .build()
         .expect("default breaker");
-    let timed = CircuitBreaker::<std::io::Error>::builder(Smol::global())
+    let timed = CircuitBreaker::builder(Smol::current())
         .time_window(Duration::from_secs(1), 10)
         .build()
         .expect("time-window breaker");
     let failsafe = failsafe::Config::new().build();
     let recloser = AsyncRecloser::from(Recloser::default());
 
-    let one_thread = |scenario: &str, breaker: &CircuitBreaker<std::io::Error>, b: &mut Bench| {
+    let one_thread = |scenario: &str, breaker: &CircuitBreaker, b: &mut Bench| {
         b.compare(
             scenario,
             &mut || {
@@ -159,7 +159,7 @@ fn main() {
     // Constant memory: 10 000 calls per virtual second for 5 s through a
     // time-based window, one in ten failing, counted by the allocator.
     let rt = VirtualRuntime::new();
-    let windowed = CircuitBreaker::<()>::builder(rt.clone())
+    let windowed = CircuitBreaker::builder(rt.clone())
         .time_window(Duration::from_secs(1), 10)
         .minimum_calls(100)
         .build()

@@ -127,7 +127,7 @@ fn pools(b: &mut Bench, n: u64) {
     );
     b.compare(
         &format!("pool/smol-global/workers=8/n={n}"),
-        &mut || smol::block_on(through_pool(Smol::global(), n)),
+        &mut || smol::block_on(through_pool(Smol::current(), n)),
         &mut [("async-channel + 8 spawned workers", &mut || {
             smol::block_on(by_hand(n, |task| smol::spawn(task).detach()))
         })],

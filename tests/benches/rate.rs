@@ -69,7 +69,7 @@ impl Timer for QuantaTimer {
         Instant::from_origin(self.clock.now().duration_since(self.origin))
     }
     fn sleep(&self, duration: Duration) -> Self::Sleep {
-        Smol::global().sleep(duration)
+        Smol::current().sleep(duration)
     }
 }
 
@@ -100,7 +100,7 @@ fn bytes_per_key(fill: impl FnOnce()) -> f64 {
 
 fn main() {
     let mut b = Bench::from_args();
-    let rt = Smol::global();
+    let rt = Smol::current();
 
     let theirs = Governor::direct(quota());
     for (clock, ours) in [

@@ -35,7 +35,7 @@ fn main() {
         .expect("a tokio runtime builds");
     let tokio_timer = tokio_rt.block_on(async { Tokio::current().expect("inside tokio") });
 
-    let retry: Retry<std::io::Error> = Retry::default();
+    let retry: Retry = Retry::default();
     b.compare(
         &format!("retry/first-try-success/x{CALLS}"),
         &mut || {
@@ -126,7 +126,7 @@ fn main() {
         })],
     );
 
-    let smol_timer = Smol::global();
+    let smol_timer = Smol::current();
     b.compare(
         &format!("timeout/smol/ready/x{CALLS}"),
         &mut || {

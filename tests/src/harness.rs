@@ -131,7 +131,7 @@ mod native {
         F: FnOnce(Smol) -> Fut,
         Fut: Future<Output = ()>,
     {
-        smol::block_on(case(Smol::global()));
+        smol::block_on(case(Smol::current()));
     }
 
     /// Runs a case on a current-thread tokio runtime.

@@ -57,7 +57,7 @@ macro_rules! conformance_test {
         $(#[$attr])*
         #[::wasm_bindgen_test::wasm_bindgen_test]
         async fn $name() {
-            $crate::cases::$module::$name(::staunch_web::Web::new()).await;
+            $crate::cases::$module::$name(::staunch_web::Web::current()).await;
         }
     };
     (wasm_virtual; $(#[$attr:meta])* $module:ident :: $name:ident) => {

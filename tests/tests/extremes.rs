@@ -161,8 +161,8 @@ fn breaker_config() -> impl Strategy<Value = BreakerConfig> {
         )
 }
 
-fn build_breaker(rt: &VirtualRuntime, c: &BreakerConfig) -> Option<CircuitBreaker<()>> {
-    let mut b = CircuitBreaker::<()>::builder(rt.clone())
+fn build_breaker(rt: &VirtualRuntime, c: &BreakerConfig) -> Option<CircuitBreaker> {
+    let mut b = CircuitBreaker::builder(rt.clone())
         .minimum_calls(c.minimum_calls)
         .failure_rate(c.failure_rate)
         .half_open_probes(c.probes)

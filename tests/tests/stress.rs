@@ -79,7 +79,7 @@ fn breaker_stress() {
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let rejected_events = Arc::new(AtomicU64::new(0));
     let breaker = runtime.block_on(async {
-        CircuitBreaker::<&'static str>::builder(Tokio::current().expect("inside tokio"))
+        CircuitBreaker::builder(Tokio::current().expect("inside tokio"))
             .count_window(20)
             .minimum_calls(10)
             .failure_rate(0.5)

@@ -224,7 +224,7 @@ async fn naive<T: Timer>(tally: &Tally<'_, T>, max_pages: u32) {
 
 /// The lab's retry policy: three attempts, exponential backoff from 50 ms
 /// with full jitter, capped at 400 ms; a 429's Retry-After is honoured.
-fn retry_policy(seed: u64) -> Retry<FetchError> {
+fn retry_policy(seed: u64) -> Retry {
     Retry::builder()
         .max_attempts(3)
         .backoff(
@@ -266,9 +266,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One circuit breaker per host: three failures in a row (timeouts
 /// included) open it for a second; one probe then decides.
-fn host_breakers<T: Timer + Clone + 'static>(
-    timer: &T,
-) -> BTreeMap<&'static str, CircuitBreaker<FetchError>> {
+fn host_breakers<T: Timer + Clone + 'static>(timer: &T) -> BTreeMap<&'static str, CircuitBreaker> {
     HOSTS
         .iter()
         .map(|h| {
@@ -288,7 +286,7 @@ fn host_breakers<T: Timer + Clone + 'static>(
 
 async fn resilient<T: Timer>(
     tally: &Tally<'_, T>,
-    breakers: &BTreeMap<&'static str, CircuitBreaker<FetchError>>,
+    breakers: &BTreeMap<&'static str, CircuitBreaker>,
     seed: u64,
     max_pages: u32,
 ) {

@@ -126,7 +126,7 @@ mod native {
         );
 
         let (bar, smol_observers) = progress("smol", observers.clone());
-        let timer = staunch_smol::Smol::global();
+        let timer = staunch_smol::Smol::current();
         let on_smol = smol::block_on(crawl(
             &timer,
             &SmolClient,

@@ -32,7 +32,7 @@ pub async fn run_lab(
         pages,
         budget: Duration::from_millis(u64::from(budget_ms)),
     };
-    let report = crawl(&Web::new(), strategy, &config, &|event| {
+    let report = crawl(&Web::current(), strategy, &config, &|event| {
         let _ = on_event.call1(&JsValue::NULL, &JsValue::from_str(&event.to_json()));
     })
     .await;

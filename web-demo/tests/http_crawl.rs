@@ -146,7 +146,7 @@ fn the_crawl_on_tokio_with_reqwest_matches_the_services_counts() {
 fn the_crawl_on_smol_matches_the_services_counts() {
     let (_rt, service) = start_service();
     let config = config(&service);
-    let timer = staunch_smol::Smol::global();
+    let timer = staunch_smol::Smol::current();
     let report = smol::block_on(crawl(
         &timer,
         &SmolClient,
@@ -163,7 +163,7 @@ fn stopping_a_crawl_aborts_its_requests_at_the_service_and_shows_them_cancelled(
     let (_rt, service) = start_service();
     let mut config = config(&service);
     config.timeout = Duration::from_secs(30);
-    let timer = staunch_smol::Smol::global();
+    let timer = staunch_smol::Smol::current();
     let scope = CancelScope::new();
     let report = smol::block_on(async {
         let stop = async {
@@ -199,7 +199,7 @@ fn nonsense_settings_are_refused_with_a_message() {
     let mut bad = config(&service);
     bad.concurrency = 0;
     let err = smol::block_on(crawl(
-        &staunch_smol::Smol::global(),
+        &staunch_smol::Smol::current(),
         &SmolClient,
         &bad,
         &CancelScope::new(),

@@ -11,7 +11,7 @@
 //! use staunch_smol::Smol;
 //! use std::time::Duration;
 //!
-//! let rt = Smol::global();
+//! let rt = Smol::current();
 //! let out = smol::block_on(async {
 //!     let task = rt.spawn({
 //!         let rt = rt.clone();
@@ -62,9 +62,10 @@ pub struct Smol {
 }
 
 impl Smol {
-    /// Spawns on smol's global executor (`smol::spawn`).
+    /// The ambient runtime: spawns on smol's global executor
+    /// (`smol::spawn`). Every adapter has `current()`.
     #[must_use]
-    pub fn global() -> Smol {
+    pub fn current() -> Smol {
         Smol {
             target: Target::Global,
             origin: std::time::Instant::now(),
@@ -93,7 +94,7 @@ impl Smol {
 
 impl Default for Smol {
     fn default() -> Smol {
-        Smol::global()
+        Smol::current()
     }
 }
 

@@ -40,13 +40,13 @@ fn smol_local_runs_not_send_tasks_on_its_local_executor() {
 
 #[test]
 fn the_global_adapter_refuses_local_spawn_with_a_pointer_to_smol_local() {
-    let err = Smol::global().spawn_local(async {}).unwrap_err();
+    let err = Smol::current().spawn_local(async {}).unwrap_err();
     assert!(err.to_string().contains("SmolLocal"), "{err}");
 }
 
 #[test]
 fn a_duration_max_sleep_does_not_overflow() {
-    let rt = Smol::global();
+    let rt = Smol::current();
     let raced = smol::block_on(smol::future::or(
         async {
             rt.sleep(Duration::MAX).await;

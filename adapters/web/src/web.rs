@@ -34,7 +34,7 @@ extern "C" {
 /// use std::time::Duration;
 ///
 /// async fn demo() {
-///     let rt = Web::new();
+///     let rt = Web::current();
 ///     let handle = rt.spawn({
 ///         let rt = rt.clone();
 ///         async move {
@@ -52,9 +52,10 @@ pub struct Web {
 }
 
 impl Web {
-    /// A runtime whose clock starts now.
+    /// The ambient runtime: the event loop of this page, worker or Node
+    /// process, with a clock that starts now. Every adapter has `current()`.
     #[must_use]
-    pub fn new() -> Web {
+    pub fn current() -> Web {
         Web {
             origin_ms: performance_now(),
             sink: ErrorSink::default(),
@@ -72,7 +73,7 @@ impl Web {
 
 impl Default for Web {
     fn default() -> Web {
-        Web::new()
+        Web::current()
     }
 }
 

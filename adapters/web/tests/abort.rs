@@ -12,7 +12,7 @@ use web_sys::AbortController;
 
 /// Lets spawned watcher tasks run.
 async fn yield_to_the_event_loop() {
-    Web::new().sleep(Duration::from_millis(1)).await;
+    Web::current().sleep(Duration::from_millis(1)).await;
 }
 
 #[wasm_bindgen_test]

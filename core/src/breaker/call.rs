@@ -58,14 +58,14 @@ pin_project_lite::pin_project! {
     /// Dropping an admitted, unfinished `Call` counts as neither success nor
     /// failure and frees its half-open probe slot.
     #[must_use = "a breaker Call does nothing unless awaited; the operation will not run"]
-    pub struct Call<'a, F, E> {
-        breaker: &'a CircuitBreaker<E>,
+    pub struct Call<'a, F> {
+        breaker: &'a CircuitBreaker,
         #[pin]
         future: F,
         stage: Stage,
     }
 
-    impl<F, E> PinnedDrop for Call<'_, F, E> {
+    impl<F> PinnedDrop for Call<'_, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Stage::Admitted(ticket) = *this.stage {
@@ -75,8 +75,8 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'a, F, E> Call<'a, F, E> {
-    pub(super) fn new(breaker: &'a CircuitBreaker<E>, future: F) -> Self {
+impl<'a, F> Call<'a, F> {
+    pub(super) fn new(breaker: &'a CircuitBreaker, future: F) -> Self {
         Call {
             breaker,
             future,
@@ -85,9 +85,10 @@ impl<'a, F, E> Call<'a, F, E> {
     }
 }
 
-impl<F, T, E> Future for Call<'_, F, E>
+impl<F, T, E> Future for Call<'_, F>
 where
     F: Future<Output = Result<T, E>>,
+    E: 'static,
 {
     type Output = Result<T, Error<E>>;
 
@@ -136,7 +137,7 @@ where
     }
 }
 
-impl<F, E> fmt::Debug for Call<'_, F, E> {
+impl<F> fmt::Debug for Call<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             Stage::Fresh => "fresh",

@@ -10,7 +10,8 @@ use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
 use crate::observe::Observers;
 use crate::retry::{Backoff, BackoffBuilder};
-use crate::runtime::Timer;
+use crate::runtime::{MaybeSend, MaybeSync, Timer};
+use crate::typed::Typed;
 
 /// Default count window: the last 100 calls.
 pub(crate) const DEFAULT_WINDOW: u32 = 100;
@@ -39,8 +40,6 @@ pub(crate) struct Config {
     pub(crate) not_failure: NotFailure,
 }
 
-type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
-
 /// Configures a [`CircuitBreaker`]; every setting is checked by
 /// [`build`](CircuitBreakerBuilder::build).
 ///
@@ -65,22 +64,22 @@ type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
 /// use std::time::Duration;
 ///
 /// let rt = VirtualRuntime::new();
-/// let breaker = CircuitBreaker::<std::io::Error>::builder(rt.clone())
+/// let breaker = CircuitBreaker::builder(rt.clone())
 ///     .time_window(Duration::from_secs(30), 10)
 ///     .minimum_calls(50)
 ///     .failure_rate(0.25)
 ///     .slow_calls(Duration::from_secs(2), 0.5)
 ///     .open_backoff(Backoff::exponential(Duration::from_secs(5)).max_delay(Duration::from_secs(300)))
 ///     .half_open_probes(5)
-///     .failure_if(|e| e.kind() != std::io::ErrorKind::NotFound)
+///     .failure_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound)
 ///     .name("inventory")
 ///     .build()?;
-/// assert!(CircuitBreaker::<()>::builder(rt).failure_rate(1.5).build().is_err());
+/// assert!(CircuitBreaker::builder(rt).failure_rate(1.5).build().is_err());
 /// # drop(breaker);
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
 #[must_use = "a builder does nothing until you call `build()`"]
-pub struct CircuitBreakerBuilder<E> {
+pub struct CircuitBreakerBuilder {
     clock: Arc<dyn Clock>,
     consecutive_failures: Option<u32>,
     window: WindowKind,
@@ -91,12 +90,12 @@ pub struct CircuitBreakerBuilder<E> {
     probes: u32,
     probe_timeout: Duration,
     not_failure: NotFailure,
-    predicate: Option<Predicate<E>>,
+    predicate: Option<Typed<bool>>,
     name: Arc<str>,
     observers: Observers,
 }
 
-impl<E> fmt::Debug for CircuitBreakerBuilder<E> {
+impl fmt::Debug for CircuitBreakerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerBuilder")
             .field("name", &self.name)
@@ -111,7 +110,7 @@ impl<E> fmt::Debug for CircuitBreakerBuilder<E> {
     }
 }
 
-impl<E> CircuitBreakerBuilder<E> {
+impl CircuitBreakerBuilder {
     pub(crate) fn new<T: Timer + 'static>(timer: T) -> Self {
         CircuitBreakerBuilder {
             clock: Arc::new(timer),
@@ -201,10 +200,16 @@ impl<E> CircuitBreakerBuilder<E> {
         self
     }
 
-    /// Which of the operation's errors count as failures (all by default).
-    /// Cancellation never counts, whatever this says.
-    pub fn failure_if(mut self, is_failure: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
-        self.predicate = Some(Arc::new(is_failure));
+    /// Which errors of type `E` count as failures (all by default).
+    /// Errors of any other type count as failures; cancellation never
+    /// counts, whatever this says. Name the type in the closure's argument:
+    /// `.failure_if(|e: &std::io::Error| ...)`. A later call replaces an
+    /// earlier one.
+    pub fn failure_if<E: 'static>(
+        mut self,
+        is_failure: impl Fn(&E) -> bool + MaybeSend + MaybeSync + 'static,
+    ) -> Self {
+        self.predicate = Some(Typed::new(is_failure));
         self
     }
 
@@ -236,7 +241,7 @@ impl<E> CircuitBreakerBuilder<E> {
     /// minimum calls exceed a count window, or a duration is zero.
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-    pub fn build(self) -> Result<CircuitBreaker<E>, ConfigError> {
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         let rate_ok = |r: f64| r > 0.0 && r <= 1.0;
         if !rate_ok(self.failure_rate) {
             return Err(ConfigError::new(

@@ -69,6 +69,7 @@ pub use state::CircuitState;
 
 use crate::Error;
 use crate::runtime::Timer;
+use crate::typed::Typed;
 use machine::{Shared, Ticket, Verdict};
 
 /// What errors that the breaker's `failure_if` predicate rejects count as.
@@ -98,7 +99,7 @@ pub enum NotFailure {
 /// ```
 /// # use staunch::breaker::{CircuitBreaker, CircuitState};
 /// # let rt = staunch::testing::VirtualRuntime::new();
-/// let breaker = CircuitBreaker::<()>::builder(rt).count_window(4).minimum_calls(4).build()?;
+/// let breaker = CircuitBreaker::builder(rt).count_window(4).minimum_calls(4).build()?;
 /// for ok in [true, false, false, true] {
 ///     let permit = breaker.try_acquire()?;
 ///     if ok { permit.success() } else { permit.failure() }
@@ -136,24 +137,25 @@ pub struct Metrics {
     pub retry_after: Option<Duration>,
 }
 
-type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
-
 /// A circuit breaker shared by every caller of one service; see the
 /// [module docs](self) for the state machine.
 ///
-/// `E` is the operation's error type, which the
-/// [`failure_if`](CircuitBreakerBuilder::failure_if) predicate classifies.
+/// It carries no error or success type: one breaker per service guards
+/// every call to it, whatever each call returns. Which errors count as
+/// failures is set per error type with
+/// [`failure_if`](CircuitBreakerBuilder::failure_if); errors of any other
+/// type count as failures.
 ///
 /// # Cancel safety
 ///
 /// Dropping a call's future (or a [`Permit`]) before it reports counts as
 /// neither success nor failure and frees a half-open probe slot.
-pub struct CircuitBreaker<E> {
+pub struct CircuitBreaker {
     shared: Arc<Shared>,
-    predicate: Option<Predicate<E>>,
+    predicate: Option<Typed<bool>>,
 }
 
-impl<E> Clone for CircuitBreaker<E> {
+impl Clone for CircuitBreaker {
     fn clone(&self) -> Self {
         CircuitBreaker {
             shared: self.shared.clone(),
@@ -162,7 +164,7 @@ impl<E> Clone for CircuitBreaker<E> {
     }
 }
 
-impl<E> fmt::Debug for CircuitBreaker<E> {
+impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("name", &self.shared.name)
@@ -171,10 +173,10 @@ impl<E> fmt::Debug for CircuitBreaker<E> {
     }
 }
 
-impl<E> CircuitBreaker<E> {
+impl CircuitBreaker {
     /// A builder reading time from `timer`, starting from the defaults
     /// listed on [`CircuitBreakerBuilder`].
-    pub fn builder<T: Timer + 'static>(timer: T) -> CircuitBreakerBuilder<E> {
+    pub fn builder<T: Timer + 'static>(timer: T) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder::new(timer)
     }
 
@@ -199,9 +201,10 @@ impl<E> CircuitBreaker<E> {
     /// assert_eq!(out.unwrap(), 7);
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub fn call<T, F>(&self, future: F) -> Call<'_, F, E>
+    pub fn call<T, E, F>(&self, future: F) -> Call<'_, F>
     where
         F: Future<Output = Result<T, E>>,
+        E: 'static,
     {
         Call::new(self, future)
     }
@@ -223,15 +226,16 @@ impl<E> CircuitBreaker<E> {
     /// # use staunch::breaker::CircuitBreaker;
     /// # use staunch::scope::{Cancelled, CancelReason};
     /// # let rt = staunch::testing::VirtualRuntime::new();
-    /// let breaker = CircuitBreaker::<()>::builder(rt.clone()).consecutive_failures(1).build()?;
-    /// let cancelled = staunch::Error::Cancelled(Cancelled { reason: CancelReason::Shutdown });
+    /// let breaker = CircuitBreaker::builder(rt.clone()).consecutive_failures(1).build()?;
+    /// let cancelled = staunch::Error::<std::io::Error>::Cancelled(Cancelled { reason: CancelReason::Shutdown });
     /// let _ = rt.block_on(breaker.call_layered(async { Err::<(), _>(cancelled) }));
     /// assert_eq!(breaker.metrics().calls, 0); // never counted
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn call_layered<T, F>(&self, future: F) -> Result<T, Error<E>>
+    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
     where
         F: Future<Output = Result<T, Error<E>>>,
+        E: 'static,
     {
         let guard = self.admit()?;
         let out = future.await;
@@ -257,20 +261,27 @@ impl<E> CircuitBreaker<E> {
     }
 
     #[inline]
-    fn classify_inner(&self, error: &E) -> Verdict {
+    fn classify_inner<E: 'static>(&self, error: &E) -> Verdict {
         match &self.predicate {
-            Some(is_failure) if !is_failure(error) => match self.shared.config.not_failure {
-                NotFailure::CountAsSuccess => Verdict::Success,
-                NotFailure::Ignore => Verdict::Ignore,
-            },
+            Some(is_failure) if is_failure.apply(error) == Some(false) => {
+                match self.shared.config.not_failure {
+                    NotFailure::CountAsSuccess => Verdict::Success,
+                    NotFailure::Ignore => Verdict::Ignore,
+                }
+            }
             _ => Verdict::Failure,
         }
     }
 
-    /// Whether the breaker's predicate counts `error` as a failure.
+    /// Whether the breaker counts `error` as a failure: what its
+    /// [`failure_if`](CircuitBreakerBuilder::failure_if) predicate says for
+    /// an error of that predicate's type, `true` for any other.
     #[must_use]
-    pub fn is_failure(&self, error: &E) -> bool {
-        self.predicate.as_ref().is_none_or(|p| p(error))
+    pub fn is_failure<E: 'static>(&self, error: &E) -> bool {
+        self.predicate
+            .as_ref()
+            .and_then(|p| p.apply(error))
+            .unwrap_or(true)
     }
 
     /// Asks to make one call, for code that reports its outcome by hand.
@@ -284,7 +295,7 @@ impl<E> CircuitBreaker<E> {
     /// ```
     /// # use staunch::breaker::CircuitBreaker;
     /// # let rt = staunch::testing::VirtualRuntime::new();
-    /// let breaker = CircuitBreaker::<()>::builder(rt).build()?;
+    /// let breaker = CircuitBreaker::builder(rt).build()?;
     /// let permit = breaker.try_acquire()?;
     /// // ... make the call ...
     /// permit.success();

@@ -18,7 +18,7 @@ fn at(rt: &VirtualRuntime) -> u128 {
 }
 
 /// A breaker that trips on 2 failures in a row, opens for 100 ms, 2 probes.
-fn small(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
+fn small(rt: &VirtualRuntime) -> CircuitBreaker {
     CircuitBreaker::builder(rt.clone())
         .consecutive_failures(2)
         .open_duration(ms(100))
@@ -29,7 +29,7 @@ fn small(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
 }
 
 /// [`small`], tripped and left open until it is half-open.
-fn half_open(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
+fn half_open(rt: &VirtualRuntime) -> CircuitBreaker {
     let b = small(rt);
     fail(&b);
     fail(&b);
@@ -38,11 +38,11 @@ fn half_open(rt: &VirtualRuntime) -> CircuitBreaker<&'static str> {
     b
 }
 
-fn fail<E>(b: &CircuitBreaker<E>) {
+fn fail(b: &CircuitBreaker) {
     b.try_acquire().unwrap().failure();
 }
 
-fn succeed<E>(b: &CircuitBreaker<E>) {
+fn succeed(b: &CircuitBreaker) {
     b.try_acquire().unwrap().success();
 }
 
@@ -121,7 +121,7 @@ fn half_open_reopens_once_too_many_probes_failed() {
 fn polly_2381_one_probe_does_not_decide_everything() {
     // With 4 probes and a 50 % rate, one failed probe does not reopen.
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .open_duration(ms(10))
         .half_open_probes(4)
@@ -193,7 +193,7 @@ fn a_dropped_permit_counts_as_neither_success_nor_failure() {
 #[test]
 fn cancellation_is_never_counted_as_a_failure() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .build()
         .unwrap();
@@ -218,9 +218,9 @@ fn cancellation_is_never_counted_as_a_failure() {
 #[test]
 fn timeouts_count_as_failures_and_the_predicate_decides_the_rest() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<&str>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(2)
-        .failure_if(|e| *e != "not found")
+        .failure_if(|e: &&str| *e != "not found")
         .build()
         .unwrap();
     let run = |e: Error<&'static str>| {
@@ -237,8 +237,8 @@ fn timeouts_count_as_failures_and_the_predicate_decides_the_rest() {
 #[test]
 fn errors_the_predicate_rejects_can_be_ignored_instead_of_counted() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<&str>::builder(rt.clone())
-        .failure_if(|e| *e != "not found")
+    let b = CircuitBreaker::builder(rt.clone())
+        .failure_if(|e: &&str| *e != "not found")
         .not_failure(NotFailure::Ignore)
         .build()
         .unwrap();
@@ -249,7 +249,7 @@ fn errors_the_predicate_rejects_can_be_ignored_instead_of_counted() {
 #[test]
 fn a_count_window_trips_on_the_failure_rate_only_after_the_minimum_calls() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .count_window(10)
         .minimum_calls(4)
         .failure_rate(0.5)
@@ -271,7 +271,7 @@ fn a_count_window_trips_on_the_failure_rate_only_after_the_minimum_calls() {
 #[test]
 fn a_time_window_forgets_old_failures() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .time_window(Duration::from_secs(1), 10)
         .minimum_calls(4)
         .build()
@@ -288,7 +288,7 @@ fn a_time_window_forgets_old_failures() {
 #[test]
 fn slow_calls_trip_the_breaker_by_their_rate() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .count_window(4)
         .minimum_calls(4)
         .slow_calls(ms(100), 0.75)
@@ -312,7 +312,7 @@ fn slow_calls_trip_the_breaker_by_their_rate() {
 #[test]
 fn the_open_duration_grows_on_repeated_trips_and_restarts_after_closing() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .half_open_probes(1)
         .open_backoff(crate::retry::Backoff::exponential(ms(100)).max_delay(ms(300)))
@@ -355,7 +355,7 @@ fn manual_controls_force_and_reset_the_state() {
 fn state_changes_are_events_with_a_reason() {
     let rt = VirtualRuntime::new();
     let seen = Arc::new(StdMutex::new(Vec::new()));
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .open_duration(ms(10))
         .half_open_probes(1)
@@ -398,8 +398,8 @@ fn state_changes_are_events_with_a_reason() {
 #[test]
 fn bad_settings_are_config_errors() {
     let rt = VirtualRuntime::new();
-    let b = || CircuitBreaker::<()>::builder(rt.clone());
-    let setting = |r: Result<CircuitBreaker<()>, crate::ConfigError>| r.unwrap_err().setting;
+    let b = || CircuitBreaker::builder(rt.clone());
+    let setting = |r: Result<CircuitBreaker, crate::ConfigError>| r.unwrap_err().setting;
     assert_eq!(setting(b().failure_rate(0.0).build()), "failure_rate");
     assert_eq!(setting(b().failure_rate(f64::NAN).build()), "failure_rate");
     assert_eq!(setting(b().count_window(0).build()), "count_window");
@@ -441,7 +441,7 @@ fn pybreaker_3_a_slow_call_does_not_hold_up_other_calls() {
 #[test]
 fn the_breaker_is_clone_send_and_sync() {
     fn check<T: Clone + Send + Sync + 'static>() {}
-    check::<CircuitBreaker<std::io::Error>>();
+    check::<CircuitBreaker>();
     fn check_send<T: Send>() {}
     check_send::<Permit>();
 }
@@ -566,7 +566,7 @@ mod model_check {
             rate in prop_oneof![Just(0.3), Just(0.5), Just(0.8)],
         ) {
             let rt = VirtualRuntime::new();
-            let b = CircuitBreaker::<()>::builder(rt.clone())
+            let b = CircuitBreaker::builder(rt.clone())
                 .consecutive_failures(consecutive)
                 .count_window(size)
                 .minimum_calls(3)
@@ -633,7 +633,7 @@ mod loom_tests {
         builder.preemption_bound = Some(2);
         builder.check(|| {
             let clock = HandClock::default();
-            let b = CircuitBreaker::<()>::builder(clock.clone())
+            let b = CircuitBreaker::builder(clock.clone())
                 .consecutive_failures(1)
                 .open_duration(ms(10))
                 .half_open_probes(1)
@@ -642,21 +642,20 @@ mod loom_tests {
             b.try_acquire().unwrap().failure();
             clock.0.store(10, Ordering::SeqCst);
             let inside = Arc::new(crate::sync::AtomicUsize::new(0));
-            let worker =
-                |b: CircuitBreaker<()>, inside: Arc<crate::sync::AtomicUsize>, fail: bool| {
-                    move || {
-                        if let Ok(permit) = b.try_acquire() {
-                            let n = inside.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
-                            assert!(n <= 1, "{n} probes admitted at once");
-                            inside.fetch_sub(1, crate::sync::Ordering::SeqCst);
-                            if fail {
-                                permit.failure();
-                            } else {
-                                drop(permit);
-                            }
+            let worker = |b: CircuitBreaker, inside: Arc<crate::sync::AtomicUsize>, fail: bool| {
+                move || {
+                    if let Ok(permit) = b.try_acquire() {
+                        let n = inside.fetch_add(1, crate::sync::Ordering::SeqCst) + 1;
+                        assert!(n <= 1, "{n} probes admitted at once");
+                        inside.fetch_sub(1, crate::sync::Ordering::SeqCst);
+                        if fail {
+                            permit.failure();
+                        } else {
+                            drop(permit);
                         }
                     }
-                };
+                }
+            };
             let t1 = loom::thread::spawn(worker(b.clone(), inside.clone(), false));
             let t2 = loom::thread::spawn(worker(b.clone(), inside.clone(), true));
             worker(b.clone(), inside.clone(), false)();
@@ -673,7 +672,7 @@ mod loom_tests {
         builder.preemption_bound = Some(2);
         builder.check(|| {
             let clock = HandClock::default();
-            let b = CircuitBreaker::<()>::builder(clock.clone())
+            let b = CircuitBreaker::builder(clock.clone())
                 .consecutive_failures(1)
                 .open_duration(ms(10))
                 .half_open_probes(2)
@@ -683,7 +682,7 @@ mod loom_tests {
             clock.0.store(10, Ordering::SeqCst);
             let inside = Arc::new(crate::sync::AtomicUsize::new(0));
             // 0: succeeds, 1: fails, 2: gives up (drops its permit).
-            let worker = |b: CircuitBreaker<()>, inside: Arc<crate::sync::AtomicUsize>, how: u8| {
+            let worker = |b: CircuitBreaker, inside: Arc<crate::sync::AtomicUsize>, how: u8| {
                 move || {
                     if let Ok(permit) = b.try_acquire() {
                         assert!(permit.is_probe());
@@ -718,7 +717,7 @@ mod loom_tests {
     fn loom_a_lock_free_success_racing_a_trip_is_counted_once_or_dropped() {
         loom::model(|| {
             let clock = HandClock::default();
-            let b = CircuitBreaker::<()>::builder(clock)
+            let b = CircuitBreaker::builder(clock)
                 .count_window(4)
                 .minimum_calls(1)
                 .failure_rate(0.5)
@@ -827,7 +826,7 @@ fn a_backlog_of_lock_free_successes_is_folded_in_window_size_steps_whatever_its_
     // times (it replayed every success before: 1.26 s for 100 M).
     let work = |n: u32| {
         let rt = VirtualRuntime::new();
-        let b = CircuitBreaker::<()>::builder(rt)
+        let b = CircuitBreaker::builder(rt)
             .count_window(100)
             .minimum_calls(10)
             .build()
@@ -855,7 +854,7 @@ fn a_backlog_of_lock_free_successes_is_folded_in_window_size_steps_whatever_its_
 #[test]
 fn the_failures_in_a_row_counter_saturates_instead_of_overflowing() {
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt).build().unwrap();
+    let b = CircuitBreaker::builder(rt).build().unwrap();
     b.force_closed();
     b.shared.set_consecutive_failures(u64::MAX - 1);
     fail(&b);
@@ -870,7 +869,7 @@ fn the_failures_in_a_row_counter_saturates_instead_of_overflowing() {
 #[test]
 fn a_count_window_over_its_limit_is_a_config_error_that_states_the_limit() {
     let rt = VirtualRuntime::new();
-    let b = || CircuitBreaker::<()>::builder(rt.clone());
+    let b = || CircuitBreaker::builder(rt.clone());
     assert!(b().count_window(1 << 20).build().is_ok());
     for size in [(1 << 20) + 1, 1 << 30, 1 << 31, u32::MAX] {
         let err = b().count_window(size).build().unwrap_err();
@@ -889,7 +888,7 @@ fn an_open_breaker_still_shows_the_window_that_tripped_it() {
     // resilience4j keeps the closed state's metrics while open; staunch
     // showed an empty window, leaving the numbers only in an event's text.
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .time_window(Duration::from_secs(10), 10)
         .minimum_calls(5)
         .open_duration(Duration::from_secs(60))
@@ -959,7 +958,7 @@ fn refused_calls_are_counted_in_every_refusing_state() {
 fn forcing_the_state_the_breaker_is_in_emits_no_event() {
     let rt = VirtualRuntime::new();
     let seen = Arc::new(StdMutex::new(Vec::new()));
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .observers(Observers::new().with({
             let seen = seen.clone();
             move |e: &Event| {
@@ -1016,7 +1015,7 @@ fn a_busy_time_window_reads_the_clock_far_less_than_once_per_call() {
         rt: rt.clone(),
         reads: Arc::default(),
     };
-    let b = CircuitBreaker::<()>::builder(clock.clone())
+    let b = CircuitBreaker::builder(clock.clone())
         .time_window(Duration::from_secs(1), 10)
         .minimum_calls(10)
         .build()
@@ -1043,7 +1042,7 @@ fn a_quiet_time_window_counts_each_call_in_its_own_bucket() {
     // One call a second through a 10 s window: slower than a sixteenth of a
     // bucket per call, so every report reads the clock and the window is exact.
     let rt = VirtualRuntime::new();
-    let b = CircuitBreaker::<()>::builder(rt.clone())
+    let b = CircuitBreaker::builder(rt.clone())
         .time_window(Duration::from_secs(10), 10)
         .minimum_calls(5)
         .failure_rate(0.5)

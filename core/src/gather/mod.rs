@@ -79,7 +79,7 @@
 //! use staunch::testing::VirtualRuntime;
 //!
 //! let rt = VirtualRuntime::new();
-//! let retry: Retry<String> = Retry::builder()
+//! let retry: Retry = Retry::builder()
 //!     .max_attempts(3)
 //!     .backoff(Backoff::constant(Duration::from_millis(10)))
 //!     .build()

@@ -1,16 +1,22 @@
 //! One pipeline composing timeout, retry, rate limit, circuit breaker,
-//! adaptive concurrency limit, bulkhead, hedging and fallback in a fixed,
-//! documented order, speaking one [`staunch::Error<E>`](Error).
+//! hedging, adaptive concurrency limit and bulkhead in a fixed, documented
+//! order, speaking one [`staunch::Error<E>`](Error).
+//!
+//! A `Policy` carries no success or error type, so one policy per
+//! downstream service guards every endpoint of it. A fallback depends on
+//! what the call returns, so it stays outside: wrap the policy's run in
+//! [`Fallback::call`](crate::fallback::Fallback::call).
 //!
 //! # Order (outermost first)
 //!
 //! ```text
-//! fallback -> retry -> rate limit -> circuit breaker -> hedge
-//!          -> concurrency limit -> timeout -> bulkhead -> operation
+//! (your fallback) -> retry -> rate limit -> circuit breaker -> hedge
+//!                 -> concurrency limit -> timeout -> bulkhead -> operation
 //! ```
 //!
-//! - **fallback** outermost: it answers whatever is left after every retry
-//!   (an exhausted retry, an open circuit, a rejection), never cancellation.
+//! - **fallback**, if you add one, goes outermost, around the policy's
+//!   run: it then answers whatever is left after every retry (an exhausted
+//!   retry, an open circuit, a rejection), never cancellation.
 //! - **retry** around the breaker: each attempt asks the breaker, so a
 //!   retry never hammers an open circuit. With
 //!   [`retry_circuit_open(true)`](crate::retry::RetryBuilder::retry_circuit_open)
@@ -38,10 +44,11 @@
 //! - **bulkhead** innermost: a slot is held only while the operation runs.
 //!
 //! Every stage is optional. The operation is a closure called once per
-//! attempt (and per hedge).
+//! attempt (and per hedge) with the [`Attempt`] it is making.
 //!
 //! ```
 //! use staunch::breaker::CircuitBreaker;
+//! use staunch::fallback::Fallback;
 //! use staunch::policy::Policy;
 //! use staunch::retry::{Backoff, Retry};
 //! use staunch::testing::VirtualRuntime;
@@ -52,15 +59,27 @@
 //!     .timeout(Duration::from_millis(200))
 //!     .retry(Retry::builder().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(10))).build()?)
 //!     .breaker(CircuitBreaker::builder(rt.clone()).consecutive_failures(5).build()?)
-//!     .fallback(staunch::fallback::Fallback::value("stale"))
 //!     .build()?;
 //! let calls = std::sync::atomic::AtomicU32::new(0);
-//! let out = rt.block_on(policy.call(|| async {
+//! let fetch = policy.run(|_| async {
 //!     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 //!     Err::<&str, _>("503")
-//! }));
+//! });
+//! let out = rt.block_on(Fallback::value("stale").call(fetch));
 //! assert_eq!(out.unwrap().unwrap(), "stale"); // 3 attempts, then the fallback
 //! assert_eq!(calls.into_inner(), 3);
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
+//!
+//! The same policy guards calls of other types:
+//!
+//! ```
+//! # use staunch::policy::Policy;
+//! # let rt = staunch::testing::VirtualRuntime::new();
+//! let policy = Policy::builder(rt.clone()).build()?;
+//! let n = rt.block_on(policy.run(|_| async { Ok::<u32, std::io::Error>(7) })).unwrap();
+//! let s = rt.block_on(policy.run(|_| async { Ok::<&str, String>("seven") })).unwrap();
+//! assert_eq!((n.unwrap(), s.unwrap()), (7, "seven"));
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
@@ -76,17 +95,16 @@ use std::time::Duration;
 use crate::adaptive::ConcurrencyLimit;
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
-use crate::fallback::Fallback;
 use crate::hedge::Hedge;
 use crate::rate::RateLimiter;
-use crate::retry::{Retry, RetryError};
+use crate::retry::{Attempt, Retry, RetryError};
 use crate::runtime::Timer;
 use crate::timeout::timeout;
 use crate::{ConfigError, Error};
 use timer::AnyTimer;
 
-/// A composed resilience pipeline for operations returning `Result<T, E>`;
-/// see the [module docs](self) for the order of its stages.
+/// A composed resilience pipeline for operations of any success and error
+/// type; see the [module docs](self) for the order of its stages.
 ///
 /// A cheap `Clone + Send + Sync` value: share one per downstream service.
 ///
@@ -94,19 +112,18 @@ use timer::AnyTimer;
 ///
 /// Dropping a call's future drops the running attempt (and any hedges),
 /// frees its bulkhead slot, and counts as nothing in the breaker.
-pub struct Policy<T, E> {
+pub struct Policy {
     timer: AnyTimer,
     timeout: Option<Duration>,
-    retry: Option<Retry<E>>,
-    breaker: Option<CircuitBreaker<E>>,
+    retry: Option<Retry>,
+    breaker: Option<CircuitBreaker>,
     bulkhead: Option<Bulkhead>,
     hedge: Option<Hedge>,
-    fallback: Option<Fallback<T, E>>,
     rate: Option<RateLimiter>,
     concurrency: Option<ConcurrencyLimit>,
 }
 
-impl<T, E> Clone for Policy<T, E> {
+impl Clone for Policy {
     fn clone(&self) -> Self {
         Policy {
             timer: self.timer.clone(),
@@ -115,14 +132,13 @@ impl<T, E> Clone for Policy<T, E> {
             breaker: self.breaker.clone(),
             bulkhead: self.bulkhead.clone(),
             hedge: self.hedge.clone(),
-            fallback: self.fallback.clone(),
             rate: self.rate.clone(),
             concurrency: self.concurrency.clone(),
         }
     }
 }
 
-impl<T, E> fmt::Debug for Policy<T, E> {
+impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
             .field("timeout", &self.timeout)
@@ -130,16 +146,15 @@ impl<T, E> fmt::Debug for Policy<T, E> {
             .field("breaker", &self.breaker)
             .field("bulkhead", &self.bulkhead)
             .field("hedge", &self.hedge)
-            .field("fallback", &self.fallback)
             .field("rate", &self.rate)
             .field("concurrency", &self.concurrency)
             .finish()
     }
 }
 
-impl<T, E> Policy<T, E> {
+impl Policy {
     /// A builder with no stages; `timer` drives timeouts, retry delays and hedges.
-    pub fn builder<R: Timer + 'static>(timer: R) -> PolicyBuilder<T, E> {
+    pub fn builder<R: Timer + 'static>(timer: R) -> PolicyBuilder {
         PolicyBuilder {
             policy: Policy {
                 timer: AnyTimer::new(timer),
@@ -148,14 +163,14 @@ impl<T, E> Policy<T, E> {
                 breaker: None,
                 bulkhead: None,
                 hedge: None,
-                fallback: None,
                 rate: None,
                 concurrency: None,
             },
         }
     }
 
-    /// Runs `op` through every stage.
+    /// Runs `op` through every stage, once per attempt (and per hedge),
+    /// telling it which [`Attempt`] it is making.
     ///
     /// # Errors
     ///
@@ -167,62 +182,64 @@ impl<T, E> Policy<T, E> {
     /// # Cancel safety
     ///
     /// See [`Policy`].
-    pub async fn call<F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
     where
-        F: Fn() -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
     {
-        self.call_layered(|| async { op().await.map_err(Error::Inner) })
-            .await
+        self.run_layered(|attempt| {
+            let attempt = op(attempt);
+            async move { attempt.await.map_err(Error::Inner) }
+        })
+        .await
     }
 
-    /// Like [`call`](Self::call), for an operation that is itself a staunch
+    /// Like [`run`](Self::run), for an operation that is itself a staunch
     /// stage returning [`Error<E>`](Error) (a scope run, for example), so its
     /// cancellation reaches the pipeline as cancellation.
     ///
     /// # Errors
     ///
-    /// As for [`call`](Self::call).
+    /// As for [`run`](Self::run).
     ///
     /// # Cancel safety
     ///
     /// See [`Policy`].
-    pub async fn call_layered<F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    pub async fn run_layered<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
     where
-        F: Fn() -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
     {
         let op = &op;
-        let retried = async {
-            match &self.retry {
-                Some(retry) => retry
-                    .run_layered(&self.timer, |_| self.attempt(op))
-                    .await
-                    .map_err(RetryError::into_last),
-                None => self.attempt(op).await,
-            }
-        };
-        match &self.fallback {
-            Some(fallback) => fallback.call_layered(retried).await,
-            None => retried.await,
+        match &self.retry {
+            Some(retry) => retry
+                .run_layered(&self.timer, |attempt| self.attempt(op, attempt))
+                .await
+                .map_err(RetryError::into_last),
+            None => self.attempt(op, Attempt::first()).await,
         }
     }
 
     /// rate limit -> breaker -> hedge -> (concurrency limit -> timeout -> bulkhead -> op)
-    async fn attempt<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    async fn attempt<T, E, F, Fut>(&self, op: &F, attempt: Attempt) -> Result<T, Error<E>>
     where
-        F: Fn() -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
+        E: 'static,
     {
         if let Some(rate) = &self.rate {
             rate.until_ready().await?;
         }
         let hedged = async {
             match &self.hedge {
-                Some(hedge) => hedge.run_layered(&self.timer, |_| self.guarded(op)).await,
-                None => self.guarded(op).await,
+                Some(hedge) => {
+                    hedge
+                        .run_layered(&self.timer, |_| self.guarded(op, attempt))
+                        .await
+                }
+                None => self.guarded(op, attempt).await,
             }
         };
         match &self.breaker {
@@ -232,27 +249,27 @@ impl<T, E> Policy<T, E> {
     }
 
     /// concurrency limit -> timeout -> bulkhead -> op
-    async fn guarded<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    async fn guarded<T, E, F, Fut>(&self, op: &F, attempt: Attempt) -> Result<T, Error<E>>
     where
-        F: Fn() -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
     {
         match &self.concurrency {
-            Some(limit) => limit.call_layered(self.timed(op)).await,
-            None => self.timed(op).await,
+            Some(limit) => limit.call_layered(self.timed(op, attempt)).await,
+            None => self.timed(op, attempt).await,
         }
     }
 
     /// timeout -> bulkhead -> op
-    async fn timed<F, Fut>(&self, op: &F) -> Result<T, Error<E>>
+    async fn timed<T, E, F, Fut>(&self, op: &F, attempt: Attempt) -> Result<T, Error<E>>
     where
-        F: Fn() -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
     {
         let limited = async {
             match &self.bulkhead {
-                Some(bulkhead) => bulkhead.call_layered(op()).await,
-                None => op().await,
+                Some(bulkhead) => bulkhead.call_layered(op(attempt)).await,
+                None => op(attempt).await,
             }
         };
         match self.timeout {
@@ -267,11 +284,11 @@ impl<T, E> Policy<T, E> {
 /// Configures a [`Policy`]; add the stages you want in any order (they
 /// always run in the documented order).
 #[must_use = "a builder does nothing until you call `build()`"]
-pub struct PolicyBuilder<T, E> {
-    policy: Policy<T, E>,
+pub struct PolicyBuilder {
+    policy: Policy,
 }
 
-impl<T, E> fmt::Debug for PolicyBuilder<T, E> {
+impl fmt::Debug for PolicyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicyBuilder")
             .field("policy", &self.policy)
@@ -279,7 +296,7 @@ impl<T, E> fmt::Debug for PolicyBuilder<T, E> {
     }
 }
 
-impl<T, E> PolicyBuilder<T, E> {
+impl PolicyBuilder {
     /// Limit each attempt (each hedge, each retry) to `limit`.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.policy.timeout = Some(limit);
@@ -287,13 +304,13 @@ impl<T, E> PolicyBuilder<T, E> {
     }
 
     /// Retry failed attempts with this policy.
-    pub fn retry(mut self, retry: Retry<E>) -> Self {
+    pub fn retry(mut self, retry: Retry) -> Self {
         self.policy.retry = Some(retry);
         self
     }
 
     /// Guard attempts with this breaker (shared with its other users).
-    pub fn breaker(mut self, breaker: CircuitBreaker<E>) -> Self {
+    pub fn breaker(mut self, breaker: CircuitBreaker) -> Self {
         self.policy.breaker = Some(breaker);
         self
     }
@@ -324,18 +341,12 @@ impl<T, E> PolicyBuilder<T, E> {
         self
     }
 
-    /// Answer what is left of a failure with this fallback.
-    pub fn fallback(mut self, fallback: Fallback<T, E>) -> Self {
-        self.policy.fallback = Some(fallback);
-        self
-    }
-
     /// Checks the settings and builds the pipeline.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] for a zero timeout (every attempt would fail).
-    pub fn build(self) -> Result<Policy<T, E>, ConfigError> {
+    pub fn build(self) -> Result<Policy, ConfigError> {
         if self.policy.timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::new(
                 "timeout",

@@ -1,3 +1,4 @@
+use crate::fallback::Fallback;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -12,7 +13,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn retry(attempts: u32) -> Retry<&'static str> {
+fn retry(attempts: u32) -> Retry {
     Retry::builder()
         .max_attempts(attempts)
         .backoff(Backoff::constant(ms(10)))
@@ -36,7 +37,7 @@ fn a_retry_around_a_breaker_waits_exactly_the_open_circuits_retry_after() {
         .build()
         .unwrap();
     let starts = Mutex::new(Vec::new());
-    let out = rt.block_on(policy.call(|| {
+    let out = rt.block_on(policy.run(|_| {
         let mut s = starts.lock().unwrap();
         s.push(rt.now().since_origin());
         let n = s.len();
@@ -61,18 +62,18 @@ fn cancellation_passes_every_stage_untouched() {
         .breaker(breaker.clone())
         .bulkhead(Bulkhead::builder(1).build().unwrap())
         .hedge(Hedge::builder().delay(ms(5)).build().unwrap())
-        .fallback(Fallback::value(0))
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
-    let out = rt.block_on(policy.call_layered(|| {
+    let run = policy.run_layered(|_| {
         calls.fetch_add(1, Ordering::SeqCst);
         async {
-            Err::<i32, _>(Error::Cancelled(Cancelled {
+            Err::<i32, Error<&str>>(Error::Cancelled(Cancelled {
                 reason: CancelReason::Shutdown,
             }))
         }
-    }));
+    });
+    let out = rt.block_on(Fallback::value(0).call_layered(run));
     assert!(out.unwrap().unwrap_err().is_cancelled());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "never retried or hedged");
     assert_eq!(breaker.metrics().calls, 0, "never counted");
@@ -90,7 +91,7 @@ fn a_timeout_below_the_breaker_counts_as_a_failure() {
         .breaker(breaker.clone())
         .build()
         .unwrap();
-    let out = rt.block_on(policy.call(|| async {
+    let out = rt.block_on(policy.run(|_| async {
         std::future::pending::<()>().await;
         Ok::<(), &str>(())
     }));
@@ -108,14 +109,10 @@ fn a_full_bulkhead_is_a_rejection_the_fallback_may_answer() {
         .bulkhead(bulkhead.clone())
         .build()
         .unwrap();
-    let out = rt.block_on(plain.call(|| async { Ok::<_, &str>(1) }));
+    let out = rt.block_on(plain.run(|_| async { Ok::<_, &str>(1) }));
     assert!(out.unwrap().unwrap_err().is_rejected());
-    let with_fallback = Policy::builder(rt.clone())
-        .bulkhead(bulkhead)
-        .fallback(Fallback::value(0))
-        .build()
-        .unwrap();
-    let out = rt.block_on(with_fallback.call(|| async { Ok::<_, &str>(1) }));
+    let out =
+        rt.block_on(Fallback::value(0).call_layered(plain.run(|_| async { Ok::<_, &str>(1) })));
     assert_eq!(out.unwrap().unwrap(), 0);
 }
 
@@ -136,7 +133,7 @@ fn every_hedge_gets_its_own_timeout_and_counts_once_in_the_breaker() {
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
-    let out = rt.block_on(policy.call(|| {
+    let out = rt.block_on(policy.run(|_| {
         let n = calls.fetch_add(1, Ordering::SeqCst);
         let rt = rt.clone();
         async move {
@@ -153,7 +150,7 @@ fn every_hedge_gets_its_own_timeout_and_counts_once_in_the_breaker() {
 #[test]
 fn a_zero_timeout_is_a_config_error() {
     let rt = VirtualRuntime::new();
-    let err = Policy::<(), ()>::builder(rt)
+    let err = Policy::builder(rt)
         .timeout(Duration::ZERO)
         .build()
         .unwrap_err();
@@ -164,13 +161,10 @@ fn a_zero_timeout_is_a_config_error() {
 fn a_policy_call_is_send_and_the_policy_is_shareable() {
     fn send<T: Send>(_: &T) {}
     fn share<T: Clone + Send + Sync>() {}
-    share::<Policy<String, std::io::Error>>();
+    share::<Policy>();
     let rt = VirtualRuntime::new();
-    let policy = Policy::<u8, std::io::Error>::builder(rt)
-        .retry(Retry::default())
-        .build()
-        .unwrap();
-    let fut = policy.call(|| async { Ok(1) });
+    let policy = Policy::builder(rt).retry(Retry::default()).build().unwrap();
+    let fut = policy.run(|_| async { Ok::<_, &str>(1) });
     send(&fut);
 }
 
@@ -203,10 +197,10 @@ fn a_retry_can_wait_out_a_rate_limit_with_its_retry_after_hint() {
         async { Ok::<_, &str>(()) }
     };
     rt.block_on(async {
-        policy.call(run).await.unwrap();
+        policy.run(|_| run()).await.unwrap();
         // The second call is refused once, then retried exactly when the
         // limiter said it would admit it.
-        policy.call(run).await.unwrap();
+        policy.run(|_| run()).await.unwrap();
     })
     .unwrap();
     let starts = starts.lock().unwrap();
@@ -234,9 +228,9 @@ fn a_rate_limit_refusal_is_an_error_of_its_own_and_never_reaches_the_breaker() {
         .build()
         .unwrap();
     rt.block_on(async {
-        policy.call(|| async { Ok::<_, &str>(()) }).await.unwrap();
+        policy.run(|_| async { Ok::<_, &str>(()) }).await.unwrap();
         for _ in 0..3 {
-            let out = policy.call(|| async { Ok::<_, &str>(()) }).await;
+            let out = policy.run(|_| async { Ok::<_, &str>(()) }).await;
             let Err(Error::RateLimited(limited)) = out else {
                 panic!("expected a rate-limit refusal, got {out:?}")
             };
@@ -269,13 +263,13 @@ fn a_concurrency_limit_in_a_policy_learns_from_timeouts_but_not_from_cancellatio
     };
     rt.block_on(async {
         // Cancelled by the caller before the timeout: teaches nothing.
-        let _ = crate::timeout::timeout(&rt, ms(5), policy.call(slow)).await;
+        let _ = crate::timeout::timeout(&rt, ms(5), policy.run(|_| slow())).await;
         assert_eq!(limit.limit(), 8);
         assert_eq!(limit.inside(), 0);
         // Timed out inside the policy: drops. The limit moves once per
         // round trip, so after two timeouts one round trip apart it halves.
         for _ in 0..2 {
-            let out = policy.call(slow).await;
+            let out = policy.run(|_| slow()).await;
             assert!(out.unwrap_err().is_timeout());
         }
         assert_eq!(limit.limit(), 4);

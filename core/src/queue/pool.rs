@@ -71,7 +71,7 @@ pub enum PoolBuildError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A worker could not be started.
-    #[error("a worker could not be started: {0}")]
+    #[error("a worker could not be started")]
     Spawn(#[from] SpawnError),
 }
 
@@ -198,7 +198,7 @@ where
     #[allow(clippy::type_complexity)]
     pub fn build_with_policy<I, T, E, F, Fut>(
         self,
-        policy: Policy<T, E>,
+        policy: Policy,
         handler: F,
     ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
     where
@@ -207,7 +207,7 @@ where
         E: fmt::Debug + MaybeSend + MaybeSync + 'static,
         F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
         Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
-        Policy<T, E>: MaybeSend + MaybeSync,
+        Policy: MaybeSend + MaybeSync,
     {
         self.build_inner(Some(policy), handler)
     }
@@ -215,7 +215,7 @@ where
     #[allow(clippy::type_complexity)]
     fn build_inner<I, T, E, F, Fut>(
         self,
-        policy: Option<Policy<T, E>>,
+        policy: Option<Policy>,
         handler: F,
     ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
     where
@@ -271,7 +271,7 @@ where
     #[allow(clippy::type_complexity)]
     pub fn build_local_with<I, T, E, F, Fut>(
         self,
-        policy: Option<Policy<T, E>>,
+        policy: Option<Policy>,
         handler: F,
     ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
     where
@@ -297,13 +297,13 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
     fn start<I, T, E, F, Fut>(
         self,
         sink: ErrorSink,
-        policy: Option<Policy<T, E>>,
+        policy: Option<Policy>,
         handler: F,
         spawn: impl Fn(Arc<str>, Worker<I, T, E, F, R>) -> Result<JoinHandle<()>, SpawnError>,
     ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
     where
         I: Clone,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         F: Fn(I) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {

@@ -315,7 +315,7 @@ pub(super) struct Worker<I, T, E, F, R> {
     pub(super) queue: Receiver<Envelope<I>>,
     pub(super) shared: Arc<Shared<I>>,
     pub(super) handler: Arc<F>,
-    pub(super) policy: Option<Policy<T, E>>,
+    pub(super) policy: Option<Policy>,
     pub(super) timer: R,
     pub(super) scope: CancelScope,
     pub(super) out: async_channel::Sender<Completion<I, T, E>>,
@@ -330,7 +330,7 @@ impl<I, T, E, F, R> fmt::Debug for Worker<I, T, E, F, R> {
 impl<I, T, E, F, Fut, R> Worker<I, T, E, F, R>
 where
     I: Clone,
-    E: fmt::Debug,
+    E: fmt::Debug + 'static,
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     R: Timer,
@@ -374,7 +374,7 @@ where
             call_handler(&*self.handler, envelope.item.clone())
         };
         let result = match &self.policy {
-            Some(policy) => policy.call_layered(op).await,
+            Some(policy) => policy.run_layered(|_| op()).await,
             None => op().await,
         };
         (result, attempts.into_inner(), started)

@@ -60,7 +60,7 @@ impl fmt::Display for StopReason {
 /// let err = rt.block_on(retry.run(&rt, |_| async { Err::<(), _>("down") })).unwrap().unwrap_err();
 /// assert_eq!(err.attempts(), 2);
 /// assert_eq!(err.stop_reason(), StopReason::MaxAttempts);
-/// assert_eq!(err.to_string(), "gave up after 2 attempts (the maximum number of attempts was reached): down");
+/// assert_eq!(err.to_string(), "gave up after 2 attempts (the maximum number of attempts was reached)");
 /// assert_eq!(err.into_inner(), Some("down"));
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
@@ -131,20 +131,33 @@ impl<E> RetryError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for RetryError<E> {
+/// Prints how the retry ended; the last attempt's error is the
+/// [`source`](std::error::Error::source), so a report that walks the chain
+/// (`anyhow`'s `{:#}`) prints it once: `gave up after 3 attempts (...): 503`.
+/// [`last`](RetryError::last) gives it directly.
+impl<E> fmt::Display for RetryError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = if self.attempts == 1 { "" } else { "s" };
         write!(
             f,
-            "gave up after {} attempt{plural} ({}): {}",
-            self.attempts, self.stop, self.last
+            "gave up after {} attempt{plural} ({})",
+            self.attempts, self.stop
         )
     }
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.last)
+        // `Error` is transparent, so the last error's own text is the next link.
+        match &self.last {
+            Error::Inner(e) => Some(e),
+            Error::Timeout(e) => Some(e),
+            Error::Cancelled(e) => Some(e),
+            Error::CircuitOpen(e) => Some(e),
+            Error::Rejected(e) => Some(e),
+            Error::Panicked(e) => Some(e),
+            Error::RateLimited(e) => Some(e),
+        }
     }
 }
 

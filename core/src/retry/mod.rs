@@ -45,7 +45,7 @@ mod run;
 
 pub use backoff::{Backoff, BackoffBuilder, Jitter};
 pub use error::{RetryError, StopReason};
-pub use policy::{Attempt, Decision, ErrorKind, Retry, RetryBuilder};
+pub use policy::{Attempt, Decision, Retry, RetryBuilder};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
 use crate::observe::Observers;
-use crate::{ConfigError, Error};
+use crate::runtime::{MaybeSend, MaybeSync};
+use crate::typed::Typed;
+use crate::{ConfigError, Error, ErrorKind};
 
 /// The default number of attempts in all (the first call and two retries).
 pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -58,43 +60,6 @@ pub(crate) fn default_decision<E>(error: &Error<E>, retry_circuit_open: bool) ->
     }
 }
 
-/// The kind of an [`Error`], without its payload: what an [`Attempt`] knows
-/// about the attempt before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The operation's own error.
-    Inner,
-    /// A timeout fired.
-    Timeout,
-    /// The call was cancelled.
-    Cancelled,
-    /// An open circuit refused the call.
-    CircuitOpen,
-    /// A full bulkhead refused the call.
-    Rejected,
-    /// The operation panicked.
-    Panicked,
-    /// A rate limiter refused the call.
-    RateLimited,
-}
-
-impl ErrorKind {
-    /// The kind of `error`.
-    #[must_use]
-    pub fn of<E>(error: &Error<E>) -> ErrorKind {
-        match error {
-            Error::Inner(_) => ErrorKind::Inner,
-            Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Cancelled(_) => ErrorKind::Cancelled,
-            Error::CircuitOpen(_) => ErrorKind::CircuitOpen,
-            Error::Rejected(_) => ErrorKind::Rejected,
-            Error::Panicked(_) => ErrorKind::Panicked,
-            Error::RateLimited(_) => ErrorKind::RateLimited,
-        }
-    }
-}
-
 /// What the operation is told about the attempt it is making.
 ///
 /// ```
@@ -116,6 +81,16 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The first attempt, for a stage that runs an operation once without
+    /// a retry around it.
+    pub(crate) fn first() -> Attempt {
+        Attempt {
+            number: 1,
+            elapsed: Duration::ZERO,
+            previous: None,
+        }
+    }
+
     /// The attempt number, from 1.
     #[must_use]
     pub fn number(&self) -> u32 {
@@ -138,43 +113,51 @@ impl Attempt {
     }
 }
 
-pub(crate) type Classify<E> = dyn Fn(&Error<E>) -> Decision + Send + Sync;
-pub(crate) type OnRetry<E> = dyn Fn(u32, &Error<E>, Duration) + Send + Sync;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type OnRetry = dyn Fn(u32, &dyn fmt::Debug, Duration) + Send + Sync;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type OnRetry = dyn Fn(u32, &dyn fmt::Debug, Duration);
 
-pub(crate) enum Classifier<E> {
+/// How failed attempts are classified; each custom form answers for one
+/// error type and leaves errors of other types to the default.
+pub(crate) enum Classifier {
     Default,
-    RetryIf(Box<dyn Fn(&E) -> bool + Send + Sync>),
-    Custom(Box<Classify<E>>),
+    /// Given for the operation's own error type `E`.
+    RetryIf(Typed<bool>),
+    /// Given for `Error<E>`.
+    Custom(Typed<Decision>),
 }
 
-pub(crate) struct Config<E> {
+pub(crate) struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) seed: u64,
     pub(crate) budget: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) classifier: Classifier<E>,
+    pub(crate) classifier: Classifier,
     pub(crate) retry_circuit_open: bool,
-    pub(crate) on_retry: Option<Box<OnRetry<E>>>,
+    pub(crate) on_retry: Option<Box<OnRetry>>,
     pub(crate) keep_all_errors: bool,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
 }
 
-impl<E> Config<E> {
+impl Config {
     /// The classifier's decision, with the hard rule on top: cancellation
     /// is never retried, whatever a custom classifier says.
-    pub(crate) fn decide(&self, error: &Error<E>) -> Decision {
+    pub(crate) fn decide<E: 'static>(&self, error: &Error<E>) -> Decision {
         if error.is_cancelled() {
             return Decision::Stop;
         }
         match &self.classifier {
             Classifier::Default => default_decision(error, self.retry_circuit_open),
             Classifier::RetryIf(retryable) => match error {
-                Error::Inner(e) if !retryable(e) => Decision::Stop,
+                Error::Inner(e) if retryable.apply(e) == Some(false) => Decision::Stop,
                 other => default_decision(other, self.retry_circuit_open),
             },
-            Classifier::Custom(classify) => classify(error),
+            Classifier::Custom(classify) => classify
+                .apply(error)
+                .unwrap_or_else(|| default_decision(error, self.retry_circuit_open)),
         }
     }
 }
@@ -195,12 +178,12 @@ impl<E> Config<E> {
 ///
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.
-pub struct Retry<E> {
-    pub(crate) config: Arc<Config<E>>,
+pub struct Retry {
+    pub(crate) config: Arc<Config>,
     pub(crate) runs: Arc<AtomicU64>,
 }
 
-impl<E> Clone for Retry<E> {
+impl Clone for Retry {
     fn clone(&self) -> Self {
         Retry {
             config: self.config.clone(),
@@ -209,7 +192,7 @@ impl<E> Clone for Retry<E> {
     }
 }
 
-impl<E> fmt::Debug for Retry<E> {
+impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         f.debug_struct("Retry")
@@ -224,7 +207,7 @@ impl<E> fmt::Debug for Retry<E> {
     }
 }
 
-impl<E> Default for Retry<E> {
+impl Default for Retry {
     /// The policy with every default (see [`Retry`]).
     fn default() -> Self {
         RetryBuilder::new()
@@ -233,9 +216,9 @@ impl<E> Default for Retry<E> {
     }
 }
 
-impl<E> Retry<E> {
+impl Retry {
     /// A builder starting from the defaults (see [`Retry`]).
-    pub fn builder() -> RetryBuilder<E> {
+    pub fn builder() -> RetryBuilder {
         RetryBuilder::new()
     }
 
@@ -252,34 +235,34 @@ impl<E> Retry<E> {
 /// use staunch::retry::{Backoff, Decision, Jitter, Retry};
 /// use std::time::Duration;
 ///
-/// let retry = Retry::<std::io::Error>::builder()
+/// let retry = Retry::builder()
 ///     .max_attempts(5)
 ///     .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::Equal))
 ///     .budget(Duration::from_secs(2))
 ///     .attempt_timeout(Duration::from_millis(500))
-///     .retry_if(|e| e.kind() != std::io::ErrorKind::PermissionDenied)
-///     .on_retry(|attempt, error, delay| eprintln!("attempt {attempt} failed ({error}); again in {delay:?}"))
+///     .retry_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::PermissionDenied)
+///     .on_retry(|attempt, error, delay| eprintln!("attempt {attempt} failed ({error:?}); again in {delay:?}"))
 ///     .build()?;
 /// assert_eq!(retry.max_attempts(), 5);
-/// assert!(Retry::<()>::builder().max_attempts(0).build().is_err());
+/// assert!(Retry::builder().max_attempts(0).build().is_err());
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
 #[must_use = "a RetryBuilder does nothing until `build()` is called"]
-pub struct RetryBuilder<E> {
+pub struct RetryBuilder {
     max_attempts: u32,
     backoff: BackoffBuilder,
     seed: Option<u64>,
     budget: Option<Duration>,
     attempt_timeout: Option<Duration>,
-    classifier: Classifier<E>,
+    classifier: Classifier,
     retry_circuit_open: bool,
-    on_retry: Option<Box<OnRetry<E>>>,
+    on_retry: Option<Box<OnRetry>>,
     keep_all_errors: bool,
     name: Arc<str>,
     observers: Observers,
 }
 
-impl<E> fmt::Debug for RetryBuilder<E> {
+impl fmt::Debug for RetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryBuilder")
             .field("max_attempts", &self.max_attempts)
@@ -290,8 +273,8 @@ impl<E> fmt::Debug for RetryBuilder<E> {
     }
 }
 
-impl<E> RetryBuilder<E> {
-    fn new() -> RetryBuilder<E> {
+impl RetryBuilder {
+    fn new() -> RetryBuilder {
         RetryBuilder {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::exponential(DEFAULT_INITIAL_DELAY)
@@ -359,21 +342,31 @@ impl<E> RetryBuilder<E> {
         self
     }
 
-    /// Decides per error whether to retry, retry after a given delay, or
-    /// stop; replaces the default classifier (see [`Decision::by_default`]).
-    /// Cancellation is never retried, whatever this returns.
-    pub fn classify(
+    /// Decides per error whether to retry, retry after a given delay (a
+    /// Retry-After hint), or stop, for operations whose error type is `E`;
+    /// errors of other operations are classified by default (see
+    /// [`Decision::by_default`]). Cancellation is never retried, whatever
+    /// this returns. Name the type in the closure's argument:
+    /// `.classify(|e: &staunch::Error<MyError>| ...)`. Replaces any earlier
+    /// `classify` or `retry_if`.
+    pub fn classify<E: 'static>(
         mut self,
-        classify: impl Fn(&Error<E>) -> Decision + Send + Sync + 'static,
+        classify: impl Fn(&Error<E>) -> Decision + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.classifier = Classifier::Custom(Box::new(classify));
+        self.classifier = Classifier::Custom(Typed::new(classify));
         self
     }
 
-    /// Retries only those of the operation's own errors for which
-    /// `retryable` holds; every other kind is classified by default.
-    pub fn retry_if(mut self, retryable: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
-        self.classifier = Classifier::RetryIf(Box::new(retryable));
+    /// Retries only those of the operation's own errors of type `E` for
+    /// which `retryable` holds; every other error (staunch's own kinds, and
+    /// errors of other types) is classified by default. Name the type in the
+    /// closure's argument: `.retry_if(|e: &std::io::Error| ...)`. Replaces
+    /// any earlier `classify` or `retry_if`.
+    pub fn retry_if<E: 'static>(
+        mut self,
+        retryable: impl Fn(&E) -> bool + MaybeSend + MaybeSync + 'static,
+    ) -> Self {
+        self.classifier = Classifier::RetryIf(Typed::new(retryable));
         self
     }
 
@@ -386,10 +379,13 @@ impl<E> RetryBuilder<E> {
     }
 
     /// Called before each sleep with the failed attempt's number, its error
-    /// and the delay chosen. Keep it fast; it runs inline.
+    /// (as [`Debug`](fmt::Debug), since one `Retry` serves operations of
+    /// any error type) and the delay chosen. Keep it fast; it runs inline.
+    /// For typed access to the error, classify with
+    /// [`classify`](Self::classify).
     pub fn on_retry(
         mut self,
-        hook: impl Fn(u32, &Error<E>, Duration) + Send + Sync + 'static,
+        hook: impl Fn(u32, &dyn fmt::Debug, Duration) + MaybeSend + MaybeSync + 'static,
     ) -> Self {
         self.on_retry = Some(Box::new(hook));
         self
@@ -421,7 +417,9 @@ impl<E> RetryBuilder<E> {
     /// [`ConfigError`] for zero attempts, a zero budget, a zero per-attempt
     /// timeout, or a backoff the [`BackoffBuilder`] rejects (factor below 1,
     /// initial delay above the maximum, ...).
-    pub fn build(self) -> Result<Retry<E>, ConfigError> {
+    // On wasm32 the classifiers need not be `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn build(self) -> Result<Retry, ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::new(
                 "max_attempts",

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
-use super::policy::{Attempt, Decision, ErrorKind, Retry};
+use super::policy::{Attempt, Decision, Retry};
 use super::rng::mix;
 use crate::Error;
 use crate::observe::Event;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::timeout;
 
-impl<E> Retry<E> {
+impl Retry {
     /// Runs `op` until it succeeds or the policy gives up, sleeping on
     /// `timer` between attempts.
     ///
@@ -64,12 +64,12 @@ impl<E> Retry<E> {
     /// assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(300)));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn run<T, R, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
+    pub async fn run<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
     where
         T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, E>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
     {
         self.run_layered(timer, move |attempt| Layered {
             attempt: op(attempt),
@@ -99,20 +99,24 @@ impl<E> Retry<E> {
     /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
-    /// let retry = Retry::<String>::default();
+    /// let retry = Retry::default();
     /// let err = rt.block_on(retry.run_layered(&rt, |_| async {
-    ///     Err::<(), _>(staunch::Error::CircuitOpen(CircuitOpen { retry_after: Duration::from_secs(5) }))
+    ///     Err::<(), staunch::Error<std::io::Error>>(staunch::Error::CircuitOpen(CircuitOpen { retry_after: Duration::from_secs(5) }))
     /// })).unwrap().unwrap_err();
     /// // An open circuit is not retried by default.
     /// assert_eq!(err.attempts(), 1);
     /// assert!(err.is_circuit_open());
     /// ```
-    pub async fn run_layered<T, R, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
+    pub async fn run_layered<T, R, E, F, Fut>(
+        &self,
+        timer: &T,
+        mut op: F,
+    ) -> Result<R, RetryError<E>>
     where
         T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Error<E>>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
     {
         let config = &*self.config;
         // Read lazily (see `first_attempt`); set once the first attempt has
@@ -174,7 +178,7 @@ impl<E> Retry<E> {
                 delay,
                 error: format!("{error:?}"),
             });
-            previous = Some(ErrorKind::of(&error));
+            previous = Some(error.kind());
             if config.keep_all_errors {
                 earlier.push(error);
             } else {
@@ -198,7 +202,7 @@ impl<E> Retry<E> {
     }
 
     /// The delay before the next attempt, or why there is none.
-    fn next_delay<T: Timer>(
+    fn next_delay<T: Timer, E: 'static>(
         &self,
         timer: &T,
         start: Instant,

@@ -20,7 +20,7 @@ fn us(n: u64) -> Duration {
 
 /// The instants (since origin) at which each attempt started, for an
 /// operation that always fails, under `retry`.
-fn starts(retry: &Retry<&'static str>) -> (Vec<Duration>, RetryError<&'static str>) {
+fn starts(retry: &Retry) -> (Vec<Duration>, RetryError<&'static str>) {
     let rt = VirtualRuntime::new();
     let seen = Mutex::new(Vec::new());
     let out = rt
@@ -32,7 +32,7 @@ fn starts(retry: &Retry<&'static str>) -> (Vec<Duration>, RetryError<&'static st
     (seen.into_inner().unwrap(), out.unwrap_err())
 }
 
-fn policy(backoff: BackoffBuilder, attempts: u32) -> Retry<&'static str> {
+fn policy(backoff: BackoffBuilder, attempts: u32) -> Retry {
     Retry::builder()
         .max_attempts(attempts)
         .backoff(backoff)
@@ -222,7 +222,7 @@ fn bad_backoff_settings_are_config_errors() {
 #[test]
 fn bad_retry_settings_are_config_errors() {
     assert_eq!(
-        Retry::<()>::builder()
+        Retry::builder()
             .max_attempts(0)
             .build()
             .unwrap_err()
@@ -230,7 +230,7 @@ fn bad_retry_settings_are_config_errors() {
         "max_attempts"
     );
     assert_eq!(
-        Retry::<()>::builder()
+        Retry::builder()
             .budget(Duration::ZERO)
             .build()
             .unwrap_err()
@@ -238,7 +238,7 @@ fn bad_retry_settings_are_config_errors() {
         "budget"
     );
     assert_eq!(
-        Retry::<()>::builder()
+        Retry::builder()
             .attempt_timeout(Duration::ZERO)
             .build()
             .unwrap_err()
@@ -246,7 +246,7 @@ fn bad_retry_settings_are_config_errors() {
         "attempt_timeout"
     );
     assert_eq!(
-        Retry::<()>::builder()
+        Retry::builder()
             .backoff(Backoff::exponential(ms(1)).factor(0.1))
             .build()
             .unwrap_err()
@@ -257,13 +257,13 @@ fn bad_retry_settings_are_config_errors() {
 
 #[test]
 fn the_defaults_make_three_attempts_with_full_jitter_under_the_exponential_curve() {
-    let retry: Retry<&str> = Retry::builder().seed(9).build().unwrap();
+    let retry: Retry = Retry::builder().seed(9).build().unwrap();
     assert_eq!(retry.max_attempts(), 3);
     let (s, err) = starts(&retry);
     assert_eq!(err.attempts(), 3);
     let g = gaps(&s);
     assert!(g[0] <= ms(100) && g[1] <= ms(200), "{g:?}");
-    assert!(Retry::<()>::default().max_attempts() == 3);
+    assert!(Retry::default().max_attempts() == 3);
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
     let rt = VirtualRuntime::new();
     let retry = Retry::builder()
         .max_attempts(5)
-        .classify(|_| Decision::Retry)
+        .classify(|_: &Error<&str>| Decision::Retry)
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
@@ -307,10 +307,7 @@ fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
     assert_eq!(err.stop_reason(), StopReason::Cancelled);
 }
 
-fn layered_attempts(
-    retry: &Retry<&'static str>,
-    error: fn() -> Error<&'static str>,
-) -> (u32, Duration) {
+fn layered_attempts(retry: &Retry, error: fn() -> Error<&'static str>) -> (u32, Duration) {
     let rt = VirtualRuntime::new();
     let err = rt
         .block_on(retry.run_layered(&rt, |_| async move { Err::<(), _>(error()) }))
@@ -394,7 +391,7 @@ fn a_retry_after_hint_that_reaches_past_the_budget_ends_the_call() {
     let retry = Retry::builder()
         .max_attempts(10)
         .budget(ms(250))
-        .classify(|_| Decision::RetryAfter(ms(200)))
+        .classify(|_: &Error<&str>| Decision::RetryAfter(ms(200)))
         .build()
         .unwrap();
     let (s, err) = starts(&retry);
@@ -515,7 +512,7 @@ fn a_retry_after_hint_of_duration_max_means_never_retry_again() {
     let retry = Retry::builder()
         .max_attempts(10)
         .backoff(Backoff::constant(ms(1)).max_delay(Duration::MAX))
-        .classify(|_| Decision::RetryAfter(Duration::MAX))
+        .classify(|_: &Error<&str>| Decision::RetryAfter(Duration::MAX))
         .build()
         .unwrap();
     let err = rt
@@ -582,7 +579,11 @@ fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
     );
     assert_eq!(
         seen.iter().map(Attempt::previous_error).collect::<Vec<_>>(),
-        [None, Some(ErrorKind::Inner), Some(ErrorKind::Timeout)]
+        [
+            None,
+            Some(crate::ErrorKind::Inner),
+            Some(crate::ErrorKind::Timeout)
+        ]
     );
 }
 
@@ -596,7 +597,9 @@ fn the_hook_and_the_observers_see_every_decision() {
         .backoff(Backoff::linear(ms(10), ms(10)))
         .on_retry({
             let hooked = hooked.clone();
-            move |n, e: &Error<&str>, d| hooked.lock().unwrap().push((n, e.is_inner(), d))
+            move |n, e: &dyn std::fmt::Debug, d| {
+                hooked.lock().unwrap().push((n, format!("{e:?}"), d))
+            }
         })
         .observers(Observers::new().with({
             let events = events.clone();
@@ -608,7 +611,10 @@ fn the_hook_and_the_observers_see_every_decision() {
     assert_eq!(err.attempts(), 3);
     assert_eq!(
         *hooked.lock().unwrap(),
-        [(1, true, ms(10)), (2, true, ms(20))]
+        [
+            (1, "Inner(\"down\")".to_string(), ms(10)),
+            (2, "Inner(\"down\")".to_string(), ms(20))
+        ]
     );
     let events = events.lock().unwrap();
     let name: Arc<str> = "fetch".into();
@@ -637,8 +643,9 @@ fn the_error_says_how_many_attempts_were_made_and_why_it_stopped() {
     let (_, err) = starts(&policy(Backoff::constant(ms(1)), 2));
     assert_eq!(
         err.to_string(),
-        "gave up after 2 attempts (the maximum number of attempts was reached): down"
+        "gave up after 2 attempts (the maximum number of attempts was reached)"
     );
+    assert_eq!(err.last().inner(), Some(&"down"));
     assert!(err.earlier_errors().is_empty());
     let last: Error<&str> = err.into();
     assert_eq!(last.into_inner(), Some("down"));
@@ -647,7 +654,7 @@ fn the_error_says_how_many_attempts_were_made_and_why_it_stopped() {
 #[test]
 fn retry_is_clone_send_and_sync() {
     fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
-    assert_shareable::<Retry<std::io::Error>>();
+    assert_shareable::<Retry>();
     assert_shareable::<Backoff>();
 }
 
@@ -808,4 +815,58 @@ mod props {
             prop_assert_eq!(err.stop_reason(), StopReason::Budget);
         }
     }
+}
+
+/// Every link of an error chain prints once: `Error` is transparent and
+/// `RetryError` leaves the last error to `source()`.
+#[test]
+fn each_link_of_an_error_chain_prints_once() {
+    #[derive(Debug)]
+    struct Refused(std::io::Error);
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the inventory service refused")
+        }
+    }
+    impl std::error::Error for Refused {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let rt = VirtualRuntime::new();
+    let retry = Retry::builder()
+        .max_attempts(2)
+        .backoff(Backoff::constant(ms(1)))
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(retry.run(&rt, |_| async {
+            Err::<(), _>(Refused(std::io::Error::other("connection reset")))
+        }))
+        .unwrap()
+        .unwrap_err();
+    let mut chain = Vec::new();
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = link {
+        chain.push(e.to_string());
+        link = e.source();
+    }
+    assert_eq!(
+        chain,
+        [
+            "gave up after 2 attempts (the maximum number of attempts was reached)",
+            "the inventory service refused",
+            "connection reset",
+        ]
+    );
+    let report = format!("{:#}", anyhow::Error::new(err));
+    assert_eq!(
+        report,
+        "gave up after 2 attempts (the maximum number of attempts was reached): \
+         the inventory service refused: connection reset"
+    );
+    // A plain `Error` is transparent too.
+    let plain: Error<Refused> = Error::Inner(Refused(std::io::Error::other("reset")));
+    let report = format!("{:#}", anyhow::Error::new(plain));
+    assert_eq!(report, "the inventory service refused: reset");
 }

@@ -3,6 +3,8 @@
 //! - [`timeout`]: give a future at most a duration.
 //! - [`deadline`]: give a future until an instant on the timer's clock.
 //! - [`TimeoutExt`]: the same as methods, `fut.timeout(&timer, d)`.
+//! - [`call`]: a timeout around a fallible future, with one flat
+//!   `Result<T, staunch::Error<E>>`, the shape every other guard returns.
 //!
 //! A timeout and a [`CancelScope`](crate::scope::CancelScope) deadline can
 //! both apply; the earlier wins and the error says which fired: a timeout
@@ -115,6 +117,47 @@ pin_project_lite::pin_project! {
     enum State<F, S> {
         Running { #[pin] future: F, #[pin] sleep: Option<S> },
         Elapsed,
+    }
+}
+
+impl<F, T: Timer> Timeout<'_, F, T> {
+    /// The future inside, unless the time ran out (it is dropped at once
+    /// then, so there is nothing left to return).
+    #[must_use]
+    pub fn get_ref(&self) -> Option<&F> {
+        match &self.state {
+            State::Running { future, .. } => Some(future),
+            State::Elapsed => None,
+        }
+    }
+
+    /// The future inside, mutably, unless the time ran out.
+    #[must_use]
+    pub fn get_mut(&mut self) -> Option<&mut F> {
+        match &mut self.state {
+            State::Running { future, .. } => Some(future),
+            State::Elapsed => None,
+        }
+    }
+
+    /// Takes the future back out, giving up the timeout, unless the time
+    /// ran out.
+    ///
+    /// ```
+    /// use staunch::timeout::timeout;
+    /// use std::time::Duration;
+    ///
+    /// let rt = staunch::testing::VirtualRuntime::new();
+    /// let limited = timeout(&rt, Duration::from_secs(1), async { 7 });
+    /// let unlimited = limited.into_inner().expect("not polled, so not timed out");
+    /// assert_eq!(rt.block_on(unlimited).unwrap(), 7);
+    /// ```
+    #[must_use]
+    pub fn into_inner(self) -> Option<F> {
+        match self.state {
+            State::Running { future, .. } => Some(future),
+            State::Elapsed => None,
+        }
     }
 }
 
@@ -248,6 +291,47 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
         },
         timer,
         limit: Limit::until(at),
+    }
+}
+
+/// Runs a fallible `future` for at most `duration`, with one flat result:
+/// the guard form of [`timeout`], for code that speaks
+/// [`staunch::Error`](crate::Error) like the other guards (breaker,
+/// bulkhead, fallback, scope).
+///
+/// # Errors
+///
+/// [`Error::Timeout`](crate::Error::Timeout) when the time ran out;
+/// [`Error::Inner`](crate::Error::Inner) with the future's own error.
+///
+/// # Cancel safety
+///
+/// As for [`timeout`].
+///
+/// ```
+/// use staunch::testing::VirtualRuntime;
+/// use staunch::timeout;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let ok = rt.block_on(timeout::call(&rt, Duration::from_secs(1), async { Ok::<_, std::io::Error>(7) }));
+/// assert_eq!(ok.unwrap().unwrap(), 7);
+/// let slow = timeout::call(&rt, Duration::from_secs(1), std::future::pending::<Result<(), String>>());
+/// assert!(rt.block_on(slow).unwrap().unwrap_err().is_timeout());
+/// ```
+pub async fn call<R, F, T, E>(
+    timer: &R,
+    duration: Duration,
+    future: F,
+) -> Result<T, crate::Error<E>>
+where
+    R: Timer,
+    F: Future<Output = Result<T, E>>,
+{
+    match timeout(timer, duration, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(crate::Error::Inner(error)),
+        Err(elapsed) => Err(crate::Error::Timeout(elapsed)),
     }
 }
 

@@ -25,7 +25,7 @@ fn cancelled<E>() -> Error<E> {
     })
 }
 
-fn tripping<R: TestRuntime>(rt: &R, open: Duration, probes: u32) -> CircuitBreaker<&'static str> {
+fn tripping<R: TestRuntime>(rt: &R, open: Duration, probes: u32) -> CircuitBreaker {
     CircuitBreaker::builder(rt.clone())
         .consecutive_failures(2)
         .open_duration(open)
@@ -106,7 +106,7 @@ pub async fn breaker_never_counts_a_cancelled_or_dropped_call<R: TestRuntime>(rt
     let breaker = tripping(&rt, Duration::from_secs(60), 1);
     for _ in 0..5 {
         let out = breaker
-            .call_layered(async { Err::<(), _>(cancelled()) })
+            .call_layered(async { Err::<(), _>(cancelled::<&str>()) })
             .await;
         assert!(out.unwrap_err().is_cancelled());
         let hung = breaker.call(rt.sleep(Duration::from_secs(60)).then_ok());
@@ -119,7 +119,7 @@ pub async fn breaker_never_counts_a_cancelled_or_dropped_call<R: TestRuntime>(rt
 /// One breaker shared by tasks spawned on the runtime (threads, where it
 /// has them) sees every failure and opens.
 pub async fn a_breaker_shared_by_spawned_tasks_opens_once_for_all<R: TestRuntime>(rt: R) {
-    let breaker = CircuitBreaker::<&str>::builder(rt.clone())
+    let breaker = CircuitBreaker::builder(rt.clone())
         .count_window(10)
         .minimum_calls(10)
         .build()
@@ -248,7 +248,7 @@ pub async fn policy_retry_waits_out_an_open_breaker<R: TestRuntime>(rt: R) {
         .expect("valid");
     let calls = Arc::new(Mutex::new(Vec::new()));
     let out = policy
-        .call(|| {
+        .run(|_| {
             let mut c = calls.lock().unwrap();
             c.push(rt.now());
             let n = c.len();

@@ -21,7 +21,7 @@ use crate::harness::TestRuntime;
 pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRuntime>(rt: R) {
     // The largest count window: 1 MiB, allocated once (1 << 30 took 1 GiB
     // on wasm32 before the bound; 1 << 31 aborted the module).
-    let widest = CircuitBreaker::<&str>::builder(rt.clone())
+    let widest = CircuitBreaker::builder(rt.clone())
         .count_window(1 << 20)
         .minimum_calls(1 << 20)
         .consecutive_failures(u32::MAX)
@@ -41,14 +41,14 @@ pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRu
         (m.state, m.calls, m.failures),
         (CircuitState::Closed, 1000, 500)
     );
-    let over = CircuitBreaker::<&str>::builder(rt.clone())
+    let over = CircuitBreaker::builder(rt.clone())
         .count_window(u32::MAX)
         .build()
         .expect_err("a count window over the bound is refused");
     assert!(over.to_string().contains("1048576"), "{over}");
 
     // The longest time window, the most buckets, an open backoff to forever.
-    let longest = CircuitBreaker::<&str>::builder(rt.clone())
+    let longest = CircuitBreaker::builder(rt.clone())
         .time_window(Duration::MAX, 1000)
         .minimum_calls(u32::MAX)
         .slow_calls(Duration::MAX, 1.0)
@@ -97,7 +97,7 @@ pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRu
 pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRuntime>(rt: R) {
     // Retry: as many attempts as there are, no budget, delays from 1 ns up
     // to forever; it succeeds at the third attempt after 1 + 2 ns of backoff.
-    let retry = Retry::<&str>::builder()
+    let retry = Retry::builder()
         .max_attempts(u32::MAX)
         .budget(Duration::MAX)
         .backoff(Backoff::exponential(Duration::from_nanos(1)).max_delay(Duration::MAX))
@@ -155,7 +155,7 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
     assert_eq!(group.join().await.expect("all succeed").len(), 100);
 
     // A policy of every stage at its extremes.
-    let policy = Policy::<u32, &str>::builder(rt.clone())
+    let policy = Policy::builder(rt.clone())
         .timeout(Duration::MAX)
         .retry(
             Retry::builder()
@@ -187,7 +187,7 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
         .expect("valid policy");
     let calls = AtomicU32::new(0);
     let out = policy
-        .call(|| {
+        .run(|_| {
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
             async move { if n < 2 { Err("flaky") } else { Ok(n) } }
         })

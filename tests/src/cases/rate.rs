@@ -165,7 +165,7 @@ pub async fn concurrency_limit_never_lets_more_than_its_limit_inside<R: TestRunt
 /// In a policy, a rate-limit refusal arrives as `Error::RateLimited` and
 /// the operation does not run.
 pub async fn policy_rate_limit_refuses_with_the_wait_and_runs_nothing<R: TestRuntime>(rt: R) {
-    let policy: Policy<u32, &str> = Policy::builder(rt.clone())
+    let policy: Policy = Policy::builder(rt.clone())
         .rate_limit(
             RateLimiter::builder(rt.clone(), Rate::new(1, Duration::from_secs(10)))
                 .burst(1)
@@ -181,10 +181,13 @@ pub async fn policy_rate_limit_refuses_with_the_wait_and_runs_nothing<R: TestRun
         async { Ok::<_, &str>(7) }
     };
     assert_eq!(
-        policy.call(op).await.expect("the first call is admitted"),
+        policy
+            .run(|_| op())
+            .await
+            .expect("the first call is admitted"),
         7
     );
-    let Err(Error::RateLimited(limited)) = policy.call(op).await else {
+    let Err(Error::RateLimited(limited)) = policy.run(|_| op()).await else {
         panic!("the second call was not rate limited on {}", R::NAME)
     };
     assert!(limited.retry_after > Duration::from_secs(9));

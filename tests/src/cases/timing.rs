@@ -15,7 +15,7 @@ use staunch::timeout::{Elapsed, TimeoutExt, deadline, timeout};
 
 use crate::harness::{DropCounter, TestRuntime, eventually, ms};
 
-fn constant(delay: Duration, attempts: u32) -> Retry<&'static str> {
+fn constant(delay: Duration, attempts: u32) -> Retry {
     Retry::builder()
         .max_attempts(attempts)
         .backoff(Backoff::constant(delay))
@@ -68,10 +68,10 @@ pub async fn retry_returns_the_first_success<R: TestRuntime>(rt: R) {
 
 /// A cancellation ends the call at once, whatever the classifier says.
 pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
-    let retry: Retry<&str> = Retry::builder()
+    let retry: Retry = Retry::builder()
         .max_attempts(5)
         .backoff(Backoff::constant(ms(1)))
-        .classify(|_| Decision::Retry)
+        .classify(|_: &Error<()>| Decision::Retry)
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
@@ -79,7 +79,7 @@ pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
         .run_layered(&rt, |_| {
             calls.fetch_add(1, Ordering::SeqCst);
             async {
-                Err::<(), _>(Error::Cancelled(Cancelled {
+                Err::<(), Error<()>>(Error::Cancelled(Cancelled {
                     reason: CancelReason::Shutdown,
                 }))
             }
@@ -92,7 +92,7 @@ pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
 
 /// Each attempt is bounded by the per-attempt timeout, and timeouts are retried.
 pub async fn a_per_attempt_timeout_bounds_each_attempt<R: TestRuntime>(rt: R) {
-    let retry: Retry<&str> = Retry::builder()
+    let retry: Retry = Retry::builder()
         .max_attempts(2)
         .backoff(Backoff::constant(ms(1)))
         .attempt_timeout(ms(10))
@@ -122,7 +122,7 @@ pub async fn a_per_attempt_timeout_bounds_each_attempt<R: TestRuntime>(rt: R) {
 /// call ends with `Budget` and the last error instead of sleeping up to the
 /// end only to start an attempt with no time left.
 pub async fn a_retry_budget_stops_the_attempts<R: TestRuntime>(rt: R) {
-    let retry: Retry<&str> = Retry::builder()
+    let retry: Retry = Retry::builder()
         .max_attempts(1000)
         .budget(ms(100))
         .backoff(Backoff::constant(ms(40)))
@@ -216,7 +216,7 @@ pub async fn one_retry_policy_serves_many_concurrent_callers<R: TestRuntime>(rt:
 /// Injected faults fail and delay calls; retry carries the call through.
 pub async fn injected_faults_are_retried_until_the_call_passes<R: TestRuntime>(rt: R) {
     let faults = Faults::script([Fault::Fail, Fault::Delay(ms(5)), Fault::Fail]);
-    let retry: Retry<_> = Retry::builder()
+    let retry: Retry = Retry::builder()
         .max_attempts(4)
         .backoff(Backoff::constant(ms(1)))
         .attempt_timeout(ms(1000))

@@ -377,8 +377,8 @@ async fn frontier<T: Timer, C: HttpClient>(
     tally: &Tally<'_, T>,
     client: &C,
     config: &CrawlConfig,
-    retry: &Retry<HttpError>,
-    breakers: &[CircuitBreaker<HttpError>],
+    retry: &Retry,
+    breakers: &[CircuitBreaker],
     pages_left: &RefCell<BTreeSet<u32>>,
 ) {
     let mut seen = BTreeSet::from([0u32]);
@@ -409,8 +409,8 @@ async fn fetch_page<T: Timer, C: HttpClient>(
     tally: &Tally<'_, T>,
     client: &C,
     config: &CrawlConfig,
-    retry: &Retry<HttpError>,
-    breakers: &[CircuitBreaker<HttpError>],
+    retry: &Retry,
+    breakers: &[CircuitBreaker],
     page: u32,
 ) -> Option<Vec<u32>> {
     let host = page as usize % config.hosts.len();
