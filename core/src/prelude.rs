@@ -12,10 +12,14 @@
 //! let rt = staunch::testing::VirtualRuntime::new();
 //! let out = rt.block_on(async {
 //!     rt.sleep(Duration::from_millis(5)).await; // Timer
-//!     let task = rt.spawn(async { 2 }).expect("running"); // SpawnExt
-//!     task.timeout(&rt, Duration::from_secs(1)).await // TimeoutExt
+//!     let task = rt.spawn(async { Ok::<u32, String>(2) }).expect("running"); // SpawnExt
+//!     let two = task.await.expect("the task finished")?;
+//!     async { two * 2 }
+//!         .timeout(&rt, Duration::from_secs(1)) // TimeoutExt
+//!         .await
+//!         .map_err(|elapsed| elapsed.to_string())
 //! });
-//! assert_eq!(out.unwrap().unwrap().unwrap(), 2);
+//! assert_eq!(out.unwrap(), Ok(4));
 //! ```
 
 pub use crate::runtime::{

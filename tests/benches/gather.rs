@@ -116,7 +116,7 @@ where
             );
         }
 
-        let mut ours = || check(block_on(gather_limited(64, items()).unwrap()));
+        let mut ours = || check(block_on(gather_limited(64, items())));
         let mut theirs = || {
             check(block_on(
                 stream::iter(items()).buffer_unordered(64).collect(),

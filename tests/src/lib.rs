@@ -21,6 +21,12 @@ pub mod heap;
 
 pub use harness::TestRuntime;
 
+/// The README's Rust examples, compiled and run as this crate's doc tests
+/// so the front page cannot drift from the API.
+#[cfg(all(doctest, not(target_arch = "wasm32")))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
+
 /// Calls `$m!` once per conformance case, as `$m!(#[attrs] module::case)`,
 /// or `$m!(extra tokens; #[attrs] module::case)` when extra tokens are given
 /// after the macro name.

@@ -254,7 +254,7 @@ where
     let items = pages
         .into_iter()
         .map(|page| async move { Ok::<_, Infallible>(page.await) });
-    let all = gather_limited(CONCURRENCY, items).expect("the lab's concurrency limit is not zero");
+    let all = gather_limited(CONCURRENCY, items);
     all.await
         .into_iter()
         .map(|r| r.unwrap_or_else(|never| match never {}))

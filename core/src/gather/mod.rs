@@ -141,7 +141,6 @@ pub use report::{GatherFailures, GatherReport};
 pub use spawned::GatherSpawned;
 pub use try_gather::TryGather;
 
-use crate::ConfigError;
 use crate::runtime::{MaybeSend, Spawn, SpawnError, SpawnExt};
 
 /// Runs every item to completion and returns each item's `Result` in input
@@ -176,10 +175,10 @@ use crate::runtime::{MaybeSend, Spawn, SpawnError, SpawnExt};
 /// # Cancel safety
 ///
 /// Dropping the future drops every unfinished item.
-pub fn gather<I, F, T, E>(items: I) -> Gather<F>
+pub fn gather<I, F>(items: I) -> Gather<F>
 where
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>>,
+    F: Future,
 {
     Gather::new(items)
 }
@@ -260,13 +259,10 @@ where
     TryGather::named(items)
 }
 
-fn check_limit(limit: usize) -> Result<NonZeroUsize, ConfigError> {
-    NonZeroUsize::new(limit).ok_or_else(|| {
-        ConfigError::new(
-            "limit",
-            "must be at least 1, or nothing would ever run; use `gather` for no limit",
-        )
-    })
+/// The bound for a `*_limited` gather: `0` means no bound (as in futures'
+/// `for_each_concurrent`), so no limit ever hangs.
+fn bound(limit: usize) -> NonZeroUsize {
+    NonZeroUsize::new(limit).unwrap_or(NonZeroUsize::MAX)
 }
 
 /// [`gather`] with at most `limit` items running at once; items are taken
@@ -282,18 +278,23 @@ fn check_limit(limit: usize) -> Result<NonZeroUsize, ConfigError> {
 /// use staunch::gather::gather_limited;
 ///
 /// let items = (0..1_000_000u64).map(|i| ready(Ok::<u64, String>(i * 2)));
-/// let results = futures::executor::block_on(gather_limited(64, items).unwrap());
+/// let results = futures::executor::block_on(gather_limited(64, items));
 /// assert_eq!(results.len(), 1_000_000);
 /// assert_eq!(results[999_999], Ok(1_999_998));
 ///
-/// // A limit of zero would never run anything: it is refused up front.
-/// assert!(gather_limited(0, [ready(Ok::<u32, String>(1))]).is_err());
+/// // Zero means no limit: it never hangs.
+/// let all = futures::executor::block_on(gather_limited(0, [ready(1), ready(2)]));
+/// assert_eq!(all, [1, 2]);
 /// ```
+///
+/// The limit is a plain `usize`, so a literal needs no `unwrap`. A limit of
+/// `0` means no limit, as in futures' `for_each_concurrent`: the one value
+/// that cannot bound anything is read as "unbounded" rather than hanging
+/// (futures' `buffer_unordered(0)` hangs forever) or failing at run time.
 ///
 /// # Errors
 ///
-/// [`ConfigError`] for `limit == 0` (which would hang forever; futures'
-/// `buffer_unordered(0)` does). Items' errors are in the output, one per
+/// None of its own: items' outputs (and errors) are in the output, one per
 /// item.
 ///
 /// # Panics
@@ -303,15 +304,12 @@ fn check_limit(limit: usize) -> Result<NonZeroUsize, ConfigError> {
 /// # Cancel safety
 ///
 /// Dropping the future drops the running items and the rest of the iterator.
-pub fn gather_limited<I, F, T, E>(
-    limit: usize,
-    items: I,
-) -> Result<GatherLimited<I::IntoIter>, ConfigError>
+pub fn gather_limited<I, F>(limit: usize, items: I) -> GatherLimited<I::IntoIter>
 where
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>>,
+    F: Future,
 {
-    Ok(GatherLimited::new(items.into_iter(), check_limit(limit)?))
+    GatherLimited::new(items.into_iter(), bound(limit))
 }
 
 /// [`try_gather`] with at most `limit` items running at once, taken lazily
@@ -322,14 +320,15 @@ where
 /// use staunch::gather::try_gather_limited;
 ///
 /// let items = (0..100u32).map(|i| ready(if i == 7 { Err("seven") } else { Ok(i) }));
-/// let err = futures::executor::block_on(try_gather_limited(4, items).unwrap()).unwrap_err();
+/// let err = futures::executor::block_on(try_gather_limited(4, items)).unwrap_err();
 /// assert_eq!((err.index, err.error), (7, "seven"));
 /// ```
 ///
+/// A `limit` of `0` means no limit, as for [`gather_limited`].
+///
 /// # Errors
 ///
-/// [`ConfigError`] for `limit == 0`; the future's output is a
-/// [`GatherError`] for the first item that failed.
+/// The future's output is a [`GatherError`] for the first item that failed.
 ///
 /// # Panics
 ///
@@ -338,18 +337,12 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future drops the running items and the rest of the iterator.
-pub fn try_gather_limited<I, F, T, E>(
-    limit: usize,
-    items: I,
-) -> Result<TryGatherLimited<I::IntoIter>, ConfigError>
+pub fn try_gather_limited<I, F, T, E>(limit: usize, items: I) -> TryGatherLimited<I::IntoIter>
 where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<T, E>>,
 {
-    Ok(TryGatherLimited::new(
-        items.into_iter(),
-        check_limit(limit)?,
-    ))
+    TryGatherLimited::new(items.into_iter(), bound(limit))
 }
 
 /// A stream of `(index, result)` in the order items finish, for handling
@@ -390,10 +383,10 @@ where
 /// # Cancel safety
 ///
 /// Dropping the stream drops every unfinished item.
-pub fn as_completed<I, F, T, E>(items: I) -> AsCompleted<F>
+pub fn as_completed<I, F>(items: I) -> AsCompleted<F>
 where
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>>,
+    F: Future,
 {
     AsCompleted::new(items)
 }

@@ -229,10 +229,11 @@ fn try_gather_named_reports_the_failing_items_name() {
 }
 
 #[test]
-fn a_zero_limit_is_a_config_error() {
-    let err = gather_limited(0, [ready(Ok::<(), ()>(()))]).unwrap_err();
-    assert_eq!(err.setting, "limit");
-    assert!(try_gather_limited(0, [ready(Ok::<(), ()>(()))]).is_err());
+fn a_zero_limit_means_no_limit_and_never_hangs() {
+    let items = || (0..100u32).map(|i| ready(Ok::<u32, ()>(i)));
+    let all = block_on(gather_limited(0, items()));
+    assert_eq!(all.len(), 100);
+    assert_eq!(block_on(try_gather_limited(0, items())).unwrap().len(), 100);
 }
 
 #[test]
@@ -256,7 +257,7 @@ fn gather_limited_never_runs_more_than_the_limit_and_pulls_lazily() {
             }
         })
     };
-    let fut = gather_limited(8, items).unwrap();
+    let fut = gather_limited(8, items);
     assert_eq!(pulled.get(), 0, "nothing is pulled before the first poll");
     let mut fut = Box::pin(fut);
     assert!(fut.as_mut().now_or_never().is_none());
@@ -277,7 +278,7 @@ fn try_gather_limited_starts_nothing_after_the_first_error() {
             ready(if i == 10 { Err(i) } else { Ok(i) })
         })
     };
-    let err = block_on(try_gather_limited(4, items).unwrap()).unwrap_err();
+    let err = block_on(try_gather_limited(4, items)).unwrap_err();
     assert_eq!((err.index, err.error), (10, 10));
     // Items after the failing one are pulled only while it was still in
     // flight, never more than `limit - 1` of them.
@@ -390,7 +391,7 @@ mod props {
             prop_assert_eq!(rt.now().since_origin().as_millis() as u64, end(&all));
 
             let rt = VirtualRuntime::new();
-            let out = rt.block_on(gather_limited(limit, items(&rt, &spec)).unwrap()).unwrap();
+            let out = rt.block_on(gather_limited(limit, items(&rt, &spec))).unwrap();
             prop_assert_eq!(out, expected(&spec));
             prop_assert_eq!(rt.now().since_origin().as_millis() as u64, end(&limited));
 
@@ -401,7 +402,7 @@ mod props {
                 let out = if flavour == 0 {
                     rt.block_on(try_gather(items(&rt, &spec))).unwrap()
                 } else {
-                    rt.block_on(try_gather_limited(limit, items(&rt, &spec)).unwrap()).unwrap()
+                    rt.block_on(try_gather_limited(limit, items(&rt, &spec))).unwrap()
                 };
                 let first_fail = spec.iter().enumerate().filter(|(_, s)| !s.1).map(|(i, _)| finish[i]).min();
                 match (out, first_fail) {

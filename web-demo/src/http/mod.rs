@@ -390,9 +390,7 @@ async fn frontier<T: Timer, C: HttpClient>(
             pages_left.borrow_mut().remove(&page);
             Ok::<_, Infallible>(links)
         });
-        let Ok(all) = gather_limited(config.concurrency, fetches) else {
-            return;
-        };
+        let all = gather_limited(config.concurrency, fetches);
         let mut next = Vec::new();
         for links in all.await.into_iter().flatten().flatten() {
             for link in links {

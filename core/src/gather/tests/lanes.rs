@@ -55,7 +55,7 @@ fn each_item_is_dropped_when_it_finishes_so_at_most_limit_are_alive() {
         _alive: live.enter(),
         future: yields(i as usize % 3, Ok::<u32, ()>(i)).0,
     });
-    let out = block_on(gather_limited(3, items).unwrap());
+    let out = block_on(gather_limited(3, items));
     assert_eq!(out, (0..100).map(Ok).collect::<Vec<_>>());
     // Items are created as they are pulled, so the peak also shows that an
     // item was gone before the one taking its place was pulled.
@@ -76,7 +76,7 @@ fn the_first_error_drops_every_running_item_before_it_is_returned() {
         })
     });
     let err = rt
-        .block_on(try_gather_limited(8, items).unwrap())
+        .block_on(try_gather_limited(8, items))
         .unwrap()
         .unwrap_err();
     assert_eq!((err.index, err.error), (5, 5));
@@ -89,7 +89,7 @@ fn the_first_error_drops_every_running_item_before_it_is_returned() {
 #[test]
 fn only_woken_items_are_polled_again() {
     let (items, counters) = one_slow_item_among_instant_ones();
-    let out = block_on(gather_limited(10, items).unwrap());
+    let out = block_on(gather_limited(10, items));
     assert_eq!(out, (0..100).map(Ok).collect::<Vec<_>>());
     assert_eq!(counters[0].get(), 51);
     assert!(counters[1..].iter().all(|c| c.get() == 1));
@@ -114,7 +114,7 @@ fn an_item_that_wakes_itself_forever_gets_one_turn_per_round() {
         quick_polls.push(polls);
         items.push(fut.boxed_local());
     }
-    let mut gather = gather_limited(4, items).unwrap();
+    let mut gather = gather_limited(4, items);
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);
     let mut outer_polls = 0;
@@ -158,7 +158,7 @@ fn a_waker_kept_by_a_finished_item_only_causes_a_spurious_poll() {
         ready(Ok(2)).boxed_local(),
     ];
     // One lane: the second item runs in the first one's place.
-    let mut gather = gather_limited(1, items).unwrap();
+    let mut gather = gather_limited(1, items);
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);
     assert!(Pin::new(&mut gather).poll(&mut cx).is_pending());
@@ -201,7 +201,7 @@ fn wake_ups_from_other_threads_reach_the_gather() {
         to_waker_thread.send(tx).unwrap();
         rx
     });
-    let out = block_on(gather_limited(8, items).unwrap());
+    let out = block_on(gather_limited(8, items));
     thread.join().unwrap();
     assert_eq!(out, (0..200).map(Ok).collect::<Vec<_>>());
 }
@@ -215,7 +215,7 @@ fn after_an_item_panics_the_gather_refuses_to_go_on() {
         assert!(i != 3, "item 3 broke");
         Ok::<u32, ()>(i)
     });
-    let mut gather = gather_limited(2, items).unwrap();
+    let mut gather = gather_limited(2, items);
     let waker = noop_waker();
     let mut cx = Context::from_waker(&waker);
     let first = catch_unwind(AssertUnwindSafe(|| Pin::new(&mut gather).poll(&mut cx)));
@@ -249,9 +249,9 @@ impl Iterator for Boastful {
 fn a_huge_size_hint_is_not_reserved_up_front() {
     // Reserving what these iterators promise would abort the process
     // (capacity overflow) before the first item ran.
-    let out = block_on(gather_limited(1 << 40, Boastful(0)).unwrap());
+    let out = block_on(gather_limited(1 << 40, Boastful(0)));
     assert_eq!(out, (0..10).map(Ok).collect::<Vec<_>>());
     let items = (0..u64::MAX).map(|i| ready(if i == 100 { Err(i) } else { Ok(i) }));
-    let err = block_on(try_gather_limited(8, items).unwrap()).unwrap_err();
+    let err = block_on(try_gather_limited(8, items)).unwrap_err();
     assert_eq!((err.index, err.error), (100, 100));
 }
