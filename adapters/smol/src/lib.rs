@@ -227,9 +227,3 @@ impl LocalSpawn for SmolLocal {
         self.sink.clone()
     }
 }
-
-// The README's example is compiled and run as a doc test here, where smol is
-// at hand, so the README cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -24,9 +24,9 @@
 //!     let rt = rt.clone();
 //!     async move {
 //!         // The first replica is stuck; the hedge after 50 ms answers in 10.
-//!         let took = if attempt == 1 { 1000 } else { 10 };
+//!         let took = if attempt.number() == 1 { 1000 } else { 10 };
 //!         rt.sleep(Duration::from_millis(took)).await;
-//!         Ok::<_, ()>(attempt)
+//!         Ok::<_, ()>(attempt.number())
 //!     }
 //! }));
 //! assert_eq!(out.unwrap().unwrap(), 2);
@@ -47,6 +47,7 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::observe::{Event, Observers};
+use crate::retry::Attempt;
 use crate::runtime::Timer;
 use crate::{ConfigError, Error};
 
@@ -137,8 +138,10 @@ impl Hedge {
         }
     }
 
-    /// Runs attempts made by `op` (given the attempt number, from 1) until
-    /// one succeeds.
+    /// Runs attempts made by `op` until one succeeds. `op` is told which
+    /// [`Attempt`] it is making (its number from 1, the time since the first
+    /// started, and how the last finished attempt failed), the same context
+    /// retry and policy give.
     ///
     /// # Errors
     ///
@@ -151,11 +154,11 @@ impl Hedge {
     pub async fn run<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
     where
         T: Timer,
-        F: FnMut(u32) -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
-        self.run_layered(timer, move |n| {
-            let attempt = op(n);
+        self.run_layered(timer, move |attempt| {
+            let attempt = op(attempt);
             async move { attempt.await.map_err(Error::Inner) }
         })
         .await
@@ -175,11 +178,13 @@ impl Hedge {
     pub async fn run_layered<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
     where
         T: Timer,
-        F: FnMut(u32) -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Error<E>>>,
     {
+        let start = timer.now();
+        let mut previous = None;
         let mut running = FuturesUnordered::new();
-        running.push(op(1));
+        running.push(op(Attempt::first()));
         let mut started = 1u32;
         let mut next_hedge: Option<Pin<Box<T::Sleep>>> = self.schedule(timer, started);
         loop {
@@ -201,15 +206,22 @@ impl Hedge {
                 Some(Err(e)) if started == self.max_attempts && running.is_empty() => {
                     return Err(e);
                 }
-                Some(Err(_)) if started == self.max_attempts => {}
+                Some(Err(e)) if started == self.max_attempts => previous = Some(e.kind()),
                 // A failure, or the delay passed: start the next attempt now.
                 Some(Err(_)) | None => {
+                    if let Some(Err(e)) = &event {
+                        previous = Some(e.kind());
+                    }
                     started += 1;
                     self.observers.emit(|| Event::HedgeStarted {
                         name: self.name.clone(),
                         attempt: started,
                     });
-                    running.push(op(started));
+                    running.push(op(Attempt {
+                        number: started,
+                        elapsed: timer.now().saturating_duration_since(start),
+                        previous,
+                    }));
                     next_hedge = self.schedule(timer, started);
                 }
             }

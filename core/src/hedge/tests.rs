@@ -27,7 +27,8 @@ fn a_fast_first_attempt_starts_no_hedge() {
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
-    let out = rt.block_on(hedge.run(&rt, |n| {
+    let out = rt.block_on(hedge.run(&rt, |attempt| {
+        let n = attempt.number();
         calls.fetch_add(1, Ordering::SeqCst);
         let rt = rt.clone();
         async move {
@@ -49,7 +50,8 @@ fn hedges_start_each_delay_and_the_first_success_wins_and_losers_are_dropped() {
         .unwrap();
     let starts = Mutex::new(Vec::new());
     let dropped = Arc::new(AtomicU32::new(0));
-    let out = rt.block_on(hedge.run(&rt, |n| {
+    let out = rt.block_on(hedge.run(&rt, |attempt| {
+        let n = attempt.number();
         starts.lock().unwrap().push(rt.now().since_origin());
         let (rt, guard) = (rt.clone(), Dropped(dropped.clone()));
         async move {
@@ -77,7 +79,8 @@ fn a_failed_attempt_starts_the_next_at_once_and_the_last_error_is_returned() {
         .build()
         .unwrap();
     let starts = Mutex::new(Vec::new());
-    let out = rt.block_on(hedge.run(&rt, |n| {
+    let out = rt.block_on(hedge.run(&rt, |attempt| {
+        let n = attempt.number();
         starts.lock().unwrap().push(rt.now().since_origin());
         let rt = rt.clone();
         async move {
@@ -98,7 +101,8 @@ fn parallel_mode_starts_every_attempt_at_once() {
         .build()
         .unwrap();
     let started = AtomicU32::new(0);
-    let out = rt.block_on(hedge.run(&rt, |n| {
+    let out = rt.block_on(hedge.run(&rt, |attempt| {
+        let n = attempt.number();
         started.fetch_add(1, Ordering::SeqCst);
         let rt = rt.clone();
         async move {

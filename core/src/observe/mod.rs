@@ -32,6 +32,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use event::Event;
+
+use crate::runtime::{MaybeSend, MaybeSync};
 #[cfg(feature = "metrics")]
 pub use metrics_observer::MetricsObserver;
 pub use stats::{Stats, Summary};
@@ -42,12 +44,12 @@ pub use tracing_observer::TracingObserver;
 ///
 /// Observers are called inline, where the decision is made: keep them fast
 /// and never block in them.
-pub trait Observer: Send + Sync + 'static {
+pub trait Observer: MaybeSend + MaybeSync + 'static {
     /// Called once per event.
     fn on_event(&self, event: &Event);
 }
 
-impl<F: Fn(&Event) + Send + Sync + 'static> Observer for F {
+impl<F: Fn(&Event) + MaybeSend + MaybeSync + 'static> Observer for F {
     fn on_event(&self, event: &Event) {
         self(event)
     }

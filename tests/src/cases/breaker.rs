@@ -209,7 +209,8 @@ pub async fn hedge_starts_another_attempt_when_the_first_is_slow<R: TestRuntime>
         .expect("valid");
     let before = rt.now();
     let out = hedge
-        .run(&rt, |n| {
+        .run(&rt, |attempt| {
+            let n = attempt.number();
             let rt = rt.clone();
             async move {
                 rt.sleep(if n == 1 {

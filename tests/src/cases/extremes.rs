@@ -123,7 +123,9 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
         .max_attempts(2)
         .build()
         .expect("valid hedge");
-    let out = hedge.run(&rt, |n| async move { Ok::<_, ()>(n) }).await;
+    let out = hedge
+        .run(&rt, |a| async move { Ok::<_, ()>(a.number()) })
+        .await;
     assert_eq!(out.expect("the first attempt"), 1);
 
     // Timeouts of nothing and of forever.
