@@ -37,6 +37,7 @@
 
 mod config;
 mod error;
+mod rng;
 mod sync;
 mod typed;
 

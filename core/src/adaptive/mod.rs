@@ -51,7 +51,7 @@ pub use algorithm::{Aimd, Algorithm, Gradient2};
 
 use crate::bulkhead::Rejected;
 use crate::observe::{Event, Observers};
-use crate::policy::timer::AnyTimer;
+use crate::runtime::AnyTimer;
 use crate::runtime::{BoxTask, Instant, Timer};
 use crate::{ConfigError, Error};
 use algorithm::Sample;

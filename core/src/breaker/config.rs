@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::machine::{Clock, Shared};
+use super::machine::Shared;
 use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
 use crate::observe::Observers;
 use crate::retry::{Backoff, BackoffBuilder};
-use crate::runtime::{MaybeSend, MaybeSync, Timer};
+use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
 use crate::typed::Typed;
 
 /// Default count window: the last 100 calls.
@@ -80,7 +80,7 @@ pub(crate) struct Config {
 /// ```
 #[must_use = "a builder does nothing until you call `build()`"]
 pub struct CircuitBreakerBuilder {
-    clock: Arc<dyn Clock>,
+    clock: AnyTimer,
     consecutive_failures: Option<u32>,
     window: WindowKind,
     minimum_calls: u32,
@@ -113,7 +113,7 @@ impl fmt::Debug for CircuitBreakerBuilder {
 impl CircuitBreakerBuilder {
     pub(crate) fn new<T: Timer + 'static>(timer: T) -> Self {
         CircuitBreakerBuilder {
-            clock: Arc::new(timer),
+            clock: AnyTimer::new(timer),
             consecutive_failures: None,
             window: WindowKind::Count(DEFAULT_WINDOW),
             minimum_calls: DEFAULT_MINIMUM_CALLS,

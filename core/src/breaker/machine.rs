@@ -80,19 +80,8 @@ use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
 use crate::observe::{Event, Observers};
 use crate::retry::Backoff;
-use crate::runtime::{Instant, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{AnyTimer, Instant, Timer};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering, lock};
-
-/// The one thing a breaker needs from a runtime: the time.
-pub(crate) trait Clock: MaybeSend + MaybeSync {
-    fn now(&self) -> Instant;
-}
-
-impl<T: Timer> Clock for T {
-    fn now(&self) -> Instant {
-        Timer::now(self)
-    }
-}
 
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -232,7 +221,7 @@ type Change = Option<(CircuitState, CircuitState, String)>;
 /// Everything clones of one breaker share.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock: AnyTimer,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
     word: AtomicU64,
@@ -296,7 +285,7 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     pub(crate) fn new(
         config: Config,
-        clock: Arc<dyn Clock>,
+        clock: AnyTimer,
         name: Arc<str>,
         observers: Observers,
     ) -> Shared {

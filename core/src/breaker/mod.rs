@@ -51,7 +51,6 @@ mod call;
 mod config;
 mod error;
 mod machine;
-mod state;
 mod window;
 
 #[cfg(test)]
@@ -62,10 +61,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::observe::CircuitState;
 pub use call::Call;
 pub use config::CircuitBreakerBuilder;
 pub use error::CircuitOpen;
-pub use state::CircuitState;
 
 use crate::Error;
 use crate::runtime::Timer;
@@ -148,7 +147,7 @@ pub struct Metrics {
 ///
 /// # Cancel safety
 ///
-/// Dropping a call's future (or a [`Permit`]) before it reports counts as
+/// Dropping a call's future (or an [`AdmittedCall`]) before it reports counts as
 /// neither success nor failure and frees a half-open probe slot.
 pub struct CircuitBreaker {
     shared: Arc<Shared>,
@@ -249,7 +248,7 @@ impl CircuitBreaker {
         out
     }
 
-    /// Admits a call for `call`: like a [`Permit`] but borrowing the
+    /// Admits a call for `call`: like an [`AdmittedCall`] but borrowing the
     /// breaker, so the hot path touches no reference count.
     #[inline]
     fn admit(&self) -> Result<Guard<'_>, CircuitOpen> {
@@ -302,9 +301,9 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.metrics().calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+    pub fn try_acquire(&self) -> Result<AdmittedCall, CircuitOpen> {
         let ticket = self.shared.acquire()?;
-        Ok(Permit {
+        Ok(AdmittedCall {
             shared: self.shared.clone(),
             ticket: Some(ticket),
         })
@@ -345,26 +344,26 @@ impl CircuitBreaker {
     }
 }
 
-/// Leave to make one call through a [`CircuitBreaker`]; report the outcome
-/// with [`success`](Permit::success) or [`failure`](Permit::failure).
+/// A call the [`CircuitBreaker`] admitted, whose outcome it waits for: report it
+/// with [`success`](AdmittedCall::success) or [`failure`](AdmittedCall::failure).
 ///
 /// Dropping it unreported counts as neither and frees its half-open probe
 /// slot at once, so a caller that gives up never strands the breaker.
-#[must_use = "report the call's outcome with success() or failure(); dropping the permit counts as neither"]
-pub struct Permit {
+#[must_use = "report the call's outcome with success() or failure(); dropping it unreported counts as neither"]
+pub struct AdmittedCall {
     shared: Arc<Shared>,
     ticket: Option<Ticket>,
 }
 
-impl fmt::Debug for Permit {
+impl fmt::Debug for AdmittedCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
+        f.debug_struct("AdmittedCall")
             .field("probe", &self.is_probe())
             .finish_non_exhaustive()
     }
 }
 
-impl Permit {
+impl AdmittedCall {
     /// The call succeeded.
     pub fn success(self) {
         self.report(Verdict::Success);
@@ -388,7 +387,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for AdmittedCall {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.shared.release(ticket);
@@ -396,7 +395,7 @@ impl Drop for Permit {
     }
 }
 
-/// A borrowed permit, for [`CircuitBreaker::call`]; same rules as [`Permit`].
+/// A borrowed permit, for [`CircuitBreaker::call`]; same rules as [`AdmittedCall`].
 struct Guard<'a> {
     shared: &'a Shared,
     ticket: Ticket,

@@ -443,7 +443,7 @@ fn the_breaker_is_clone_send_and_sync() {
     fn check<T: Clone + Send + Sync + 'static>() {}
     check::<CircuitBreaker>();
     fn check_send<T: Send>() {}
-    check_send::<Permit>();
+    check_send::<AdmittedCall>();
 }
 
 /// A plain model of the breaker with consecutive and count-window rules.

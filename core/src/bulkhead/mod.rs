@@ -23,6 +23,7 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
+mod acquire;
 mod error;
 mod queue;
 
@@ -31,33 +32,21 @@ mod tests;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub use acquire::Acquire;
 pub use error::Rejected;
 
 use crate::ConfigError;
 use crate::Error;
 use crate::observe::{Event, Observers};
-use crate::runtime::{BoxTask, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{AnyTimer, Timer};
 use queue::{Entered, Slots};
-
-/// What a bulkhead needs from a runtime: a boxed sleep for queue timeouts.
-trait Sleeper: MaybeSend + MaybeSync {
-    fn sleep_boxed(&self, duration: Duration) -> BoxTask;
-}
-
-impl<T: Timer> Sleeper for T {
-    fn sleep_boxed(&self, duration: Duration) -> BoxTask {
-        Box::pin(self.sleep(duration))
-    }
-}
 
 struct Shared {
     slots: Slots,
-    queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
+    queue_timeout: Option<(AnyTimer, Duration)>,
     name: Arc<str>,
     observers: Observers,
 }
@@ -106,7 +95,7 @@ impl Bulkhead {
     ///
     /// [`Rejected::Full`] when every slot is taken (or someone is queued:
     /// a newcomer never overtakes a waiter).
-    pub fn try_acquire(&self) -> Result<Permit, Rejected> {
+    pub fn try_acquire(&self) -> Result<Slot, Rejected> {
         match self.shared.slots.enter(false) {
             Entered::Inside => Ok(self.permit()),
             _ => Err(self.full()),
@@ -143,10 +132,7 @@ impl Bulkhead {
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
     pub fn acquire(&self) -> Acquire {
-        Acquire {
-            bulkhead: self.clone(),
-            state: AcquireState::Start,
-        }
+        Acquire::new(self.clone())
     }
 
     /// Runs `future` inside the bulkhead.
@@ -194,8 +180,8 @@ impl Bulkhead {
         self.shared.slots.load().1
     }
 
-    fn permit(&self) -> Permit {
-        Permit {
+    fn permit(&self) -> Slot {
+        Slot {
             shared: self.shared.clone(),
         }
     }
@@ -222,7 +208,7 @@ impl Bulkhead {
 pub struct BulkheadBuilder {
     max_concurrent: usize,
     max_queued: usize,
-    queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
+    queue_timeout: Option<(AnyTimer, Duration)>,
     name: Arc<str>,
     observers: Observers,
 }
@@ -246,7 +232,7 @@ impl BulkheadBuilder {
 
     /// Refuse a queued caller that waited `limit` on `timer` without a slot.
     pub fn queue_timeout<T: Timer + 'static>(mut self, timer: T, limit: Duration) -> Self {
-        self.queue_timeout = Some((Arc::new(timer), limit));
+        self.queue_timeout = Some((AnyTimer::new(timer), limit));
         self
     }
 
@@ -288,107 +274,19 @@ impl BulkheadBuilder {
 }
 
 /// A slot in a [`Bulkhead`]; dropping it frees the slot for the next caller.
-#[must_use = "the slot is freed as soon as the permit is dropped"]
-pub struct Permit {
+#[must_use = "the slot is freed as soon as it is dropped; hold it while the work runs"]
+pub struct Slot {
     shared: Arc<Shared>,
 }
 
-impl fmt::Debug for Permit {
+impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").finish_non_exhaustive()
+        f.debug_struct("Slot").finish_non_exhaustive()
     }
 }
 
-impl Drop for Permit {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.shared.slots.release();
-    }
-}
-
-enum AcquireState {
-    Start,
-    Waiting {
-        key: usize,
-        timeout: Option<BoxTask>,
-    },
-    Done,
-}
-
-/// The future returned by [`Bulkhead::acquire`].
-#[must_use = "futures do nothing unless awaited; this one waits for a bulkhead slot"]
-pub struct Acquire {
-    bulkhead: Bulkhead,
-    state: AcquireState,
-}
-
-impl fmt::Debug for Acquire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Acquire")
-            .field(
-                "waiting",
-                &matches!(self.state, AcquireState::Waiting { .. }),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl Future for Acquire {
-    type Output = Result<Permit, Rejected>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let shared = &this.bulkhead.shared;
-        if let AcquireState::Start = this.state {
-            match shared.slots.enter(true) {
-                Entered::Inside => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Ok(this.bulkhead.permit()));
-                }
-                Entered::Full => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Err(this.bulkhead.full()));
-                }
-                Entered::Queued(key) => {
-                    let timeout = shared
-                        .queue_timeout
-                        .as_ref()
-                        .map(|(t, d)| t.sleep_boxed(*d));
-                    this.state = AcquireState::Waiting { key, timeout };
-                }
-            }
-        }
-        let AcquireState::Waiting { key, timeout } = &mut this.state else {
-            panic!("`Acquire` polled after it completed");
-        };
-        let key = *key;
-        if shared.slots.poll(key, cx.waker()) == queue::Poll::Granted {
-            this.state = AcquireState::Done;
-            return Poll::Ready(Ok(this.bulkhead.permit()));
-        }
-        if let Some(sleep) = timeout
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            this.state = AcquireState::Done;
-            if shared.slots.leave(key) {
-                // Granted at the last moment: keep the slot after all.
-                return Poll::Ready(Ok(this.bulkhead.permit()));
-            }
-            let waited = shared
-                .queue_timeout
-                .as_ref()
-                .map_or(Duration::ZERO, |t| t.1);
-            return Poll::Ready(Err(this.bulkhead.reject(Rejected::QueueTimeout { waited })));
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Acquire {
-    fn drop(&mut self) {
-        if let AcquireState::Waiting { key, .. } = self.state
-            && self.bulkhead.shared.slots.leave(key)
-        {
-            self.bulkhead.shared.slots.release();
-        }
     }
 }

@@ -3,6 +3,8 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::task::{Context, Poll};
+
 use super::*;
 use crate::runtime::Timer;
 use crate::testing::VirtualRuntime;

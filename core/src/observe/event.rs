@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::breaker::CircuitState;
+use super::CircuitState;
 use crate::runtime::UnobservedError;
 use crate::scope::CancelReason;
 

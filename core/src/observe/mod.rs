@@ -31,6 +31,8 @@ mod tracing_observer;
 use std::fmt;
 use std::sync::Arc;
 
+mod circuit_state;
+pub use circuit_state::CircuitState;
 pub use event::Event;
 
 use crate::runtime::{MaybeSend, MaybeSync};

@@ -118,8 +118,8 @@ mod tests {
         tracing::subscriber::with_default(Lines(lines.clone()), || {
             TracingObserver.on_event(&Event::CircuitStateChanged {
                 name: "db".into(),
-                from: crate::breaker::CircuitState::Closed,
-                to: crate::breaker::CircuitState::Open,
+                from: crate::observe::CircuitState::Closed,
+                to: crate::observe::CircuitState::Open,
                 reason: "5 failures in a row".into(),
             });
         });

@@ -83,8 +83,6 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
-pub(crate) mod timer;
-
 #[cfg(test)]
 mod tests;
 
@@ -98,10 +96,9 @@ use crate::bulkhead::Bulkhead;
 use crate::hedge::Hedge;
 use crate::rate::RateLimiter;
 use crate::retry::{Attempt, Retry, RetryError};
-use crate::runtime::Timer;
+use crate::runtime::{AnyTimer, Timer};
 use crate::timeout::timeout;
 use crate::{ConfigError, Error};
-use timer::AnyTimer;
 
 /// A composed resilience pipeline for operations of any success and error
 /// type; see the [module docs](self) for the order of its stages.

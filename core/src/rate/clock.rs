@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::policy::timer::AnyTimer;
+use crate::runtime::AnyTimer;
 use crate::runtime::Timer;
 
 /// A timer plus the Unix time of its origin.

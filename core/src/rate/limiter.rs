@@ -9,7 +9,7 @@ use super::gcra::{Gcra, TatStore, admit};
 use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
-use crate::policy::timer::AnyTimer;
+use crate::runtime::AnyTimer;
 use crate::runtime::Timer;
 use crate::sync::AtomicU64;
 

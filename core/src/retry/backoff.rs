@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use super::rng::{SplitMix64, fresh_seed, nanos};
 use crate::ConfigError;
+use crate::rng::{SplitMix64, fresh_seed, nanos};
 
 /// The default cap on a delay when none is set: 10 s (or the initial delay
 /// if that is longer).

@@ -40,7 +40,6 @@
 mod backoff;
 mod error;
 mod policy;
-pub(crate) mod rng;
 mod run;
 
 pub use backoff::{Backoff, BackoffBuilder, Jitter};

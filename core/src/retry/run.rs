@@ -16,9 +16,9 @@ use std::time::Duration;
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
 use super::policy::{Attempt, Decision, Retry};
-use super::rng::mix;
 use crate::Error;
 use crate::observe::Event;
+use crate::rng::mix;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::timeout;
 

@@ -272,6 +272,56 @@ impl<T> JoinHandle<T> {
     }
 }
 
+impl<T, E> JoinHandle<Result<T, E>> {
+    /// Awaits the task with one flat result: the task's own error and how
+    /// the task ended share one [`staunch::Error`](crate::Error), the shape
+    /// every guard returns.
+    ///
+    /// | the task | gives |
+    /// | --- | --- |
+    /// | returned `Ok(v)` | `Ok(v)` |
+    /// | returned `Err(e)` | [`Error::Inner(e)`](crate::Error::Inner) |
+    /// | panicked | [`Error::Panicked`](crate::Error::Panicked) |
+    /// | was aborted through its handle | [`Error::Cancelled`](crate::Error::Cancelled), reason [`Explicit`](crate::scope::CancelReason::Explicit) |
+    /// | was dropped by its executor | [`Error::Cancelled`](crate::Error::Cancelled), reason [`Shutdown`](crate::scope::CancelReason::Shutdown) |
+    ///
+    /// # Errors
+    ///
+    /// As in the table.
+    ///
+    /// ```
+    /// use staunch::runtime::SpawnExt;
+    /// use staunch::testing::VirtualRuntime;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let out = rt.block_on({
+    ///     let rt = rt.clone();
+    ///     async move { rt.spawn(async { Err::<u32, _>("refused") }).unwrap().flatten().await }
+    /// });
+    /// assert_eq!(out.unwrap().unwrap_err().into_inner(), Some("refused"));
+    /// ```
+    pub async fn flatten(self) -> Result<T, crate::Error<E>> {
+        use crate::scope::{CancelReason, Cancelled};
+        match self.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(crate::Error::Inner(error)),
+            Err(JoinError::Panicked(panicked)) => Err(crate::Error::Panicked(panicked)),
+            Err(JoinError::Lost) => Err(crate::Error::Cancelled(Cancelled {
+                reason: CancelReason::Shutdown,
+            })),
+            // `flatten` takes the handle, so it is awaited once: only an
+            // abort leads here.
+            Err(JoinError::Aborted | JoinError::AlreadyJoined) => {
+                Err(crate::Error::Cancelled(Cancelled {
+                    reason: CancelReason::Explicit {
+                        message: Some("the task was aborted through its handle".into()),
+                    },
+                }))
+            }
+        }
+    }
+}
+
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 

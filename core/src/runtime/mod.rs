@@ -35,6 +35,7 @@
 //! assert_eq!(futures::executor::block_on(handle), Ok(Ok(5)));
 //! ```
 
+mod any_timer;
 mod ext;
 #[cfg(feature = "futures-timer")]
 mod futures_timer;
@@ -46,6 +47,7 @@ mod spawn;
 mod timer;
 mod yield_now;
 
+pub(crate) use any_timer::AnyTimer;
 pub use ext::{LocalSpawnExt, SpawnBlockingExt, SpawnExt};
 #[cfg(feature = "futures-timer")]
 pub use futures_timer::{FuturesTimer, FuturesTimerSleep};

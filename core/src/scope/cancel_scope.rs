@@ -7,7 +7,7 @@ use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::runtime::{Instant, Timer};
+use crate::runtime::{AnyTimer, Instant, Timer};
 
 use super::grace::{AllIdle, GraceReport, runs_inside};
 use super::run::Run;
@@ -142,7 +142,7 @@ impl CancelScope {
     /// scope, and every child, sees the deadline.
     #[must_use]
     pub fn with_deadline<T: Timer + Clone + 'static>(self, timer: &T, at: Instant) -> CancelScope {
-        Node::set_deadline(&self.token.node, at, StdArc::new(timer.clone()), true);
+        Node::set_deadline(&self.token.node, at, AnyTimer::new(timer.clone()), true);
         self
     }
 
@@ -189,7 +189,7 @@ impl CancelScope {
     /// assert_eq!(rt.now().since_origin(), Duration::from_millis(180));
     /// ```
     pub fn set_deadline<T: Timer + Clone + 'static>(&self, timer: &T, at: Instant) {
-        Node::set_deadline(&self.token.node, at, StdArc::new(timer.clone()), false);
+        Node::set_deadline(&self.token.node, at, AnyTimer::new(timer.clone()), false);
     }
 
     /// The effective deadline, if any: the earliest of this scope's own and
@@ -256,6 +256,40 @@ impl CancelScope {
     /// Dropping the `Run` drops `future`.
     pub fn run<F: Future>(&self, future: F) -> Run<F> {
         Run::new(self.clone(), future)
+    }
+
+    /// [`run`](Self::run) for a fallible future, with one flat result in
+    /// the shape every guard returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cancelled`](crate::Error::Cancelled) with the scope's reason
+    /// (as for [`run`](Self::run)); [`Error::Inner`](crate::Error::Inner)
+    /// with the future's own error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `future`.
+    ///
+    /// ```
+    /// use staunch::scope::CancelScope;
+    ///
+    /// let scope = CancelScope::new();
+    /// let ok = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }));
+    /// assert_eq!(ok.unwrap(), 7);
+    /// scope.cancel();
+    /// let refused = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }));
+    /// assert!(refused.unwrap_err().is_cancelled());
+    /// ```
+    pub async fn call<T, E, F>(&self, future: F) -> Result<T, crate::Error<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        match self.run(future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(crate::Error::Inner(error)),
+            Err(cancelled) => Err(crate::Error::Cancelled(cancelled)),
+        }
     }
 
     /// A future that completes once the scope is cancelled or its deadline

@@ -92,10 +92,9 @@
 //! is read, after every lock is released.
 
 use std::mem;
-use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
-use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{AnyTimer, BoxTask, Instant, Timer};
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
 
 use super::CancelReason;
@@ -115,21 +114,7 @@ const ONE_RUN: usize = 16;
 
 /// The clock a scope's deadline is measured on: any [`Timer`], type-erased
 /// so that scopes stay one plain type.
-pub(crate) trait Clock: MaybeSend + MaybeSync {
-    fn now(&self) -> Instant;
-    fn sleep_until(&self, at: Instant) -> BoxTask;
-}
-
-impl<T: Timer + 'static> Clock for T {
-    fn now(&self) -> Instant {
-        Timer::now(self)
-    }
-    fn sleep_until(&self, at: Instant) -> BoxTask {
-        Box::pin(Timer::sleep_until(self, at))
-    }
-}
-
-pub(crate) type SharedClock = StdArc<dyn Clock>;
+pub(crate) type SharedClock = AnyTimer;
 
 /// A registration in a node's waiter list, valid for one generation.
 #[derive(Debug, Clone, Copy)]
@@ -830,12 +815,13 @@ mod loom_tests {
 
     struct FixedClock;
 
-    impl Clock for FixedClock {
+    impl Timer for FixedClock {
+        type Sleep = std::future::Ready<()>;
         fn now(&self) -> Instant {
             Instant::ORIGIN
         }
-        fn sleep_until(&self, _at: Instant) -> BoxTask {
-            Box::pin(async {})
+        fn sleep(&self, _: std::time::Duration) -> Self::Sleep {
+            std::future::ready(())
         }
     }
 
@@ -846,7 +832,7 @@ mod loom_tests {
             let r2 = root.clone();
             let at = Instant::ORIGIN + std::time::Duration::from_secs(1);
             let t = loom::thread::spawn(move || Node::child(&r2));
-            Node::set_deadline(&root, at, StdArc::new(FixedClock), false);
+            Node::set_deadline(&root, at, AnyTimer::new(FixedClock), false);
             let child = t.join().unwrap();
             assert_eq!(child.effective_deadline(), Some(at));
             assert!(child.is_timed());
@@ -864,9 +850,9 @@ mod loom_tests {
             let early = Instant::ORIGIN + std::time::Duration::from_secs(1);
             let late = Instant::ORIGIN + std::time::Duration::from_secs(2);
             let t = loom::thread::spawn(move || {
-                Node::set_deadline(&r2, early, StdArc::new(FixedClock), false);
+                Node::set_deadline(&r2, early, AnyTimer::new(FixedClock), false);
             });
-            Node::set_deadline(&root, late, StdArc::new(FixedClock), false);
+            Node::set_deadline(&root, late, AnyTimer::new(FixedClock), false);
             t.join().unwrap();
             // Whichever move wrote the root last, the child ends with it.
             assert_eq!(child.effective_deadline(), root.effective_deadline());

@@ -13,7 +13,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::ConfigError;
-use crate::retry::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::runtime::Timer;
 
 /// What happens to one call.

@@ -1,6 +1,8 @@
-//! A type-erased timer, so a [`Policy`](super::Policy) is not generic over
-//! its runtime. Each sleep is boxed: one small allocation per timeout or
-//! retry delay, next to an operation that does I/O.
+//! The one type-erased timer inside staunch, so that long-lived values
+//! (scopes, breakers, bulkheads, rate limiters, policies) are not generic
+//! over their runtime. Each sleep is boxed: one small allocation per
+//! timeout, deadline or delay, next to an operation that does I/O; reading
+//! the time is one indirect call.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,14 +13,18 @@ use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
 trait DynTimer: MaybeSend + MaybeSync {
     fn now(&self) -> Instant;
     fn sleep_boxed(&self, duration: Duration) -> BoxTask;
+    fn sleep_until_boxed(&self, at: Instant) -> BoxTask;
 }
 
-impl<T: Timer> DynTimer for T {
+impl<T: Timer + 'static> DynTimer for T {
     fn now(&self) -> Instant {
         Timer::now(self)
     }
     fn sleep_boxed(&self, duration: Duration) -> BoxTask {
         Box::pin(self.sleep(duration))
+    }
+    fn sleep_until_boxed(&self, at: Instant) -> BoxTask {
+        Box::pin(Timer::sleep_until(self, at))
     }
 }
 
@@ -27,6 +33,8 @@ impl<T: Timer> DynTimer for T {
 pub(crate) struct AnyTimer(Arc<dyn DynTimer>);
 
 impl AnyTimer {
+    // On wasm32 a timer may hold JS values; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub(crate) fn new<T: Timer + 'static>(timer: T) -> AnyTimer {
         AnyTimer(Arc::new(timer))
     }
@@ -45,5 +53,8 @@ impl Timer for AnyTimer {
     }
     fn sleep(&self, duration: Duration) -> BoxTask {
         self.0.sleep_boxed(duration)
+    }
+    fn sleep_until(&self, at: Instant) -> BoxTask {
+        self.0.sleep_until_boxed(at)
     }
 }
