@@ -285,6 +285,7 @@ fn bulkhead_stress() {
                         } else {
                             tokio::task::yield_now().await;
                         }
+                        Ok::<(), ()>(())
                     });
                     let out = if r.is_multiple_of(7) {
                         // Cancel some callers, waiting or inside.
@@ -300,8 +301,8 @@ fn bulkhead_stress() {
                     };
                     let k = match out {
                         Ok(()) => 0,
-                        Err(Rejected::Full { .. }) => 1,
-                        Err(Rejected::QueueTimeout { .. }) => 2,
+                        Err(staunch::Error::Rejected(Rejected::Full { .. })) => 1,
+                        Err(staunch::Error::Rejected(Rejected::QueueTimeout { .. })) => 2,
                         Err(other) => panic!("unexpected rejection {other:?}"),
                     };
                     outcomes[k].fetch_add(1, Ordering::Relaxed);

@@ -210,12 +210,15 @@ impl ConcurrencyLimit {
         }
     }
 
-    /// Runs `future` inside the limit; its completion is a success sample.
+    /// Runs a fallible `future` inside the limit: a success is a latency
+    /// sample; its own error teaches nothing (it says nothing about load).
+    /// For work that returns no `Result`, use [`acquire`](Self::acquire).
     ///
     /// # Errors
     ///
-    /// [`Rejected`] as for [`acquire`](Self::acquire); the future is then
-    /// dropped without being polled.
+    /// [`Error::Rejected`] as for [`acquire`](Self::acquire) (the future is
+    /// then dropped without being polled); [`Error::Inner`] with the
+    /// future's own error.
     ///
     /// # Cancel safety
     ///
@@ -227,14 +230,15 @@ impl ConcurrencyLimit {
     ///
     /// let rt = VirtualRuntime::new();
     /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default()).build()?;
-    /// assert_eq!(rt.block_on(limit.call(async { 7 })).unwrap().unwrap(), 7);
+    /// assert_eq!(rt.block_on(limit.call(async { Ok::<_, std::io::Error>(7) })).unwrap().unwrap(), 7);
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn call<F: Future>(&self, future: F) -> Result<F::Output, Rejected> {
-        let permit = self.acquire().await?;
-        let out = future.await;
-        permit.success();
-        Ok(out)
+    pub async fn call<T, E, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_layered(async { future.await.map_err(Error::Inner) })
+            .await
     }
 
     /// Like [`call`](Self::call), for a staunch stage returning

@@ -49,6 +49,7 @@ fn a_cancelled_call_teaches_the_limit_nothing() {
         async move {
             let slow = limit.call(async {
                 rt.sleep(Duration::from_secs(1)).await;
+                Ok::<(), ()>(())
             });
             // Dropped mid-call by a timeout around it.
             let _ = crate::timeout::timeout(&rt, ms(10), slow).await;

@@ -46,6 +46,31 @@
 //! .unwrap();
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
+//!
+//! One breaker guards every call to its service, whatever each returns;
+//! which errors count can be said per error type:
+//!
+//! ```
+//! use staunch::breaker::CircuitBreaker;
+//! use std::io;
+//!
+//! # let rt = staunch::testing::VirtualRuntime::new();
+//! let inventory = CircuitBreaker::builder(rt.clone())
+//!     .failure_if(|e: &io::Error| e.kind() != io::ErrorKind::NotFound)
+//!     .build()?;
+//! rt.block_on(async {
+//!     let count: u32 = inventory.call(async { Ok::<_, io::Error>(3) }).await?;
+//!     let name: String = inventory.call(async { Ok::<_, io::Error>("bolt".to_string()) }).await?;
+//!     let missing = inventory.call(async { Err::<(), _>(io::Error::from(io::ErrorKind::NotFound)) }).await;
+//!     let parsed = inventory.call(async { "7".parse::<u8>() }).await; // another error type
+//!     assert!(missing.is_err() && parsed.is_ok());
+//!     assert_eq!((count, name.as_str()), (3, "bolt"));
+//!     Ok::<_, staunch::Error<io::Error>>(())
+//! })
+//! .unwrap()?;
+//! assert_eq!(inventory.metrics().failures, 0); // NotFound is not a failure
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod call;
 mod config;

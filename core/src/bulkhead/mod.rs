@@ -15,9 +15,10 @@
 //! rt.block_on(async {
 //!     let first = bulkhead.try_acquire().unwrap();
 //!     // One slot, no queue: the next caller is refused at once.
-//!     assert!(bulkhead.call(async { 1 }).await.is_err());
+//!     let refused = bulkhead.call(async { Ok::<_, std::io::Error>(1) }).await;
+//!     assert!(refused.unwrap_err().is_rejected());
 //!     drop(first);
-//!     assert_eq!(bulkhead.call(async { 1 }).await.unwrap(), 1);
+//!     assert_eq!(bulkhead.call(async { Ok::<_, std::io::Error>(1) }).await.unwrap(), 1);
 //! })
 //! .unwrap();
 //! # Ok::<(), staunch::ConfigError>(())
@@ -135,19 +136,25 @@ impl Bulkhead {
         Acquire::new(self.clone())
     }
 
-    /// Runs `future` inside the bulkhead.
+    /// Runs a fallible `future` inside the bulkhead, holding a slot while
+    /// it runs. For work that returns no `Result`, hold a [`Slot`] from
+    /// [`acquire`](Self::acquire) instead.
     ///
     /// # Errors
     ///
-    /// [`Rejected`] as for [`acquire`](Self::acquire); the future is then
-    /// dropped without being polled.
+    /// [`Error::Rejected`] as for [`acquire`](Self::acquire) (the future is
+    /// then dropped without being polled); [`Error::Inner`] with the
+    /// future's own error.
     ///
     /// # Cancel safety
     ///
     /// Dropping the returned future frees the slot or leaves the queue.
-    pub async fn call<F: Future>(&self, future: F) -> Result<F::Output, Rejected> {
-        let _permit = self.acquire().await?;
-        Ok(future.await)
+    pub async fn call<T, E, F>(&self, future: F) -> Result<T, Error<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let _slot = self.acquire().await?;
+        future.await.map_err(Error::Inner)
     }
 
     /// Like [`call`](Self::call), for a staunch stage returning

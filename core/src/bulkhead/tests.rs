@@ -28,6 +28,7 @@ fn the_number_inside_never_exceeds_the_limit() {
                 peak.fetch_max(n, Ordering::SeqCst);
                 rt.sleep(ms(1 + i % 4)).await;
                 now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), ()>(())
             })
             .await
         }
@@ -74,6 +75,7 @@ fn waiters_are_admitted_first_in_first_out() {
             b.call(async {
                 order.lock().unwrap().push(i);
                 rt.sleep(ms(10)).await;
+                Ok::<(), ()>(())
             })
             .await
         }
@@ -201,7 +203,7 @@ fn waiters_handed_the_slot_in_turn(n: usize) -> u64 {
     let b = Bulkhead::builder(1).max_queued(n).build().unwrap();
     let held = b.try_acquire().unwrap();
     let work = touches(|| {
-        let calls = (0..n).map(|_| b.call(async {}));
+        let calls = (0..n).map(|_| b.call(async { Ok::<(), ()>(()) }));
         let out = rt
             .block_on(futures::future::join(gather(calls), async move {
                 drop(held);
@@ -278,7 +280,7 @@ fn queue_memory_follows_the_waiters_alive_not_the_waiters_ever_seen() {
     let b = Bulkhead::builder(1).max_queued(8).build().unwrap();
     rt.block_on(async {
         for _ in 0..1000 {
-            let calls = (0..8).map(|_| b.call(async {}));
+            let calls = (0..8).map(|_| b.call(async { Ok::<(), ()>(()) }));
             let held = b.try_acquire().unwrap();
             let (out, ()) = futures::future::join(gather(calls), async move { drop(held) }).await;
             assert!(out.iter().all(Result::is_ok));

@@ -149,6 +149,7 @@ pub async fn bulkhead_never_lets_more_than_its_limit_inside<R: TestRuntime>(rt: 
         bulkhead.call(async {
             let _inside = gauge.enter();
             rt.sleep(ms(2)).await;
+            Ok::<(), ()>(())
         })
     });
     let outs = join_all(calls).await;
@@ -169,10 +170,10 @@ pub async fn bulkhead_rejects_when_full_and_times_out_waiters<R: TestRuntime>(rt
     let before = rt.now();
     let (waiter, newcomer) = futures::join!(bulkhead.acquire(), async {
         crate::harness::yield_now().await;
-        bulkhead.call(async {}).await
+        bulkhead.call(async { Ok::<(), ()>(()) }).await
     });
     assert!(
-        matches!(newcomer, Err(Rejected::Full { .. })),
+        matches!(newcomer, Err(Error::Rejected(Rejected::Full { .. }))),
         "on {}",
         R::NAME
     );

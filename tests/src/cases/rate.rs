@@ -153,6 +153,7 @@ pub async fn concurrency_limit_never_lets_more_than_its_limit_inside<R: TestRunt
             limit.call(async {
                 let _inside = gauge.enter();
                 rt.sleep(ms(2)).await;
+                Ok::<(), ()>(())
             })
         });
         let outs = join_all(calls).await;
