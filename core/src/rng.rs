@@ -30,7 +30,14 @@ impl SplitMix64 {
         } else {
             (high, low)
         };
-        let span = nanos(high - low);
+        let Ok(span) = u64::try_from((high - low).as_nanos()) else {
+            // Wider than 584 years of nanoseconds: draw in seconds instead,
+            // so the whole range stays reachable (no cut at the u64 cap).
+            let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            let offset = Duration::try_from_secs_f64((high - low).as_secs_f64() * unit)
+                .unwrap_or(Duration::MAX);
+            return low.saturating_add(offset).min(high);
+        };
         let offset = if span == u64::MAX {
             self.next_u64()
         } else {

@@ -91,7 +91,8 @@ impl HedgeBuilder {
         self
     }
 
-    /// The most attempts running in all, the first included.
+    /// The most attempts running in all, the first included (at most
+    /// [`Hedge::MAX_ATTEMPTS`]).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.hedge.max_attempts = n;
         self
@@ -113,7 +114,9 @@ impl HedgeBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when `max_attempts` is zero.
+    /// A [`ConfigError`] when `max_attempts` is zero or above
+    /// [`Hedge::MAX_ATTEMPTS`] (with a zero delay every attempt starts at
+    /// once, so the bound is what keeps one call from becoming a flood).
     pub fn build(self) -> Result<Hedge, ConfigError> {
         if self.hedge.max_attempts == 0 {
             return Err(ConfigError::new(
@@ -121,11 +124,22 @@ impl HedgeBuilder {
                 "must be at least 1; 1 means no hedging",
             ));
         }
+        if self.hedge.max_attempts > Hedge::MAX_ATTEMPTS {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at most 10 (Hedge::MAX_ATTEMPTS): each attempt is a full request to the upstream, and with a short delay they all run at once",
+            ));
+        }
         Ok(self.hedge)
     }
 }
 
 impl Hedge {
+    /// The most attempts one hedged call may run, the first included
+    /// (Polly's bound too): more copies of one request add load, not
+    /// latency wins.
+    pub const MAX_ATTEMPTS: u32 = 10;
+
     /// A builder starting from the defaults (100 ms, 2 attempts).
     pub fn builder() -> HedgeBuilder {
         HedgeBuilder {

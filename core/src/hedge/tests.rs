@@ -142,3 +142,30 @@ fn zero_attempts_is_a_config_error() {
         "max_attempts"
     );
 }
+
+#[test]
+fn a_zero_delay_hedge_is_bounded_at_build_time() {
+    let too_many = Hedge::builder()
+        .delay(Duration::ZERO)
+        .max_attempts(Hedge::MAX_ATTEMPTS + 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(too_many.setting, "max_attempts");
+    assert!(too_many.to_string().contains("at most 10"), "{too_many}");
+    assert!(Hedge::builder().max_attempts(u32::MAX).build().is_err());
+    // At the bound with a zero delay: exactly MAX_ATTEMPTS start, all at once.
+    let rt = VirtualRuntime::new();
+    let hedge = Hedge::builder()
+        .delay(Duration::ZERO)
+        .max_attempts(Hedge::MAX_ATTEMPTS)
+        .build()
+        .unwrap();
+    let started = AtomicU32::new(0);
+    let out = rt.block_on(hedge.run(&rt, |_| {
+        started.fetch_add(1, Ordering::SeqCst);
+        async { Err::<(), _>("down") }
+    }));
+    assert!(out.unwrap().is_err());
+    assert_eq!(started.load(Ordering::SeqCst), Hedge::MAX_ATTEMPTS);
+    assert_eq!(rt.now().since_origin(), Duration::ZERO);
+}

@@ -287,14 +287,18 @@ impl Backoff {
     }
 }
 
-/// `d × factor`, rounded to the nanosecond, saturating instead of overflowing.
+/// `d × factor`, rounded to the nanosecond, saturating at
+/// [`Duration::MAX`] instead of overflowing. Past what a `u64` of
+/// nanoseconds holds (584 years) it computes in seconds, so a growing curve
+/// never comes back down at that cap.
 fn scale(d: Duration, factor: f64) -> Duration {
     let product = nanos(d) as f64 * factor;
-    if product >= u64::MAX as f64 {
-        Duration::from_nanos(u64::MAX)
-    } else {
-        Duration::from_nanos(product.round() as u64)
+    if product < u64::MAX as f64 {
+        return Duration::from_nanos(product.round() as u64);
     }
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor)
+        .unwrap_or(Duration::MAX)
+        .max(d)
 }
 
 impl Iterator for Backoff {
@@ -306,6 +310,11 @@ impl Iterator for Backoff {
         }
         let delay = self.next;
         self.advance_curve();
+        if delay == Duration::MAX {
+            // "Forever" stays forever: jitter would turn it into a finite
+            // (if absurd) wait that a retry would then sleep through.
+            return Some(Duration::MAX);
+        }
         Some(match self.jitter {
             Jitter::None => delay,
             Jitter::Full => self.rng.between(Duration::ZERO, delay),

@@ -155,7 +155,7 @@ fn a_factor_of_ten_over_a_thousand_steps_saturates_at_the_cap() {
         .factor(10.0)
         .max_delay(Duration::MAX);
     let last = b.build().unwrap().take(1000).last().unwrap();
-    assert_eq!(last, Duration::from_nanos(u64::MAX));
+    assert_eq!(last, Duration::MAX, "grows past the u64 nanosecond cap");
     let capped = Backoff::exponential(ms(1)).factor(10.0).max_delay(ms(500));
     assert!(
         capped
@@ -869,4 +869,74 @@ fn each_link_of_an_error_chain_prints_once() {
     let plain: Error<Refused> = Error::Inner(Refused(std::io::Error::other("reset")));
     let report = format!("{:#}", anyhow::Error::new(plain));
     assert_eq!(report, "the inventory service refused: reset");
+}
+
+/// Past the 584 years a `u64` of nanoseconds holds, a growing curve keeps
+/// growing (up to `Duration::MAX`) instead of falling back to that cap.
+#[test]
+fn an_exponential_curve_never_goes_down_at_the_nanosecond_cap() {
+    for start in [
+        Duration::from_nanos(u64::MAX / 3),
+        Duration::from_nanos(u64::MAX),
+        Duration::MAX / 4,
+        Duration::MAX,
+    ] {
+        let delays: Vec<_> = Backoff::exponential(start)
+            .max_delay(Duration::MAX)
+            .build()
+            .unwrap()
+            .take(6)
+            .collect();
+        assert!(
+            delays.windows(2).all(|w| w[0] <= w[1]),
+            "went down from {start:?}: {delays:?}"
+        );
+        assert!(delays[5] > delays[0] || delays[0] == Duration::MAX);
+        if start >= Duration::MAX / 4 {
+            assert_eq!(delays[5], Duration::MAX, "from {start:?}");
+        }
+    }
+}
+
+/// Full jitter over a range wider than 584 years can reach the whole range.
+#[test]
+fn full_jitter_is_not_cut_at_the_nanosecond_cap() {
+    let cap = Duration::from_nanos(u64::MAX);
+    let base = cap * 4;
+    let delays: Vec<_> = Backoff::constant(base)
+        .max_delay(Duration::MAX)
+        .jitter(Jitter::Full)
+        .seed(7)
+        .build()
+        .unwrap()
+        .take(64)
+        .collect();
+    assert!(delays.iter().all(|d| *d <= base));
+    assert!(
+        delays.iter().filter(|d| **d > cap).count() > 16,
+        "three quarters of the range lies past the cap: {delays:?}"
+    );
+}
+
+/// A jittered "forever" is still forever: the retry stops instead of
+/// sleeping for centuries.
+#[test]
+fn a_jittered_backoff_of_duration_max_stops_with_never_retry() {
+    for jitter in [Jitter::Full, Jitter::Equal, Jitter::None] {
+        let retry = Retry::builder()
+            .max_attempts(5)
+            .backoff(
+                Backoff::exponential(Duration::MAX)
+                    .max_delay(Duration::MAX)
+                    .jitter(jitter),
+            )
+            .build()
+            .unwrap();
+        let (_, err) = starts(&retry);
+        assert_eq!(
+            (err.attempts(), err.stop_reason()),
+            (1, StopReason::NeverRetry),
+            "with {jitter:?}"
+        );
+    }
 }

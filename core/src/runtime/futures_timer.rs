@@ -6,7 +6,9 @@ use super::{Instant, Timer};
 
 /// A [`Timer`] backed by `futures-timer`'s helper thread, for executors that
 /// bring no timer of their own. Its clock is [`std::time::Instant`], so it is
-/// for native targets only (enable feature `futures-timer`).
+/// for native targets only (enable feature `futures-timer`); on wasm32 the
+/// feature is a compile error that names the timer to use there
+/// (`staunch_web::Web`), since `std::time::Instant` panics at first use.
 ///
 /// A sleep of [`Duration::MAX`] never completes (it does not arm a timer).
 ///

@@ -39,6 +39,14 @@ mod any_timer;
 mod ext;
 #[cfg(feature = "futures-timer")]
 mod futures_timer;
+
+// `FuturesTimer` reads `std::time::Instant`, which panics at first use on
+// wasm32-unknown-unknown: refuse to build it there rather than abort later.
+#[cfg(all(feature = "futures-timer", target_arch = "wasm32"))]
+compile_error!(
+    "staunch's `futures-timer` feature is for native targets: its clock is std::time::Instant, \
+     which panics on wasm32. In the browser, a worker or Node use `staunch_web::Web` as the timer."
+);
 mod instant;
 mod join;
 mod maybe_send;
