@@ -121,7 +121,7 @@ use crate::scope::CancelScope;
 use crate::sync::Arc;
 
 use child::child_task;
-use state::Shared;
+use state::{Shared, unit_maker};
 
 /// A nursery: spawns children, then joins them; no child outlives it.
 ///
@@ -495,14 +495,14 @@ where
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
-        let index = self.shared.reserve(name)?;
-        let task = child_task(self.shared.clone(), index, future);
+        let (slot, order) = self.shared.reserve(name, unit_maker::<T>())?;
+        let task = child_task(self.shared.clone(), slot, future);
         let spawned = self.shared.spawner.spawn_task(Box::pin(task));
         if let Err(e) = spawned {
-            self.shared.reject(index);
+            self.shared.reject(slot);
             return Err(e.into());
         }
-        Ok(index)
+        Ok(order)
     }
 }
 
@@ -548,14 +548,14 @@ where
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
-        let index = self.shared.reserve(name)?;
-        let task = child_task(self.shared.clone(), index, future);
+        let (slot, order) = self.shared.reserve(name, unit_maker::<T>())?;
+        let task = child_task(self.shared.clone(), slot, future);
         let spawned = self.shared.spawner.spawn_local_task(Box::pin(task));
         if let Err(e) = spawned {
-            self.shared.reject(index);
+            self.shared.reject(slot);
             return Err(e.into());
         }
-        Ok(index)
+        Ok(order)
     }
 }
 

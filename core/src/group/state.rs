@@ -23,8 +23,16 @@
 //!   a graceful cancel of the scope waits for every child; the children's
 //!   own runs are not counted.
 //!
+//! - a child that returned `Ok(())` (when `T` is `()`) has nothing left to
+//!   report: its slot is released as it finishes and reused by a later
+//!   child, and `join` puts the `()` back at its place in spawn order. So a
+//!   long-lived group holds memory for its live and failed children only,
+//!   not for every child it ever ran. Each slot keeps its child's spawn
+//!   order, which names the child and orders the outputs.
+//!
 //! Wakers are woken and the scope is cancelled after the lock is released.
 
+use std::any::Any;
 use std::fmt;
 use std::mem;
 use std::sync::Arc as StdArc;
@@ -47,11 +55,40 @@ pub(crate) enum Slot<T, E> {
     Unstarted(Option<StdArc<str>>),
     Done(Option<StdArc<str>>, Result<T, ChildError<E>>),
     Rejected,
+    /// A unit success with nothing left to report; the slot is free.
+    Released,
+}
+
+/// One child's slot: where it is, and its place in spawn order.
+pub(crate) struct Entry<T, E> {
+    order: usize,
+    slot: Slot<T, E>,
+}
+
+/// Makes the `()` a released child returned, for `join`; only ever set
+/// when `T` is `()`.
+pub(crate) type MakeUnit<T> = fn() -> Option<T>;
+
+/// `Some` when `T` is `()`: then a child's `Ok(())` can be released as it
+/// finishes and made again at `join`.
+pub(crate) fn unit_maker<T: 'static>() -> Option<MakeUnit<T>> {
+    fn make<T: 'static>() -> Option<T> {
+        let mut unit = Some(());
+        (&mut unit as &mut dyn Any)
+            .downcast_mut::<Option<T>>()
+            .and_then(Option::take)
+    }
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>()).then_some(make::<T>)
 }
 
 pub(crate) struct State<T, E> {
     pub(crate) closed: bool,
-    pub(crate) slots: Vec<Slot<T, E>>,
+    slots: Vec<Entry<T, E>>,
+    /// Released slots, for reuse.
+    free: Vec<usize>,
+    /// Children reserved so far: the next child's spawn order.
+    spawned: usize,
+    make_unit: Option<MakeUnit<T>>,
     pub(crate) running: usize,
     pub(crate) failed: usize,
     pub(crate) trigger: Option<StdArc<str>>,
@@ -103,6 +140,9 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             state: Mutex::new(State {
                 closed: false,
                 slots: Vec::new(),
+                free: Vec::new(),
+                spawned: 0,
+                make_unit: None,
                 running: 0,
                 failed: 0,
                 trigger: None,
@@ -111,8 +151,13 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         }
     }
 
-    /// Reserves a slot for a new child.
-    pub(crate) fn reserve(&self, name: Option<StdArc<str>>) -> Result<usize, GroupSpawnError> {
+    /// Reserves a slot for a new child: `(slot, spawn order)`.
+    /// `make_unit` is [`unit_maker`]'s answer for the group's `T`.
+    pub(crate) fn reserve(
+        &self,
+        name: Option<StdArc<str>>,
+        make_unit: Option<MakeUnit<T>>,
+    ) -> Result<(usize, usize), GroupSpawnError> {
         let mut state = lock(&self.state);
         if state.closed {
             return Err(GroupSpawnError::Closed);
@@ -134,16 +179,36 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             let reason = CancelReason::SiblingFailed { task: task.clone() };
             return Err(GroupSpawnError::Cancelled(Cancelled { reason }));
         }
-        state.slots.push(Slot::Running(name));
+        state.make_unit = make_unit;
+        let order = state.spawned;
+        state.spawned += 1;
+        let entry = Entry {
+            order,
+            slot: Slot::Running(name),
+        };
+        let index = match state.free.pop() {
+            Some(index) => {
+                state.slots[index] = entry;
+                index
+            }
+            None => {
+                state.slots.push(entry);
+                state.slots.len() - 1
+            }
+        };
         state.running += 1;
-        Ok(state.slots.len() - 1)
+        Ok((index, order))
     }
 
     /// The executor refused child `index` (its task was dropped unpolled):
     /// forget the child.
     pub(crate) fn reject(&self, index: usize) {
         let mut state = lock(&self.state);
-        if let Some(slot @ Slot::Unstarted(_)) = state.slots.get_mut(index) {
+        if let Some(Entry {
+            slot: slot @ Slot::Unstarted(_),
+            ..
+        }) = state.slots.get_mut(index)
+        {
             *slot = Slot::Rejected;
         }
     }
@@ -157,17 +222,18 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         let mut idle = false;
         let waker = {
             let mut state = lock(&self.state);
-            let Some(slot) = state.slots.get_mut(index) else {
+            let Some(entry) = state.slots.get_mut(index) else {
                 return;
             };
-            let name = match mem::replace(slot, Slot::Rejected) {
+            let order = entry.order;
+            let name = match mem::replace(&mut entry.slot, Slot::Rejected) {
                 Slot::Running(name) if !started => {
-                    state.slots[index] = Slot::Unstarted(name);
+                    entry.slot = Slot::Unstarted(name);
                     None
                 }
                 Slot::Running(name) => Some(name),
                 other => {
-                    state.slots[index] = other;
+                    entry.slot = other;
                     return;
                 }
             };
@@ -183,19 +249,25 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                     if let Err(ChildError::Cancelled(c)) = &result
                         && !self.observers.is_empty()
                     {
-                        cancelled_event = Some((label(name.as_deref(), index), c.reason.clone()));
+                        cancelled_event = Some((label(name.as_deref(), order), c.reason.clone()));
                     }
                     if is_failure(&result) {
                         state.failed += 1;
                         if state.trigger.is_none() {
-                            let task: StdArc<str> = label(name.as_deref(), index).into();
+                            let task: StdArc<str> = label(name.as_deref(), order).into();
                             state.trigger = Some(task.clone());
                             if self.fail_fast {
                                 cancel = Some(task);
                             }
                         }
                     }
-                    state.slots[index] = Slot::Done(name, result);
+                    if result.is_ok() && state.make_unit.is_some() {
+                        // A unit success: nothing left to report.
+                        state.slots[index].slot = Slot::Released;
+                        state.free.push(index);
+                    } else {
+                        state.slots[index].slot = Slot::Done(name, result);
+                    }
                 }
             }
             if state.running == 0 {
@@ -239,11 +311,25 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         Poll::Pending
     }
 
-    /// Closes the group and takes every slot (for the join outputs).
-    pub(crate) fn take_slots(&self) -> Vec<Slot<T, E>> {
+    /// Closes the group and takes every child's slot, in spawn order, for
+    /// the join outputs (released children come back as `Ok(())`).
+    pub(crate) fn take_slots(&self) -> InOrder<T, E> {
         let mut state = lock(&self.state);
         state.closed = true;
-        mem::take(&mut state.slots)
+        let mut kept: Vec<Entry<T, E>> = mem::take(&mut state.slots)
+            .into_iter()
+            .filter(|e| !matches!(e.slot, Slot::Released))
+            .collect();
+        state.free.clear();
+        // Already in order unless slots were reused: then a sort of what
+        // is kept (live or failed children), not of every child.
+        kept.sort_by_key(|e| e.order);
+        InOrder {
+            kept: kept.into_iter().peekable(),
+            next: 0,
+            spawned: state.spawned,
+            make_unit: state.make_unit,
+        }
     }
 
     /// The group is dropped before its join completed: cancel every child
@@ -259,7 +345,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             state
                 .slots
                 .iter_mut()
-                .filter_map(|slot| match slot {
+                .filter_map(|Entry { slot, .. }| match slot {
                     Slot::Done(..) => match mem::replace(slot, Slot::Rejected) {
                         Slot::Done(name, Err(e)) => unobserved(name, &e),
                         _ => None,
@@ -277,16 +363,50 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     }
 }
 
+/// Every child's slot in spawn order; from [`Shared::take_slots`].
+pub(crate) struct InOrder<T, E> {
+    kept: std::iter::Peekable<std::vec::IntoIter<Entry<T, E>>>,
+    next: usize,
+    spawned: usize,
+    make_unit: Option<MakeUnit<T>>,
+}
+
+impl<T, E> Iterator for InOrder<T, E> {
+    type Item = Slot<T, E>;
+
+    fn next(&mut self) -> Option<Slot<T, E>> {
+        if self.next >= self.spawned {
+            return None;
+        }
+        let order = self.next;
+        self.next += 1;
+        if self.kept.peek().is_some_and(|e| e.order == order) {
+            return self.kept.next().map(|e| e.slot);
+        }
+        // Not kept: a released unit success.
+        Some(match self.make_unit.and_then(|make| make()) {
+            Some(unit) => Slot::Done(None, Ok(unit)),
+            None => Slot::Rejected,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.spawned - self.next;
+        (left, Some(left))
+    }
+}
+
 /// Builds `join()`'s answer from the slots.
 ///
 /// Failures (errors, panics, lost tasks) are listed in spawn order, the
 /// lowest index first: arrival order is not deterministic on a
 /// multi-threaded executor, spawn order is.
 pub(crate) fn fail_fast_output<T, E>(
-    slots: Vec<Slot<T, E>>,
+    slots: impl IntoIterator<Item = Slot<T, E>>,
     reason: Option<CancelReason>,
 ) -> Result<Vec<T>, GroupError<E>> {
-    let mut values = Vec::with_capacity(slots.len());
+    let slots = slots.into_iter();
+    let mut values = Vec::with_capacity(slots.size_hint().0);
     let mut failed = Vec::new();
     let mut cancelled = 0;
     for (index, slot) in slots.into_iter().enumerate() {
@@ -299,7 +419,7 @@ pub(crate) fn fail_fast_output<T, E>(
                 name,
                 error: ChildError::Lost,
             }),
-            Slot::Running(_) | Slot::Rejected => {}
+            Slot::Running(_) | Slot::Rejected | Slot::Released => {}
         }
     }
     if failed.is_empty() && cancelled == 0 {
@@ -316,13 +436,15 @@ pub(crate) fn fail_fast_output<T, E>(
 }
 
 /// Builds `join_all()`'s answer from the slots.
-pub(crate) fn all_output<T, E>(slots: Vec<Slot<T, E>>) -> Vec<Result<T, ChildError<E>>> {
+pub(crate) fn all_output<T, E>(
+    slots: impl IntoIterator<Item = Slot<T, E>>,
+) -> Vec<Result<T, ChildError<E>>> {
     slots
         .into_iter()
         .filter_map(|slot| match slot {
             Slot::Done(_, result) => Some(result),
             Slot::Running(_) | Slot::Unstarted(_) => Some(Err(ChildError::Lost)),
-            Slot::Rejected => None,
+            Slot::Rejected | Slot::Released => None,
         })
         .collect()
 }
@@ -355,7 +477,7 @@ mod loom_tests {
     fn loom_a_failure_racing_the_group_drop_is_reported_exactly_once() {
         loom::model(|| {
             let (shared, reported) = shared(true);
-            let index = shared.reserve(None).unwrap();
+            let index = shared.reserve(None, None).unwrap().0;
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
@@ -370,7 +492,7 @@ mod loom_tests {
     fn loom_a_completion_racing_join_wakes_the_joiner_and_is_returned() {
         loom::model(|| {
             let (shared, reported) = shared(true);
-            let index = shared.reserve(Some("a".into())).unwrap();
+            let index = shared.reserve(Some("a".into()), None).unwrap().0;
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(index, Err(ChildError::Failed("x")), true));
@@ -397,9 +519,9 @@ mod loom_tests {
     fn loom_children_failing_while_the_group_is_cancelled_are_all_kept_in_spawn_order() {
         loom::model(|| {
             let (shared, reported) = shared(true);
-            let a = shared.reserve(Some("a".into())).unwrap();
-            let b = shared.reserve(Some("b".into())).unwrap();
-            let c = shared.reserve(Some("c".into())).unwrap();
+            let a = shared.reserve(Some("a".into()), None).unwrap().0;
+            let b = shared.reserve(Some("b".into()), None).unwrap().0;
+            let c = shared.reserve(Some("c".into()), None).unwrap().0;
             let (sa, sb) = (shared.clone(), shared.clone());
             let ta =
                 loom::thread::spawn(move || sa.complete(a, Err(ChildError::Failed("ea")), true));
@@ -424,22 +546,22 @@ mod loom_tests {
     fn loom_a_spawn_after_a_recorded_failure_is_always_refused() {
         loom::model(|| {
             let (shared, _) = shared(true);
-            let first = shared.reserve(Some("x".into())).unwrap();
+            let first = shared.reserve(Some("x".into()), None).unwrap().0;
             let s2 = shared.clone();
             let t = loom::thread::spawn(move || {
                 s2.complete(first, Err(ChildError::Failed("x")), true);
             });
-            let early = shared.reserve(None);
+            let early = shared.reserve(None, None);
             t.join().unwrap();
             // Whatever the interleaving, a spawn after the failure was
             // recorded is refused with the failing child's name.
-            let late = shared.reserve(None);
+            let late = shared.reserve(None, None);
             let sibling = CancelReason::SiblingFailed { task: "x".into() };
             assert_eq!(
                 late,
                 Err(GroupSpawnError::Cancelled(Cancelled { reason: sibling }))
             );
-            if let Ok(index) = early {
+            if let Ok((index, _)) = early {
                 shared.complete(index, Ok(1), true);
             }
         });
@@ -449,11 +571,11 @@ mod loom_tests {
     fn loom_a_spawn_racing_a_sibling_failure_is_refused_or_cancelled() {
         loom::model(|| {
             let (shared, _) = shared(true);
-            let first = shared.reserve(None).unwrap();
+            let first = shared.reserve(None, None).unwrap().0;
             let s2 = shared.clone();
             let t =
                 loom::thread::spawn(move || s2.complete(first, Err(ChildError::Failed("x")), true));
-            let second = shared.reserve(None);
+            let second = shared.reserve(None, None);
             t.join().unwrap();
             match second {
                 Err(e) => assert!(matches!(e, GroupSpawnError::Cancelled(_))),
