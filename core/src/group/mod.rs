@@ -359,10 +359,19 @@ impl<S, T, E: fmt::Debug> TaskGroup<S, T, E> {
     /// Waits for every child, then returns their values in spawn order, or
     /// a [`GroupError`].
     ///
+    /// A group cancelled at its own level (its [`cancel`](Self::cancel), or
+    /// a deadline on its own scope) with no child failing joins without an
+    /// error: the values are those of the children that finished, and
+    /// [`join_all`](Self::join_all) tells which were cancelled. This is
+    /// trio's `cancelled_caught`: a scope's own cancel is caught at the
+    /// scope, while a cancel from an enclosing scope goes on outward.
+    ///
     /// # Errors
     ///
     /// [`GroupError`] if any child failed, panicked or was lost (the first
-    /// one, then every other), or if children were cancelled.
+    /// one, then every other), or if children were cancelled through an
+    /// enclosing scope, at shutdown, or by a failing sibling (the
+    /// [`reason`](GroupError::reason) says which).
     ///
     /// # Cancel safety
     ///

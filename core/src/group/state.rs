@@ -422,7 +422,15 @@ pub(crate) fn fail_fast_output<T, E>(
             Slot::Running(_) | Slot::Rejected | Slot::Released => {}
         }
     }
-    if failed.is_empty() && cancelled == 0 {
+    // Cancelled at its own level (its `cancel()`, its own deadline) with no
+    // child failing: the owner stopped it on purpose, which is no error
+    // (trio's `cancelled_caught`). Through an enclosing scope, at shutdown
+    // or by a failing sibling, it is reported.
+    let cancelled_by_owner = matches!(
+        reason,
+        Some(CancelReason::Explicit { .. } | CancelReason::Deadline { .. })
+    );
+    if failed.is_empty() && (cancelled == 0 || cancelled_by_owner) {
         return Ok(values);
     }
     let mut failed = failed.into_iter();

@@ -2,6 +2,7 @@
 //! every runtime.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering::SeqCst;
 
 use staunch::group::{Background, ChildError, GroupSpawnError, TaskGroup};
 use staunch::runtime::{SpawnError, UnobservedKind};
@@ -252,6 +253,66 @@ pub async fn a_group_in_a_scope_is_cancelled_at_the_scopes_deadline<R: TestRunti
         Some(CancelReason::Deadline { .. })
     ));
     assert!(rt.now() - start < ms(60_000));
+}
+
+/// Mirrors trio's `cancelled_caught`: a group cancelled by its owner joins
+/// without an error (the finished children's values; `join_all` shows who
+/// was cancelled), while a cancel from an enclosing scope is an error with
+/// that reason.
+pub async fn a_group_cancelled_by_its_owner_joins_without_an_error<R: TestRuntime>(rt: R) {
+    // The first child finishes at once, the second would take a minute;
+    // each test below waits for the first before cancelling.
+    let spawn_both = |group: &TaskGroup<R, u32, String>| {
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = finished.clone();
+        group
+            .spawn(async move {
+                flag.store(true, SeqCst);
+                Ok(1)
+            })
+            .expect("spawn");
+        let rt = rt.clone();
+        group
+            .spawn(async move {
+                rt.sleep(ms(60_000)).await;
+                Ok(2)
+            })
+            .expect("spawn");
+        finished
+    };
+    // Its own cancel: not an error.
+    let group = TaskGroup::<_, u32, String>::new(rt.clone());
+    let finished = spawn_both(&group);
+    eventually(&rt, "the first child finished", || finished.load(SeqCst)).await;
+    group.cancel();
+    assert_eq!(group.join().await, Ok(vec![1]), "on {}", R::NAME);
+    // The same, read child by child: the second was cancelled, explicitly.
+    let group = TaskGroup::<_, u32, String>::new(rt.clone());
+    let finished = spawn_both(&group);
+    eventually(&rt, "the first child finished", || finished.load(SeqCst)).await;
+    group.cancel();
+    let all = group.join_all().await;
+    assert_eq!(all[0], Ok(1));
+    assert!(matches!(
+        &all[1],
+        Err(ChildError::Cancelled(c)) if matches!(c.reason, CancelReason::Explicit { .. })
+    ));
+    // Through an enclosing scope: reported, with that scope's reason.
+    let outer = CancelScope::new();
+    let group = TaskGroup::builder(rt.clone())
+        .in_scope(&outer)
+        .build::<u32, String>()
+        .expect("valid");
+    let finished = spawn_both(&group);
+    eventually(&rt, "the first child finished", || finished.load(SeqCst)).await;
+    outer.cancel_with_message("shutting down the request");
+    let err = group.join().await.unwrap_err();
+    assert!(err.is_cancelled() && err.first.is_none(), "on {}", R::NAME);
+    assert_eq!(err.cancelled, 1);
+    assert!(matches!(
+        err.reason.as_ref().map(CancelReason::root),
+        Some(CancelReason::Explicit { message: Some(m) }) if &**m == "shutting down the request"
+    ));
 }
 
 /// Graceful shutdown lets cooperative tasks finish, drops stuck ones after the
@@ -521,6 +582,7 @@ macro_rules! group_cases {
         $m!($($($extra)*;)? group::a_group_limit_caps_how_many_children_run_at_once);
         $m!($($($extra)*;)? group::children_spawn_siblings_through_a_group_handle);
         $m!($($($extra)*;)? group::a_group_in_a_scope_is_cancelled_at_the_scopes_deadline);
+        $m!($($($extra)*;)? group::a_group_cancelled_by_its_owner_joins_without_an_error);
         $m!($($($extra)*;)? group::background_shutdown_reports_stuck_tasks_and_unread_failures);
         $m!($($($extra)*;)? group::children_failing_together_are_all_in_the_group_error_in_spawn_order);
         $m!($($($extra)*;)? group::spawning_into_a_failing_group_is_refused_with_the_failing_childs_name);
