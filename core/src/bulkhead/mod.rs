@@ -23,6 +23,27 @@
 //! .unwrap();
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
+//!
+//! Guards compose in either order with one `?`: the `_layered` form takes a
+//! stage that already speaks [`staunch::Error`](crate::Error).
+//!
+//! ```
+//! use staunch::{breaker::CircuitBreaker, bulkhead::Bulkhead, Error};
+//! use std::io;
+//!
+//! async fn fetch() -> Result<u32, io::Error> { Ok(7) }
+//!
+//! # let rt = staunch::testing::VirtualRuntime::new();
+//! let breaker = CircuitBreaker::builder(rt.clone()).build()?;
+//! let bulkhead = Bulkhead::builder(8).build()?;
+//! let both = async {
+//!     let a = breaker.call_layered(bulkhead.call(fetch())).await?;
+//!     let b = bulkhead.call_layered(breaker.call(fetch())).await?;
+//!     Ok::<_, Error<io::Error>>(a + b)
+//! };
+//! assert_eq!(rt.block_on(both).unwrap().unwrap(), 14);
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
 
 mod acquire;
 mod error;
