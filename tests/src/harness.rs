@@ -35,6 +35,11 @@ pub trait TestRuntime:
     #[must_use]
     fn with_sink(&self, sink: ErrorSink) -> Self;
 
+    /// Another runtime of this kind that has already shut down, or `None`
+    /// where a runtime of this kind never shuts down (the browser's event
+    /// loop).
+    fn shut_down_sibling(&self) -> Option<Self>;
+
     /// Runs `work` where blocking is allowed, or says it cannot.
     ///
     /// # Errors
@@ -58,6 +63,12 @@ impl TestRuntime for VirtualRuntime {
 
     fn with_sink(&self, sink: ErrorSink) -> Self {
         self.clone().with_error_sink(sink)
+    }
+
+    fn shut_down_sibling(&self) -> Option<Self> {
+        let dead = VirtualRuntime::new();
+        dead.shutdown();
+        Some(dead)
     }
 
     fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
@@ -91,7 +102,7 @@ mod native {
     /// The adapters with threads: local spawn needs their local variants,
     /// blocking work goes to their blocking pools.
     macro_rules! threaded_runtime {
-        ($ty:ty, $name:literal, $one_thread:expr) => {
+        ($ty:ty, $name:literal, $one_thread:expr, $dead:expr) => {
             impl TestRuntime for $ty {
                 const NAME: &'static str = $name;
                 const VIRTUAL_TIME: bool = false;
@@ -107,6 +118,11 @@ mod native {
                     self.clone().with_error_sink(sink)
                 }
 
+                fn shut_down_sibling(&self) -> Option<Self> {
+                    let dead: fn() -> $ty = $dead;
+                    Some(dead())
+                }
+
                 fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
                 where
                     F: FnOnce() -> T + Send + 'static,
@@ -120,10 +136,33 @@ mod native {
 
     // smol's global executor may run tasks on several threads
     // (`SMOL_THREADS`); tokio's current-thread runtime runs them on one.
-    threaded_runtime!(Smol, "smol", |_| false);
-    threaded_runtime!(Tokio, "tokio", |rt| {
-        rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+    threaded_runtime!(Smol, "smol", |_| false, || {
+        // An adapter on an executor that has been dropped.
+        let executor = std::sync::Arc::new(smol::Executor::new());
+        let dead = Smol::on(&executor);
+        drop(executor);
+        dead
     });
+    threaded_runtime!(
+        Tokio,
+        "tokio",
+        |rt| rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread,
+        || {
+            // A runtime cannot be dropped inside another's context: make
+            // and drop it on a thread of its own, keep the adapter.
+            std::thread::spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("a tokio runtime");
+                let dead = Tokio::on(runtime.handle().clone());
+                drop(runtime);
+                dead
+            })
+            .join()
+            .expect("the runtime thread")
+        }
+    );
 
     /// Runs a case on smol's global executor.
     pub fn run_smol<F, Fut>(case: F)
@@ -182,6 +221,10 @@ mod web {
 
         fn with_sink(&self, sink: ErrorSink) -> Self {
             self.clone().with_error_sink(sink)
+        }
+
+        fn shut_down_sibling(&self) -> Option<Self> {
+            None // the page's (or Node's) event loop never shuts down
         }
 
         fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>

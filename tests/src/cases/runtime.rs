@@ -542,11 +542,40 @@ pub async fn spawn_local_runs_not_send_futures_or_says_unsupported<R: TestRuntim
     }
 }
 
+/// Spawning on a runtime that has shut down never runs the task and never
+/// loses it silently: smol and the `VirtualRuntime` refuse with
+/// `SpawnError::Shutdown`; tokio cannot tell, so it drops the task and the
+/// handle says `JoinError::Lost`. The browser's event loop never shuts down.
+pub async fn spawning_after_shutdown_is_refused_or_reported_lost<R: TestRuntime>(rt: R) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return; // `Web`: nothing to shut down
+    };
+    let drops = DropCounter::new();
+    let guard = drops.guard();
+    match dead.spawn(async move {
+        let _guard = guard;
+        Ok::<(), String>(())
+    }) {
+        Err(SpawnError::Shutdown) => assert_ne!(R::NAME, "tokio"),
+        Ok(handle) => {
+            assert_eq!(
+                R::NAME,
+                "tokio",
+                "only tokio accepts a task it will not run"
+            );
+            assert_eq!(handle.await, Err(JoinError::Lost));
+        }
+        Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
+    }
+    eventually(&rt, "the refused task was dropped", || drops.dropped() == 1).await;
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
+        $m!($($($extra)*;)? runtime::spawning_after_shutdown_is_refused_or_reported_lost);
         $m!($($($extra)*;)? runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);
         $m!($($($extra)*;)? runtime::zero_and_past_deadline_sleeps_complete);
         $m!($($($extra)*;)? runtime::a_duration_max_sleep_never_fires_and_can_be_aborted);
