@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::machine::{Ticket, Verdict};
+use super::ticket::{Ticket, Verdict};
 use super::{CircuitBreaker, Guard};
 use crate::Error;
 

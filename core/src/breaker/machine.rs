@@ -1,4 +1,8 @@
-//! The breaker's state machine.
+//! The breaker's state machine: everything done under its mutex. The
+//! lock-free closed-state path (admitting a call, counting a plain success)
+//! is in [`fast_path`](super::fast_path); the token an admitted call carries
+//! is in [`ticket`](super::ticket). The invariants below hold across all
+//! three.
 //!
 //! # States and transitions
 //!
@@ -76,6 +80,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::Config;
+use super::fast_path::{
+    COUNT_MASK, GEN_MASK, LIMIT_MASK, LIMIT_SHIFT, MAX_TIMED_LIMIT, UNLIMITED, WARM, counted,
+    fresh, start,
+};
+use super::ticket::{Ticket, Verdict};
 use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
 use crate::observe::{Event, Observers};
@@ -83,12 +92,12 @@ use crate::retry::Backoff;
 use crate::runtime::{AnyTimer, Instant, Timer};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering, lock};
 
-const CLOSED: u64 = 0;
+pub(super) const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
 const FORCED_OPEN: u64 = 3;
-const FORCED_CLOSED: u64 = 4;
-const TAG_BITS: u32 = 3;
+pub(super) const FORCED_CLOSED: u64 = 4;
+pub(super) const TAG_BITS: u32 = 3;
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -129,66 +138,6 @@ impl Phase {
     }
 }
 
-/// What a reported call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Success,
-    Failure,
-    /// Counts as neither (frees a probe slot).
-    Ignore,
-}
-
-/// What an admitted call carries until it reports: two plain words, so it
-/// travels through a caller's future in registers-sized pieces (an
-/// `Option<Instant>` beside a `bool` was copied through the stack in
-/// mismatched chunks, which stalled every call on store forwarding).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    /// `generation << 1 | probe`.
-    tag: u64,
-    /// Nanoseconds since the clock's origin when the call started, or
-    /// [`NOT_TIMED`] when slow calls are not measured.
-    started: u64,
-}
-
-/// `Ticket::started` when the start time was not read.
-const NOT_TIMED: u64 = u64::MAX;
-
-impl Ticket {
-    #[inline]
-    fn new(generation: u64, probe: bool, started: Option<Instant>) -> Ticket {
-        Ticket {
-            tag: (generation << 1) | u64::from(probe),
-            // Saturates 584 years after the clock's origin, one below the
-            // "not timed" mark: a later start can only look slower.
-            started: started.map_or(NOT_TIMED, |at| {
-                u64::try_from(at.since_origin().as_nanos())
-                    .map_or(NOT_TIMED - 1, |n| n.min(NOT_TIMED - 1))
-            }),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn generation(self) -> u64 {
-        self.tag >> 1
-    }
-
-    #[inline]
-    pub(crate) fn probe(self) -> bool {
-        self.tag & 1 == 1
-    }
-
-    #[inline]
-    fn is_timed(self) -> bool {
-        self.started != NOT_TIMED
-    }
-
-    fn started(self) -> Option<Instant> {
-        self.is_timed()
-            .then(|| Instant::from_origin(Duration::from_nanos(self.started)))
-    }
-}
-
 /// What the breaker was judging by at some moment: its window's totals and
 /// the failures in a row (in half-open: the probes reported so far).
 #[derive(Debug, Clone, Copy, Default)]
@@ -224,53 +173,17 @@ pub(crate) struct Shared {
     pub(crate) clock: AnyTimer,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
-    word: AtomicU64,
+    pub(super) word: AtomicU64,
     /// Calls refused since the breaker was built.
-    refused: AtomicU64,
+    pub(super) refused: AtomicU64,
     /// Plain successes not yet in the window (invariant 5):
     /// `generation (31 bits) | warm (1 bit) | limit (8 bits) | count (24 bits)`.
     /// `count` starts at `COUNT_MASK - limit` (0 when the limit is
     /// [`UNLIMITED`], as for count windows; time windows adapt the limit to
     /// the call rate, invariant 10), and a success may be counted here while
     /// `count` is below `COUNT_MASK`: one comparison with a constant.
-    pending: AtomicU64,
+    pub(super) pending: AtomicU64,
     machine: Mutex<Machine>,
-}
-
-const COUNT_MASK: u64 = 0xFF_FFFF;
-const LIMIT_SHIFT: u32 = 24;
-const LIMIT_MASK: u64 = 0xFF << LIMIT_SHIFT;
-/// The limit field's value that means "up to `COUNT_MASK`".
-const UNLIMITED: u64 = 0xFF;
-/// The most successes a time window lets pile up before reading the clock.
-const MAX_TIMED_LIMIT: u64 = UNLIMITED - 1;
-const WARM: u64 = 1 << 32;
-const GEN_MASK: u64 = 0x7FFF_FFFF;
-
-fn gen_bits(generation: u64) -> u64 {
-    (generation & GEN_MASK) << 33
-}
-
-/// Where the count field starts for a limit: it counts up from there and
-/// a success may be counted lock-free until it reaches `COUNT_MASK`, so the
-/// hot path compares with a constant whatever the limit.
-#[inline]
-fn start(limit: u64) -> u64 {
-    if limit == UNLIMITED {
-        0
-    } else {
-        COUNT_MASK - limit
-    }
-}
-
-/// The pending word for `generation` with `limit` and nothing counted.
-fn fresh(generation: u64, limit: u64) -> u64 {
-    gen_bits(generation) | (limit << LIMIT_SHIFT) | start(limit)
-}
-
-/// The successes counted in pending word `p`.
-fn counted(p: u64) -> u64 {
-    (p & COUNT_MASK) - start((p & LIMIT_MASK) >> LIMIT_SHIFT)
 }
 
 impl std::fmt::Debug for Shared {
@@ -311,11 +224,6 @@ impl Shared {
             pending: AtomicU64::new(pending),
             machine: Mutex::new(machine),
         }
-    }
-
-    #[inline]
-    fn start_time(&self) -> Option<Instant> {
-        self.config.slow_call.map(|_| self.clock.now())
     }
 
     /// The pending limit a generation starts with: unlimited for a count
@@ -391,46 +299,9 @@ impl Shared {
             });
     }
 
-    /// Counts a plain closed-state success without locking, when that
-    /// cannot change the state (invariant 5). `false`: take the lock.
-    #[inline]
-    fn count_success(&self, generation: u64) -> bool {
-        let mut p = self.pending.load(Ordering::Relaxed);
-        loop {
-            if p & !(COUNT_MASK | LIMIT_MASK | WARM) != gen_bits(generation)
-                || p & WARM == 0
-                || p & COUNT_MASK == COUNT_MASK
-            {
-                return false;
-            }
-            match self
-                .pending
-                .compare_exchange_weak(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => p = now,
-            }
-        }
-    }
-
-    /// Admits a call or refuses it.
-    ///
-    /// Inlined into callers (it sits on every call's path across the crate
-    /// boundary): the closed-state answer is one atomic load; everything
-    /// else is in [`acquire_locked`](Self::acquire_locked).
-    #[inline]
-    pub(crate) fn acquire(&self) -> Result<Ticket, CircuitOpen> {
-        let word = self.word.load(Ordering::Acquire);
-        let tag = word & ((1 << TAG_BITS) - 1);
-        if tag == CLOSED || tag == FORCED_CLOSED {
-            return Ok(Ticket::new(word >> TAG_BITS, false, self.start_time()));
-        }
-        self.acquire_locked()
-    }
-
     /// [`acquire`](Self::acquire) in every state but closed: under the mutex.
     #[inline(never)]
-    fn acquire_locked(&self) -> Result<Ticket, CircuitOpen> {
+    pub(super) fn acquire_locked(&self) -> Result<Ticket, CircuitOpen> {
         let now = self.clock.now();
         let (answer, change) = {
             let mut m = self.machine();
@@ -481,26 +352,9 @@ impl Shared {
         }
     }
 
-    /// Records what an admitted call did.
-    ///
-    /// Inlined into callers: a plain closed-state success (no clock needed,
-    /// not a probe) is counted lock-free; everything else goes to
-    /// [`record_locked`](Self::record_locked).
-    #[inline]
-    pub(crate) fn record(&self, ticket: Ticket, verdict: Verdict) {
-        if verdict == Verdict::Success
-            && !ticket.is_timed()
-            && !ticket.probe()
-            && self.count_success(ticket.generation())
-        {
-            return;
-        }
-        self.record_locked(ticket, verdict);
-    }
-
     /// [`record`](Self::record) for every report the fast path cannot take.
     #[inline(never)]
-    fn record_locked(&self, ticket: Ticket, verdict: Verdict) {
+    pub(super) fn record_locked(&self, ticket: Ticket, verdict: Verdict) {
         let started = ticket.started();
         let needs_now = started.is_some()
             || (verdict != Verdict::Ignore
@@ -527,14 +381,6 @@ impl Shared {
             self.report(&mut m, verdict, slow, now)
         };
         self.emit(change);
-    }
-
-    /// Frees the slot of a probe that will never report.
-    #[inline]
-    pub(crate) fn release(&self, ticket: Ticket) {
-        if ticket.probe() {
-            self.record(ticket, Verdict::Ignore);
-        }
     }
 
     /// `now` is `None` when the report needed no clock; a transition reads it then.

@@ -75,7 +75,9 @@
 mod call;
 mod config;
 mod error;
+mod fast_path;
 mod machine;
+mod ticket;
 mod window;
 
 #[cfg(test)]
@@ -94,7 +96,8 @@ pub use error::CircuitOpen;
 use crate::Error;
 use crate::runtime::Timer;
 use crate::typed::Typed;
-use machine::{Shared, Ticket, Verdict};
+use machine::Shared;
+use ticket::{Ticket, Verdict};
 
 /// What errors that the breaker's `failure_if` predicate rejects count as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
