@@ -214,7 +214,9 @@ fn main() {
     let adaptive = ConcurrencyLimit::builder(rt.clone(), Aimd::default())
         .build()
         .expect("valid limit");
-    let bulkhead = Bulkhead::builder(200).build().expect("valid bulkhead");
+    let bulkhead = Bulkhead::builder(rt.clone(), 200)
+        .build()
+        .expect("valid bulkhead");
     b.compare(
         &format!("adaptive/acquire+release vs bulkhead/x{CALLS}"),
         &mut || {

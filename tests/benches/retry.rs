@@ -35,13 +35,13 @@ fn main() {
         .expect("a tokio runtime builds");
     let tokio_timer = tokio_rt.block_on(async { Tokio::current().expect("inside tokio") });
 
-    let retry: Retry = Retry::default();
+    let retry = Retry::new(tokio_timer.clone());
     b.compare(
         &format!("retry/first-try-success/x{CALLS}"),
         &mut || {
             tokio_rt.block_on(async {
                 for n in 0..CALLS {
-                    black_box(retry.run(&tokio_timer, |_| succeed(n)).await.ok());
+                    black_box(retry.run(|_| succeed(n)).await.ok());
                 }
             });
         },

@@ -139,9 +139,9 @@ fn simulate(make: impl FnOnce(&VirtualRuntime) -> Limiter) -> Outcome {
 }
 
 fn static_limit(n: usize) -> impl FnOnce(&VirtualRuntime) -> Limiter {
-    move |_| {
+    move |rt| {
         Limiter::Static(
-            Bulkhead::builder(n)
+            Bulkhead::builder(rt.clone(), n)
                 .max_queued(CLIENTS)
                 .build()
                 .expect("valid"),

@@ -266,9 +266,9 @@ proptest! {
     ) {
         within(Duration::from_secs(60), move || {
             let rt = VirtualRuntime::new();
-            let mut builder = Bulkhead::builder(max_concurrent).max_queued(max_queued);
+            let mut builder = Bulkhead::builder(rt.clone(), max_concurrent).max_queued(max_queued);
             if let Some(limit) = queue_timeout {
-                builder = builder.queue_timeout(rt.clone(), limit);
+                builder = builder.queue_timeout(limit);
             }
             let Ok(bulkhead) = builder.build() else {
                 assert_eq!(max_concurrent, 0, "only a zero limit is refused");

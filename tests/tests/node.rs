@@ -44,9 +44,9 @@ mod single_threaded_values {
             }))
             .build()
             .unwrap();
-        let retry = Retry::builder().max_attempts(1).build().unwrap();
+        let retry = Retry::builder(rt.clone()).max_attempts(1).build().unwrap();
         let out = rt
-            .block_on(retry.run(&rt, |_| breaker.call(async { Err::<(), _>("not found") })))
+            .block_on(retry.run(|_| breaker.call(async { Err::<(), _>("not found") })))
             .unwrap();
         assert!(out.is_err());
         assert_eq!(breaker.metrics().failures, 0, "the Rc classifier ran");

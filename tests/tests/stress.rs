@@ -245,12 +245,9 @@ fn bulkhead_stress() {
     const QUEUE: usize = 16;
     let (runtime, cores) = all_cores_runtime();
     let bulkhead = runtime.block_on(async {
-        Bulkhead::builder(LIMIT)
+        Bulkhead::builder(Tokio::current().expect("inside tokio"), LIMIT)
             .max_queued(QUEUE)
-            .queue_timeout(
-                Tokio::current().expect("inside tokio"),
-                Duration::from_millis(2),
-            )
+            .queue_timeout(Duration::from_millis(2))
             .build()
             .expect("valid bulkhead")
     });

@@ -224,8 +224,8 @@ async fn naive<T: Timer>(tally: &Tally<'_, T>, max_pages: u32) {
 
 /// The lab's retry policy: three attempts, exponential backoff from 50 ms
 /// with full jitter, capped at 400 ms; a 429's Retry-After is honoured.
-fn retry_policy(seed: u64) -> Retry {
-    Retry::builder()
+fn retry_policy<T: Timer + Clone + 'static>(timer: &T, seed: u64) -> Retry {
+    Retry::builder(timer.clone())
         .max_attempts(3)
         .backoff(
             Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_millis(400)),
@@ -284,13 +284,13 @@ fn host_breakers<T: Timer + Clone + 'static>(timer: &T) -> BTreeMap<&'static str
         .collect()
 }
 
-async fn resilient<T: Timer>(
+async fn resilient<T: Timer + Clone + 'static>(
     tally: &Tally<'_, T>,
     breakers: &BTreeMap<&'static str, CircuitBreaker>,
     seed: u64,
     max_pages: u32,
 ) {
-    let retry = retry_policy(seed);
+    let retry = retry_policy(tally.timer, seed);
     let retry = &retry;
     levels(tally, max_pages, |frontier| {
         bounded(frontier.into_iter().map(|id| async move {
@@ -300,7 +300,7 @@ async fn resilient<T: Timer>(
             // retry -> breaker -> timeout -> fetch: the breaker sees timeouts
             // as failures, and an open breaker stops the retries at once.
             let result = retry
-                .run_layered(tally.timer, |attempt| {
+                .run_layered(|attempt| {
                     attempts.set(attempt.number());
                     breaker.call_layered(async move {
                         tally.attempt();
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_lab_retry_and_breaker_settings_are_valid() {
-        let _ = retry_policy(1);
+        let _ = retry_policy(&VirtualRuntime::new(), 1);
         assert_eq!(host_breakers(&VirtualRuntime::new()).len(), HOSTS.len());
     }
 

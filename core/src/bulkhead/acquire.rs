@@ -63,7 +63,7 @@ impl Future for Acquire {
                     return Poll::Ready(Err(this.bulkhead.full()));
                 }
                 Entered::Queued(key) => {
-                    let timeout = shared.queue_timeout.as_ref().map(|(t, d)| t.sleep(*d));
+                    let timeout = shared.queue_timeout.map(|d| shared.timer.sleep(d));
                     this.state = AcquireState::Waiting { key, timeout };
                 }
             }
@@ -84,10 +84,7 @@ impl Future for Acquire {
                 // Granted at the last moment: keep the slot after all.
                 return Poll::Ready(Ok(this.bulkhead.permit()));
             }
-            let waited = shared
-                .queue_timeout
-                .as_ref()
-                .map_or(Duration::ZERO, |t| t.1);
+            let waited = shared.queue_timeout.unwrap_or(Duration::ZERO);
             return Poll::Ready(Err(this.bulkhead.reject(Rejected::QueueTimeout { waited })));
         }
         Poll::Pending

@@ -11,7 +11,7 @@
 //! use staunch::testing::VirtualRuntime;
 //!
 //! let rt = VirtualRuntime::new();
-//! let bulkhead = Bulkhead::builder(1).build()?;
+//! let bulkhead = Bulkhead::builder(rt.clone(), 1).build()?;
 //! rt.block_on(async {
 //!     let first = bulkhead.try_acquire().unwrap();
 //!     // One slot, no queue: the next caller is refused at once.
@@ -35,7 +35,7 @@
 //!
 //! # let rt = staunch::testing::VirtualRuntime::new();
 //! let breaker = CircuitBreaker::builder(rt.clone()).build()?;
-//! let bulkhead = Bulkhead::builder(8).build()?;
+//! let bulkhead = Bulkhead::builder(rt.clone(), 8).build()?;
 //! let both = async {
 //!     let a = breaker.call_layered(bulkhead.call(fetch())).await?;
 //!     let b = bulkhead.call_layered(breaker.call(fetch())).await?;
@@ -68,7 +68,8 @@ use queue::{Entered, Slots};
 
 struct Shared {
     slots: Slots,
-    queue_timeout: Option<(AnyTimer, Duration)>,
+    timer: AnyTimer,
+    queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
 }
@@ -100,9 +101,11 @@ impl fmt::Debug for Bulkhead {
 
 impl Bulkhead {
     /// A builder for a bulkhead admitting `max_concurrent` calls at once,
-    /// with no queue and no queue timeout.
-    pub fn builder(max_concurrent: usize) -> BulkheadBuilder {
+    /// with no queue and no queue timeout; a queue timeout is timed on
+    /// `timer`.
+    pub fn builder<T: Timer + 'static>(timer: T, max_concurrent: usize) -> BulkheadBuilder {
         BulkheadBuilder {
+            timer: AnyTimer::new(timer),
             max_concurrent,
             max_queued: 0,
             queue_timeout: None,
@@ -141,9 +144,9 @@ impl Bulkhead {
     /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
-    /// let bulkhead = Bulkhead::builder(1)
+    /// let bulkhead = Bulkhead::builder(rt.clone(), 1)
     ///     .max_queued(1)
-    ///     .queue_timeout(rt.clone(), Duration::from_millis(50))
+    ///     .queue_timeout(Duration::from_millis(50))
     ///     .build()?;
     /// rt.block_on(async {
     ///     let _held = bulkhead.acquire().await.unwrap();
@@ -234,9 +237,10 @@ impl Bulkhead {
 /// Configures a [`Bulkhead`]; checked by [`build`](BulkheadBuilder::build).
 #[must_use = "a builder does nothing until you call `build()`"]
 pub struct BulkheadBuilder {
+    timer: AnyTimer,
     max_concurrent: usize,
     max_queued: usize,
-    queue_timeout: Option<(AnyTimer, Duration)>,
+    queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
 }
@@ -246,7 +250,7 @@ impl fmt::Debug for BulkheadBuilder {
         f.debug_struct("BulkheadBuilder")
             .field("max_concurrent", &self.max_concurrent)
             .field("max_queued", &self.max_queued)
-            .field("queue_timeout", &self.queue_timeout.as_ref().map(|t| t.1))
+            .field("queue_timeout", &self.queue_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -258,9 +262,9 @@ impl BulkheadBuilder {
         self
     }
 
-    /// Refuse a queued caller that waited `limit` on `timer` without a slot.
-    pub fn queue_timeout<T: Timer + 'static>(mut self, timer: T, limit: Duration) -> Self {
-        self.queue_timeout = Some((AnyTimer::new(timer), limit));
+    /// Refuse a queued caller that waited `limit` without a slot.
+    pub fn queue_timeout(mut self, limit: Duration) -> Self {
+        self.queue_timeout = Some(limit);
         self
     }
 
@@ -293,6 +297,7 @@ impl BulkheadBuilder {
         Ok(Bulkhead {
             shared: Arc::new(Shared {
                 slots: Slots::new(self.max_concurrent, self.max_queued),
+                timer: self.timer,
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,

@@ -17,7 +17,10 @@ fn ms(n: u64) -> Duration {
 #[test]
 fn the_number_inside_never_exceeds_the_limit() {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(3).max_queued(100).build().unwrap();
+    let b = Bulkhead::builder(rt.clone(), 3)
+        .max_queued(100)
+        .build()
+        .unwrap();
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let calls = (0..20u64).map(|i| {
@@ -42,7 +45,10 @@ fn the_number_inside_never_exceeds_the_limit() {
 #[test]
 fn a_full_bulkhead_with_a_full_queue_rejects_at_once() {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1).max_queued(1).build().unwrap();
+    let b = Bulkhead::builder(rt.clone(), 1)
+        .max_queued(1)
+        .build()
+        .unwrap();
     let _inside = b.try_acquire().unwrap();
     let mut waiting = Box::pin(b.acquire());
     let waker = futures::task::noop_waker();
@@ -67,7 +73,10 @@ fn a_full_bulkhead_with_a_full_queue_rejects_at_once() {
 #[test]
 fn waiters_are_admitted_first_in_first_out() {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1).max_queued(10).build().unwrap();
+    let b = Bulkhead::builder(rt.clone(), 1)
+        .max_queued(10)
+        .build()
+        .unwrap();
     let order = Arc::new(StdMutex::new(Vec::new()));
     let calls = (0..5).map(|i| {
         let (b, order, rt) = (b.clone(), order.clone(), rt.clone());
@@ -87,7 +96,10 @@ fn waiters_are_admitted_first_in_first_out() {
 
 #[test]
 fn a_newcomer_never_overtakes_a_waiter() {
-    let b = Bulkhead::builder(1).max_queued(1).build().unwrap();
+    let b = Bulkhead::builder(VirtualRuntime::new(), 1)
+        .max_queued(1)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let mut waiting = Box::pin(b.acquire());
     let waker = futures::task::noop_waker();
@@ -100,7 +112,10 @@ fn a_newcomer_never_overtakes_a_waiter() {
 
 #[test]
 fn a_cancelled_waiter_leaves_the_queue() {
-    let b = Bulkhead::builder(1).max_queued(1).build().unwrap();
+    let b = Bulkhead::builder(VirtualRuntime::new(), 1)
+        .max_queued(1)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let mut waiting = Box::pin(b.acquire());
     let waker = futures::task::noop_waker();
@@ -119,7 +134,10 @@ fn a_cancelled_waiter_leaves_the_queue() {
 
 #[test]
 fn a_waiter_cancelled_after_being_granted_passes_the_slot_on() {
-    let b = Bulkhead::builder(1).max_queued(2).build().unwrap();
+    let b = Bulkhead::builder(VirtualRuntime::new(), 1)
+        .max_queued(2)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
@@ -140,9 +158,9 @@ fn a_waiter_cancelled_after_being_granted_passes_the_slot_on() {
 #[test]
 fn the_queue_timeout_rejects_a_waiter_exactly_on_time() {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1)
+    let b = Bulkhead::builder(rt.clone(), 1)
         .max_queued(1)
-        .queue_timeout(rt.clone(), ms(40))
+        .queue_timeout(ms(40))
         .build()
         .unwrap();
     let out = rt
@@ -159,7 +177,10 @@ fn the_queue_timeout_rejects_a_waiter_exactly_on_time() {
 #[test]
 fn a_zero_limit_is_a_config_error() {
     assert_eq!(
-        Bulkhead::builder(0).build().unwrap_err().setting,
+        Bulkhead::builder(VirtualRuntime::new(), 0)
+            .build()
+            .unwrap_err()
+            .setting,
         "max_concurrent"
     );
 }
@@ -180,9 +201,9 @@ fn touches(f: impl FnOnce()) -> u64 {
 /// `n` waiters queue behind a held slot and all time out.
 fn waiters_that_all_time_out(n: usize) -> u64 {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1)
+    let b = Bulkhead::builder(rt.clone(), 1)
         .max_queued(n)
-        .queue_timeout(rt.clone(), ms(10))
+        .queue_timeout(ms(10))
         .build()
         .unwrap();
     let _held = b.try_acquire().unwrap();
@@ -200,7 +221,10 @@ fn waiters_that_all_time_out(n: usize) -> u64 {
 /// `n` waiters queue behind a held slot and are handed it one by one.
 fn waiters_handed_the_slot_in_turn(n: usize) -> u64 {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1).max_queued(n).build().unwrap();
+    let b = Bulkhead::builder(rt.clone(), 1)
+        .max_queued(n)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let work = touches(|| {
         let calls = (0..n).map(|_| b.call(async { Ok::<(), ()>(()) }));
@@ -251,7 +275,10 @@ fn the_work_to_hand_a_slot_down_a_queue_grows_linearly_with_its_length() {
 
 #[test]
 fn a_waiter_leaving_from_the_middle_keeps_the_others_in_order() {
-    let b = Bulkhead::builder(1).max_queued(3).build().unwrap();
+    let b = Bulkhead::builder(VirtualRuntime::new(), 1)
+        .max_queued(3)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
@@ -277,7 +304,10 @@ fn a_waiter_leaving_from_the_middle_keeps_the_others_in_order() {
 #[test]
 fn queue_memory_follows_the_waiters_alive_not_the_waiters_ever_seen() {
     let rt = VirtualRuntime::new();
-    let b = Bulkhead::builder(1).max_queued(8).build().unwrap();
+    let b = Bulkhead::builder(rt.clone(), 1)
+        .max_queued(8)
+        .build()
+        .unwrap();
     rt.block_on(async {
         for _ in 0..1000 {
             let calls = (0..8).map(|_| b.call(async { Ok::<(), ()>(()) }));

@@ -79,14 +79,14 @@
 //! use staunch::testing::VirtualRuntime;
 //!
 //! let rt = VirtualRuntime::new();
-//! let retry: Retry = Retry::builder()
+//! let retry: Retry = Retry::builder(rt.clone())
 //!     .max_attempts(3)
 //!     .backoff(Backoff::constant(Duration::from_millis(10)))
 //!     .build()
 //!     .unwrap();
 //! let results = rt
 //!     .block_on(gather((0..3u32).map(|item| {
-//!         retry.run(&rt, move |attempt| async move {
+//!         retry.run(move |attempt| async move {
 //!             // Item 1 fails twice, then succeeds on its third attempt.
 //!             if item == 1 && attempt.number() < 3 {
 //!                 Err(format!("item {item} is flaky"))

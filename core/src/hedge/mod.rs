@@ -19,8 +19,8 @@
 //! use std::time::Duration;
 //!
 //! let rt = VirtualRuntime::new();
-//! let hedge = Hedge::builder().delay(Duration::from_millis(50)).max_attempts(2).build()?;
-//! let out = rt.block_on(hedge.run(&rt, |attempt| {
+//! let hedge = Hedge::builder(rt.clone()).delay(Duration::from_millis(50)).max_attempts(2).build()?;
+//! let out = rt.block_on(hedge.run(|attempt| {
 //!     let rt = rt.clone();
 //!     async move {
 //!         // The first replica is stuck; the hedge after 50 ms answers in 10.
@@ -39,7 +39,6 @@ mod tests;
 
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -48,7 +47,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::observe::{Event, Observers};
 use crate::retry::Attempt;
-use crate::runtime::Timer;
+use crate::runtime::{AnyTimer, BoxTask, Timer};
 use crate::{ConfigError, Error};
 
 /// When and how many extra attempts to start; see the [module docs](self).
@@ -60,6 +59,7 @@ use crate::{ConfigError, Error};
 /// Dropping a run drops every attempt still running.
 #[derive(Clone)]
 pub struct Hedge {
+    timer: AnyTimer,
     delay: Duration,
     max_attempts: u32,
     name: Arc<str>,
@@ -140,10 +140,12 @@ impl Hedge {
     /// latency wins.
     pub const MAX_ATTEMPTS: u32 = 10;
 
-    /// A builder starting from the defaults (100 ms, 2 attempts).
-    pub fn builder() -> HedgeBuilder {
+    /// A builder timing hedges on `timer`, starting from the defaults
+    /// (100 ms, 2 attempts).
+    pub fn builder<T: Timer + 'static>(timer: T) -> HedgeBuilder {
         HedgeBuilder {
             hedge: Hedge {
+                timer: AnyTimer::new(timer),
                 delay: Duration::from_millis(100),
                 max_attempts: 2,
                 name: Arc::from(""),
@@ -165,13 +167,12 @@ impl Hedge {
     /// # Cancel safety
     ///
     /// Dropping the returned future drops every running attempt.
-    pub async fn run<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
+    pub async fn run<R, E, F, Fut>(&self, mut op: F) -> Result<R, Error<E>>
     where
-        T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
-        self.run_layered(timer, move |attempt| {
+        self.run_layered(move |attempt| {
             let attempt = op(attempt);
             async move { attempt.await.map_err(Error::Inner) }
         })
@@ -189,18 +190,18 @@ impl Hedge {
     /// # Cancel safety
     ///
     /// Dropping the returned future drops every running attempt.
-    pub async fn run_layered<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, Error<E>>
+    pub async fn run_layered<R, E, F, Fut>(&self, mut op: F) -> Result<R, Error<E>>
     where
-        T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Error<E>>>,
     {
+        let timer = &self.timer;
         let start = timer.now();
         let mut previous = None;
         let mut running = FuturesUnordered::new();
         running.push(op(Attempt::first()));
         let mut started = 1u32;
-        let mut next_hedge: Option<Pin<Box<T::Sleep>>> = self.schedule(timer, started);
+        let mut next_hedge: Option<BoxTask> = self.schedule(started);
         loop {
             let event = poll_fn(|cx| {
                 if let Poll::Ready(Some(out)) = running.poll_next_unpin(cx) {
@@ -236,13 +237,13 @@ impl Hedge {
                         elapsed: timer.now().saturating_duration_since(start),
                         previous,
                     }));
-                    next_hedge = self.schedule(timer, started);
+                    next_hedge = self.schedule(started);
                 }
             }
         }
     }
 
-    fn schedule<T: Timer>(&self, timer: &T, started: u32) -> Option<Pin<Box<T::Sleep>>> {
-        (started < self.max_attempts).then(|| Box::pin(timer.sleep(self.delay)))
+    fn schedule(&self, started: u32) -> Option<BoxTask> {
+        (started < self.max_attempts).then(|| self.timer.sleep(self.delay))
     }
 }

@@ -21,13 +21,13 @@ impl Drop for Dropped {
 #[test]
 fn a_fast_first_attempt_starts_no_hedge() {
     let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(ms(50))
         .max_attempts(3)
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
-    let out = rt.block_on(hedge.run(&rt, |attempt| {
+    let out = rt.block_on(hedge.run(|attempt| {
         let n = attempt.number();
         calls.fetch_add(1, Ordering::SeqCst);
         let rt = rt.clone();
@@ -43,14 +43,14 @@ fn a_fast_first_attempt_starts_no_hedge() {
 #[test]
 fn hedges_start_each_delay_and_the_first_success_wins_and_losers_are_dropped() {
     let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(ms(20))
         .max_attempts(3)
         .build()
         .unwrap();
     let starts = Mutex::new(Vec::new());
     let dropped = Arc::new(AtomicU32::new(0));
-    let out = rt.block_on(hedge.run(&rt, |attempt| {
+    let out = rt.block_on(hedge.run(|attempt| {
         let n = attempt.number();
         starts.lock().unwrap().push(rt.now().since_origin());
         let (rt, guard) = (rt.clone(), Dropped(dropped.clone()));
@@ -73,13 +73,13 @@ fn hedges_start_each_delay_and_the_first_success_wins_and_losers_are_dropped() {
 #[test]
 fn a_failed_attempt_starts_the_next_at_once_and_the_last_error_is_returned() {
     let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(ms(100))
         .max_attempts(3)
         .build()
         .unwrap();
     let starts = Mutex::new(Vec::new());
-    let out = rt.block_on(hedge.run(&rt, |attempt| {
+    let out = rt.block_on(hedge.run(|attempt| {
         let n = attempt.number();
         starts.lock().unwrap().push(rt.now().since_origin());
         let rt = rt.clone();
@@ -95,13 +95,13 @@ fn a_failed_attempt_starts_the_next_at_once_and_the_last_error_is_returned() {
 #[test]
 fn parallel_mode_starts_every_attempt_at_once() {
     let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(Duration::ZERO)
         .max_attempts(4)
         .build()
         .unwrap();
     let started = AtomicU32::new(0);
-    let out = rt.block_on(hedge.run(&rt, |attempt| {
+    let out = rt.block_on(hedge.run(|attempt| {
         let n = attempt.number();
         started.fetch_add(1, Ordering::SeqCst);
         let rt = rt.clone();
@@ -118,12 +118,12 @@ fn parallel_mode_starts_every_attempt_at_once() {
 #[test]
 fn a_cancelled_attempt_ends_the_hedge_with_the_cancellation() {
     let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(ms(10))
         .max_attempts(3)
         .build()
         .unwrap();
-    let out = rt.block_on(hedge.run_layered(&rt, |_| async {
+    let out = rt.block_on(hedge.run_layered(|_| async {
         Err::<(), Error<()>>(Error::Cancelled(Cancelled {
             reason: CancelReason::Shutdown,
         }))
@@ -134,7 +134,7 @@ fn a_cancelled_attempt_ends_the_hedge_with_the_cancellation() {
 #[test]
 fn zero_attempts_is_a_config_error() {
     assert_eq!(
-        Hedge::builder()
+        Hedge::builder(VirtualRuntime::new())
             .max_attempts(0)
             .build()
             .unwrap_err()
@@ -145,23 +145,28 @@ fn zero_attempts_is_a_config_error() {
 
 #[test]
 fn a_zero_delay_hedge_is_bounded_at_build_time() {
-    let too_many = Hedge::builder()
+    let rt = VirtualRuntime::new();
+    let too_many = Hedge::builder(rt.clone())
         .delay(Duration::ZERO)
         .max_attempts(Hedge::MAX_ATTEMPTS + 1)
         .build()
         .unwrap_err();
     assert_eq!(too_many.setting, "max_attempts");
     assert!(too_many.to_string().contains("at most 10"), "{too_many}");
-    assert!(Hedge::builder().max_attempts(u32::MAX).build().is_err());
+    assert!(
+        Hedge::builder(rt.clone())
+            .max_attempts(u32::MAX)
+            .build()
+            .is_err()
+    );
     // At the bound with a zero delay: exactly MAX_ATTEMPTS start, all at once.
-    let rt = VirtualRuntime::new();
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(Duration::ZERO)
         .max_attempts(Hedge::MAX_ATTEMPTS)
         .build()
         .unwrap();
     let started = AtomicU32::new(0);
-    let out = rt.block_on(hedge.run(&rt, |_| {
+    let out = rt.block_on(hedge.run(|_| {
         started.fetch_add(1, Ordering::SeqCst);
         async { Err::<(), _>("down") }
     }));

@@ -57,7 +57,7 @@
 //! let rt = VirtualRuntime::new();
 //! let policy = Policy::builder(rt.clone())
 //!     .timeout(Duration::from_millis(200))
-//!     .retry(Retry::builder().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(10))).build()?)
+//!     .retry(Retry::builder(rt.clone()).max_attempts(3).backoff(Backoff::constant(Duration::from_millis(10))).build()?)
 //!     .breaker(CircuitBreaker::builder(rt.clone()).consecutive_failures(5).build()?)
 //!     .build()?;
 //! let calls = std::sync::atomic::AtomicU32::new(0);
@@ -212,7 +212,7 @@ impl Policy {
         let op = &op;
         match &self.retry {
             Some(retry) => retry
-                .run_layered(&self.timer, |attempt| self.attempt(op, attempt))
+                .run_layered(|attempt| self.attempt(op, attempt))
                 .await
                 .map_err(RetryError::into_last),
             None => self.attempt(op, Attempt::first()).await,
@@ -231,11 +231,7 @@ impl Policy {
         }
         let hedged = async {
             match &self.hedge {
-                Some(hedge) => {
-                    hedge
-                        .run_layered(&self.timer, |_| self.guarded(op, attempt))
-                        .await
-                }
+                Some(hedge) => hedge.run_layered(|_| self.guarded(op, attempt)).await,
                 None => self.guarded(op, attempt).await,
             }
         };

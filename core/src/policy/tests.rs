@@ -13,8 +13,17 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+thread_local! {
+    /// This test's runtime (each test runs on a thread of its own).
+    static TEST_RT: VirtualRuntime = VirtualRuntime::new();
+}
+
+fn test_rt() -> VirtualRuntime {
+    TEST_RT.with(VirtualRuntime::clone)
+}
+
 fn retry(attempts: u32) -> Retry {
-    Retry::builder()
+    Retry::builder(test_rt())
         .max_attempts(attempts)
         .backoff(Backoff::constant(ms(10)))
         .retry_circuit_open(true)
@@ -24,7 +33,7 @@ fn retry(attempts: u32) -> Retry {
 
 #[test]
 fn a_retry_around_a_breaker_waits_exactly_the_open_circuits_retry_after() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let breaker = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(2)
         .open_duration(Duration::from_secs(1))
@@ -51,7 +60,7 @@ fn a_retry_around_a_breaker_waits_exactly_the_open_circuits_retry_after() {
 
 #[test]
 fn cancellation_passes_every_stage_untouched() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let breaker = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .build()
@@ -60,8 +69,8 @@ fn cancellation_passes_every_stage_untouched() {
         .timeout(ms(100))
         .retry(retry(5))
         .breaker(breaker.clone())
-        .bulkhead(Bulkhead::builder(1).build().unwrap())
-        .hedge(Hedge::builder().delay(ms(5)).build().unwrap())
+        .bulkhead(Bulkhead::builder(rt.clone(), 1).build().unwrap())
+        .hedge(Hedge::builder(rt.clone()).delay(ms(5)).build().unwrap())
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
@@ -81,7 +90,7 @@ fn cancellation_passes_every_stage_untouched() {
 
 #[test]
 fn a_timeout_below_the_breaker_counts_as_a_failure() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let breaker = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .build()
@@ -102,8 +111,8 @@ fn a_timeout_below_the_breaker_counts_as_a_failure() {
 
 #[test]
 fn a_full_bulkhead_is_a_rejection_the_fallback_may_answer() {
-    let rt = VirtualRuntime::new();
-    let bulkhead = Bulkhead::builder(1).build().unwrap();
+    let rt = test_rt();
+    let bulkhead = Bulkhead::builder(rt.clone(), 1).build().unwrap();
     let _held = bulkhead.try_acquire().unwrap();
     let plain = Policy::builder(rt.clone())
         .bulkhead(bulkhead.clone())
@@ -118,12 +127,12 @@ fn a_full_bulkhead_is_a_rejection_the_fallback_may_answer() {
 
 #[test]
 fn every_hedge_gets_its_own_timeout_and_counts_once_in_the_breaker() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let breaker = CircuitBreaker::builder(rt.clone()).build().unwrap();
     let policy = Policy::builder(rt.clone())
         .timeout(ms(100))
         .hedge(
-            Hedge::builder()
+            Hedge::builder(rt.clone())
                 .delay(ms(60))
                 .max_attempts(2)
                 .build()
@@ -149,7 +158,7 @@ fn every_hedge_gets_its_own_timeout_and_counts_once_in_the_breaker() {
 
 #[test]
 fn a_zero_timeout_is_a_config_error() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let err = Policy::builder(rt)
         .timeout(Duration::ZERO)
         .build()
@@ -162,8 +171,11 @@ fn a_policy_call_is_send_and_the_policy_is_shareable() {
     fn send<T: Send>(_: &T) {}
     fn share<T: Clone + Send + Sync>() {}
     share::<Policy>();
-    let rt = VirtualRuntime::new();
-    let policy = Policy::builder(rt).retry(Retry::default()).build().unwrap();
+    let rt = test_rt();
+    let policy = Policy::builder(rt.clone())
+        .retry(Retry::new(rt))
+        .build()
+        .unwrap();
     let fut = policy.run(|_| async { Ok::<_, &str>(1) });
     send(&fut);
 }
@@ -172,13 +184,13 @@ fn a_policy_call_is_send_and_the_policy_is_shareable() {
 fn a_retry_can_wait_out_a_rate_limit_with_its_retry_after_hint() {
     use crate::rate::{Rate, RateLimiter};
     use crate::retry::Decision;
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let limiter = RateLimiter::builder(rt.clone(), Rate::per_second(10))
         .burst(1)
         .max_wait(Duration::ZERO)
         .build()
         .unwrap();
-    let retry = Retry::builder()
+    let retry = Retry::builder(rt.clone())
         .max_attempts(3)
         .classify(|e: &Error<&str>| match e {
             Error::RateLimited(limited) => Decision::RetryAfter(limited.retry_after),
@@ -211,7 +223,7 @@ fn a_retry_can_wait_out_a_rate_limit_with_its_retry_after_hint() {
 #[test]
 fn a_rate_limit_refusal_is_an_error_of_its_own_and_never_reaches_the_breaker() {
     use crate::rate::{Rate, RateLimiter};
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let breaker = CircuitBreaker::builder(rt.clone())
         .consecutive_failures(1)
         .build()
@@ -244,7 +256,7 @@ fn a_rate_limit_refusal_is_an_error_of_its_own_and_never_reaches_the_breaker() {
 #[test]
 fn a_concurrency_limit_in_a_policy_learns_from_timeouts_but_not_from_cancellation() {
     use crate::adaptive::{Aimd, ConcurrencyLimit};
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
         .initial_limit(8)
         .build()

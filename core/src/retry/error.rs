@@ -53,11 +53,11 @@ impl fmt::Display for StopReason {
 /// use std::time::Duration;
 ///
 /// let rt = VirtualRuntime::new();
-/// let retry = Retry::builder()
+/// let retry = Retry::builder(rt.clone())
 ///     .max_attempts(2)
 ///     .backoff(Backoff::constant(Duration::from_millis(10)))
 ///     .build()?;
-/// let err = rt.block_on(retry.run(&rt, |_| async { Err::<(), _>("down") })).unwrap().unwrap_err();
+/// let err = rt.block_on(retry.run(|_| async { Err::<(), _>("down") })).unwrap().unwrap_err();
 /// assert_eq!(err.attempts(), 2);
 /// assert_eq!(err.stop_reason(), StopReason::MaxAttempts);
 /// assert_eq!(err.to_string(), "gave up after 2 attempts (the maximum number of attempts was reached)");

@@ -23,12 +23,12 @@
 //! use std::time::Duration;
 //!
 //! let rt = VirtualRuntime::new();
-//! let retry = Retry::builder()
+//! let retry = Retry::builder(rt.clone())
 //!     .max_attempts(5)
 //!     .backoff(Backoff::fibonacci(Duration::from_millis(10)))
 //!     .build()?;
 //! let starts = std::sync::Mutex::new(Vec::new());
-//! let out = rt.block_on(retry.run(&rt, |attempt| {
+//! let out = rt.block_on(retry.run(|attempt| {
 //!     starts.lock().unwrap().push(rt.now().since_origin().as_millis());
 //!     async move { if attempt.number() < 5 { Err("busy") } else { Ok(()) } }
 //! }));

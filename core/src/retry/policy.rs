@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
 use crate::observe::Observers;
-use crate::runtime::{MaybeSend, MaybeSync};
+use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
 use crate::typed::Typed;
 use crate::{ConfigError, Error, ErrorKind};
 
@@ -67,8 +67,8 @@ pub(crate) fn default_decision<E>(error: &Error<E>, retry_circuit_open: bool) ->
 /// use staunch::testing::VirtualRuntime;
 ///
 /// let rt = VirtualRuntime::new();
-/// let retry = Retry::default();
-/// let out = rt.block_on(retry.run(&rt, |attempt| async move {
+/// let retry = Retry::new(rt.clone());
+/// let out = rt.block_on(retry.run(|attempt| async move {
 ///     if attempt.number() < 2 { Err("not yet") } else { Ok(attempt.number()) }
 /// }));
 /// assert_eq!(out.unwrap().unwrap(), 2);
@@ -171,7 +171,7 @@ impl Config {
 /// [`run_layered`](Retry::run_layered) (the operation is itself a staunch
 /// stage returning [`staunch::Error<E>`](Error)).
 ///
-/// Defaults (also [`Retry::default`]): 3 attempts in all; exponential
+/// Defaults (also [`Retry::new`]): 3 attempts in all; exponential
 /// backoff from 100 ms, factor 2, full jitter, at most 10 s per delay; no
 /// total budget and no per-attempt timeout; retry the operation's errors and
 /// timeouts, never cancellation, an open circuit, a full bulkhead or a panic.
@@ -179,6 +179,7 @@ impl Config {
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.
 pub struct Retry {
+    pub(crate) timer: AnyTimer,
     pub(crate) config: Arc<Config>,
     pub(crate) runs: Arc<AtomicU64>,
 }
@@ -186,6 +187,7 @@ pub struct Retry {
 impl Clone for Retry {
     fn clone(&self) -> Self {
         Retry {
+            timer: self.timer.clone(),
             config: self.config.clone(),
             runs: self.runs.clone(),
         }
@@ -207,19 +209,20 @@ impl fmt::Debug for Retry {
     }
 }
 
-impl Default for Retry {
-    /// The policy with every default (see [`Retry`]).
-    fn default() -> Self {
-        RetryBuilder::new()
+impl Retry {
+    /// A builder starting from the defaults (see [`Retry`]).
+    /// A retry with the defaults listed on [`Retry`], sleeping on `timer`.
+    #[must_use]
+    pub fn new<T: Timer + 'static>(timer: T) -> Retry {
+        RetryBuilder::new(AnyTimer::new(timer))
             .build()
             .expect("the default retry settings are valid")
     }
-}
 
-impl Retry {
-    /// A builder starting from the defaults (see [`Retry`]).
-    pub fn builder() -> RetryBuilder {
-        RetryBuilder::new()
+    /// A builder sleeping on `timer`, starting from the defaults listed on
+    /// [`Retry`].
+    pub fn builder<T: Timer + 'static>(timer: T) -> RetryBuilder {
+        RetryBuilder::new(AnyTimer::new(timer))
     }
 
     /// The most attempts a call makes, the first one included.
@@ -235,7 +238,8 @@ impl Retry {
 /// use staunch::retry::{Backoff, Decision, Jitter, Retry};
 /// use std::time::Duration;
 ///
-/// let retry = Retry::builder()
+/// # let rt = staunch::testing::VirtualRuntime::new();
+/// let retry = Retry::builder(rt.clone())
 ///     .max_attempts(5)
 ///     .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::Equal))
 ///     .budget(Duration::from_secs(2))
@@ -244,11 +248,12 @@ impl Retry {
 ///     .on_retry(|attempt, error, delay| eprintln!("attempt {attempt} failed ({error:?}); again in {delay:?}"))
 ///     .build()?;
 /// assert_eq!(retry.max_attempts(), 5);
-/// assert!(Retry::builder().max_attempts(0).build().is_err());
+/// assert!(Retry::builder(rt).max_attempts(0).build().is_err());
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
 #[must_use = "a RetryBuilder does nothing until `build()` is called"]
 pub struct RetryBuilder {
+    timer: AnyTimer,
     max_attempts: u32,
     backoff: BackoffBuilder,
     seed: Option<u64>,
@@ -274,8 +279,9 @@ impl fmt::Debug for RetryBuilder {
 }
 
 impl RetryBuilder {
-    fn new() -> RetryBuilder {
+    fn new(timer: AnyTimer) -> RetryBuilder {
         RetryBuilder {
+            timer,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::exponential(DEFAULT_INITIAL_DELAY)
                 .max_delay(DEFAULT_MAX_DELAY)
@@ -441,6 +447,7 @@ impl RetryBuilder {
         let backoff = self.backoff.build()?;
         let seed = self.seed.unwrap_or_else(|| backoff.seed());
         Ok(Retry {
+            timer: self.timer,
             config: Arc::new(Config {
                 max_attempts: self.max_attempts,
                 backoff,

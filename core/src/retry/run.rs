@@ -23,8 +23,8 @@ use crate::runtime::{Instant, Timer};
 use crate::timeout::timeout;
 
 impl Retry {
-    /// Runs `op` until it succeeds or the policy gives up, sleeping on
-    /// `timer` between attempts.
+    /// Runs `op` until it succeeds or the policy gives up, sleeping on the
+    /// runtime the retry was built with between attempts.
     ///
     /// `op` is called once per attempt with the [`Attempt`] context and
     /// returns the operation's own error `E`; each failure is seen by the
@@ -52,11 +52,11 @@ impl Retry {
     /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
-    /// let retry = Retry::builder()
+    /// let retry = Retry::builder(rt.clone())
     ///     .max_attempts(4)
     ///     .backoff(Backoff::exponential(Duration::from_millis(100)))
     ///     .build()?;
-    /// let out = rt.block_on(retry.run(&rt, |attempt| async move {
+    /// let out = rt.block_on(retry.run(|attempt| async move {
     ///     if attempt.number() < 3 { Err("flaky") } else { Ok("done") }
     /// }));
     /// assert_eq!(out.unwrap().unwrap(), "done");
@@ -64,14 +64,13 @@ impl Retry {
     /// assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(300)));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn run<T, R, E, F, Fut>(&self, timer: &T, mut op: F) -> Result<R, RetryError<E>>
+    pub async fn run<R, E, F, Fut>(&self, mut op: F) -> Result<R, RetryError<E>>
     where
-        T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, E>>,
         E: fmt::Debug + 'static,
     {
-        self.run_layered(timer, move |attempt| Layered {
+        self.run_layered(move |attempt| Layered {
             attempt: op(attempt),
         })
         .await
@@ -99,26 +98,22 @@ impl Retry {
     /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
-    /// let retry = Retry::default();
-    /// let err = rt.block_on(retry.run_layered(&rt, |_| async {
+    /// let retry = Retry::new(rt.clone());
+    /// let err = rt.block_on(retry.run_layered(|_| async {
     ///     Err::<(), staunch::Error<std::io::Error>>(staunch::Error::CircuitOpen(CircuitOpen { retry_after: Duration::from_secs(5) }))
     /// })).unwrap().unwrap_err();
     /// // An open circuit is not retried by default.
     /// assert_eq!(err.attempts(), 1);
     /// assert!(err.is_circuit_open());
     /// ```
-    pub async fn run_layered<T, R, E, F, Fut>(
-        &self,
-        timer: &T,
-        mut op: F,
-    ) -> Result<R, RetryError<E>>
+    pub async fn run_layered<R, E, F, Fut>(&self, mut op: F) -> Result<R, RetryError<E>>
     where
-        T: Timer,
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Error<E>>>,
         E: fmt::Debug + 'static,
     {
         let config = &*self.config;
+        let timer = &self.timer;
         // Read lazily (see `first_attempt`); set once the first attempt has
         // either gone pending or failed.
         let mut start: Option<Instant> = None;

@@ -18,14 +18,25 @@ fn us(n: u64) -> Duration {
     Duration::from_micros(n)
 }
 
-/// The instants (since origin) at which each attempt started, for an
-/// operation that always fails, under `retry`.
+thread_local! {
+    /// This test's runtime (each test runs on a thread of its own), for
+    /// retries built in helpers that take no runtime.
+    static TEST_RT: VirtualRuntime = VirtualRuntime::new();
+}
+
+fn test_rt() -> VirtualRuntime {
+    TEST_RT.with(VirtualRuntime::clone)
+}
+
+/// The instants (since the call began) at which each attempt started, for
+/// an operation that always fails, under `retry`.
 fn starts(retry: &Retry) -> (Vec<Duration>, RetryError<&'static str>) {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
+    let start = rt.now();
     let seen = Mutex::new(Vec::new());
     let out = rt
-        .block_on(retry.run(&rt, |_| {
-            seen.lock().unwrap().push(rt.now().since_origin());
+        .block_on(retry.run(|_| {
+            seen.lock().unwrap().push(rt.now() - start);
             async { Err::<(), _>("down") }
         }))
         .expect("no deadlock");
@@ -33,7 +44,7 @@ fn starts(retry: &Retry) -> (Vec<Duration>, RetryError<&'static str>) {
 }
 
 fn policy(backoff: BackoffBuilder, attempts: u32) -> Retry {
-    Retry::builder()
+    Retry::builder(test_rt())
         .max_attempts(attempts)
         .backoff(backoff)
         .build()
@@ -222,7 +233,7 @@ fn bad_backoff_settings_are_config_errors() {
 #[test]
 fn bad_retry_settings_are_config_errors() {
     assert_eq!(
-        Retry::builder()
+        Retry::builder(test_rt())
             .max_attempts(0)
             .build()
             .unwrap_err()
@@ -230,7 +241,7 @@ fn bad_retry_settings_are_config_errors() {
         "max_attempts"
     );
     assert_eq!(
-        Retry::builder()
+        Retry::builder(test_rt())
             .budget(Duration::ZERO)
             .build()
             .unwrap_err()
@@ -238,7 +249,7 @@ fn bad_retry_settings_are_config_errors() {
         "budget"
     );
     assert_eq!(
-        Retry::builder()
+        Retry::builder(test_rt())
             .attempt_timeout(Duration::ZERO)
             .build()
             .unwrap_err()
@@ -246,7 +257,7 @@ fn bad_retry_settings_are_config_errors() {
         "attempt_timeout"
     );
     assert_eq!(
-        Retry::builder()
+        Retry::builder(test_rt())
             .backoff(Backoff::exponential(ms(1)).factor(0.1))
             .build()
             .unwrap_err()
@@ -257,20 +268,20 @@ fn bad_retry_settings_are_config_errors() {
 
 #[test]
 fn the_defaults_make_three_attempts_with_full_jitter_under_the_exponential_curve() {
-    let retry: Retry = Retry::builder().seed(9).build().unwrap();
+    let retry: Retry = Retry::builder(test_rt()).seed(9).build().unwrap();
     assert_eq!(retry.max_attempts(), 3);
     let (s, err) = starts(&retry);
     assert_eq!(err.attempts(), 3);
     let g = gaps(&s);
     assert!(g[0] <= ms(100) && g[1] <= ms(200), "{g:?}");
-    assert!(Retry::default().max_attempts() == 3);
+    assert!(Retry::new(test_rt()).max_attempts() == 3);
 }
 
 #[test]
 fn a_success_after_failures_returns_the_value() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let retry = policy(Backoff::constant(ms(1)), 5);
-    let out = rt.block_on(retry.run(&rt, |a| async move {
+    let out = rt.block_on(retry.run(|a| async move {
         if a.number() < 4 {
             Err("no")
         } else {
@@ -288,15 +299,15 @@ fn cancelled() -> Error<&'static str> {
 
 #[test]
 fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(5)
         .classify(|_: &Error<&str>| Decision::Retry)
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
     let err = rt
-        .block_on(retry.run_layered(&rt, |_| {
+        .block_on(retry.run_layered(|_| {
             calls.fetch_add(1, Ordering::SeqCst);
             async { Err::<(), _>(cancelled()) }
         }))
@@ -308,12 +319,13 @@ fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
 }
 
 fn layered_attempts(retry: &Retry, error: fn() -> Error<&'static str>) -> (u32, Duration) {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
+    let start = rt.now();
     let err = rt
-        .block_on(retry.run_layered(&rt, |_| async move { Err::<(), _>(error()) }))
+        .block_on(retry.run_layered(|_| async move { Err::<(), _>(error()) }))
         .unwrap()
         .unwrap_err();
-    (err.attempts(), rt.now().since_origin())
+    (err.attempts(), rt.now() - start)
 }
 
 #[test]
@@ -344,7 +356,7 @@ fn the_default_classifier_stops_on_open_circuits_rejections_and_panics() {
 
 #[test]
 fn an_open_circuit_is_retried_after_its_hint_when_asked_capped_by_the_max_delay() {
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .max_attempts(3)
         .retry_circuit_open(true)
         .backoff(Backoff::constant(ms(1)).max_delay(ms(500)))
@@ -366,17 +378,19 @@ fn an_open_circuit_is_retried_after_its_hint_when_asked_capped_by_the_max_delay(
 
 #[test]
 fn retry_if_stops_on_errors_it_rejects() {
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .max_attempts(5)
         .backoff(Backoff::constant(ms(1)))
         .retry_if(|e: &&str| *e != "fatal")
         .build()
         .unwrap();
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let err = rt
-        .block_on(retry.run(&rt, |a| async move {
-            Err::<(), _>(if a.number() == 2 { "fatal" } else { "flaky" })
-        }))
+        .block_on(
+            retry.run(
+                |a| async move { Err::<(), _>(if a.number() == 2 { "fatal" } else { "flaky" }) },
+            ),
+        )
         .unwrap()
         .unwrap_err();
     assert_eq!(
@@ -388,7 +402,7 @@ fn retry_if_stops_on_errors_it_rejects() {
 
 #[test]
 fn a_retry_after_hint_that_reaches_past_the_budget_ends_the_call() {
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .max_attempts(10)
         .budget(ms(250))
         .classify(|_: &Error<&str>| Decision::RetryAfter(ms(200)))
@@ -405,7 +419,7 @@ fn no_attempt_starts_at_or_after_the_end_of_the_budget() {
     // Issue 13's case: a 1 s budget and 400 ms delays. The old rule cut the
     // last sleep short and started a fourth attempt at exactly 1000 ms,
     // with no time left to succeed.
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .max_attempts(100)
         .budget(ms(1000))
         .backoff(Backoff::constant(ms(400)))
@@ -418,7 +432,7 @@ fn no_attempt_starts_at_or_after_the_end_of_the_budget() {
 
 #[test]
 fn an_attempt_may_start_just_before_the_budget_ends() {
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .max_attempts(100)
         .budget(ms(1001))
         .backoff(Backoff::constant(ms(500)))
@@ -431,8 +445,8 @@ fn an_attempt_may_start_just_before_the_budget_ends() {
 
 #[test]
 fn the_budget_overshoots_by_at_most_the_last_attempts_own_time() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(100)
         .budget(ms(1000))
         .backoff(Backoff::constant(ms(300)))
@@ -440,7 +454,7 @@ fn the_budget_overshoots_by_at_most_the_last_attempts_own_time() {
         .unwrap();
     let seen = Mutex::new(Vec::new());
     let err = rt
-        .block_on(retry.run(&rt, |_| {
+        .block_on(retry.run(|_| {
             seen.lock().unwrap().push(rt.now().since_origin());
             let rt = rt.clone();
             async move {
@@ -458,8 +472,8 @@ fn the_budget_overshoots_by_at_most_the_last_attempts_own_time() {
 
 #[test]
 fn a_per_attempt_timeout_is_clipped_to_the_time_left_in_the_budget() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(100)
         .budget(ms(1000))
         .attempt_timeout(ms(600))
@@ -468,7 +482,7 @@ fn a_per_attempt_timeout_is_clipped_to_the_time_left_in_the_budget() {
         .unwrap();
     let seen = Mutex::new(Vec::new());
     let err = rt
-        .block_on(retry.run(&rt, |_| {
+        .block_on(retry.run(|_| {
             seen.lock().unwrap().push(rt.now().since_origin());
             let rt = rt.clone();
             async move {
@@ -488,14 +502,14 @@ fn a_per_attempt_timeout_is_clipped_to_the_time_left_in_the_budget() {
 
 #[test]
 fn a_delay_of_duration_max_means_never_retry_again() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(10)
         .backoff(Backoff::constant(Duration::MAX))
         .build()
         .unwrap();
     let err = rt
-        .block_on(retry.run(&rt, |_| async { Err::<(), _>("down") }))
+        .block_on(retry.run(|_| async { Err::<(), _>("down") }))
         .unwrap()
         .unwrap_err();
     assert_eq!(
@@ -508,15 +522,15 @@ fn a_delay_of_duration_max_means_never_retry_again() {
 
 #[test]
 fn a_retry_after_hint_of_duration_max_means_never_retry_again() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(10)
         .backoff(Backoff::constant(ms(1)).max_delay(Duration::MAX))
         .classify(|_: &Error<&str>| Decision::RetryAfter(Duration::MAX))
         .build()
         .unwrap();
     let err = rt
-        .block_on(retry.run(&rt, |_| async { Err::<(), _>("busy") }))
+        .block_on(retry.run(|_| async { Err::<(), _>("busy") }))
         .unwrap()
         .unwrap_err();
     assert_eq!(
@@ -528,8 +542,8 @@ fn a_retry_after_hint_of_duration_max_means_never_retry_again() {
 
 #[test]
 fn a_per_attempt_timeout_turns_slow_attempts_into_retried_timeouts() {
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(3)
         .attempt_timeout(ms(50))
         .backoff(Backoff::constant(ms(10)))
@@ -537,7 +551,7 @@ fn a_per_attempt_timeout_turns_slow_attempts_into_retried_timeouts() {
         .build()
         .unwrap();
     let err = rt
-        .block_on(retry.run(&rt, |_| {
+        .block_on(retry.run(|_| {
             let rt = rt.clone();
             async move {
                 rt.sleep(Duration::from_secs(3600)).await;
@@ -555,10 +569,10 @@ fn a_per_attempt_timeout_turns_slow_attempts_into_retried_timeouts() {
 
 #[test]
 fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let retry = policy(Backoff::constant(ms(20)), 3);
     let seen = Mutex::new(Vec::new());
-    let _ = rt.block_on(retry.run_layered(&rt, |a| {
+    let _ = rt.block_on(retry.run_layered(|a| {
         seen.lock().unwrap().push(a);
         async move {
             Err::<(), _>(if a.is_first() {
@@ -591,7 +605,7 @@ fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
 fn the_hook_and_the_observers_see_every_decision() {
     let hooked = Arc::new(Mutex::new(Vec::new()));
     let events = Arc::new(Mutex::new(Vec::new()));
-    let retry = Retry::builder()
+    let retry = Retry::builder(test_rt())
         .name("fetch")
         .max_attempts(3)
         .backoff(Backoff::linear(ms(10), ms(10)))
@@ -678,14 +692,14 @@ impl Drops {
 
 #[test]
 fn cancelling_a_retry_mid_sleep_starts_no_further_attempt() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let retry = policy(Backoff::constant(ms(100)), 5);
     let calls = Arc::new(AtomicU32::new(0));
     let drops = Drops::default();
     let out = rt.block_on(crate::timeout::timeout(
         &rt,
         ms(150),
-        retry.run(&rt, |_| {
+        retry.run(|_| {
             calls.fetch_add(1, Ordering::SeqCst);
             let guard = drops.guard();
             async move {
@@ -704,14 +718,14 @@ fn cancelling_a_retry_mid_sleep_starts_no_further_attempt() {
 
 #[test]
 fn cancelling_a_retry_mid_attempt_drops_the_attempt_and_starts_no_other() {
-    let rt = VirtualRuntime::new();
+    let rt = test_rt();
     let retry = policy(Backoff::constant(ms(10)), 5);
     let calls = Arc::new(AtomicU32::new(0));
     let drops = Drops::default();
     let out = rt.block_on(crate::timeout::timeout(
         &rt,
         ms(35),
-        retry.run(&rt, |_| {
+        retry.run(|_| {
             calls.fetch_add(1, Ordering::SeqCst);
             let guard = drops.guard();
             let rt = rt.clone();
@@ -796,14 +810,14 @@ mod props {
             seed in any::<u64>(), budget in 1u64..5_000, work in 0u64..200, j in jitter(),
         ) {
             let rt = VirtualRuntime::new();
-            let retry = Retry::builder()
+            let retry = Retry::builder(rt.clone())
                 .max_attempts(1000)
                 .budget(ms(budget))
                 .backoff(Backoff::exponential(ms(7)).max_delay(ms(900)).jitter(j).seed(seed))
                 .build()
                 .unwrap();
             let last_start = Mutex::new(Duration::ZERO);
-            let err = rt.block_on(retry.run(&rt, |_| {
+            let err = rt.block_on(retry.run(|_| {
                 *last_start.lock().unwrap() = rt.now().since_origin();
                 let rt = rt.clone();
                 async move { rt.sleep(ms(work)).await; Err::<(), _>("x") }
@@ -833,16 +847,18 @@ fn each_link_of_an_error_chain_prints_once() {
             Some(&self.0)
         }
     }
-    let rt = VirtualRuntime::new();
-    let retry = Retry::builder()
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
         .max_attempts(2)
         .backoff(Backoff::constant(ms(1)))
         .build()
         .unwrap();
     let err = rt
-        .block_on(retry.run(&rt, |_| async {
-            Err::<(), _>(Refused(std::io::Error::other("connection reset")))
-        }))
+        .block_on(
+            retry.run(|_| async {
+                Err::<(), _>(Refused(std::io::Error::other("connection reset")))
+            }),
+        )
         .unwrap()
         .unwrap_err();
     let mut chain = Vec::new();
@@ -923,7 +939,7 @@ fn full_jitter_is_not_cut_at_the_nanosecond_cap() {
 #[test]
 fn a_jittered_backoff_of_duration_max_stops_with_never_retry() {
     for jitter in [Jitter::Full, Jitter::Equal, Jitter::None] {
-        let retry = Retry::builder()
+        let retry = Retry::builder(test_rt())
             .max_attempts(5)
             .backoff(
                 Backoff::exponential(Duration::MAX)

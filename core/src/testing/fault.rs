@@ -143,8 +143,8 @@ struct State {
 /// let rt = VirtualRuntime::new();
 /// // The first two calls fail, then calls pass.
 /// let faults = Faults::script([Fault::Fail, Fault::Fail]);
-/// let retry = Retry::default();
-/// let out = rt.block_on(retry.run(&rt, |_| faults.inject(&rt, async { Ok::<_, std::convert::Infallible>("ok") })));
+/// let retry = Retry::new(rt.clone());
+/// let out = rt.block_on(retry.run(|_| faults.inject(&rt, async { Ok::<_, std::convert::Infallible>("ok") })));
 /// assert_eq!(out.unwrap().unwrap().unwrap(), "ok");
 /// assert_eq!((faults.calls(), faults.injected()), (3, 2));
 /// ```

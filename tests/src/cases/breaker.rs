@@ -143,7 +143,10 @@ pub async fn a_breaker_shared_by_spawned_tasks_opens_once_for_all<R: TestRuntime
 /// A bulkhead never has more calls inside than its limit; queued callers
 /// get in first come, first served.
 pub async fn bulkhead_never_lets_more_than_its_limit_inside<R: TestRuntime>(rt: R) {
-    let bulkhead = Bulkhead::builder(3).max_queued(20).build().expect("valid");
+    let bulkhead = Bulkhead::builder(rt.clone(), 3)
+        .max_queued(20)
+        .build()
+        .expect("valid");
     let gauge = Gauge::new();
     let calls = (0..12).map(|_| {
         bulkhead.call(async {
@@ -161,9 +164,9 @@ pub async fn bulkhead_never_lets_more_than_its_limit_inside<R: TestRuntime>(rt: 
 /// Over its queue a bulkhead rejects at once; a queued caller that waits
 /// too long is rejected with a queue timeout.
 pub async fn bulkhead_rejects_when_full_and_times_out_waiters<R: TestRuntime>(rt: R) {
-    let bulkhead = Bulkhead::builder(1)
+    let bulkhead = Bulkhead::builder(rt.clone(), 1)
         .max_queued(1)
-        .queue_timeout(rt.clone(), ms(15))
+        .queue_timeout(ms(15))
         .build()
         .expect("valid");
     let _held = bulkhead.acquire().await.expect("a free slot");
@@ -203,14 +206,14 @@ pub async fn fallback_answers_failures_but_never_cancellation<R: TestRuntime>(rt
 
 /// A slow first attempt gets a hedge after the delay; the first success wins.
 pub async fn hedge_starts_another_attempt_when_the_first_is_slow<R: TestRuntime>(rt: R) {
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(ms(10))
         .max_attempts(2)
         .build()
         .expect("valid");
     let before = rt.now();
     let out = hedge
-        .run(&rt, |attempt| {
+        .run(|attempt| {
             let n = attempt.number();
             let rt = rt.clone();
             async move {
@@ -238,7 +241,7 @@ pub async fn policy_retry_waits_out_an_open_breaker<R: TestRuntime>(rt: R) {
     let breaker = tripping(&rt, ms(30), 1);
     let policy = Policy::builder(rt.clone())
         .retry(
-            Retry::builder()
+            Retry::builder(rt.clone())
                 .max_attempts(4)
                 .backoff(Backoff::constant(ms(1)))
                 .retry_circuit_open(true)

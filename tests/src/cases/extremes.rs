@@ -67,9 +67,9 @@ pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRu
     );
 
     // A bulkhead with no practical limits, and one waiting forever in line.
-    let open = Bulkhead::builder(usize::MAX)
+    let open = Bulkhead::builder(rt.clone(), usize::MAX)
         .max_queued(usize::MAX)
-        .queue_timeout(rt.clone(), Duration::MAX)
+        .queue_timeout(Duration::MAX)
         .build()
         .expect("the widest bulkhead builds");
     let held: Vec<_> = (0..1000)
@@ -77,9 +77,9 @@ pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRu
         .collect();
     assert_eq!(open.inside(), 1000);
     drop(held);
-    let one = Bulkhead::builder(1)
+    let one = Bulkhead::builder(rt.clone(), 1)
         .max_queued(usize::MAX)
-        .queue_timeout(rt.clone(), Duration::MAX)
+        .queue_timeout(Duration::MAX)
         .build()
         .expect("valid");
     let first = one.acquire().await.expect("a free slot");
@@ -97,7 +97,7 @@ pub async fn breaker_and_bulkhead_work_at_their_extreme_valid_settings<R: TestRu
 pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRuntime>(rt: R) {
     // Retry: as many attempts as there are, no budget, delays from 1 ns up
     // to forever; it succeeds at the third attempt after 1 + 2 ns of backoff.
-    let retry = Retry::builder()
+    let retry = Retry::builder(rt.clone())
         .max_attempts(u32::MAX)
         .budget(Duration::MAX)
         .backoff(Backoff::exponential(Duration::from_nanos(1)).max_delay(Duration::MAX))
@@ -105,7 +105,7 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
         .expect("valid retry");
     let tries = AtomicU32::new(0);
     let out = retry
-        .run(&rt, |_| {
+        .run(|_| {
             let n = tries.fetch_add(1, Ordering::SeqCst) + 1;
             async move { if n < 3 { Err("flaky") } else { Ok(n) } }
         })
@@ -118,14 +118,12 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
     );
 
     // Hedge that never fires: the first attempt answers.
-    let hedge = Hedge::builder()
+    let hedge = Hedge::builder(rt.clone())
         .delay(Duration::MAX)
         .max_attempts(2)
         .build()
         .expect("valid hedge");
-    let out = hedge
-        .run(&rt, |a| async move { Ok::<_, ()>(a.number()) })
-        .await;
+    let out = hedge.run(|a| async move { Ok::<_, ()>(a.number()) }).await;
     assert_eq!(out.expect("the first attempt"), 1);
 
     // Timeouts of nothing and of forever.
@@ -158,7 +156,7 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
     let policy = Policy::builder(rt.clone())
         .timeout(Duration::MAX)
         .retry(
-            Retry::builder()
+            Retry::builder(rt.clone())
                 .max_attempts(u32::MAX)
                 .backoff(Backoff::constant(Duration::from_nanos(1)))
                 .build()
@@ -171,14 +169,14 @@ pub async fn the_other_primitives_work_at_their_extreme_valid_settings<R: TestRu
                 .expect("valid breaker"),
         )
         .hedge(
-            Hedge::builder()
+            Hedge::builder(rt.clone())
                 .delay(Duration::MAX)
                 .max_attempts(2)
                 .build()
                 .expect("valid hedge"),
         )
         .bulkhead(
-            Bulkhead::builder(usize::MAX)
+            Bulkhead::builder(rt.clone(), usize::MAX)
                 .max_queued(usize::MAX)
                 .build()
                 .expect("valid bulkhead"),

@@ -423,7 +423,7 @@ pub async fn dead_letters_carry_their_last_error_and_attempts<R: TestRuntime>(rt
     let calls = Arc::new(AtomicU32::new(0));
     let policy = Policy::builder(rt.clone())
         .retry(
-            Retry::builder()
+            Retry::builder(rt.clone())
                 .max_attempts(3)
                 .backoff(Backoff::constant(ms(2)))
                 .build()

@@ -15,8 +15,8 @@ use staunch::timeout::{Elapsed, TimeoutExt, deadline, timeout};
 
 use crate::harness::{DropCounter, TestRuntime, eventually, ms};
 
-fn constant(delay: Duration, attempts: u32) -> Retry {
-    Retry::builder()
+fn constant<R: TestRuntime>(rt: &R, delay: Duration, attempts: u32) -> Retry {
+    Retry::builder(rt.clone())
         .max_attempts(attempts)
         .backoff(Backoff::constant(delay))
         .build()
@@ -25,10 +25,10 @@ fn constant(delay: Duration, attempts: u32) -> Retry {
 
 /// A failing operation is retried after each backoff delay, no sooner.
 pub async fn retry_waits_its_backoff_between_attempts<R: TestRuntime>(rt: R) {
-    let retry = constant(ms(10), 3);
+    let retry = constant(&rt, ms(10), 3);
     let starts = Mutex::new(Vec::<Instant>::new());
     let err = retry
-        .run(&rt, |_| {
+        .run(|_| {
             starts.lock().unwrap().push(rt.now());
             async { Err::<(), _>("down") }
         })
@@ -48,10 +48,10 @@ pub async fn retry_waits_its_backoff_between_attempts<R: TestRuntime>(rt: R) {
 
 /// The first success ends the retries and its value is returned.
 pub async fn retry_returns_the_first_success<R: TestRuntime>(rt: R) {
-    let retry = constant(ms(1), 5);
+    let retry = constant(&rt, ms(1), 5);
     let calls = AtomicU32::new(0);
     let out = retry
-        .run(&rt, |attempt| {
+        .run(|attempt| {
             calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 if attempt.number() < 3 {
@@ -68,7 +68,7 @@ pub async fn retry_returns_the_first_success<R: TestRuntime>(rt: R) {
 
 /// A cancellation ends the call at once, whatever the classifier says.
 pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
-    let retry: Retry = Retry::builder()
+    let retry: Retry = Retry::builder(rt.clone())
         .max_attempts(5)
         .backoff(Backoff::constant(ms(1)))
         .classify(|_: &Error<()>| Decision::Retry)
@@ -76,7 +76,7 @@ pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
         .unwrap();
     let calls = AtomicU32::new(0);
     let err = retry
-        .run_layered(&rt, |_| {
+        .run_layered(|_| {
             calls.fetch_add(1, Ordering::SeqCst);
             async {
                 Err::<(), Error<()>>(Error::Cancelled(Cancelled {
@@ -92,7 +92,7 @@ pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
 
 /// Each attempt is bounded by the per-attempt timeout, and timeouts are retried.
 pub async fn a_per_attempt_timeout_bounds_each_attempt<R: TestRuntime>(rt: R) {
-    let retry: Retry = Retry::builder()
+    let retry: Retry = Retry::builder(rt.clone())
         .max_attempts(2)
         .backoff(Backoff::constant(ms(1)))
         .attempt_timeout(ms(10))
@@ -100,7 +100,7 @@ pub async fn a_per_attempt_timeout_bounds_each_attempt<R: TestRuntime>(rt: R) {
         .unwrap();
     let started = rt.now();
     let err = retry
-        .run(&rt, |_| {
+        .run(|_| {
             let rt = rt.clone();
             async move {
                 rt.sleep(Duration::from_secs(30)).await;
@@ -122,7 +122,7 @@ pub async fn a_per_attempt_timeout_bounds_each_attempt<R: TestRuntime>(rt: R) {
 /// call ends with `Budget` and the last error instead of sleeping up to the
 /// end only to start an attempt with no time left.
 pub async fn a_retry_budget_stops_the_attempts<R: TestRuntime>(rt: R) {
-    let retry: Retry = Retry::builder()
+    let retry: Retry = Retry::builder(rt.clone())
         .max_attempts(1000)
         .budget(ms(100))
         .backoff(Backoff::constant(ms(40)))
@@ -131,7 +131,7 @@ pub async fn a_retry_budget_stops_the_attempts<R: TestRuntime>(rt: R) {
     let starts = Arc::new(Mutex::new(Vec::new()));
     let first = rt.now();
     let err = retry
-        .run(&rt, |_| {
+        .run(|_| {
             starts.lock().unwrap().push(rt.now() - first);
             async { Err::<(), _>("down") }
         })
@@ -157,13 +157,13 @@ pub async fn a_retry_budget_stops_the_attempts<R: TestRuntime>(rt: R) {
 /// Aborting a retrying task mid-sleep starts no further attempt.
 pub async fn aborting_a_retry_mid_sleep_starts_no_further_attempt<R: TestRuntime>(rt: R) {
     let calls = Arc::new(AtomicU32::new(0));
-    let retry = constant(ms(30), 10);
+    let retry = constant(&rt, ms(30), 10);
     let handle = rt
         .spawn({
-            let (rt, calls) = (rt.clone(), calls.clone());
+            let calls = calls.clone();
             async move {
                 retry
-                    .run(&rt, |_| {
+                    .run(|_| {
                         calls.fetch_add(1, Ordering::SeqCst);
                         async { Err::<(), _>("down") }
                     })
@@ -190,16 +190,14 @@ pub async fn aborting_a_retry_mid_sleep_starts_no_further_attempt<R: TestRuntime
 
 /// One policy, shared by many concurrent callers, serves them all.
 pub async fn one_retry_policy_serves_many_concurrent_callers<R: TestRuntime>(rt: R) {
-    let retry = constant(ms(2), 3);
+    let retry = constant(&rt, ms(2), 3);
     let mut handles = Vec::new();
     for i in 0..50u32 {
-        let (rt2, retry) = (rt.clone(), retry.clone());
+        let retry = retry.clone();
         handles.push(
             rt.spawn(async move {
                 retry
-                    .run(&rt2, |a| async move {
-                        if a.number() < 2 { Err("once") } else { Ok(i) }
-                    })
+                    .run(|a| async move { if a.number() < 2 { Err("once") } else { Ok(i) } })
                     .await
                     .map_err(|e| e.attempts())
             })
@@ -216,14 +214,14 @@ pub async fn one_retry_policy_serves_many_concurrent_callers<R: TestRuntime>(rt:
 /// Injected faults fail and delay calls; retry carries the call through.
 pub async fn injected_faults_are_retried_until_the_call_passes<R: TestRuntime>(rt: R) {
     let faults = Faults::script([Fault::Fail, Fault::Delay(ms(5)), Fault::Fail]);
-    let retry: Retry = Retry::builder()
+    let retry: Retry = Retry::builder(rt.clone())
         .max_attempts(4)
         .backoff(Backoff::constant(ms(1)))
         .attempt_timeout(ms(1000))
         .build()
         .unwrap();
     let out = retry
-        .run(&rt, |a| {
+        .run(|a| {
             let call = faults.inject(&rt, async move { a.number() });
             async move { call.await.map_err(|e| e.call) }
         })

@@ -325,7 +325,7 @@ where
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let retry = Retry::builder()
+    let retry = Retry::builder(timer.clone())
         .max_attempts(config.attempts)
         .backoff(Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_secs(5)))
         .seed(config.seed)
@@ -414,7 +414,7 @@ async fn fetch_page<T: Timer, C: HttpClient>(
     let host = page as usize % config.hosts.len();
     let breaker = &breakers[host];
     let result = retry
-        .run_layered(tally.timer, |attempt| {
+        .run_layered(|attempt| {
             let n = attempt.number();
             breaker.call_layered(async move {
                 let url = format!(
