@@ -168,12 +168,16 @@ impl<E> Retry<E> {
             if let Some(hook) = &config.on_retry {
                 hook(number, &error, delay);
             }
-            config.observers.emit(|| Event::RetryScheduled {
-                name: config.name.clone(),
-                attempt: number,
-                delay,
-                error: format!("{error:?}"),
-            });
+            // Observers come with the formatter (`RetryBuilder::observers`),
+            // so the event is emitted whenever anyone is listening.
+            if let Some(describe) = config.describe_error {
+                config.observers.emit(|| Event::RetryScheduled {
+                    name: config.name.clone(),
+                    attempt: number,
+                    delay,
+                    error: describe(&error),
+                });
+            }
             previous = Some(ErrorKind::of(&error));
             if config.keep_all_errors {
                 earlier.push(error);
