@@ -39,6 +39,7 @@
 
 mod backoff;
 mod error;
+mod notify;
 mod policy;
 pub(crate) mod rng;
 mod run;

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
+use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
 use crate::{ConfigError, Error};
 
@@ -159,14 +160,10 @@ pub(crate) struct Config<E> {
     pub(crate) keep_all_errors: bool,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
-    /// How a failed attempt's error becomes the text of a `RetryScheduled`
-    /// event; set together with the observers (see
-    /// [`RetryBuilder::observers`]).
-    pub(crate) describe_error: Option<DescribeError<E>>,
+    /// Builds the events for `observers`; set together with them (see
+    /// [`RetryBuilder::observers`] and `notify.rs`).
+    pub(crate) notify: Option<Notify<E>>,
 }
-
-/// Renders an error in `Debug` form for an event.
-pub(crate) type DescribeError<E> = fn(&Error<E>) -> String;
 
 impl<E> Config<E> {
     /// The classifier's decision, with the hard rule on top: cancellation
@@ -284,7 +281,7 @@ pub struct RetryBuilder<E> {
     keep_all_errors: bool,
     name: Arc<str>,
     observers: Observers,
-    describe_error: Option<DescribeError<E>>,
+    notify: Option<Notify<E>>,
 }
 
 impl<E> fmt::Debug for RetryBuilder<E> {
@@ -314,7 +311,7 @@ impl<E> RetryBuilder<E> {
             keep_all_errors: false,
             name: Arc::from(""),
             observers: Observers::new(),
-            describe_error: None,
+            notify: None,
         }
     }
 
@@ -423,10 +420,10 @@ impl<E> RetryBuilder<E> {
         E: fmt::Debug,
     {
         self.observers = observers;
-        // The `Debug` text of errors is only made for observers: taking the
-        // formatter here, not in the retry loop, keeps the formatting code
-        // out of programs that never register one (about 16 KB of wasm).
-        self.describe_error = Some(debug_text::<E>);
+        // Events (and the `Debug` text of errors) are only built for
+        // observers: taking the event builder here, not in the retry loop,
+        // keeps that code out of programs that never register one.
+        self.notify = Some(notify_observers::<E>);
         self
     }
 
@@ -471,14 +468,9 @@ impl<E> RetryBuilder<E> {
                 keep_all_errors: self.keep_all_errors,
                 name: self.name,
                 observers: self.observers,
-                describe_error: self.describe_error,
+                notify: self.notify,
             }),
             runs: Arc::new(AtomicU64::new(0)),
         })
     }
-}
-
-/// The error's `Debug` form, as `RetryScheduled` events carry it.
-fn debug_text<E: fmt::Debug>(error: &Error<E>) -> String {
-    format!("{error:?}")
 }

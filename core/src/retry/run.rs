@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
+use super::notify::Note;
 use super::policy::{Attempt, Decision, ErrorKind, Retry};
 use super::rng::mix;
 use crate::Error;
-use crate::observe::Event;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::timeout;
 
@@ -123,10 +123,7 @@ impl<E> Retry<E> {
         let mut previous = None;
         let mut number = 1u32;
         loop {
-            config.observers.emit(|| Event::AttemptStarted {
-                name: config.name.clone(),
-                attempt: number,
-            });
+            config.note(Note::Started { attempt: number });
             let attempt = Attempt {
                 number,
                 elapsed: match start {
@@ -153,10 +150,7 @@ impl<E> Retry<E> {
             let delay = match self.next_delay(timer, start, number, &error, backoff) {
                 Ok(delay) => delay,
                 Err(stop) => {
-                    config.observers.emit(|| Event::RetryExhausted {
-                        name: config.name.clone(),
-                        attempts: number,
-                    });
+                    config.note(Note::Exhausted { attempts: number });
                     return Err(RetryError {
                         attempts: number,
                         stop,
@@ -168,16 +162,11 @@ impl<E> Retry<E> {
             if let Some(hook) = &config.on_retry {
                 hook(number, &error, delay);
             }
-            // Observers come with the formatter (`RetryBuilder::observers`),
-            // so the event is emitted whenever anyone is listening.
-            if let Some(describe) = config.describe_error {
-                config.observers.emit(|| Event::RetryScheduled {
-                    name: config.name.clone(),
-                    attempt: number,
-                    delay,
-                    error: describe(&error),
-                });
-            }
+            config.note(Note::Scheduled {
+                attempt: number,
+                delay,
+                error: &error,
+            });
             previous = Some(ErrorKind::of(&error));
             if config.keep_all_errors {
                 earlier.push(error);
