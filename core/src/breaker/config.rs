@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::machine::{Clock, Shared};
+use super::reason::{Words, words};
 use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
@@ -94,6 +95,7 @@ pub struct CircuitBreakerBuilder<E> {
     predicate: Option<Predicate<E>>,
     name: Arc<str>,
     observers: Observers,
+    words: Option<Words>,
 }
 
 impl<E> fmt::Debug for CircuitBreakerBuilder<E> {
@@ -127,6 +129,7 @@ impl<E> CircuitBreakerBuilder<E> {
             predicate: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            words: None,
         }
     }
 
@@ -223,6 +226,9 @@ impl<E> CircuitBreakerBuilder<E> {
     /// Who hears about state changes and refused calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        // The events' words are only made for observers: taking the
+        // formatter here keeps it out of programs that register none.
+        self.words = Some(words);
         self
     }
 
@@ -330,7 +336,13 @@ impl<E> CircuitBreakerBuilder<E> {
             not_failure: self.not_failure,
         };
         Ok(CircuitBreaker {
-            shared: Arc::new(Shared::new(config, self.clock, self.name, self.observers)),
+            shared: Arc::new(Shared::new(
+                config,
+                self.clock,
+                self.name,
+                self.observers,
+                self.words,
+            )),
             predicate: self.predicate,
         })
     }

@@ -76,6 +76,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::Config;
+use super::reason::{Reason, Words};
 use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
 use crate::observe::{Event, Observers};
@@ -227,7 +228,7 @@ struct Machine {
     rate_calls: u64,
 }
 
-type Change = Option<(CircuitState, CircuitState, String)>;
+type Change = Option<(CircuitState, CircuitState, Reason)>;
 
 /// Everything clones of one breaker share.
 pub(crate) struct Shared {
@@ -235,6 +236,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
+    /// Words for the observers' events; set with them (see `reason.rs`).
+    words: Option<Words>,
     word: AtomicU64,
     /// Calls refused since the breaker was built.
     refused: AtomicU64,
@@ -299,6 +302,7 @@ impl Shared {
         clock: Arc<dyn Clock>,
         name: Arc<str>,
         observers: Observers,
+        words: Option<Words>,
     ) -> Shared {
         let machine = Machine {
             generation: 0,
@@ -317,6 +321,7 @@ impl Shared {
             clock,
             name,
             observers,
+            words,
             word: AtomicU64::new(CLOSED),
             refused: AtomicU64::new(0),
             pending: AtomicU64::new(pending),
@@ -483,10 +488,12 @@ impl Shared {
             )),
             Err(open) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                self.observers.emit(|| Event::CallRejected {
-                    name: self.name.clone(),
-                    reason: open.to_string(),
-                });
+                if let Some(words) = self.words {
+                    self.observers.emit(|| Event::CallRejected {
+                        name: self.name.clone(),
+                        reason: words(Reason::Refused(open)),
+                    });
+                }
                 Err(open)
             }
         }
@@ -617,13 +624,13 @@ impl Shared {
                     .is_some_and(|(_, rate)| share(slowed) >= rate);
                 let now = now.unwrap_or_else(|| self.clock.now());
                 if share(bad) >= config.failure_rate {
-                    let reason = format!("{bad} of {probes} probes failed");
+                    let reason = Reason::ProbesFailed { bad, probes };
                     self.open(m, now, CircuitState::HalfOpen, reason)
                 } else if slow_trips {
-                    let reason = format!("{slowed} of {probes} probes were slow");
+                    let reason = Reason::ProbesSlow { slowed, probes };
                     self.open(m, now, CircuitState::HalfOpen, reason)
                 } else if ok + bad == probes {
-                    let reason = format!("{ok} of {probes} probes succeeded");
+                    let reason = Reason::ProbesSucceeded { ok, probes };
                     self.close(m, CircuitState::HalfOpen, reason)
                 } else {
                     None
@@ -633,13 +640,13 @@ impl Shared {
         }
     }
 
-    fn trip_reason(&self, m: &Machine, now: Instant) -> Option<String> {
+    fn trip_reason(&self, m: &Machine, now: Instant) -> Option<Reason> {
         let config = &self.config;
         if let Some(n) = config
             .consecutive_failures
             .filter(|&n| m.consecutive >= u64::from(n))
         {
-            return Some(format!("{n} failures in a row"));
+            return Some(Reason::InARow(n));
         }
         let Totals {
             calls,
@@ -651,16 +658,16 @@ impl Shared {
         }
         let (failure_rate, slow_rate) = (share(failures, calls), share(slow, calls));
         if failure_rate >= config.failure_rate {
-            return Some(format!(
-                "failure rate {:.0}% over {calls} calls",
-                100.0 * failure_rate
-            ));
+            return Some(Reason::FailureRate {
+                rate: failure_rate,
+                calls,
+            });
         }
         if config.slow_call.is_some_and(|(_, rate)| slow_rate >= rate) {
-            return Some(format!(
-                "slow-call rate {:.0}% over {calls} calls",
-                100.0 * slow_rate
-            ));
+            return Some(Reason::SlowRate {
+                rate: slow_rate,
+                calls,
+            });
         }
         None
     }
@@ -683,23 +690,20 @@ impl Shared {
                 Some((
                     CircuitState::Open,
                     CircuitState::HalfOpen,
-                    format!("open for {:?}", m.last_open),
+                    Reason::OpenFor(m.last_open),
                 ))
             }
             Phase::HalfOpen { since, .. }
                 if now.saturating_duration_since(since) >= self.config.probe_timeout =>
             {
-                let reason = format!(
-                    "probes did not decide within {:?}",
-                    self.config.probe_timeout
-                );
+                let reason = Reason::ProbesUndecided(self.config.probe_timeout);
                 self.open(m, now, CircuitState::HalfOpen, reason)
             }
             _ => None,
         }
     }
 
-    fn open(&self, m: &mut Machine, now: Instant, from: CircuitState, reason: String) -> Change {
+    fn open(&self, m: &mut Machine, now: Instant, from: CircuitState, reason: Reason) -> Change {
         let delay = m.open_delays.next().unwrap_or(m.last_open);
         m.last_open = delay;
         self.enter(
@@ -712,7 +716,7 @@ impl Shared {
         Some((from, CircuitState::Open, reason))
     }
 
-    fn close(&self, m: &mut Machine, from: CircuitState, reason: String) -> Change {
+    fn close(&self, m: &mut Machine, from: CircuitState, reason: Reason) -> Change {
         m.open_delays = self.config.open.clone();
         // The window is empty after the move: the time is not read.
         self.enter(m, Phase::Closed, Instant::ORIGIN);
@@ -764,12 +768,12 @@ impl Shared {
     }
 
     fn emit(&self, change: Change) {
-        if let Some((from, to, reason)) = change {
+        if let (Some((from, to, reason)), Some(words)) = (change, self.words) {
             self.observers.emit(|| Event::CircuitStateChanged {
                 name: self.name.clone(),
                 from,
                 to,
-                reason,
+                reason: words(reason),
             });
         }
     }
@@ -797,7 +801,7 @@ impl Shared {
                 return;
             }
             self.enter(&mut m, phase, now);
-            (from != to).then(|| (from, to, reason.to_owned()))
+            (from != to).then_some((from, to, Reason::Forced(reason)))
         };
         self.emit(change);
     }

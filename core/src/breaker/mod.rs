@@ -51,6 +51,7 @@ mod call;
 mod config;
 mod error;
 mod machine;
+mod reason;
 mod state;
 mod window;
 
