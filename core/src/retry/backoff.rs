@@ -4,6 +4,7 @@
 //! curve reaches the cap it stays there and no arithmetic can overflow;
 //! every jittered delay lies in `[0, max]`.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::rng::{SplitMix64, fresh_seed, nanos};
@@ -59,16 +60,37 @@ enum Curve {
 /// Defaults: factor 2 (exponential only), maximum delay 10 s (or the initial
 /// delay if that is longer), no jitter, no limit on the count, a fresh
 /// random seed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a BackoffBuilder does nothing until `build()` is called"]
 pub struct BackoffBuilder {
     curve: Curve,
     initial: Duration,
     factor: Option<f64>,
+    /// What `build` says about a bad `factor`, worded when it was set: the
+    /// float formatting is then linked only into programs that set a
+    /// factor (about 10 KB of wasm), not into every program that builds a
+    /// backoff.
+    factor_problem: Option<String>,
     max_delay: Option<Duration>,
     max_count: Option<usize>,
     jitter: Jitter,
     seed: Option<u64>,
+}
+
+impl fmt::Debug for BackoffBuilder {
+    // The settings, as `#[derive(Debug)]` printed them before
+    // `factor_problem` existed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackoffBuilder")
+            .field("curve", &self.curve)
+            .field("initial", &self.initial)
+            .field("factor", &self.factor)
+            .field("max_delay", &self.max_delay)
+            .field("max_count", &self.max_count)
+            .field("jitter", &self.jitter)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl BackoffBuilder {
@@ -77,6 +99,7 @@ impl BackoffBuilder {
             curve,
             initial,
             factor: None,
+            factor_problem: None,
             max_delay: None,
             max_count: None,
             jitter: Jitter::None,
@@ -87,6 +110,11 @@ impl BackoffBuilder {
     /// The growth factor of an exponential backoff (default 2; at least 1).
     pub fn factor(mut self, factor: f64) -> BackoffBuilder {
         self.factor = Some(factor);
+        self.factor_problem = (!factor_ok(factor)).then(|| {
+            format!(
+                "must be a finite number of at least 1, not {factor}; use 2 to double each delay"
+            )
+        });
         self
     }
 
@@ -127,12 +155,12 @@ impl BackoffBuilder {
         let factor = match (self.curve, self.factor) {
             (Curve::Exponential, f) => {
                 let f = f.unwrap_or(DEFAULT_FACTOR);
-                if !f.is_finite() || f < 1.0 {
+                if !factor_ok(f) {
+                    // Only `factor()` sets a factor, and it words the
+                    // problem with a bad one.
                     return Err(ConfigError::new(
                         "factor",
-                        format!(
-                            "must be a finite number of at least 1, not {f}; use 2 to double each delay"
-                        ),
+                        self.factor_problem.clone().unwrap_or_default(),
                     ));
                 }
                 f
@@ -328,4 +356,10 @@ impl Iterator for Backoff {
             None => (usize::MAX, None),
         }
     }
+}
+
+/// Whether an exponential backoff's growth factor is usable: finite and at
+/// least 1.
+fn factor_ok(factor: f64) -> bool {
+    factor.is_finite() && factor >= 1.0
 }
