@@ -72,6 +72,9 @@ pub struct BackoffBuilder {
     /// backoff.
     factor_problem: Option<String>,
     max_delay: Option<Duration>,
+    /// What `build` says about a maximum below the initial delay, worded
+    /// in `max_delay()` for the same reason (the `Duration` formatting).
+    max_delay_problem: Option<String>,
     max_count: Option<usize>,
     jitter: Jitter,
     seed: Option<u64>,
@@ -79,7 +82,7 @@ pub struct BackoffBuilder {
 
 impl fmt::Debug for BackoffBuilder {
     // The settings, as `#[derive(Debug)]` printed them before
-    // `factor_problem` existed.
+    // the `*_problem` fields existed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BackoffBuilder")
             .field("curve", &self.curve)
@@ -101,6 +104,7 @@ impl BackoffBuilder {
             factor: None,
             factor_problem: None,
             max_delay: None,
+            max_delay_problem: None,
             max_count: None,
             jitter: Jitter::None,
             seed: None,
@@ -121,6 +125,14 @@ impl BackoffBuilder {
     /// The longest delay; the curve saturates here and never overflows.
     pub fn max_delay(mut self, max: Duration) -> BackoffBuilder {
         self.max_delay = Some(max);
+        // The default maximum is never below the initial delay (fixed by
+        // the constructor), so only this setter can make that problem.
+        self.max_delay_problem = (self.initial > max).then(|| {
+            format!(
+                "the initial delay {:?} is above the maximum delay {max:?}; raise the maximum or lower the initial delay",
+                self.initial
+            )
+        });
         self
     }
 
@@ -179,10 +191,7 @@ impl BackoffBuilder {
         if self.initial > max {
             return Err(ConfigError::new(
                 "max_delay",
-                format!(
-                    "the initial delay {:?} is above the maximum delay {max:?}; raise the maximum or lower the initial delay",
-                    self.initial
-                ),
+                self.max_delay_problem.clone().unwrap_or_default(),
             ));
         }
         let grows_from_start = matches!(self.curve, Curve::Exponential | Curve::Fibonacci)

@@ -810,11 +810,11 @@ mod props {
     }
 }
 
-/// The bad-factor message names the factor given (worded when `factor()`
-/// is called, returned by `build()`), and the builder's `Debug` form lists
+/// The bad-factor and bad-maximum messages name the values given (worded
+/// by the setter, returned by `build()`), and the builder's `Debug` form lists
 /// the settings only.
 #[test]
-fn a_bad_factor_is_named_in_the_error_and_debug_shows_the_settings() {
+fn a_bad_factor_or_maximum_is_named_in_the_error_and_debug_shows_the_settings() {
     let err = Backoff::exponential(ms(1)).factor(0.5).build().unwrap_err();
     assert_eq!(
         err.to_string(),
