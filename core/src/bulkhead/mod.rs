@@ -60,6 +60,9 @@ struct Shared {
     queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
     name: Arc<str>,
     observers: Observers,
+    /// Words for `CallRejected` events; set with the observers, so
+    /// programs without observers do not link the formatting.
+    words: Option<fn(&Rejected) -> String>,
 }
 
 /// Bounded concurrency shared by every caller of one resource; see the
@@ -97,6 +100,7 @@ impl Bulkhead {
             queue_timeout: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            words: None,
         }
     }
 
@@ -209,10 +213,12 @@ impl Bulkhead {
     }
 
     fn reject(&self, rejected: Rejected) -> Rejected {
-        self.shared.observers.emit(|| Event::CallRejected {
-            name: self.shared.name.clone(),
-            reason: rejected.to_string(),
-        });
+        if let Some(words) = self.shared.words {
+            self.shared.observers.emit(|| Event::CallRejected {
+                name: self.shared.name.clone(),
+                reason: words(&rejected),
+            });
+        }
         rejected
     }
 }
@@ -225,6 +231,7 @@ pub struct BulkheadBuilder {
     queue_timeout: Option<(Arc<dyn Sleeper>, Duration)>,
     name: Arc<str>,
     observers: Observers,
+    words: Option<fn(&Rejected) -> String>,
 }
 
 impl fmt::Debug for BulkheadBuilder {
@@ -259,6 +266,7 @@ impl BulkheadBuilder {
     /// Who hears about rejected calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        self.words = Some(Rejected::to_string);
         self
     }
 
@@ -282,6 +290,7 @@ impl BulkheadBuilder {
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,
+                words: self.words,
             }),
         })
     }
