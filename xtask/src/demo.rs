@@ -53,7 +53,7 @@ fn build_wasm() -> Result {
 }
 
 /// Features today's rustc emits that binaryen 108 needs named.
-const WASM_OPT_FEATURES: &[&str] = &[
+pub(crate) const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",
@@ -61,7 +61,7 @@ const WASM_OPT_FEATURES: &[&str] = &[
 ];
 
 /// The file's size raw and gzipped (`gzip -9`).
-fn sizes(file: &Path) -> Result<(u64, u64)> {
+pub(crate) fn sizes(file: &Path) -> Result<(u64, u64)> {
     let raw = std::fs::metadata(file)
         .map_err(|e| format!("{}: {e}", file.display()))?
         .len();

@@ -8,11 +8,15 @@
 //!   Prints one summary line per target and fails if any target ran no test.
 //! - `cargo xtask demo`: builds the resilience-lab demo for the browser,
 //!   serves it on 127.0.0.1, and runs the same crawler natively.
+//! - `cargo xtask wasm-size`: builds small wasm programs (staunch and the
+//!   peers for the same jobs), prints their sizes before and after
+//!   `wasm-opt -Oz`, and fails if one grew > 10 % over its baseline.
 
 mod demo;
 mod run;
 mod setup;
 mod test;
+mod wasm_size;
 
 use std::process::ExitCode;
 
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
         Some("test") => test::all(&args[1..]),
         Some("demo") => demo::serve_demo(&args[1..]),
         Some("setup") => setup::everything(),
+        Some("wasm-size") => wasm_size::bench(&args[1..]),
         Some("demo-test") => demo::browser_test().and_then(|(passed, failed)| {
             println!("demo in headless Chromium: {passed} passed, {failed} failed");
             if failed == 0 && passed > 0 {
@@ -32,7 +37,7 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup>"
+                "usage: cargo xtask <test [--skip-setup] | demo [--port N] [--no-serve] | setup | wasm-size [--quick] [--update-baseline]>"
             );
             return ExitCode::from(2);
         }

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::run::{Result, capture, count_results, run};
-use crate::{demo, setup};
+use crate::{demo, setup, wasm_size};
 
 /// The benches in `tests/benches`, each run once in quick mode.
 const BENCHES: &[&str] = &["group", "gather", "retry", "breaker", "rate", "queue"];
@@ -151,6 +151,10 @@ pub(crate) fn all(args: &[String]) -> Result {
             "--quick",
         ]))?;
     }
+
+    // Bytes shipped to browsers: fails if a program grew > 10 % over its
+    // checked-in baseline (quick: no wasm-opt, no demo).
+    wasm_size::bench(&["--quick".to_owned()])?;
 
     println!(
         "\nall checks took {:.1} min",

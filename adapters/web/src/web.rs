@@ -1,6 +1,7 @@
 //! The `Web` runtime: timers and spawning through JavaScript globals.
 
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -45,10 +46,27 @@ extern "C" {
 ///     assert_eq!(handle.await, Ok(Ok("slept")));
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Web {
     origin_ms: f64,
-    sink: ErrorSink,
+    /// `None` means the default (`console.error`), made only when a task
+    /// asks for it: a program that never spawns does not link the console
+    /// path.
+    sink: Option<ErrorSink>,
+}
+
+impl fmt::Debug for Web {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As `#[derive(Debug)]` printed it when the default sink was made
+        // eagerly.
+        let mut d = f.debug_struct("Web");
+        d.field("origin_ms", &self.origin_ms);
+        match &self.sink {
+            Some(sink) => d.field("sink", sink),
+            None => d.field("sink", &format_args!("ErrorSink(..)")),
+        };
+        d.finish()
+    }
 }
 
 impl Web {
@@ -58,7 +76,7 @@ impl Web {
     pub fn current() -> Web {
         Web {
             origin_ms: performance_now(),
-            sink: ErrorSink::default(),
+            sink: None,
         }
     }
 
@@ -66,7 +84,7 @@ impl Web {
     /// (default: `console.error`).
     #[must_use]
     pub fn with_error_sink(mut self, sink: ErrorSink) -> Web {
-        self.sink = sink;
+        self.sink = Some(sink);
         self
     }
 }
@@ -189,7 +207,7 @@ impl Spawn for Web {
     }
 
     fn error_sink(&self) -> ErrorSink {
-        self.sink.clone()
+        self.sink.clone().unwrap_or_default()
     }
 }
 
@@ -200,7 +218,7 @@ impl LocalSpawn for Web {
     }
 
     fn local_error_sink(&self) -> ErrorSink {
-        self.sink.clone()
+        self.sink.clone().unwrap_or_default()
     }
 }
 

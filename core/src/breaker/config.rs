@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::machine::Shared;
+use super::reason::{Words, words};
 use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
@@ -93,6 +94,7 @@ pub struct CircuitBreakerBuilder {
     predicate: Option<Typed<bool>>,
     name: Arc<str>,
     observers: Observers,
+    words: Option<Words>,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -126,6 +128,7 @@ impl CircuitBreakerBuilder {
             predicate: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            words: None,
         }
     }
 
@@ -228,6 +231,9 @@ impl CircuitBreakerBuilder {
     /// Who hears about state changes and refused calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        // The events' words are only made for observers: taking the
+        // formatter here keeps it out of programs that register none.
+        self.words = Some(words);
         self
     }
 
@@ -335,7 +341,13 @@ impl CircuitBreakerBuilder {
             not_failure: self.not_failure,
         };
         Ok(CircuitBreaker {
-            shared: Arc::new(Shared::new(config, self.clock, self.name, self.observers)),
+            shared: Arc::new(Shared::new(
+                config,
+                self.clock,
+                self.name,
+                self.observers,
+                self.words,
+            )),
             predicate: self.predicate,
         })
     }

@@ -84,6 +84,7 @@ use super::fast_path::{
     COUNT_MASK, GEN_MASK, LIMIT_MASK, LIMIT_SHIFT, MAX_TIMED_LIMIT, UNLIMITED, WARM, counted,
     fresh, start,
 };
+use super::reason::{Reason, Words};
 use super::ticket::{Ticket, Verdict};
 use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
@@ -165,7 +166,7 @@ struct Machine {
     rate_calls: u64,
 }
 
-type Change = Option<(CircuitState, CircuitState, String)>;
+type Change = Option<(CircuitState, CircuitState, Reason)>;
 
 /// Everything clones of one breaker share.
 pub(crate) struct Shared {
@@ -173,6 +174,8 @@ pub(crate) struct Shared {
     pub(crate) clock: AnyTimer,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
+    /// Words for the observers' events; set with them (see `reason.rs`).
+    words: Option<Words>,
     pub(super) word: AtomicU64,
     /// Calls refused since the breaker was built.
     pub(super) refused: AtomicU64,
@@ -201,6 +204,7 @@ impl Shared {
         clock: AnyTimer,
         name: Arc<str>,
         observers: Observers,
+        words: Option<Words>,
     ) -> Shared {
         let machine = Machine {
             generation: 0,
@@ -219,6 +223,7 @@ impl Shared {
             clock,
             name,
             observers,
+            words,
             word: AtomicU64::new(CLOSED),
             refused: AtomicU64::new(0),
             pending: AtomicU64::new(pending),
@@ -343,10 +348,12 @@ impl Shared {
             )),
             Err(open) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                self.observers.emit(|| Event::CallRejected {
-                    name: self.name.clone(),
-                    reason: open.to_string(),
-                });
+                if let Some(words) = self.words {
+                    self.observers.emit(|| Event::CallRejected {
+                        name: self.name.clone(),
+                        reason: words(Reason::Refused(open)),
+                    });
+                }
                 Err(open)
             }
         }
@@ -452,13 +459,13 @@ impl Shared {
                     .is_some_and(|(_, rate)| share(slowed) >= rate);
                 let now = now.unwrap_or_else(|| self.clock.now());
                 if share(bad) >= config.failure_rate {
-                    let reason = format!("{bad} of {probes} probes failed");
+                    let reason = Reason::ProbesFailed { bad, probes };
                     self.open(m, now, CircuitState::HalfOpen, reason)
                 } else if slow_trips {
-                    let reason = format!("{slowed} of {probes} probes were slow");
+                    let reason = Reason::ProbesSlow { slowed, probes };
                     self.open(m, now, CircuitState::HalfOpen, reason)
                 } else if ok + bad == probes {
-                    let reason = format!("{ok} of {probes} probes succeeded");
+                    let reason = Reason::ProbesSucceeded { ok, probes };
                     self.close(m, CircuitState::HalfOpen, reason)
                 } else {
                     None
@@ -468,13 +475,13 @@ impl Shared {
         }
     }
 
-    fn trip_reason(&self, m: &Machine, now: Instant) -> Option<String> {
+    fn trip_reason(&self, m: &Machine, now: Instant) -> Option<Reason> {
         let config = &self.config;
         if let Some(n) = config
             .consecutive_failures
             .filter(|&n| m.consecutive >= u64::from(n))
         {
-            return Some(format!("{n} failures in a row"));
+            return Some(Reason::InARow(n));
         }
         let Totals {
             calls,
@@ -486,16 +493,16 @@ impl Shared {
         }
         let (failure_rate, slow_rate) = (share(failures, calls), share(slow, calls));
         if failure_rate >= config.failure_rate {
-            return Some(format!(
-                "failure rate {:.0}% over {calls} calls",
-                100.0 * failure_rate
-            ));
+            return Some(Reason::FailureRate {
+                rate: failure_rate,
+                calls,
+            });
         }
         if config.slow_call.is_some_and(|(_, rate)| slow_rate >= rate) {
-            return Some(format!(
-                "slow-call rate {:.0}% over {calls} calls",
-                100.0 * slow_rate
-            ));
+            return Some(Reason::SlowRate {
+                rate: slow_rate,
+                calls,
+            });
         }
         None
     }
@@ -518,23 +525,20 @@ impl Shared {
                 Some((
                     CircuitState::Open,
                     CircuitState::HalfOpen,
-                    format!("open for {:?}", m.last_open),
+                    Reason::OpenFor(m.last_open),
                 ))
             }
             Phase::HalfOpen { since, .. }
                 if now.saturating_duration_since(since) >= self.config.probe_timeout =>
             {
-                let reason = format!(
-                    "probes did not decide within {:?}",
-                    self.config.probe_timeout
-                );
+                let reason = Reason::ProbesUndecided(self.config.probe_timeout);
                 self.open(m, now, CircuitState::HalfOpen, reason)
             }
             _ => None,
         }
     }
 
-    fn open(&self, m: &mut Machine, now: Instant, from: CircuitState, reason: String) -> Change {
+    fn open(&self, m: &mut Machine, now: Instant, from: CircuitState, reason: Reason) -> Change {
         let delay = m.open_delays.next().unwrap_or(m.last_open);
         m.last_open = delay;
         self.enter(
@@ -547,7 +551,7 @@ impl Shared {
         Some((from, CircuitState::Open, reason))
     }
 
-    fn close(&self, m: &mut Machine, from: CircuitState, reason: String) -> Change {
+    fn close(&self, m: &mut Machine, from: CircuitState, reason: Reason) -> Change {
         m.open_delays = self.config.open.clone();
         // The window is empty after the move: the time is not read.
         self.enter(m, Phase::Closed, Instant::ORIGIN);
@@ -599,12 +603,12 @@ impl Shared {
     }
 
     fn emit(&self, change: Change) {
-        if let Some((from, to, reason)) = change {
+        if let (Some((from, to, reason)), Some(words)) = (change, self.words) {
             self.observers.emit(|| Event::CircuitStateChanged {
                 name: self.name.clone(),
                 from,
                 to,
-                reason,
+                reason: words(reason),
             });
         }
     }
@@ -632,7 +636,7 @@ impl Shared {
                 return;
             }
             self.enter(&mut m, phase, now);
-            (from != to).then(|| (from, to, reason.to_owned()))
+            (from != to).then_some((from, to, Reason::Forced(reason)))
         };
         self.emit(change);
     }

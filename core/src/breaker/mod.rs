@@ -77,6 +77,7 @@ mod config;
 mod error;
 mod fast_path;
 mod machine;
+mod reason;
 mod ticket;
 mod window;
 

@@ -72,6 +72,9 @@ struct Shared {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
+    /// Words for `CallRejected` events; set with the observers, so
+    /// programs without observers do not link the formatting.
+    words: Option<fn(&Rejected) -> String>,
 }
 
 /// Bounded concurrency shared by every caller of one resource; see the
@@ -111,6 +114,7 @@ impl Bulkhead {
             queue_timeout: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            words: None,
         }
     }
 
@@ -226,10 +230,12 @@ impl Bulkhead {
     }
 
     fn reject(&self, rejected: Rejected) -> Rejected {
-        self.shared.observers.emit(|| Event::CallRejected {
-            name: self.shared.name.clone(),
-            reason: rejected.to_string(),
-        });
+        if let Some(words) = self.shared.words {
+            self.shared.observers.emit(|| Event::CallRejected {
+                name: self.shared.name.clone(),
+                reason: words(&rejected),
+            });
+        }
         rejected
     }
 }
@@ -243,6 +249,7 @@ pub struct BulkheadBuilder {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
+    words: Option<fn(&Rejected) -> String>,
 }
 
 impl fmt::Debug for BulkheadBuilder {
@@ -277,6 +284,7 @@ impl BulkheadBuilder {
     /// Who hears about rejected calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        self.words = Some(Rejected::to_string);
         self
     }
 
@@ -301,6 +309,7 @@ impl BulkheadBuilder {
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,
+                words: self.words,
             }),
         })
     }

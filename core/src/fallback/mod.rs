@@ -66,6 +66,10 @@ pub struct Fallback<T, E> {
     when: Option<Predicate<E>>,
     name: Arc<str>,
     observers: Observers,
+    /// The `Debug` text of the replaced error for `FallbackUsed` events;
+    /// set with the observers, so programs without observers do not link
+    /// the formatting.
+    describe: Option<fn(&Error<E>) -> String>,
 }
 
 impl<T, E> Clone for Fallback<T, E> {
@@ -75,6 +79,7 @@ impl<T, E> Clone for Fallback<T, E> {
             when: self.when.clone(),
             name: self.name.clone(),
             observers: self.observers.clone(),
+            describe: self.describe,
         }
     }
 }
@@ -96,6 +101,7 @@ impl<T: 'static, E: 'static> Fallback<T, E> {
             when: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            describe: None,
         }
     }
 
@@ -163,8 +169,12 @@ impl<T, E> Fallback<T, E> {
 
     /// Who hears when the fallback is used.
     #[must_use]
-    pub fn observers(mut self, observers: Observers) -> Self {
+    pub fn observers(mut self, observers: Observers) -> Self
+    where
+        E: fmt::Debug,
+    {
         self.observers = observers;
+        self.describe = Some(debug_text::<E>);
         self
     }
 
@@ -212,10 +222,12 @@ impl<T, E> Fallback<T, E> {
         match future.await {
             Ok(v) => Ok(v),
             Err(e) if self.applies_to(&e) => {
-                self.observers.emit(|| Event::FallbackUsed {
-                    name: self.name.clone(),
-                    error: format!("{e:?}"),
-                });
+                if let Some(describe) = self.describe {
+                    self.observers.emit(|| Event::FallbackUsed {
+                        name: self.name.clone(),
+                        error: describe(&e),
+                    });
+                }
                 match &self.action {
                     Action::Sync(f) => f(e),
                     Action::Async(f) => f(e).await,
@@ -224,4 +236,9 @@ impl<T, E> Fallback<T, E> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The replaced error's `Debug` form, as `FallbackUsed` events carry it.
+fn debug_text<E: fmt::Debug>(error: &Error<E>) -> String {
+    format!("{error:?}")
 }

@@ -4,6 +4,7 @@
 //! curve reaches the cap it stays there and no arithmetic can overflow;
 //! every jittered delay lies in `[0, max]`.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::ConfigError;
@@ -59,16 +60,40 @@ enum Curve {
 /// Defaults: factor 2 (exponential only), maximum delay 10 s (or the initial
 /// delay if that is longer), no jitter, no limit on the count, a fresh
 /// random seed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a BackoffBuilder does nothing until `build()` is called"]
 pub struct BackoffBuilder {
     curve: Curve,
     initial: Duration,
     factor: Option<f64>,
+    /// What `build` says about a bad `factor`, worded when it was set: the
+    /// float formatting is then linked only into programs that set a
+    /// factor (about 10 KB of wasm), not into every program that builds a
+    /// backoff.
+    factor_problem: Option<String>,
     max_delay: Option<Duration>,
+    /// What `build` says about a maximum below the initial delay, worded
+    /// in `max_delay()` for the same reason (the `Duration` formatting).
+    max_delay_problem: Option<String>,
     max_count: Option<usize>,
     jitter: Jitter,
     seed: Option<u64>,
+}
+
+impl fmt::Debug for BackoffBuilder {
+    // The settings, as `#[derive(Debug)]` printed them before
+    // the `*_problem` fields existed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackoffBuilder")
+            .field("curve", &self.curve)
+            .field("initial", &self.initial)
+            .field("factor", &self.factor)
+            .field("max_delay", &self.max_delay)
+            .field("max_count", &self.max_count)
+            .field("jitter", &self.jitter)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl BackoffBuilder {
@@ -77,7 +102,9 @@ impl BackoffBuilder {
             curve,
             initial,
             factor: None,
+            factor_problem: None,
             max_delay: None,
+            max_delay_problem: None,
             max_count: None,
             jitter: Jitter::None,
             seed: None,
@@ -87,12 +114,25 @@ impl BackoffBuilder {
     /// The growth factor of an exponential backoff (default 2; at least 1).
     pub fn factor(mut self, factor: f64) -> BackoffBuilder {
         self.factor = Some(factor);
+        self.factor_problem = (!factor_ok(factor)).then(|| {
+            format!(
+                "must be a finite number of at least 1, not {factor}; use 2 to double each delay"
+            )
+        });
         self
     }
 
     /// The longest delay; the curve saturates here and never overflows.
     pub fn max_delay(mut self, max: Duration) -> BackoffBuilder {
         self.max_delay = Some(max);
+        // The default maximum is never below the initial delay (fixed by
+        // the constructor), so only this setter can make that problem.
+        self.max_delay_problem = (self.initial > max).then(|| {
+            format!(
+                "the initial delay {:?} is above the maximum delay {max:?}; raise the maximum or lower the initial delay",
+                self.initial
+            )
+        });
         self
     }
 
@@ -127,12 +167,12 @@ impl BackoffBuilder {
         let factor = match (self.curve, self.factor) {
             (Curve::Exponential, f) => {
                 let f = f.unwrap_or(DEFAULT_FACTOR);
-                if !f.is_finite() || f < 1.0 {
+                if !factor_ok(f) {
+                    // Only `factor()` sets a factor, and it words the
+                    // problem with a bad one.
                     return Err(ConfigError::new(
                         "factor",
-                        format!(
-                            "must be a finite number of at least 1, not {f}; use 2 to double each delay"
-                        ),
+                        self.factor_problem.clone().unwrap_or_default(),
                     ));
                 }
                 f
@@ -151,10 +191,7 @@ impl BackoffBuilder {
         if self.initial > max {
             return Err(ConfigError::new(
                 "max_delay",
-                format!(
-                    "the initial delay {:?} is above the maximum delay {max:?}; raise the maximum or lower the initial delay",
-                    self.initial
-                ),
+                self.max_delay_problem.clone().unwrap_or_default(),
             ));
         }
         let grows_from_start = matches!(self.curve, Curve::Exponential | Curve::Fibonacci)
@@ -337,4 +374,10 @@ impl Iterator for Backoff {
             None => (usize::MAX, None),
         }
     }
+}
+
+/// Whether an exponential backoff's growth factor is usable: finite and at
+/// least 1.
+fn factor_ok(factor: f64) -> bool {
+    factor.is_finite() && factor >= 1.0
 }

@@ -39,6 +39,7 @@
 
 mod backoff;
 mod error;
+mod notify;
 mod policy;
 mod run;
 

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
+use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
 use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
 use crate::typed::Typed;
@@ -140,6 +141,9 @@ pub(crate) struct Config {
     pub(crate) keep_all_errors: bool,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
+    /// Builds the events for `observers`; set together with them (see
+    /// [`RetryBuilder::observers`] and `notify.rs`).
+    pub(crate) notify: Option<Notify>,
 }
 
 impl Config {
@@ -265,6 +269,7 @@ pub struct RetryBuilder {
     keep_all_errors: bool,
     name: Arc<str>,
     observers: Observers,
+    notify: Option<Notify>,
 }
 
 impl fmt::Debug for RetryBuilder {
@@ -295,6 +300,7 @@ impl RetryBuilder {
             keep_all_errors: false,
             name: Arc::from(""),
             observers: Observers::new(),
+            notify: None,
         }
     }
 
@@ -413,6 +419,10 @@ impl RetryBuilder {
     /// Where attempt, retry and give-up events go (default: nowhere).
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        // Events are only built for observers: taking the event builder
+        // here, not in the retry loop, keeps that code out of programs that
+        // never register one.
+        self.notify = Some(notify_observers);
         self
     }
 
@@ -460,6 +470,7 @@ impl RetryBuilder {
                 keep_all_errors: self.keep_all_errors,
                 name: self.name,
                 observers: self.observers,
+                notify: self.notify,
             }),
             runs: Arc::new(AtomicU64::new(0)),
         })

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
+use super::notify::Note;
 use super::policy::{Attempt, Decision, Retry};
 use crate::Error;
-use crate::observe::Event;
 use crate::rng::mix;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::timeout;
@@ -122,10 +122,7 @@ impl Retry {
         let mut previous = None;
         let mut number = 1u32;
         loop {
-            config.observers.emit(|| Event::AttemptStarted {
-                name: config.name.clone(),
-                attempt: number,
-            });
+            config.note(Note::Started { attempt: number });
             let attempt = Attempt {
                 number,
                 elapsed: match start {
@@ -152,10 +149,7 @@ impl Retry {
             let delay = match self.next_delay(timer, start, number, &error, backoff) {
                 Ok(delay) => delay,
                 Err(stop) => {
-                    config.observers.emit(|| Event::RetryExhausted {
-                        name: config.name.clone(),
-                        attempts: number,
-                    });
+                    config.note(Note::Exhausted { attempts: number });
                     return Err(RetryError {
                         attempts: number,
                         stop,
@@ -167,11 +161,10 @@ impl Retry {
             if let Some(hook) = &config.on_retry {
                 hook(number, &error, delay);
             }
-            config.observers.emit(|| Event::RetryScheduled {
-                name: config.name.clone(),
+            config.note(Note::Scheduled {
                 attempt: number,
                 delay,
-                error: format!("{error:?}"),
+                error: &error,
             });
             previous = Some(error.kind());
             if config.keep_all_errors {

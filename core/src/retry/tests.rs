@@ -956,3 +956,28 @@ fn a_jittered_backoff_of_duration_max_stops_with_never_retry() {
         );
     }
 }
+
+/// The bad-factor and bad-maximum messages name the values given (worded
+/// by the setter, returned by `build()`), and the builder's `Debug` form lists
+/// the settings only.
+#[test]
+fn a_bad_factor_or_maximum_is_named_in_the_error_and_debug_shows_the_settings() {
+    let err = Backoff::exponential(ms(1)).factor(0.5).build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid `factor`: must be a finite number of at least 1, not 0.5; use 2 to double each delay"
+    );
+    // A bad factor replaced by a good one builds.
+    assert!(
+        Backoff::exponential(ms(1))
+            .factor(0.5)
+            .factor(3.0)
+            .build()
+            .is_ok()
+    );
+    let b = Backoff::exponential(ms(1)).factor(3.0);
+    assert_eq!(
+        format!("{b:?}"),
+        "BackoffBuilder { curve: Exponential, initial: 1ms, factor: Some(3.0), max_delay: None, max_count: None, jitter: None, seed: None }"
+    );
+}

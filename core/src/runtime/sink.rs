@@ -29,25 +29,52 @@ pub enum UnobservedKind {
     Other(String),
 }
 
-impl fmt::Display for UnobservedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl UnobservedError {
+    /// The message in pieces; their concatenation is the `Display` text.
+    /// Pieces let the default sink build the console line with plain string
+    /// pushes instead of the formatting machinery (bytes on wasm32).
+    fn message_parts(&self) -> [&str; 4] {
         let name = self.task.as_deref().unwrap_or("<unnamed>");
         match &self.kind {
-            UnobservedKind::Failed(e) => {
-                write!(f, "task `{name}` failed and nobody awaited its handle: {e}")
-            }
-            UnobservedKind::Panicked(m) => {
-                write!(
-                    f,
-                    "task `{name}` panicked and nobody awaited its handle: {m}"
-                )
-            }
-            UnobservedKind::Lost => write!(
-                f,
-                "task `{name}` was dropped by its executor before it finished and nobody awaited its handle"
-            ),
-            UnobservedKind::Other(m) => write!(f, "task `{name}`: unobserved error: {m}"),
+            UnobservedKind::Failed(e) => [
+                "task `",
+                name,
+                "` failed and nobody awaited its handle: ",
+                e,
+            ],
+            UnobservedKind::Panicked(m) => [
+                "task `",
+                name,
+                "` panicked and nobody awaited its handle: ",
+                m,
+            ],
+            UnobservedKind::Lost => [
+                "task `",
+                name,
+                "` was dropped by its executor before it finished and nobody awaited its handle",
+                "",
+            ],
+            UnobservedKind::Other(m) => ["task `", name, "`: unobserved error: ", m],
         }
+    }
+
+    /// The line the default sink prints: `staunch: ` and the `Display` text.
+    fn console_line(&self) -> String {
+        let parts = self.message_parts();
+        let mut line = String::with_capacity(9 + parts.iter().map(|p| p.len()).sum::<usize>());
+        line.push_str("staunch: ");
+        for part in parts {
+            line.push_str(part);
+        }
+        line
+    }
+}
+
+impl fmt::Display for UnobservedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.message_parts()
+            .iter()
+            .try_for_each(|part| f.write_str(part))
     }
 }
 
@@ -105,12 +132,52 @@ impl fmt::Debug for ErrorSink {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn print_unobserved(error: UnobservedError) {
-    eprintln!("staunch: {error}");
+    eprintln!("{}", error.console_line());
 }
 
 #[cfg(target_arch = "wasm32")]
 fn print_unobserved(error: UnobservedError) {
-    web_sys::console::error_1(&wasm_bindgen::JsValue::from_str(&format!(
-        "staunch: {error}"
-    )));
+    web_sys::console::error_1(&wasm_bindgen::JsValue::from_str(&error.console_line()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The console line is `staunch: ` and the `Display` text, for every
+    /// kind, named or not.
+    #[test]
+    fn the_console_line_is_the_display_text_after_the_prefix() {
+        let kinds = [
+            UnobservedKind::Failed("Flaky".into()),
+            UnobservedKind::Panicked("index out of bounds".into()),
+            UnobservedKind::Lost,
+            UnobservedKind::Other("gave up".into()),
+        ];
+        for task in [None, Some(Arc::<str>::from("fetch"))] {
+            for kind in kinds.clone() {
+                let error = UnobservedError {
+                    task: task.clone(),
+                    kind,
+                };
+                assert_eq!(error.console_line(), format!("staunch: {error}"));
+            }
+        }
+        let lost = UnobservedError {
+            task: Some("fetch".into()),
+            kind: UnobservedKind::Lost,
+        };
+        assert_eq!(
+            lost.to_string(),
+            "task `fetch` was dropped by its executor before it finished and nobody awaited its handle"
+        );
+        let failed = UnobservedError {
+            task: None,
+            kind: UnobservedKind::Failed("Flaky".into()),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "task `<unnamed>` failed and nobody awaited its handle: Flaky"
+        );
+    }
 }

@@ -1,0 +1,62 @@
+//! The retry loop's events for observers.
+//!
+//! The loop does not build [`Event`]s itself: it calls a function that
+//! [`RetryBuilder::observers`](super::RetryBuilder::observers) stores with
+//! the observers. A program that registers none never links the events'
+//! construction or their drop glue. (The error's `Debug` text is still
+//! linked: a `Retry` serves every error type, so the loop hands the error
+//! on as `&dyn Debug`.)
+
+use std::fmt;
+use std::time::Duration;
+
+use super::policy::Config;
+use crate::observe::Event;
+
+/// What the loop has to tell observers.
+pub(crate) enum Note<'a> {
+    /// An attempt is starting.
+    Started { attempt: u32 },
+    /// `attempt` failed with `error`; the next one starts after `delay`.
+    Scheduled {
+        attempt: u32,
+        delay: Duration,
+        error: &'a dyn fmt::Debug,
+    },
+    /// Retrying stopped after `attempts` attempts.
+    Exhausted { attempts: u32 },
+}
+
+/// Turns a [`Note`] into an [`Event`] for the config's observers.
+pub(crate) type Notify = fn(&Config, Note<'_>);
+
+/// The [`Notify`] stored with observers: the events retry has always sent,
+/// the error in its `Debug` form.
+pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
+    config.observers.emit(|| {
+        let name = config.name.clone();
+        match note {
+            Note::Started { attempt } => Event::AttemptStarted { name, attempt },
+            Note::Scheduled {
+                attempt,
+                delay,
+                error,
+            } => Event::RetryScheduled {
+                name,
+                attempt,
+                delay,
+                error: format!("{error:?}"),
+            },
+            Note::Exhausted { attempts } => Event::RetryExhausted { name, attempts },
+        }
+    });
+}
+
+impl Config {
+    /// Tells the observers, if any were registered.
+    pub(crate) fn note(&self, note: Note<'_>) {
+        if let Some(notify) = self.notify {
+            notify(self, note);
+        }
+    }
+}
