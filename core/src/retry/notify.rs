@@ -3,14 +3,16 @@
 //! The loop does not build [`Event`]s itself: it calls a function that
 //! [`RetryBuilder::observers`](super::RetryBuilder::observers) stores with
 //! the observers. A program that registers none never links the events'
-//! construction or their drop glue. (The error's `Debug` text is still
-//! linked: a `Retry` serves every error type, so the loop hands the error
-//! on as `&dyn Debug`.)
+//! construction or their drop glue. The text of a failure is the
+//! operation's own error in its `Debug` form (`Inner("503")`), or the name
+//! of staunch's kind (`Timeout`): formatting durations and cancel reasons
+//! would link that machinery into every program.
 
 use std::fmt;
 use std::time::Duration;
 
 use super::policy::Config;
+use crate::ErrorKind;
 use crate::observe::Event;
 
 /// What the loop has to tell observers.
@@ -21,7 +23,9 @@ pub(crate) enum Note<'a> {
     Scheduled {
         attempt: u32,
         delay: Duration,
-        error: &'a dyn fmt::Debug,
+        kind: ErrorKind,
+        /// The operation's own error, when that is what failed.
+        inner: Option<&'a dyn fmt::Debug>,
     },
     /// Retrying stopped after `attempts` attempts.
     Exhausted { attempts: u32 },
@@ -40,12 +44,16 @@ pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
             Note::Scheduled {
                 attempt,
                 delay,
-                error,
+                kind,
+                inner,
             } => Event::RetryScheduled {
                 name,
                 attempt,
                 delay,
-                error: format!("{error:?}"),
+                error: match inner {
+                    Some(inner) => format!("Inner({inner:?})"),
+                    None => format!("{kind:?}"),
+                },
             },
             Note::Exhausted { attempts } => Event::RetryExhausted { name, attempts },
         }

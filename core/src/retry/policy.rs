@@ -115,9 +115,9 @@ impl Attempt {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) type OnRetry = dyn Fn(u32, &dyn fmt::Debug, Duration) + Send + Sync;
+pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration) + Send + Sync;
 #[cfg(target_arch = "wasm32")]
-pub(crate) type OnRetry = dyn Fn(u32, &dyn fmt::Debug, Duration);
+pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration);
 
 /// How failed attempts are classified; each custom form answers for one
 /// error type and leaves errors of other types to the default.
@@ -249,7 +249,7 @@ impl Retry {
 ///     .budget(Duration::from_secs(2))
 ///     .attempt_timeout(Duration::from_millis(500))
 ///     .retry_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::PermissionDenied)
-///     .on_retry(|attempt, error, delay| eprintln!("attempt {attempt} failed ({error:?}); again in {delay:?}"))
+///     .on_retry(|attempt, kind, delay| eprintln!("attempt {attempt} failed ({kind:?}); again in {delay:?}"))
 ///     .build()?;
 /// assert_eq!(retry.max_attempts(), 5);
 /// assert!(Retry::builder(rt).max_attempts(0).build().is_err());
@@ -390,14 +390,15 @@ impl RetryBuilder {
         self
     }
 
-    /// Called before each sleep with the failed attempt's number, its error
-    /// (as [`Debug`](fmt::Debug), since one `Retry` serves operations of
-    /// any error type) and the delay chosen. Keep it fast; it runs inline.
-    /// For typed access to the error, classify with
-    /// [`classify`](Self::classify).
+    /// Called before each sleep with the failed attempt's number, the kind
+    /// of its error and the delay chosen. Keep it fast; it runs inline. One
+    /// `Retry` serves operations of any error type, so the hook sees the
+    /// kind; for the error itself, classify with [`classify`](Self::classify)
+    /// (typed) or read the `RetryScheduled` event through
+    /// [`observers`](Self::observers).
     pub fn on_retry(
         mut self,
-        hook: impl Fn(u32, &dyn fmt::Debug, Duration) + MaybeSend + MaybeSync + 'static,
+        hook: impl Fn(u32, ErrorKind, Duration) + MaybeSend + MaybeSync + 'static,
     ) -> Self {
         self.on_retry = Some(Box::new(hook));
         self

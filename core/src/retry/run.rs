@@ -159,12 +159,16 @@ impl Retry {
                 }
             };
             if let Some(hook) = &config.on_retry {
-                hook(number, &error, delay);
+                hook(number, error.kind(), delay);
             }
+            // Only the operation's own error is formatted (with its own
+            // `Debug`); staunch's kinds go by name, so the formatting of
+            // durations and cancel reasons is not linked into every program.
             config.note(Note::Scheduled {
                 attempt: number,
                 delay,
-                error: &error,
+                kind: error.kind(),
+                inner: error.inner().map(|e| e as &dyn fmt::Debug),
             });
             previous = Some(error.kind());
             if config.keep_all_errors {

@@ -611,9 +611,7 @@ fn the_hook_and_the_observers_see_every_decision() {
         .backoff(Backoff::linear(ms(10), ms(10)))
         .on_retry({
             let hooked = hooked.clone();
-            move |n, e: &dyn std::fmt::Debug, d| {
-                hooked.lock().unwrap().push((n, format!("{e:?}"), d))
-            }
+            move |n, kind, d| hooked.lock().unwrap().push((n, kind, d))
         })
         .observers(Observers::new().with({
             let events = events.clone();
@@ -626,8 +624,8 @@ fn the_hook_and_the_observers_see_every_decision() {
     assert_eq!(
         *hooked.lock().unwrap(),
         [
-            (1, "Inner(\"down\")".to_string(), ms(10)),
-            (2, "Inner(\"down\")".to_string(), ms(20))
+            (1, crate::ErrorKind::Inner, ms(10)),
+            (2, crate::ErrorKind::Inner, ms(20))
         ]
     );
     let events = events.lock().unwrap();
