@@ -70,6 +70,9 @@ struct Shared {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
+    /// Words for `CallRejected` events; set with the observers, so
+    /// programs without observers do not link the formatting.
+    words: Option<fn(&Rejected) -> String>,
 }
 
 /// A concurrency limit that learns; see the [module docs](self).
@@ -114,6 +117,7 @@ impl ConcurrencyLimit {
             queue_timeout: None,
             name: Arc::from(""),
             observers: Observers::new(),
+            words: None,
         }
     }
 
@@ -301,10 +305,12 @@ impl ConcurrencyLimit {
     }
 
     fn reject(&self, rejected: Rejected) -> Rejected {
-        self.shared.observers.emit(|| Event::CallRejected {
-            name: self.shared.name.clone(),
-            reason: rejected.to_string(),
-        });
+        if let Some(words) = self.shared.words {
+            self.shared.observers.emit(|| Event::CallRejected {
+                name: self.shared.name.clone(),
+                reason: words(&rejected),
+            });
+        }
         rejected
     }
 }
@@ -321,6 +327,7 @@ pub struct ConcurrencyLimitBuilder {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
+    words: Option<fn(&Rejected) -> String>,
 }
 
 impl fmt::Debug for ConcurrencyLimitBuilder {
@@ -370,6 +377,7 @@ impl ConcurrencyLimitBuilder {
     /// Who hears about rejections and limit changes.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        self.words = Some(Rejected::to_string);
         self
     }
 
@@ -413,6 +421,7 @@ impl ConcurrencyLimitBuilder {
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,
+                words: self.words,
             }),
         })
     }
