@@ -639,13 +639,16 @@ pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: 
 ) {
     let scope = CancelScope::new();
     let cleaned = flag();
+    let entered = flag();
     let child = rt
         .spawn(scope.clone().run_owned({
             let (scope, rt, cleaned) = (scope.clone(), rt.clone(), cleaned.clone());
+            let entered = entered.clone();
             async move {
                 let _ = scope
                     .shielded()
                     .run(async {
+                        entered.store(true, Ordering::SeqCst);
                         rt.sleep(ms(10)).await;
                         cleaned.store(true, Ordering::SeqCst);
                     })
@@ -656,6 +659,9 @@ pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: 
         }))
         .expect("spawn");
     rt.sleep(ms(1)).await;
+    // On a loaded machine the task may not have started yet: cancel only
+    // once it is inside its shield (at once under virtual time).
+    eventually(&rt, "the task entered its shield", || ran(&entered)).await;
     let start = rt.now();
     scope.cancel_with_grace(&rt, ms(0)).await;
     assert!(
@@ -671,13 +677,16 @@ pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: 
 
     let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
     let cleaned = flag();
+    let entered = flag();
     group
         .spawn({
             let (scope, rt, cleaned) = (group.scope().clone(), rt.clone(), cleaned.clone());
+            let entered = entered.clone();
             async move {
                 let _ = scope
                     .shielded()
                     .run(async {
+                        entered.store(true, Ordering::SeqCst);
                         rt.sleep(ms(10)).await;
                         cleaned.store(true, Ordering::SeqCst);
                     })
@@ -687,7 +696,7 @@ pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: 
             }
         })
         .expect("spawn");
-    rt.sleep(ms(1)).await;
+    eventually(&rt, "the child entered its shield", || ran(&entered)).await;
     group.cancel();
     let _ = group.join().await;
     assert!(
