@@ -108,7 +108,7 @@ pub(crate) fn all(args: &[String]) -> Result {
         run(&mut cmd)
     };
     wasm_clippy(&["staunch", "staunch-web", "staunch-demo"], &["--lib"])?;
-    wasm_clippy(&["staunch-tests"], &["--lib", "--tests"])?;
+    wasm_clippy(&["staunch-tests", "staunch-web"], &["--lib", "--tests"])?;
 
     let lines = capture(Command::new("cargo").args(["test", "--workspace", "--all-features"]))?;
     summary.add_cargo_test(&lines);

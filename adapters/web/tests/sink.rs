@@ -18,7 +18,7 @@ fn failure() -> UnobservedError {
 /// custom one replaces it; `Debug` reads the same either way.
 #[wasm_bindgen_test]
 fn the_default_sink_is_made_on_demand_and_a_custom_one_replaces_it() {
-    let rt = Web::new();
+    let rt = Web::current();
     let shown = format!("{rt:?}");
     assert!(shown.starts_with("Web { origin_ms: "), "{shown}");
     assert!(shown.ends_with(", sink: ErrorSink(..) }"), "{shown}");
