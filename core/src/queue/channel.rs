@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use event_listener::{Event, EventListener};
 use futures::FutureExt;
 
+use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
@@ -34,12 +34,14 @@ struct Shared {
     capacity: usize,
     used: AtomicUsize,
     receivers: AtomicUsize,
-    space: Event,
+    space: Signal,
 }
 
 impl Shared {
+    /// Takes a slot if one is free. `SeqCst` loads: a sender re-checks
+    /// here after it started listening for room (see `signal`).
     fn try_take_slot(&self) -> bool {
-        let mut used = self.used.load(Ordering::Acquire);
+        let mut used = self.used.load(Ordering::SeqCst);
         loop {
             if used >= self.capacity {
                 return false;
@@ -47,8 +49,8 @@ impl Shared {
             match self.used.compare_exchange_weak(
                 used,
                 used + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             ) {
                 Ok(_) => return true,
                 Err(now) => used = now,
@@ -56,8 +58,10 @@ impl Shared {
         }
     }
 
+    /// Frees a slot and wakes one sender waiting for room, if any (a
+    /// `SeqCst` write, as `signal` requires).
     fn release_slot(&self) {
-        self.used.fetch_sub(1, Ordering::AcqRel);
+        self.used.fetch_sub(1, Ordering::SeqCst);
         self.space.notify(1);
     }
 }
@@ -93,7 +97,7 @@ pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         capacity,
         used: AtomicUsize::new(0),
         receivers: AtomicUsize::new(1),
-        space: Event::new(),
+        space: Signal::new(),
     });
     (
         Sender {
@@ -224,7 +228,7 @@ impl<T> Sender<T> {
     ) -> Result<(), SendError<T>> {
         let mut stop = pin!(stop);
         let mut item = Some(item);
-        let mut listener: Option<EventListener> = None;
+        let mut listener: Option<SignalListener<'_>> = None;
         poll_fn(|cx| {
             loop {
                 let this = item.take().expect("polled after completion");
@@ -277,7 +281,7 @@ impl<T> Sender<T> {
     ///
     /// Dropping the future before it completes reserves nothing.
     pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
-        let mut listener: Option<EventListener> = None;
+        let mut listener: Option<SignalListener<'_>> = None;
         poll_fn(|cx| {
             loop {
                 if self.tx.is_closed() {
@@ -302,7 +306,7 @@ impl<T> Sender<T> {
     /// queued, then [`RecvError::Closed`]. Returns whether this call closed it.
     pub fn close(&self) -> bool {
         let closed = self.tx.close();
-        self.shared.space.notify(usize::MAX);
+        self.shared.space.notify_all_always();
         closed
     }
 
@@ -499,7 +503,7 @@ impl<T> Receiver<T> {
     /// Closes the queue; see [`Sender::close`].
     pub fn close(&self) -> bool {
         let closed = self.rx.close();
-        self.shared.space.notify(usize::MAX);
+        self.shared.space.notify_all_always();
         closed
     }
 
@@ -590,7 +594,7 @@ impl<T> Drop for Sender<T> {
             // The last producer: async-channel closes the channel as this
             // field drops; wake waiting senders of other clones (none) and
             // nothing else is needed. Receivers wake through the channel.
-            self.shared.space.notify(usize::MAX);
+            self.shared.space.notify_all_always();
         }
     }
 }
