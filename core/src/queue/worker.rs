@@ -347,14 +347,16 @@ where
     /// `current`, so a cancellation that drops the loop never drops the item.
     pub(super) async fn run(self) {
         let mut current: Option<Envelope<I>> = None;
-        let stopped: Result<(), ()> = Ok(async {
+        let stopped = self
+            .scope
+            .run(async {
                 while let Ok(envelope) = self.queue.recv().await {
                     let result = self.process(current.insert(envelope)).await;
                     let envelope = current.take().expect("set above");
                     self.complete(envelope, result);
                 }
-            }
-            .await);
+            })
+            .await;
         if stopped.is_err()
             && let Some(envelope) = current.take()
         {
