@@ -378,6 +378,14 @@ impl<T> Receiver<T> {
     /// Cancel-safe: an item leaves the queue only in the poll that returns
     /// it, so dropping the future at any point loses no item.
     pub async fn recv(&self) -> Result<T, RecvError> {
+        // A queued item is taken without building the waiting machinery
+        // (async-channel's receive future and its listener): the worker
+        // pool's hot path. The same item the first poll would have taken.
+        match self.try_recv() {
+            Ok(item) => return Ok(item),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
         self.recv_until(std::future::pending()).await
     }
 
