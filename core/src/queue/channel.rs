@@ -152,6 +152,14 @@ impl<T> Sender<T> {
     /// item back instead, bound the wait with [`send_timeout`](Self::send_timeout)
     /// or [`send_in`](Self::send_in).
     pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
+        // An item that fits at once is sent without building the waiting
+        // machinery (the pool's submit path); the first poll of
+        // `send_until` would make exactly this attempt.
+        let item = match self.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
+            Err(TrySendError::Full(item)) => item,
+        };
         self.send_until(item, std::future::pending()).await
     }
 
