@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use event_listener::{Event, EventListener};
 use futures::FutureExt;
 
+use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
@@ -34,12 +34,14 @@ struct Shared {
     capacity: usize,
     used: AtomicUsize,
     receivers: AtomicUsize,
-    space: Event,
+    space: Signal,
 }
 
 impl Shared {
+    /// Takes a slot if one is free. `SeqCst` loads: a sender re-checks
+    /// here after it started listening for room (see `signal`).
     fn try_take_slot(&self) -> bool {
-        let mut used = self.used.load(Ordering::Acquire);
+        let mut used = self.used.load(Ordering::SeqCst);
         loop {
             if used >= self.capacity {
                 return false;
@@ -47,8 +49,8 @@ impl Shared {
             match self.used.compare_exchange_weak(
                 used,
                 used + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             ) {
                 Ok(_) => return true,
                 Err(now) => used = now,
@@ -56,8 +58,10 @@ impl Shared {
         }
     }
 
+    /// Frees a slot and wakes one sender waiting for room, if any (a
+    /// `SeqCst` write, as `signal` requires).
     fn release_slot(&self) {
-        self.used.fetch_sub(1, Ordering::AcqRel);
+        self.used.fetch_sub(1, Ordering::SeqCst);
         self.space.notify(1);
     }
 }
@@ -93,7 +97,7 @@ pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         capacity,
         used: AtomicUsize::new(0),
         receivers: AtomicUsize::new(1),
-        space: Event::new(),
+        space: Signal::new(),
     });
     (
         Sender {
@@ -148,6 +152,14 @@ impl<T> Sender<T> {
     /// item back instead, bound the wait with [`send_timeout`](Self::send_timeout)
     /// or [`send_in`](Self::send_in).
     pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
+        // An item that fits at once is sent without building the waiting
+        // machinery (the pool's submit path); the first poll of
+        // `send_until` would make exactly this attempt.
+        let item = match self.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(item)) => return Err(SendError::Closed(item)),
+            Err(TrySendError::Full(item)) => item,
+        };
         self.send_until(item, std::future::pending()).await
     }
 
@@ -224,7 +236,7 @@ impl<T> Sender<T> {
     ) -> Result<(), SendError<T>> {
         let mut stop = pin!(stop);
         let mut item = Some(item);
-        let mut listener: Option<EventListener> = None;
+        let mut listener: Option<SignalListener<'_>> = None;
         poll_fn(|cx| {
             loop {
                 let this = item.take().expect("polled after completion");
@@ -277,7 +289,7 @@ impl<T> Sender<T> {
     ///
     /// Dropping the future before it completes reserves nothing.
     pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
-        let mut listener: Option<EventListener> = None;
+        let mut listener: Option<SignalListener<'_>> = None;
         poll_fn(|cx| {
             loop {
                 if self.tx.is_closed() {
@@ -302,7 +314,7 @@ impl<T> Sender<T> {
     /// queued, then [`RecvError::Closed`]. Returns whether this call closed it.
     pub fn close(&self) -> bool {
         let closed = self.tx.close();
-        self.shared.space.notify(usize::MAX);
+        self.shared.space.notify_all_always();
         closed
     }
 
@@ -374,6 +386,14 @@ impl<T> Receiver<T> {
     /// Cancel-safe: an item leaves the queue only in the poll that returns
     /// it, so dropping the future at any point loses no item.
     pub async fn recv(&self) -> Result<T, RecvError> {
+        // A queued item is taken without building the waiting machinery
+        // (async-channel's receive future and its listener): the worker
+        // pool's hot path. The same item the first poll would have taken.
+        match self.try_recv() {
+            Ok(item) => return Ok(item),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
         self.recv_until(std::future::pending()).await
     }
 
@@ -499,7 +519,7 @@ impl<T> Receiver<T> {
     /// Closes the queue; see [`Sender::close`].
     pub fn close(&self) -> bool {
         let closed = self.rx.close();
-        self.shared.space.notify(usize::MAX);
+        self.shared.space.notify_all_always();
         closed
     }
 
@@ -590,7 +610,7 @@ impl<T> Drop for Sender<T> {
             // The last producer: async-channel closes the channel as this
             // field drops; wake waiting senders of other clones (none) and
             // nothing else is needed. Receivers wake through the channel.
-            self.shared.space.notify(usize::MAX);
+            self.shared.space.notify_all_always();
         }
     }
 }

@@ -112,6 +112,7 @@ mod channel;
 mod error;
 mod pool;
 mod report;
+mod signal;
 mod worker;
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use futures::FutureExt;
 
 use super::Receiver;
 use super::report::{Completion, DeadLetter, PoolStats, Returned, Unprocessed};
+use super::signal::Signal;
 use crate::Error;
 use crate::observe::{Event as ObsEvent, Observers};
 use crate::policy::Policy;
@@ -71,7 +72,7 @@ pub(super) struct Shared<I> {
     pub(super) sink: ErrorSink,
     pub(super) producers: Padded<ProducerCounts>,
     workers: Padded<WorkerCounts>,
-    idle: Event,
+    idle: Signal,
     returns: Mutex<Returns<I>>,
     pub(super) keys: Option<KeyLimit>,
 }
@@ -89,7 +90,7 @@ impl<I> Shared<I> {
             sink,
             producers: Padded(ProducerCounts::default()),
             workers: Padded(WorkerCounts::default()),
-            idle: Event::new(),
+            idle: Signal::new(),
             returns: Mutex::new(Returns {
                 items: Vec::new(),
                 dropped: false,
@@ -100,24 +101,27 @@ impl<I> Shared<I> {
 
     /// A submit took an index and then did not enqueue the item.
     pub(super) fn refuse(&self) {
-        self.producers.refused.fetch_add(1, Ordering::AcqRel);
+        self.producers.refused.fetch_add(1, Ordering::SeqCst);
         self.idle.notify(usize::MAX);
     }
 
     /// An item is done (processed, returned or lost).
     pub(super) fn finish(&self) {
-        self.workers.finished.fetch_add(1, Ordering::AcqRel);
-        // Costs an atomic load unless someone waits in `join`.
+        // `SeqCst`, as `Signal` requires: then the notify costs one atomic
+        // load unless someone waits in `join`.
+        self.workers.finished.fetch_add(1, Ordering::SeqCst);
         self.idle.notify(usize::MAX);
     }
 
     /// Whether every index taken so far was refused or finished. Reads the
     /// index first: counts read later can only be larger, and never more
     /// than the index, so equality means every earlier item is done.
+    /// `SeqCst` loads: `wait_idle` re-checks here after it started
+    /// listening (see `Signal`).
     fn is_idle(&self) -> bool {
-        let taken = self.producers.next_index.load(Ordering::Acquire);
-        let refused = self.producers.refused.load(Ordering::Acquire);
-        let finished = self.workers.finished.load(Ordering::Acquire);
+        let taken = self.producers.next_index.load(Ordering::SeqCst);
+        let refused = self.producers.refused.load(Ordering::SeqCst);
+        let finished = self.workers.finished.load(Ordering::SeqCst);
         finished + refused == taken
     }
 

@@ -209,8 +209,10 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         let inner = &*self.inner;
         let gcra = &inner.settings.gcra;
         let hash = inner.hasher.hash_one(key);
-        // The high bits pick the shard; the map uses its own hasher.
-        let index = (hash >> 32) as usize % inner.shards.len();
+        // The high 32 bits pick the shard, scaled onto `0..len` by a
+        // multiply and shift instead of a division (Lemire's fast range);
+        // the map uses its own hasher.
+        let index = (((hash >> 32) * inner.shards.len() as u64) >> 32) as usize;
         let mut shard = lock(&inner.shards[index]);
         if let Some(tat) = shard.tats.get_mut(key) {
             *tat = gcra.decide(*tat, now, cost).map_err(Ok)?;
