@@ -38,6 +38,7 @@
 mod config;
 mod error;
 mod rng;
+mod slot_wait;
 mod sync;
 mod typed;
 

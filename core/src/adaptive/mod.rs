@@ -44,7 +44,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use algorithm::{Aimd, Algorithm, Gradient2};
@@ -53,6 +53,7 @@ use crate::bulkhead::Rejected;
 use crate::observe::{Event, Observers};
 use crate::runtime::AnyTimer;
 use crate::runtime::{BoxTask, Instant, Timer};
+use crate::slot_wait::{Entered, Gate, WaitForSlot};
 use crate::{ConfigError, Error};
 use algorithm::Sample;
 use slots::{Entry, Slots};
@@ -208,10 +209,7 @@ impl ConcurrencyLimit {
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
     pub fn acquire(&self) -> Acquire {
-        Acquire {
-            limit: self.clone(),
-            state: AcquireState::Start,
-        }
+        Acquire(WaitForSlot::new(self.clone()))
     }
 
     /// Runs a fallible `future` inside the limit: a success is a latency
@@ -507,26 +505,63 @@ impl Drop for LimitPermit {
     }
 }
 
-enum AcquireState {
-    Start,
-    Waiting { id: u64, timeout: Option<BoxTask> },
-    Done,
+impl Gate for ConcurrencyLimit {
+    type Key = u64;
+    /// Calls inside once this one is in.
+    type Grant = usize;
+    /// The limit that was full.
+    type Full = usize;
+    type Permit = LimitPermit;
+
+    fn enter(&self) -> Entered<u64, usize, usize> {
+        match self.shared.slots.enter(true) {
+            Entry::Inside { in_flight } => Entered::Inside(in_flight),
+            Entry::Queued(id) => Entered::Queued(id),
+            Entry::Full { limit } => Entered::Full(limit),
+        }
+    }
+
+    fn poll_grant(&self, id: u64, waker: &Waker) -> Option<usize> {
+        self.shared.slots.poll(id, waker)
+    }
+
+    fn leave(&self, id: u64) -> Option<usize> {
+        let slots = &self.shared.slots;
+        slots.leave(id).then(|| slots.load().0)
+    }
+
+    fn give_back(&self) {
+        let _unchanged = self.shared.slots.release(None).wake();
+    }
+
+    fn queue_sleep(&self) -> Option<BoxTask> {
+        let shared = &self.shared;
+        shared.queue_timeout.map(|d| shared.timer.sleep(d))
+    }
+
+    fn permit(&self, in_flight: usize) -> LimitPermit {
+        ConcurrencyLimit::permit(self, in_flight)
+    }
+
+    fn full(&self, limit: usize) -> Rejected {
+        ConcurrencyLimit::full(self, limit)
+    }
+
+    fn timed_out(&self) -> Rejected {
+        let waited = self.shared.queue_timeout.unwrap_or_default();
+        self.reject(Rejected::QueueTimeout { waited })
+    }
 }
 
-/// The future returned by [`ConcurrencyLimit::acquire`].
+/// The future returned by [`ConcurrencyLimit::acquire`]; the wait is the
+/// bulkhead's ([`WaitForSlot`]).
 #[must_use = "futures do nothing unless awaited; this one waits for a slot under the limit"]
-pub struct Acquire {
-    limit: ConcurrencyLimit,
-    state: AcquireState,
-}
+pub struct Acquire(WaitForSlot<ConcurrencyLimit>);
 
 impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field(
-                "waiting",
-                &matches!(self.state, AcquireState::Waiting { .. }),
-            )
+            .field("waiting", &self.0.is_waiting())
             .finish_non_exhaustive()
     }
 }
@@ -535,53 +570,6 @@ impl Future for Acquire {
     type Output = Result<LimitPermit, Rejected>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let shared = &this.limit.shared;
-        if let AcquireState::Start = this.state {
-            match shared.slots.enter(true) {
-                Entry::Inside { in_flight } => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Ok(this.limit.permit(in_flight)));
-                }
-                Entry::Full { limit } => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Err(this.limit.full(limit)));
-                }
-                Entry::Queued(id) => {
-                    let timeout = shared.queue_timeout.map(|d| shared.timer.sleep(d));
-                    this.state = AcquireState::Waiting { id, timeout };
-                }
-            }
-        }
-        let AcquireState::Waiting { id, timeout } = &mut this.state else {
-            panic!("`Acquire` polled after it completed");
-        };
-        let id = *id;
-        if let Some(in_flight) = shared.slots.poll(id, cx.waker()) {
-            this.state = AcquireState::Done;
-            return Poll::Ready(Ok(this.limit.permit(in_flight)));
-        }
-        if let Some(sleep) = timeout
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            this.state = AcquireState::Done;
-            if shared.slots.leave(id) {
-                let in_flight = shared.slots.load().0;
-                return Poll::Ready(Ok(this.limit.permit(in_flight)));
-            }
-            let waited = shared.queue_timeout.unwrap_or_default();
-            return Poll::Ready(Err(this.limit.reject(Rejected::QueueTimeout { waited })));
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Acquire {
-    fn drop(&mut self) {
-        if let AcquireState::Waiting { id, .. } = self.state
-            && self.limit.shared.slots.leave(id)
-        {
-            let _unchanged = self.limit.shared.slots.release(None).wake();
-        }
+        self.get_mut().0.poll_wait(cx)
     }
 }

@@ -1,47 +1,75 @@
-//! The [`Acquire`] future: waiting in a bulkhead's queue for a slot.
+//! The [`Acquire`] future: waiting in a bulkhead's queue for a slot (the
+//! wait itself is [`WaitForSlot`], shared with the adaptive limit).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
 
-use super::queue::{self, Entered};
+use super::queue::{self, Entered as QueueEntered};
 use super::{Bulkhead, Rejected, Slot};
 use crate::runtime::{BoxTask, Timer};
+use crate::slot_wait::{Entered, Gate, WaitForSlot};
 
-enum AcquireState {
-    Start,
-    Waiting {
-        key: usize,
-        timeout: Option<BoxTask>,
-    },
-    Done,
+impl Gate for Bulkhead {
+    type Key = usize;
+    type Grant = ();
+    type Full = ();
+    type Permit = Slot;
+
+    fn enter(&self) -> Entered<usize, (), ()> {
+        match self.shared.slots.enter(true) {
+            QueueEntered::Inside => Entered::Inside(()),
+            QueueEntered::Queued(key) => Entered::Queued(key),
+            QueueEntered::Full => Entered::Full(()),
+        }
+    }
+
+    fn poll_grant(&self, key: usize, waker: &Waker) -> Option<()> {
+        (self.shared.slots.poll(key, waker) == queue::Poll::Granted).then_some(())
+    }
+
+    fn leave(&self, key: usize) -> Option<()> {
+        self.shared.slots.leave(key).then_some(())
+    }
+
+    fn give_back(&self) {
+        self.shared.slots.release();
+    }
+
+    fn queue_sleep(&self) -> Option<BoxTask> {
+        let shared = &self.shared;
+        shared.queue_timeout.map(|d| shared.timer.sleep(d))
+    }
+
+    fn permit(&self, (): ()) -> Slot {
+        Bulkhead::permit(self)
+    }
+
+    fn full(&self, (): ()) -> Rejected {
+        Bulkhead::full(self)
+    }
+
+    fn timed_out(&self) -> Rejected {
+        let waited = self.shared.queue_timeout.unwrap_or_default();
+        self.reject(Rejected::QueueTimeout { waited })
+    }
 }
 
 /// The future returned by [`Bulkhead::acquire`].
 #[must_use = "futures do nothing unless awaited; this one waits for a bulkhead slot"]
-pub struct Acquire {
-    bulkhead: Bulkhead,
-    state: AcquireState,
-}
+pub struct Acquire(WaitForSlot<Bulkhead>);
 
 impl Acquire {
     pub(super) fn new(bulkhead: Bulkhead) -> Acquire {
-        Acquire {
-            bulkhead,
-            state: AcquireState::Start,
-        }
+        Acquire(WaitForSlot::new(bulkhead))
     }
 }
 
 impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field(
-                "waiting",
-                &matches!(self.state, AcquireState::Waiting { .. }),
-            )
+            .field("waiting", &self.0.is_waiting())
             .finish_non_exhaustive()
     }
 }
@@ -50,53 +78,6 @@ impl Future for Acquire {
     type Output = Result<Slot, Rejected>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let shared = &this.bulkhead.shared;
-        if let AcquireState::Start = this.state {
-            match shared.slots.enter(true) {
-                Entered::Inside => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Ok(this.bulkhead.permit()));
-                }
-                Entered::Full => {
-                    this.state = AcquireState::Done;
-                    return Poll::Ready(Err(this.bulkhead.full()));
-                }
-                Entered::Queued(key) => {
-                    let timeout = shared.queue_timeout.map(|d| shared.timer.sleep(d));
-                    this.state = AcquireState::Waiting { key, timeout };
-                }
-            }
-        }
-        let AcquireState::Waiting { key, timeout } = &mut this.state else {
-            panic!("`Acquire` polled after it completed");
-        };
-        let key = *key;
-        if shared.slots.poll(key, cx.waker()) == queue::Poll::Granted {
-            this.state = AcquireState::Done;
-            return Poll::Ready(Ok(this.bulkhead.permit()));
-        }
-        if let Some(sleep) = timeout
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            this.state = AcquireState::Done;
-            if shared.slots.leave(key) {
-                // Granted at the last moment: keep the slot after all.
-                return Poll::Ready(Ok(this.bulkhead.permit()));
-            }
-            let waited = shared.queue_timeout.unwrap_or(Duration::ZERO);
-            return Poll::Ready(Err(this.bulkhead.reject(Rejected::QueueTimeout { waited })));
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for Acquire {
-    fn drop(&mut self) {
-        if let AcquireState::Waiting { key, .. } = self.state
-            && self.bulkhead.shared.slots.leave(key)
-        {
-            self.bulkhead.shared.slots.release();
-        }
+        self.get_mut().0.poll_wait(cx)
     }
 }
