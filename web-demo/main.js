@@ -1,6 +1,6 @@
 // The resilience lab's page: runs both strategies of the same Rust crawler
 // (compiled to wasm) and renders their reports as they arrive.
-import init, { run_lab, hosts } from "./pkg/staunch_demo.js";
+import init, { run_lab, hosts, crawl_http, stop_http } from "./pkg/staunch_demo.js";
 
 const $ = (sel) => document.querySelector(sel);
 const status = $("#status");
@@ -103,3 +103,71 @@ button.textContent = "run the crawl";
 button.disabled = false;
 button.addEventListener("click", runBoth);
 setStatus("ready", "ready");
+
+// The real-HTTP crawl: shown when the page is opened with
+// `?hosts=http://127.0.0.1:8091,...` (what `cargo xtask demo` prints).
+const serviceHosts = new URLSearchParams(location.search).get("hosts");
+if (serviceHosts) {
+  $("#http").hidden = false;
+  $("#http-hosts").textContent = serviceHosts.split(",").length + " hosts";
+  const httpStatus = $("#http-status");
+  const setHttp = (state, text) => {
+    httpStatus.dataset.state = state;
+    httpStatus.textContent = text;
+  };
+  $("#http-stop").addEventListener("click", () => {
+    if (stop_http()) setHttp("stopping", "stopping: aborting fetches in flight…");
+  });
+  $("#http-run").addEventListener("click", async () => {
+    const pages = Number($("#http-pages").value);
+    const log = $("#http-log");
+    log.replaceChildren();
+    const progress = $("#http-progress");
+    progress.max = pages;
+    progress.value = 0;
+    $("#http-run").disabled = true;
+    $("#http-stop").disabled = false;
+    setHttp("running", "crawling over HTTP…");
+    let events = 0;
+    try {
+      const json = await crawl_http(
+        serviceHosts, BigInt($("#seed").value || "7"), pages,
+        Number($("#http-concurrency").value), Number($("#http-fail").value),
+        Number($("#http-timeout").value), 3, 3,
+        (text) => {
+          events++;
+          if (text.startsWith("AttemptStarted")) progress.value = Math.min(pages, progress.value + 0.34);
+          if (events <= 400) {
+            const li = document.createElement("li");
+            li.textContent = text;
+            log.append(li);
+          }
+        },
+      );
+      const report = JSON.parse(json);
+      progress.value = pages;
+      const body = $("#http-table tbody");
+      body.replaceChildren();
+      for (const h of report.hosts) {
+        const row = document.createElement("tr");
+        for (const t of [h.url, h.sent, h.ok, h.rejected, h.breaker]) {
+          const td = document.createElement("td");
+          td.textContent = t;
+          row.append(td);
+        }
+        body.append(row);
+      }
+      const section = $("#http");
+      section.dataset.ok = report.ok;
+      section.dataset.failed = report.failed;
+      section.dataset.cancelled = report.cancelled;
+      section.dataset.requests = report.requests;
+      setHttp("done", `fetched ${report.ok}, failed ${report.failed}, refused ${report.rejected}, cancelled ${report.cancelled} in ${report.elapsed_ms} ms`);
+    } catch (err) {
+      setHttp("error", `error: ${err}`);
+    } finally {
+      $("#http-run").disabled = false;
+      $("#http-stop").disabled = true;
+    }
+  });
+}

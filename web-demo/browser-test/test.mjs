@@ -57,6 +57,49 @@ try {
   check("no_uncaught_errors_in_the_page", errors.length === 0, errors.join("; "));
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
+
+  // The real-HTTP panel, against the flaky service the xtask started.
+  const labHosts = process.env.LAB_HOSTS;
+  if (labHosts) {
+    // `/stats` on any host reports every host.
+    const stats = async () => {
+      const rows = await (await fetch(`${labHosts.split(",")[0]}/stats`)).json();
+      const sum = (k) => rows.reduce((n, row) => n + (row[k] ?? 0), 0);
+      return { received: sum("received"), aborted: sum("aborted") };
+    };
+    const before = await stats();
+    const real = await browser.newPage();
+    real.on("pageerror", (e) => errors.push(String(e)));
+    await real.goto(`${url}?hosts=${encodeURIComponent(labHosts)}`);
+    await real.waitForSelector("#status[data-state='ready']", { timeout: 30_000 });
+    check("the_real_http_panel_shows_with_service_hosts", await real.isVisible("#http"));
+    await real.fill("#http-pages", "40");
+    await real.fill("#http-timeout", "300");
+    await real.click("#http-run");
+    await real.waitForSelector("#http-status[data-state='done'], #http-status[data-state='error']", { timeout: 60_000 });
+    const crawled = await real.$eval("#http", (el) => ({ ...el.dataset }));
+    check("the_page_crawls_over_real_fetch", Number(crawled.ok) > 0 && Number(crawled.requests) > 0,
+      `${JSON.stringify(crawled)} ${await real.textContent("#http-status")}`);
+    const afterCrawl = await stats();
+    check("the_service_counted_the_pages_requests", afterCrawl.received - before.received >= Number(crawled.requests),
+      `service received ${afterCrawl.received - before.received}, page sent ${crawled.requests}`);
+    // Stop mid-crawl with a long timeout: requests to the tarpit are in flight
+    // and must be aborted, not failed.
+    await real.fill("#http-pages", "400");
+    await real.fill("#http-timeout", "20000");
+    await real.click("#http-run");
+    await real.waitForTimeout(800);
+    await real.click("#http-stop");
+    await real.waitForSelector("#http-status[data-state='done'], #http-status[data-state='error']", { timeout: 30_000 });
+    const stopped = await real.$eval("#http", (el) => ({ ...el.dataset }));
+    check("stop_cancels_the_crawl_and_counts_cancelled_pages", Number(stopped.cancelled) > 0,
+      `${JSON.stringify(stopped)} ${await real.textContent("#http-status")}`);
+    await real.waitForTimeout(300);
+    const afterStop = await stats();
+    check("stop_aborts_fetches_in_flight_at_the_service", afterStop.aborted > afterCrawl.aborted,
+      `aborted before ${afterCrawl.aborted}, after ${afterStop.aborted}`);
+    check("no_uncaught_errors_in_the_real_http_page", errors.length === 0, errors.join("; "));
+  }
 } catch (e) {
   failed++;
   console.log(`test browser_session ... FAILED ${e}`);

@@ -55,3 +55,109 @@ pub fn hosts() -> String {
         .collect();
     format!("[{}]", rows.join(","))
 }
+
+thread_local! {
+    /// The scope of the crawl over real HTTP that is running, for Stop.
+    static HTTP_CRAWL: std::cell::RefCell<Option<staunch::scope::CancelScope>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Crawls the lab's flaky service over real `fetch` with the same crawler
+/// the native lab runs (retry with Retry-After, a breaker per host, a
+/// per-request timeout, bounded concurrency), and returns a JSON summary.
+/// `hosts` is a comma-separated list of the service's host URLs;
+/// `on_event` hears every staunch event (breaker transitions, retries) as
+/// text, through an observer that holds a JS function (possible on wasm32:
+/// observers need only be `MaybeSend + MaybeSync`). [`stop_http`] cancels
+/// the crawl's scope, which aborts the fetches in flight.
+///
+/// # Errors
+///
+/// A JavaScript error with the message of a bad setting.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub async fn crawl_http(
+    hosts: String,
+    seed: u64,
+    pages: u32,
+    concurrency: u32,
+    fail_percent: u32,
+    timeout_ms: u32,
+    attempts: u32,
+    breaker_threshold: u32,
+    on_event: js_sys::Function,
+) -> Result<String, JsValue> {
+    use crate::http::browser::FetchClient;
+    use crate::http::{CrawlConfig, crawl};
+    use staunch::observe::{Event, Observers};
+    use staunch::scope::CancelScope;
+
+    let config = CrawlConfig {
+        hosts: hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        seed,
+        pages,
+        concurrency: concurrency as usize,
+        fail: f64::from(fail_percent) / 100.0,
+        latency: Duration::from_millis(5),
+        timeout: Duration::from_millis(u64::from(timeout_ms)),
+        attempts,
+        breaker_threshold,
+    };
+    config.check().map_err(|e| JsValue::from_str(&e))?;
+    let scope = CancelScope::new();
+    HTTP_CRAWL.with(|c| *c.borrow_mut() = Some(scope.clone()));
+    let observers = Observers::new().with(move |event: &Event| {
+        let _ = on_event.call1(&JsValue::NULL, &JsValue::from_str(&format!("{event:?}")));
+    });
+    let rt = Web::current();
+    let report = crawl(&rt, &FetchClient, &config, &scope, observers)
+        .await
+        .map_err(|e| JsValue::from_str(&e))?;
+    HTTP_CRAWL.with(|c| *c.borrow_mut() = None);
+    let hosts: Vec<String> = report
+        .hosts
+        .iter()
+        .zip(&config.hosts)
+        .map(|(h, url)| {
+            let breaker = h.transitions.last().map_or("closed", |(_, s)| s.as_str());
+            format!(
+                r#"{{"url":{},"sent":{},"ok":{},"rejected":{},"breaker":{}}}"#,
+                quote(url),
+                h.sent,
+                h.ok,
+                h.rejected,
+                quote(breaker)
+            )
+        })
+        .collect();
+    Ok(format!(
+        r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"hosts":[{}]}}"#,
+        report.ok,
+        report.failed,
+        report.rejected,
+        report.cancelled,
+        report.retries,
+        report.requests.len(),
+        report.elapsed.as_millis(),
+        hosts.join(",")
+    ))
+}
+
+/// Stops the running [`crawl_http`]: cancels its scope, which aborts every
+/// fetch in flight (reported as cancelled, not failed). Returns whether a
+/// crawl was running.
+#[wasm_bindgen]
+#[must_use]
+pub fn stop_http() -> bool {
+    HTTP_CRAWL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|scope| scope.cancel_with_message("stopped from the page"))
+            .is_some()
+    })
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 
 use crate::run;
@@ -94,9 +94,65 @@ pub(crate) fn serve_demo(args: &[String]) -> Result {
     let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
         format!("cannot listen on 127.0.0.1:{port}: {e}; pass --port N to use another port")
     })?;
-    println!("\nresilience lab: open http://127.0.0.1:{port}/ in a browser (Ctrl-C to stop)");
+    let service = LabService::start()?;
+    println!(
+        "\nresilience lab: open http://127.0.0.1:{port}/?hosts={} in a browser (Ctrl-C to stop)\n\
+         (the page's \"real HTTP\" panel crawls the flaky service started for it; without \
+         ?hosts= the page shows the simulated web only)",
+        service.hosts.join(",")
+    );
     serve(listener, root().join("web-demo"));
+    drop(service);
     Ok(())
+}
+
+/// The lab's flaky service in a process of its own, on free 127.0.0.1
+/// ports; killed when dropped.
+struct LabService {
+    child: Child,
+    hosts: Vec<String>,
+}
+
+impl LabService {
+    fn start() -> Result<LabService> {
+        cmd::run(Command::new("cargo").args([
+            "build",
+            "--release",
+            "-p",
+            "staunch-demo",
+            "--bin",
+            "lab-service",
+        ]))?;
+        let mut child = Command::new(root().join("target/release/lab-service"))
+            .args(["--port-base", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the lab service: {e}"))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out)
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the lab service's hosts: {e}"))?;
+        }
+        let hosts: Vec<String> = line
+            .split("\"url\":\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect();
+        if hosts.is_empty() {
+            let _ = child.kill();
+            return Err(format!("the lab service printed no hosts: {line:?}"));
+        }
+        Ok(LabService { child, hosts })
+    }
+}
+
+impl Drop for LabService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn run_native() -> Result {
@@ -120,13 +176,16 @@ pub(crate) fn browser_test() -> Result<(u64, u64)> {
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let dir = root().join("web-demo");
     thread::spawn(move || serve(listener, dir));
+    let service = LabService::start()?;
     let lines = capture(
         Command::new("node")
             .arg("test.mjs")
             .current_dir(root().join("web-demo/browser-test"))
             .env("DEMO_URL", format!("http://127.0.0.1:{port}/"))
+            .env("LAB_HOSTS", service.hosts.join(","))
             .env("SCREENSHOT", root().join("target/demo-screenshot.png")),
     )?;
+    drop(service);
     Ok(count_results(&lines))
 }
 

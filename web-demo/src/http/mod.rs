@@ -1,7 +1,7 @@
 //! The crawl over real HTTP: one crawler, generic over the runtime's timer
 //! and over a tiny [`HttpClient`] trait, so the same code runs on tokio
-//! (reqwest), on smol (a small HTTP/1.1 client over async-net) and, later,
-//! in the browser (fetch).
+//! (reqwest), on smol (a small HTTP/1.1 client over async-net) and in the
+//! browser (fetch, aborted through an `AbortController` when dropped).
 //!
 //! Resilience, outermost first: a [`CancelScope`] around the whole crawl,
 //! `gather_limited` for bounded concurrency, retry honouring `Retry-After`,
@@ -14,6 +14,9 @@ pub mod native;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod metrics;
+
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
