@@ -104,6 +104,49 @@ button.disabled = false;
 button.addEventListener("click", runBoth);
 setStatus("ready", "ready");
 
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(name, attrs, text) {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+const STATE_COLOURS = { closed: "#3a3", open: "#c33", "half-open": "#e90", "forced open": "#933", "forced closed": "#363" };
+
+// One row per host: a bar per stretch of time in one breaker state.
+function drawBreakers(report) {
+  const svg = $("#http-breakers");
+  svg.replaceChildren();
+  const left = 180, width = 700 - left, row = 22;
+  const total = Math.max(1, report.elapsed_ms);
+  svg.setAttribute("height", String(report.hosts.length * row + 20));
+  report.hosts.forEach((h, i) => {
+    const y = i * row;
+    svg.append(svgEl("text", { x: 0, y: y + 15, "font-size": 11 }, h.url.replace("http://", "")));
+    const stretches = [[0, "closed"], ...h.transitions];
+    stretches.forEach(([at, state], k) => {
+      const end = k + 1 < stretches.length ? stretches[k + 1][0] : total;
+      const x = left + (at / total) * width;
+      const w = Math.max(1, ((end - at) / total) * width);
+      const key = String(state).toLowerCase();
+      svg.append(svgEl("rect", { x, y: y + 3, width: w, height: row - 6, fill: STATE_COLOURS[key] ?? "#888", "data-state": key }));
+    });
+  });
+  svg.append(svgEl("text", { x: left, y: report.hosts.length * row + 15, "font-size": 11 }, `0 … ${total} ms  (green closed, red open, orange half-open)`));
+}
+
+function drawLatency(buckets) {
+  const svg = $("#http-latency");
+  svg.replaceChildren();
+  const most = Math.max(1, ...buckets);
+  const barWidth = 700 / buckets.length;
+  buckets.forEach((n, i) => {
+    const h = (n / most) * 110;
+    svg.append(svgEl("rect", { x: i * barWidth + 2, y: 115 - h, width: barWidth - 4, height: h, fill: "#468", "data-count": n }));
+    if (i % 4 === 0) svg.append(svgEl("text", { x: i * barWidth + 2, y: 132, "font-size": 10 }, i === buckets.length - 1 ? "1 s+" : `${i * 50} ms`));
+  });
+}
+
 // The real-HTTP crawl: shown when the page is opened with
 // `?hosts=http://127.0.0.1:8091,...` (what `cargo xtask demo` prints).
 const serviceHosts = new URLSearchParams(location.search).get("hosts");
@@ -157,6 +200,8 @@ if (serviceHosts) {
         }
         body.append(row);
       }
+      drawBreakers(report);
+      drawLatency(report.latency_50ms);
       const section = $("#http");
       section.dataset.ok = report.ok;
       section.dataset.failed = report.failed;

@@ -80,6 +80,12 @@ try {
     const crawled = await real.$eval("#http", (el) => ({ ...el.dataset }));
     check("the_page_crawls_over_real_fetch", Number(crawled.ok) > 0 && Number(crawled.requests) > 0,
       `${JSON.stringify(crawled)} ${await real.textContent("#http-status")}`);
+    const bars = await real.locator("#http-breakers rect").count();
+    const openBars = await real.locator("#http-breakers rect[data-state='open']").count();
+    const latencyBars = await real.locator("#http-latency rect").count();
+    check("the_page_charts_breaker_states_and_latency", bars >= 7 && openBars > 0 && latencyBars === 21,
+      `breaker bars ${bars}, open ${openBars}, latency bars ${latencyBars}`);
+    await real.screenshot({ path: screenshot.replace(/\.png$/, "-http.png"), fullPage: true });
     const afterCrawl = await stats();
     check("the_service_counted_the_pages_requests", afterCrawl.received - before.received >= Number(crawled.requests),
       `service received ${afterCrawl.received - before.received}, page sent ${crawled.requests}`);

@@ -125,18 +125,36 @@ pub async fn crawl_http(
         .zip(&config.hosts)
         .map(|(h, url)| {
             let breaker = h.transitions.last().map_or("closed", |(_, s)| s.as_str());
+            let transitions: Vec<String> = h
+                .transitions
+                .iter()
+                .map(|(at, state)| format!(r#"[{},{}]"#, at.as_millis(), quote(state)))
+                .collect();
             format!(
-                r#"{{"url":{},"sent":{},"ok":{},"rejected":{},"breaker":{}}}"#,
+                r#"{{"url":{},"sent":{},"ok":{},"rejected":{},"breaker":{},"transitions":[{}]}}"#,
                 quote(url),
                 h.sent,
                 h.ok,
                 h.rejected,
-                quote(breaker)
+                quote(breaker),
+                transitions.join(",")
             )
         })
         .collect();
+    // Latency histogram of the requests that got an answer: 50 ms buckets,
+    // the last one holding everything from 1 s on.
+    let mut latency = [0u32; 21];
+    for r in &report.requests {
+        if matches!(r.outcome, crate::http::RequestOutcome::Status(_)) {
+            let bucket = usize::try_from(r.took.as_millis() / 50)
+                .unwrap_or(usize::MAX)
+                .min(20);
+            latency[bucket] += 1;
+        }
+    }
+    let latency: Vec<String> = latency.iter().map(u32::to_string).collect();
     Ok(format!(
-        r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"hosts":[{}]}}"#,
+        r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"latency_50ms":[{}],"hosts":[{}]}}"#,
         report.ok,
         report.failed,
         report.rejected,
@@ -144,6 +162,7 @@ pub async fn crawl_http(
         report.retries,
         report.requests.len(),
         report.elapsed.as_millis(),
+        latency.join(","),
         hosts.join(",")
     ))
 }
