@@ -104,6 +104,18 @@ try {
     const afterStop = await stats();
     check("stop_aborts_fetches_in_flight_at_the_service", afterStop.aborted > afterCrawl.aborted,
       `aborted before ${afterCrawl.aborted}, after ${afterStop.aborted}`);
+    // Nonsense input gets a message on the page, never a panic.
+    await real.fill("#http-concurrency", "0");
+    await real.click("#http-run");
+    await real.waitForSelector("#http-status[data-state='error']", { timeout: 10_000 });
+    const zero = await real.textContent("#http-status");
+    await real.fill("#http-concurrency", "8");
+    await real.fill("#http-fail", "250");
+    await real.click("#http-run");
+    await real.waitForSelector("#http-status[data-state='error']", { timeout: 10_000 });
+    const over = await real.textContent("#http-status");
+    check("nonsense_settings_get_a_message_not_a_panic", zero.includes("concurrency") && over.includes("failure rate"),
+      `${zero} | ${over}`);
     check("no_uncaught_errors_in_the_real_http_page", errors.length === 0, errors.join("; "));
   }
 } catch (e) {
