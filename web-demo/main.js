@@ -176,7 +176,8 @@ if (serviceHosts) {
       const json = await crawl_http(
         serviceHosts, BigInt($("#seed").value || "7"), pages,
         Number($("#http-concurrency").value), Number($("#http-fail").value),
-        Number($("#http-timeout").value), 3, 3,
+        Number($("#http-latency-ms").value), Number($("#http-timeout").value),
+        Number($("#http-attempts").value), Number($("#http-threshold").value),
         (text) => {
           events++;
           if (text.startsWith("AttemptStarted")) progress.value = Math.min(pages, progress.value + 0.34);

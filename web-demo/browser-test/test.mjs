@@ -114,8 +114,14 @@ try {
     await real.click("#http-run");
     await real.waitForSelector("#http-status[data-state='error']", { timeout: 10_000 });
     const over = await real.textContent("#http-status");
-    check("nonsense_settings_get_a_message_not_a_panic", zero.includes("concurrency") && over.includes("failure rate"),
-      `${zero} | ${over}`);
+    await real.fill("#http-fail", "30");
+    await real.fill("#http-concurrency", "-4");
+    await real.click("#http-run");
+    await real.waitForSelector("#http-status[data-state='error']", { timeout: 10_000 });
+    const negative = await real.textContent("#http-status");
+    check("nonsense_settings_get_a_message_not_a_panic",
+      zero.includes("concurrency") && over.includes("failure rate") && negative.includes("concurrency"),
+      `${zero} | ${over} | ${negative}`);
     check("no_uncaught_errors_in_the_real_http_page", errors.length === 0, errors.join("; "));
   }
 } catch (e) {

@@ -79,12 +79,13 @@ thread_local! {
 pub async fn crawl_http(
     hosts: String,
     seed: u64,
-    pages: u32,
-    concurrency: u32,
-    fail_percent: u32,
-    timeout_ms: u32,
-    attempts: u32,
-    breaker_threshold: u32,
+    pages: f64,
+    concurrency: f64,
+    fail_percent: f64,
+    latency_ms: f64,
+    timeout_ms: f64,
+    attempts: f64,
+    breaker_threshold: f64,
     on_event: js_sys::Function,
 ) -> Result<String, JsValue> {
     use crate::http::browser::FetchClient;
@@ -92,6 +93,28 @@ pub async fn crawl_http(
     use staunch::observe::{Event, Observers};
     use staunch::scope::CancelScope;
 
+    // The page's inputs are JS numbers: a negative, fractional or
+    // missing one gets a message here instead of wrapping around.
+    let whole = |name: &str, v: f64| -> Result<u32, JsValue> {
+        if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+            Ok(v as u32)
+        } else {
+            Err(JsValue::from_str(&format!(
+                "{name} must be a whole number of at least 0, got {v}"
+            )))
+        }
+    };
+    let pages = whole("pages", pages)?;
+    let concurrency = whole("concurrency", concurrency)?;
+    let latency_ms = whole("latency", latency_ms)?;
+    let timeout_ms = whole("the per-request timeout", timeout_ms)?;
+    let attempts = whole("retry attempts", attempts)?;
+    let breaker_threshold = whole("the breaker threshold", breaker_threshold)?;
+    if !(fail_percent.is_finite() && fail_percent >= 0.0) {
+        return Err(JsValue::from_str(&format!(
+            "failure rate must be 0 to 100 %, got {fail_percent} %"
+        )));
+    }
     let config = CrawlConfig {
         hosts: hosts
             .split(',')
@@ -102,8 +125,8 @@ pub async fn crawl_http(
         seed,
         pages,
         concurrency: concurrency as usize,
-        fail: f64::from(fail_percent) / 100.0,
-        latency: Duration::from_millis(5),
+        fail: fail_percent / 100.0,
+        latency: Duration::from_millis(u64::from(latency_ms)),
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         attempts,
         breaker_threshold,
