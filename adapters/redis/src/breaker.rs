@@ -12,8 +12,8 @@ use staunch::breaker::CircuitBreaker;
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
 
-use crate::rate::check_name;
-use crate::{FailureMode, RedisStore};
+use crate::FailureMode;
+use crate::conn::RedisStore;
 
 /// Every operation on the shared state, in one script so all of them share
 /// the loading, validation and open → half-open rule. Times are the server's
@@ -341,7 +341,7 @@ impl RedisBreaker {
                     .local
                     .try_acquire()
                     .map_err(|open| BreakerError::Open {
-                        retry_after: open.retry_after.unwrap_or_default(),
+                        retry_after: open.retry_after,
                     })?;
                 let out = future.await;
                 let failed = out.as_ref().err().is_some_and(&is_failure);
@@ -493,7 +493,7 @@ impl RedisBreaker {
             i.observers.emit(|| Event::StoreModeChanged {
                 name: i.name.clone(),
                 degraded: true,
-                reason: format!("{}: {why}", i.mode.describe()),
+                reason: format!("{}: {why}", describe(i.mode)),
             });
         }
     }
@@ -515,8 +515,6 @@ impl RedisBreaker {
             // Keep the counts for the next try (they carry this generation).
             i.successes.fetch_add(s, Ordering::AcqRel);
             i.failures.fetch_add(f, Ordering::AcqRel);
-        } else if i.view.load(Ordering::Acquire) & 3 == DEGRADED {
-            unreachable_degraded();
         }
     }
 
@@ -559,11 +557,6 @@ impl RedisBreaker {
     pub fn keys(&self) -> [&str; 2] {
         [&self.inner.keys[0], &self.inner.keys[1]]
     }
-}
-
-fn unreachable_degraded() {
-    // A successful script call always replaces the view with a shared state,
-    // so the view cannot still be degraded here; nothing to do either way.
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -746,4 +739,24 @@ impl RedisBreakerBuilder {
             }),
         })
     }
+}
+
+fn describe(mode: FailureMode) -> &'static str {
+    match mode {
+        FailureMode::FallbackToLocal => "fallback to the local breaker",
+        FailureMode::FailOpen => "fail open",
+        FailureMode::FailClosed => "fail closed",
+    }
+}
+
+/// A breaker's name is part of its Redis keys: two breakers sharing a name
+/// share state, so the name must be explicit and unambiguous.
+fn check_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.contains(['{', '}', ':']) || name.len() > 200 {
+        return Err(ConfigError::new(
+            "name",
+            "give a non-empty name of at most 200 bytes without '{', '}' or ':' (it is part of the Redis key, and two breakers sharing a name share state)",
+        ));
+    }
+    Ok(())
 }

@@ -49,7 +49,12 @@
 //! # }
 //! ```
 
+mod breaker;
+mod conn;
 mod rate;
+
+pub use breaker::{BreakerError, RedisBreaker, RedisBreakerBuilder, SharedState};
+pub use conn::{RedisStore, StoreError};
 
 pub use rate::{
     FailureMode, RedisRateError, RedisRateLimiter, RedisRateLimiterBuilder, RedisRateStats,
