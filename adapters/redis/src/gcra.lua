@@ -9,7 +9,8 @@
 -- since the Unix epoch, by the server's TIME. Microseconds keep every value
 -- below 2^53, so Lua's doubles hold them exactly.
 --
--- Returns {admitted (1/0), wait in microseconds, rebuilt (1/0)}.
+-- Returns {admitted (1/0), wait in microseconds, rebuilt (1/0), server now
+-- in microseconds since the Unix epoch}.
 local key = KEYS[1]
 local emission = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
@@ -47,9 +48,9 @@ local new_tat = math.max(tat, now) + emission * cost
 local admit_at = new_tat - span
 if admit_at <= now then
   redis.call('SET', key, string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
-  return {1, 0, rebuilt}
+  return {1, 0, rebuilt, now}
 end
 if rebuilt == 1 then
   redis.call('SET', key, string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1)
 end
-return {0, admit_at - now, rebuilt}
+return {0, admit_at - now, rebuilt, now}

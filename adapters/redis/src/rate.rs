@@ -173,9 +173,11 @@ struct Counters {
 }
 
 /// What Redis answered, or why it did not.
-enum Answer {
-    Admitted,
-    Wait(Duration),
+struct Answer {
+    /// `None` when admitted, else the wait.
+    wait: Option<Duration>,
+    /// The server's `TIME` at the decision, microseconds since the epoch.
+    server_us: u64,
 }
 
 impl<T: Timer + Clone + 'static> RedisRateLimiter<T> {
@@ -224,6 +226,22 @@ impl<T: Timer + Clone + 'static> RedisRateLimiter<T> {
     /// As for [`try_acquire`](Self::try_acquire), and
     /// [`RedisRateError::CostOverBurst`] for a cost above the burst.
     pub async fn try_acquire_n(&self, key: &str, cost: u32) -> Result<(), RedisRateError> {
+        self.try_acquire_timed(key, cost).await.map(drop)
+    }
+
+    /// As [`try_acquire_n`](Self::try_acquire_n), and on admission says
+    /// when Redis decided, by the server's clock (time since the Unix
+    /// epoch), or `None` when the failure mode decided. Useful for audit
+    /// logs, and how the tests check the bound over every window exactly.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_acquire_n`](Self::try_acquire_n).
+    pub async fn try_acquire_timed(
+        &self,
+        key: &str,
+        cost: u32,
+    ) -> Result<Option<Duration>, RedisRateError> {
         let s = &*self.inner;
         if cost > s.burst {
             return Err(RedisRateError::CostOverBurst {
@@ -232,21 +250,21 @@ impl<T: Timer + Clone + 'static> RedisRateLimiter<T> {
             });
         }
         if let Some(until) = s.skip_redis_until() {
-            return s.degraded_decision(key, cost, until);
+            return s.degraded_decision(key, cost, until).map(|()| None);
         }
         match s.ask_redis(key, cost).await {
             Ok(answer) => {
                 s.recovered();
                 s.counters.shared.fetch_add(1, Ordering::Relaxed);
-                match answer {
-                    Answer::Admitted => {
+                match answer.wait {
+                    None => {
                         s.observers.emit(|| Event::RateAdmitted {
                             name: s.name.clone(),
                             cost,
                         });
-                        Ok(())
+                        Ok(Some(Duration::from_micros(answer.server_us)))
                     }
-                    Answer::Wait(retry_after) => {
+                    Some(retry_after) => {
                         s.observers.emit(|| Event::RateLimited {
                             name: s.name.clone(),
                             cost,
@@ -258,7 +276,7 @@ impl<T: Timer + Clone + 'static> RedisRateLimiter<T> {
             }
             Err(reason) => {
                 let until = s.failed(reason);
-                s.degraded_decision(key, cost, until)
+                s.degraded_decision(key, cost, until).map(|()| None)
             }
         }
     }
@@ -328,7 +346,7 @@ impl<T: Timer + Clone + 'static> Inner<T> {
     async fn ask_redis(&self, key: &str, cost: u32) -> Result<Answer, String> {
         let call = async {
             let mut conn = self.connection().await?;
-            let answer: (i64, i64, i64) = self
+            let answer: (i64, i64, i64, i64) = self
                 .script
                 .key(format!("{}{key}", self.prefix))
                 .arg(self.emission_us)
@@ -344,16 +362,16 @@ impl<T: Timer + Clone + 'static> Inner<T> {
             Ok(answer)
         };
         match staunch::timeout::timeout(&self.timer, self.call_timeout, call).await {
-            Ok(Ok((admitted, wait_us, rebuilt))) => {
+            Ok(Ok((admitted, wait_us, rebuilt, server_us))) => {
                 if rebuilt != 0 {
                     self.counters.rebuilt.fetch_add(1, Ordering::Relaxed);
                 }
-                if admitted == 1 {
-                    Ok(Answer::Admitted)
-                } else {
-                    let wait = u64::try_from(wait_us).unwrap_or(0).max(1);
-                    Ok(Answer::Wait(Duration::from_micros(wait)))
-                }
+                let wait = (admitted != 1)
+                    .then(|| Duration::from_micros(u64::try_from(wait_us).unwrap_or(0).max(1)));
+                Ok(Answer {
+                    wait,
+                    server_us: u64::try_from(server_us).unwrap_or(0),
+                })
             }
             Ok(Err(reason)) => Err(reason),
             Err(_elapsed) => {
