@@ -62,7 +62,12 @@ impl RedisServer {
     /// Runs one command over a plain socket and returns the raw reply
     /// (for DEBUG SLEEP and hand-made corruption without a client).
     pub fn raw(&self, args: &[&str]) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        RedisServer::raw_on(self.port, args)
+    }
+
+    /// [`raw`](Self::raw) on a port, for use from another thread.
+    pub fn raw_on(port: u16, args: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut cmd = format!("*{}\r\n", args.len());
         for a in args {
