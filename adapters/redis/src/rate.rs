@@ -387,12 +387,7 @@ impl<T: Timer + Clone + 'static> Inner<T> {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        if let Some(conn) = self
-            .conn
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(conn);
         }
         let config = AsyncConnectionConfig::new()
@@ -451,7 +446,12 @@ impl<T: Timer + Clone + 'static> Inner<T> {
         });
     }
 
-    fn degraded_decision(&self, key: &str, cost: u32, until: Instant) -> Result<(), RedisRateError> {
+    fn degraded_decision(
+        &self,
+        key: &str,
+        cost: u32,
+        until: Instant,
+    ) -> Result<(), RedisRateError> {
         self.counters.degraded.fetch_add(1, Ordering::Relaxed);
         match self.mode {
             FailureMode::FailOpen => Ok(()),

@@ -172,7 +172,10 @@ fn quota_holds_across_processes() {
     );
 }
 
-fn recording() -> (Arc<Mutex<Vec<Event>>>, impl Fn(&Event) + Send + Sync + 'static) {
+fn recording() -> (
+    Arc<Mutex<Vec<Event>>>,
+    impl Fn(&Event) + Send + Sync + 'static,
+) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     (seen, move |e: &Event| {
@@ -257,7 +260,11 @@ async fn outage(mode: FailureMode) {
         // The local limiter starts fresh: its own burst, then refusals.
         FailureMode::FallbackToLocal => assert_eq!((admitted, limited, unavailable), (3, 17, 0)),
     }
-    assert_eq!(mode_changes(&seen), [true], "one switch into the failure mode");
+    assert_eq!(
+        mode_changes(&seen),
+        [true],
+        "one switch into the failure mode"
+    );
 
     server.restart();
     let recovered_by = Instant::now() + Duration::from_secs(5);
@@ -269,10 +276,18 @@ async fn outage(mode: FailureMode) {
         assert!(Instant::now() < recovered_by, "never recovered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(mode_changes(&seen), [true, false], "the recovery is reported");
+    assert_eq!(
+        mode_changes(&seen),
+        [true, false],
+        "the recovery is reported"
+    );
     let before = limiter.stats().shared_decisions;
     let _ = limiter.try_acquire("k").await;
-    assert_eq!(limiter.stats().shared_decisions, before + 1, "Redis decides again");
+    assert_eq!(
+        limiter.stats().shared_decisions,
+        before + 1,
+        "Redis decides again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,7 +344,10 @@ async fn keys_corrupted_by_hand_are_rebuilt_and_every_key_has_a_ttl() {
 
     limiter.try_acquire("k").await.unwrap();
     let ttl: i64 = server.raw(&["PTTL", &key])[1..].trim().parse().unwrap();
-    assert!((1..=201).contains(&ttl), "TTL {ttl} ms, expected at most burst x T");
+    assert!(
+        (1..=201).contains(&ttl),
+        "TTL {ttl} ms, expected at most burst x T"
+    );
 
     for corruption in [
         vec!["SET", key.as_str(), "garbage"],
@@ -347,7 +365,10 @@ async fn keys_corrupted_by_hand_are_rebuilt_and_every_key_has_a_ttl() {
         );
         assert_eq!(limiter.stats().rebuilt_keys, before + 1, "{corruption:?}");
         let value = server.raw(&["GET", &key]);
-        assert!(!value.contains("garbage") && !value.contains("9999999999"), "{value}");
+        assert!(
+            !value.contains("garbage") && !value.contains("9999999999"),
+            "{value}"
+        );
         let ttl: i64 = server.raw(&["PTTL", &key])[1..].trim().parse().unwrap();
         assert!((1..=201).contains(&ttl), "TTL {ttl} ms after rebuilding");
     }
@@ -417,7 +438,10 @@ fn bad_settings_are_refused_with_what_to_fix() {
     let ms = Duration::from_millis(50);
     assert_eq!(build("", Rate::per_second(1), 1, ms).setting, "name");
     assert_eq!(build("x", Rate::per_second(0), 1, ms).setting, "rate");
-    assert_eq!(build("x", Rate::per_second(2_000_000), 1, ms).setting, "rate");
+    assert_eq!(
+        build("x", Rate::per_second(2_000_000), 1, ms).setting,
+        "rate"
+    );
     assert_eq!(build("x", Rate::per_second(1), 0, ms).setting, "burst");
     assert_eq!(
         build("x", Rate::per_second(1), 1, Duration::ZERO).setting,

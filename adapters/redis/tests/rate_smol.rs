@@ -58,7 +58,11 @@ fn quota_holds_across_concurrent_clients_on_smol() {
             }
         }
         let span_s = (times[times.len() - 1] - times[0]) as f64 / 1e6;
-        assert!(times.len() as f64 >= (span_s * 100.0 + 5.0) * 0.9, "{}", times.len());
+        assert!(
+            times.len() as f64 >= (span_s * 100.0 + 5.0) * 0.9,
+            "{}",
+            times.len()
+        );
     });
 }
 
@@ -87,7 +91,11 @@ fn outage_and_recovery_on_smol() {
                 admitted += 1;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(admitted, 2, "the local fallback's own burst");
         assert!(limiter.stats().degraded);
         server.restart();

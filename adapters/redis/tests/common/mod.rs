@@ -68,7 +68,9 @@ impl RedisServer {
     /// [`raw`](Self::raw) on a port, for use from another thread.
     pub fn raw_on(port: u16, args: &[&str]) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut cmd = format!("*{}\r\n", args.len());
         for a in args {
             cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
@@ -80,7 +82,8 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let binary = std::env::var("STAUNCH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let binary =
+            std::env::var("STAUNCH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&binary)
             .args([
                 "--port",
@@ -114,13 +117,17 @@ impl RedisServer {
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                 let mut buf = [0u8; 16];
                 if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                    && s.read(&mut buf)
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
                 {
                     return;
                 }
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("redis-server on port {} exited at start: {status}", self.port);
+                panic!(
+                    "redis-server on port {} exited at start: {status}",
+                    self.port
+                );
             }
             assert!(
                 Instant::now() < deadline,
