@@ -448,3 +448,51 @@ fn bad_settings_are_refused_with_what_to_fix() {
         "call_timeout"
     );
 }
+
+/// Prints the figures in the README: latency of one check (one round trip
+/// and one script run) and checks per second through one limiter shared by
+/// 32 tasks (the multiplexed connection pipelines them). Asserts only a
+/// floor far below what a local Redis does, so a loaded machine passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_check_latency_and_throughput() {
+    let server = RedisServer::start();
+    // A rate that never refuses, so every check runs the whole script.
+    let limiter = limiter(&server, "bench", Rate::per_second(1_000_000), 1_000_000);
+    limiter.try_acquire("warm").await.unwrap();
+
+    let mut latencies = Vec::new();
+    for i in 0..2000 {
+        let started = Instant::now();
+        limiter.try_acquire(&format!("k{}", i % 64)).await.unwrap();
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    let p50 = latencies[latencies.len() / 2];
+    let p99 = latencies[latencies.len() * 99 / 100];
+
+    let started = Instant::now();
+    let run = Duration::from_millis(1000);
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while started.elapsed() < run {
+                    limiter.try_acquire(&format!("k{t}")).await.unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let per_second = total as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "FIGURES one check: p50 {p50:?}, p99 {p99:?}; 32 tasks on one limiter: {per_second:.0} checks/s"
+    );
+    assert!(per_second > 200.0, "{per_second:.0} checks/s");
+    assert!(limiter.stats().shared_decisions >= 2000 + total);
+}
