@@ -496,3 +496,72 @@ async fn measure_check_latency_and_throughput() {
     assert!(per_second > 200.0, "{per_second:.0} checks/s");
     assert!(limiter.stats().shared_decisions >= 2000 + total);
 }
+
+/// A timer whose clock runs `offset` ahead of the real one (a process
+/// whose clock is skewed). Sleeps are real.
+#[derive(Clone, Debug)]
+struct Skewed {
+    inner: Tokio,
+    offset: Duration,
+}
+
+impl staunch::runtime::Timer for Skewed {
+    type Sleep = <Tokio as staunch::runtime::Timer>::Sleep;
+    fn now(&self) -> staunch::runtime::Instant {
+        self.inner.now() + self.offset
+    }
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.inner.sleep(duration)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_between_clients_changes_nothing() {
+    let server = RedisServer::start();
+    let rate = Rate::per_second(100);
+    let straight = limiter(&server, "skew", rate, 5);
+    // An hour ahead: a client-clock design would see every key as idle.
+    let skewed = RedisRateLimiter::builder(
+        Skewed {
+            inner: Tokio::current().unwrap(),
+            offset: Duration::from_secs(3600),
+        },
+        server.client(),
+        "skew",
+        rate,
+    )
+    .burst(5)
+    .call_timeout(Duration::from_millis(500))
+    .build()
+    .unwrap();
+    // The burst is shared: 5 in all, whichever client asks.
+    let mut admitted = 0;
+    for i in 0..10 {
+        let answer = if i % 2 == 0 {
+            straight.try_acquire("k").await
+        } else {
+            skewed.try_acquire("k").await
+        };
+        admitted += usize::from(answer.is_ok());
+    }
+    assert_eq!(admitted, 5);
+    // And over a second of hammering from both, every window holds.
+    let a = tokio::spawn(hammer(straight, "k2", Duration::from_millis(800)));
+    let mut times = Vec::new();
+    let stop = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < stop {
+        if let Ok(Some(at)) = skewed.try_acquire_timed("k2", 1).await {
+            times.push(u64::try_from(at.as_micros()).unwrap());
+        }
+    }
+    let from_skewed = times.len();
+    times.extend(a.await.unwrap());
+    assert!(from_skewed > 0 && from_skewed < times.len());
+    for window_ms in [10u64, 100, 500] {
+        let most = max_in_window(&mut times, Duration::from_millis(window_ms));
+        assert!(
+            most <= (window_ms / 10) as usize + 5,
+            "{most} in {window_ms} ms"
+        );
+    }
+}
