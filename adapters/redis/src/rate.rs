@@ -336,10 +336,26 @@ impl<T: Timer + Clone + 'static> RedisRateLimiter<T> {
 }
 
 impl<T: Timer + Clone + 'static> Inner<T> {
-    /// While degraded and before the next probe: when to ask Redis again.
+    /// While degraded: `Some(when Redis is next asked)` for a call that
+    /// must not ask it. Once the retry interval is over, exactly one caller
+    /// (the one that finds it over) gets `None` and probes; the others keep
+    /// the failure mode until that probe's answer, so a recovering or still
+    /// dead Redis costs one call a timeout, not every concurrent call.
     fn skip_redis_until(&self) -> Option<Instant> {
-        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        (health.degraded && self.timer.now() < health.next_probe).then_some(health.next_probe)
+        if !self.counters.degraded_now.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if !health.degraded {
+            return None;
+        }
+        let now = self.timer.now();
+        if now < health.next_probe {
+            return Some(health.next_probe);
+        }
+        // This call probes; hold the others off for one more interval.
+        health.next_probe = now + self.retry_interval;
+        None
     }
 
     /// One script call with the call timeout around connecting and asking.

@@ -565,3 +565,43 @@ async fn clock_skew_between_clients_changes_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_an_outage_one_call_per_retry_interval_asks_redis() {
+    let mut server = RedisServer::start();
+    let limiter = RedisRateLimiter::builder(
+        Tokio::current().unwrap(),
+        server.client(),
+        "probe",
+        Rate::per_second(1000),
+    )
+    .call_timeout(Duration::from_millis(100))
+    .retry_interval(Duration::from_millis(150))
+    .on_failure(FailureMode::FailOpen)
+    .build()
+    .unwrap();
+    limiter.try_acquire("k").await.unwrap();
+    server.kill();
+    limiter.try_acquire("k").await.unwrap();
+    assert!(limiter.stats().degraded);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let failures = limiter.stats().store_failures;
+        let started = Instant::now();
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.try_acquire("k").await })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(
+            limiter.stats().store_failures,
+            failures + 1,
+            "20 concurrent calls after the retry interval: one probe"
+        );
+    }
+}
