@@ -605,3 +605,36 @@ async fn during_an_outage_one_call_per_retry_interval_asks_redis() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admissions_and_refusals_are_observed_by_name() {
+    let server = RedisServer::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let limiter = RedisRateLimiter::builder(
+        Tokio::current().unwrap(),
+        server.client(),
+        "seen",
+        Rate::per_second(10),
+    )
+    .burst(1)
+    .observer(move |e: &Event| sink.lock().unwrap().push(e.clone()))
+    .build()
+    .unwrap();
+    limiter.try_acquire("k").await.unwrap();
+    let refused = limiter.try_acquire("k").await.unwrap_err();
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[0],
+        Event::RateAdmitted {
+            name: "seen".into(),
+            cost: 1
+        }
+    );
+    assert!(matches!(
+        &events[1],
+        Event::RateLimited { name, cost: 1, retry_after }
+            if &**name == "seen" && Some(*retry_after) == refused.retry_after()
+    ));
+}
