@@ -185,6 +185,8 @@ struct Inner {
     failures: AtomicU64,
     /// Last learned wait until half-open, in µs.
     retry_after_us: AtomicU64,
+    /// Half-open probes this process was granted.
+    probes_admitted: AtomicU64,
     /// Generations of probes dropped unreported, to release at the next sync.
     released: Mutex<Vec<u64>>,
     local: CircuitBreaker,
@@ -375,6 +377,7 @@ impl RedisBreaker {
             });
         }
         let generation = reply.generation;
+        self.inner.probes_admitted.fetch_add(1, Ordering::Relaxed);
         // Released at the next sync if the call is dropped before reporting.
         let mut guard = ProbeGuard {
             inner: &self.inner,
@@ -476,9 +479,13 @@ impl RedisBreaker {
         }
         // Keep the generation: counts made while degraded are pushed with it
         // on recovery, and dropped if the shared state moved on meanwhile.
-        if i
-            .view
-            .compare_exchange(old, (old & !3) | DEGRADED, Ordering::AcqRel, Ordering::Acquire)
+        if i.view
+            .compare_exchange(
+                old,
+                (old & !3) | DEGRADED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
         {
             if i.mode == FailureMode::FallbackToLocal {
@@ -550,6 +557,14 @@ impl RedisBreaker {
     #[must_use]
     pub fn local(&self) -> &CircuitBreaker {
         &self.inner.local
+    }
+
+    /// How many half-open probes this process was granted since it was
+    /// built (summed over processes, it shows that half-open admitted
+    /// exactly the configured number per half-open period).
+    #[must_use]
+    pub fn probes_admitted(&self) -> u64 {
+        self.inner.probes_admitted.load(Ordering::Relaxed)
     }
 
     /// The Redis keys holding the shared state: the state hash and the window.
@@ -668,8 +683,8 @@ impl RedisBreakerBuilder {
         if self.buckets == 0 || self.buckets > 1000 {
             return Err(ConfigError::new("time_window", "use 1 to 1000 buckets"));
         }
-        let bucket_us = u64::try_from(self.window.as_micros() / u128::from(self.buckets))
-            .unwrap_or(u64::MAX);
+        let bucket_us =
+            u64::try_from(self.window.as_micros() / u128::from(self.buckets)).unwrap_or(u64::MAX);
         if bucket_us < 1000 {
             return Err(ConfigError::new(
                 "time_window",
@@ -677,16 +692,25 @@ impl RedisBreakerBuilder {
             ));
         }
         if !(self.failure_rate > 0.0 && self.failure_rate <= 1.0) {
-            return Err(ConfigError::new("failure_rate", "must lie in (0, 1], e.g. 0.5"));
+            return Err(ConfigError::new(
+                "failure_rate",
+                "must lie in (0, 1], e.g. 0.5",
+            ));
         }
         if self.open.is_zero() || self.open > Duration::from_secs(86_400 * 365) {
-            return Err(ConfigError::new("open_duration", "must lie between 1 µs and a year"));
+            return Err(ConfigError::new(
+                "open_duration",
+                "must lie between 1 µs and a year",
+            ));
         }
         if self.probes == 0 {
             return Err(ConfigError::new("half_open_probes", "must be at least 1"));
         }
         if self.sync_interval.is_zero() {
-            return Err(ConfigError::new("sync_interval", "must be above zero, e.g. 5 ms"));
+            return Err(ConfigError::new(
+                "sync_interval",
+                "must be above zero, e.g. 5 ms",
+            ));
         }
         let local = self
             .local
@@ -721,6 +745,7 @@ impl RedisBreakerBuilder {
                 successes: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 retry_after_us: AtomicU64::new(0),
+                probes_admitted: AtomicU64::new(0),
                 released: Mutex::new(Vec::new()),
                 local,
                 mode: self.mode,

@@ -116,13 +116,12 @@ impl RedisStore {
             let conn = match cached {
                 Some(c) => c,
                 None => {
-                    let c = self
+                    let c = self.inner.client.get_multiplexed_async_connection().await?;
+                    *self
                         .inner
-                        .client
-                        .get_multiplexed_async_connection()
-                        .await?;
-                    *self.inner.conn.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(c.clone());
+                        .conn
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(c.clone());
                     c
                 }
             };
@@ -134,7 +133,11 @@ impl RedisStore {
             Either::Left((Err(e), _)) => StoreError::Redis(e.to_string()),
             Either::Right(((), _)) => StoreError::Timeout(timeout),
         };
-        *self.inner.conn.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         Err(out)
     }
 }
