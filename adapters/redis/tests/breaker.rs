@@ -416,13 +416,16 @@ fn workers(server: &Server, name: &str, runtime: &str) -> Vec<String> {
         .map(|(role, skew)| {
             Command::new(&worker)
                 .args([&server.url(), name, runtime, role, "2500", "3", skew])
-                .output()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     children
         .into_iter()
         .map(|o| {
-            let o = o.unwrap();
+            let o = o.wait_with_output().unwrap();
             assert!(
                 o.status.success(),
                 "worker failed: {}",
