@@ -9,6 +9,7 @@ use crate::run::{Result, on_path, root, run};
 pub(crate) fn everything() -> Result {
     wasm_toolchain()?;
     browser()?;
+    redis_server()?;
     demo_packages()
 }
 
@@ -67,6 +68,30 @@ pub(crate) fn browser() -> Result {
         "chromium",
         "chromium-driver",
     ])
+}
+
+/// Debian's redis-server, for staunch-redis's tests (each test starts its
+/// own server on 127.0.0.1 and a free port, without persistence).
+pub(crate) fn redis_server() -> Result {
+    if on_path("redis-server") {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        return Err("redis-server is missing and apt-get is not available; install Redis (6.2 or newer) and put redis-server on PATH, or set STAUNCH_REDIS_SERVER to its path".into());
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
+    for args in [
+        &["update"][..],
+        &["install", "-y", "--no-install-recommends", "redis-server"][..],
+    ] {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)?;
+    }
+    Ok(())
 }
 
 /// The demo's npm packages (playwright-core drives Debian's Chromium).

@@ -110,8 +110,20 @@ pub(crate) fn all(args: &[String]) -> Result {
     wasm_clippy(&["staunch", "staunch-web", "staunch-demo"], &["--lib"])?;
     wasm_clippy(&["staunch-tests", "staunch-web"], &["--lib", "--tests"])?;
 
-    let lines = capture(Command::new("cargo").args(["test", "--workspace", "--all-features"]))?;
+    // staunch-redis runs on its own below: its tests need redis-server.
+    let lines = capture(Command::new("cargo").args([
+        "test",
+        "--workspace",
+        "--all-features",
+        "--exclude",
+        "staunch-redis",
+    ]))?;
     summary.add_cargo_test(&lines);
+
+    // Shared breaker and rate limits against real redis-server processes
+    // (started by the tests on 127.0.0.1 and free ports), on tokio and smol.
+    let redis = capture(Command::new("cargo").args(["test", "-p", "staunch-redis"]))?;
+    summary.add("native redis (tokio/smol)", count_results(&redis));
 
     // loom model checks of the concurrent internals, in their own target dir
     // so the cfg does not invalidate the main build.

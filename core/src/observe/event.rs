@@ -48,6 +48,19 @@ pub enum Event {
         /// Why, in words ("failure rate 60% over 20 calls", "open duration over", ...).
         reason: String,
     },
+    /// A component keeping its state in an external store (a shared
+    /// breaker or rate limiter on Redis, say) stopped or resumed using it:
+    /// `degraded` is `true` when the store failed and the component switched
+    /// to its failure mode, `false` when the store answered again.
+    StoreModeChanged {
+        /// The breaker's or limiter's name.
+        name: Arc<str>,
+        /// Whether the store is now unusable (`true`) or back (`false`).
+        degraded: bool,
+        /// What the component does now ("fallback to local state",
+        /// "fail open", "fail closed", "shared"), and why, in words.
+        reason: String,
+    },
     /// A call was refused without running (open circuit, full bulkhead).
     CallRejected {
         /// The breaker's or bulkhead's name.

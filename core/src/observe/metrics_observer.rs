@@ -48,6 +48,11 @@ impl Observer for MetricsObserver {
                 metrics::counter!("staunch_circuit_transitions_total", "name" => name.to_string(), "to" => to.to_string())
                     .increment(1);
             }
+            Event::StoreModeChanged { name, degraded, .. } => {
+                let to = if *degraded { "degraded" } else { "shared" };
+                metrics::counter!("staunch_store_mode_changes_total", "name" => name.to_string(), "to" => to)
+                    .increment(1);
+            }
             Event::CallRejected { name, .. } => {
                 metrics::counter!("staunch_rejected_total", "name" => name.to_string())
                     .increment(1);

@@ -39,6 +39,17 @@ impl Observer for TracingObserver {
             } => {
                 tracing::warn!(target: "staunch", name = %name, from = %from, to = %to, reason = %reason, "circuit state changed");
             }
+            Event::StoreModeChanged {
+                name,
+                degraded,
+                reason,
+            } => {
+                if *degraded {
+                    tracing::warn!(target: "staunch", name = %name, reason = %reason, "shared store degraded");
+                } else {
+                    tracing::info!(target: "staunch", name = %name, reason = %reason, "shared store recovered");
+                }
+            }
             Event::CallRejected { name, reason } => {
                 tracing::warn!(target: "staunch", name = %name, reason = %reason, "call rejected");
             }

@@ -1,0 +1,787 @@
+//! A circuit breaker whose state lives in Redis, decided on the server's
+//! clock, with closed-state calls that never wait on Redis.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use staunch::ConfigError;
+use staunch::breaker::CircuitBreaker;
+use staunch::observe::{CircuitState, Event, Observers};
+use staunch::runtime::Timer;
+
+use crate::FailureMode;
+use crate::conn::RedisStore;
+
+/// Every operation on the shared state, in one script so all of them share
+/// the loading, validation and open → half-open rule. Times are the server's
+/// `TIME` in microseconds; the client never sends a timestamp.
+///
+/// KEYS: 1 state hash, 2 window hash.
+/// ARGV: 1 op (`sync`, `probe`, `done`), 2 the caller's known generation,
+/// 3 successes (sync) or verdict (done: 1 ok, 0 failed, 2 released),
+/// 4 failures, 5 bucket length µs, 6 buckets, 7 minimum calls,
+/// 8 failure rate ‰, 9 open duration µs, 10 probes, 11 key TTL ms.
+/// Returns `{state, generation, µs until half-open, admitted, rebuilt}`.
+const SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local op = ARGV[1]
+local known = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[11])
+local probes = tonumber(ARGV[10])
+local open_us = tonumber(ARGV[9])
+local rebuilt = 0
+local h = redis.pcall('HMGET', KEYS[1], 'state', 'gen', 'until', 'taken', 'ok')
+local st, gen, untl, taken, okc
+if type(h) == 'table' and not h.err then
+  st = tonumber(h[1]); gen = tonumber(h[2]); untl = tonumber(h[3]) or 0
+  taken = tonumber(h[4]) or 0; okc = tonumber(h[5]) or 0
+end
+if st == nil or gen == nil or st < 0 or st > 2 or gen ~= math.floor(gen) then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  st = 0; gen = known + 1; untl = 0; taken = 0; okc = 0; rebuilt = 1
+end
+if st == 1 and now >= untl then
+  st = 2; gen = gen + 1; taken = 0; okc = 0
+end
+local admitted = 0
+if op == 'sync' then
+  local s = tonumber(ARGV[3]); local f = tonumber(ARGV[4])
+  if st == 0 and known == gen and s + f > 0 then
+    local blen = tonumber(ARGV[5]); local nb = tonumber(ARGV[6])
+    local b = math.floor(now / blen)
+    local r = redis.pcall('HINCRBY', KEYS[2], 'c' .. b, s + f)
+    if type(r) == 'table' and r.err then
+      redis.call('DEL', KEYS[2])
+      redis.call('HINCRBY', KEYS[2], 'c' .. b, s + f)
+    end
+    redis.call('HINCRBY', KEYS[2], 'f' .. b, f)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    local all = redis.call('HGETALL', KEYS[2])
+    local calls = 0; local fails = 0
+    for i = 1, #all, 2 do
+      local k = all[i]; local n = tonumber(all[i + 1]) or 0
+      local kb = tonumber(string.sub(k, 2))
+      if kb == nil or kb <= b - nb then
+        redis.call('HDEL', KEYS[2], k)
+      elseif string.sub(k, 1, 1) == 'c' then
+        calls = calls + n
+      else
+        fails = fails + n
+      end
+    end
+    if calls >= tonumber(ARGV[7]) and fails * 1000 >= tonumber(ARGV[8]) * calls then
+      st = 1; gen = gen + 1; untl = now + open_us
+      redis.call('DEL', KEYS[2])
+    end
+  end
+elseif op == 'probe' then
+  if st == 2 and taken < probes then
+    taken = taken + 1; admitted = 1
+  end
+elseif op == 'done' then
+  local v = tonumber(ARGV[3])
+  if st == 2 and known == gen then
+    if v == 0 then
+      st = 1; gen = gen + 1; untl = now + open_us
+    elseif v == 1 then
+      okc = okc + 1
+      if okc >= probes then
+        st = 0; gen = gen + 1
+        redis.call('DEL', KEYS[2])
+      end
+    elseif taken > 0 then
+      taken = taken - 1
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'state', st, 'gen', gen, 'until', string.format('%d', untl), 'taken', taken, 'ok', okc)
+redis.call('PEXPIRE', KEYS[1], ttl)
+local left = 0
+if st == 1 then left = untl - now end
+return {st, gen, left, admitted, rebuilt}
+";
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+/// Redis unusable: the failure mode decides.
+const DEGRADED: u64 = 3;
+
+/// Why a shared breaker refused or failed a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakerError<E> {
+    /// The shared (or, while degraded, local) breaker is open, or half-open
+    /// with every probe taken.
+    Open {
+        /// How long until probes are admitted, as last learned (zero when
+        /// unknown or half-open).
+        retry_after: Duration,
+    },
+    /// Redis is unusable and the breaker's mode is [`FailureMode::FailClosed`].
+    StoreUnavailable,
+    /// The call ran and failed with its own error.
+    Inner(E),
+}
+
+impl<E: fmt::Display> fmt::Display for BreakerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BreakerError::Open { retry_after } => {
+                write!(f, "circuit open; retry after {retry_after:?}")
+            }
+            BreakerError::StoreUnavailable => {
+                f.write_str("redis unavailable and the breaker fails closed")
+            }
+            BreakerError::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for BreakerError<E> {}
+
+/// What this process last learned of the shared breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedState {
+    /// Closed, Open or HalfOpen, as of the last sync.
+    pub state: CircuitState,
+    /// The shared generation: it grows by one at every transition, so a
+    /// write from a process that missed one is recognised and dropped.
+    pub generation: u64,
+    /// Whether Redis is unusable and the failure mode is in force.
+    pub degraded: bool,
+}
+
+/// A circuit breaker shared by every process using the same Redis and name.
+///
+/// * Closed: calls run at once and are counted in two local atomics;
+///   [`sync_task`](Self::sync_task) pushes the counts every
+///   `sync_interval` with the generation they were counted in and pulls the
+///   state. The trip decision is made by the script on the server's clock
+///   over a sliding window of buckets fed by every process.
+/// * Open: refused locally, without a round trip, until a sync learns that
+///   the open duration (on the server's clock) is over.
+/// * Half-open: each call asks Redis for one of the `half_open_probes` slots
+///   (one round trip, within the store timeout); the first failure reopens,
+///   `half_open_probes` successes close.
+///
+/// While Redis is unusable the breaker follows its [`FailureMode`].
+#[derive(Clone)]
+pub struct RedisBreaker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: RedisStore,
+    name: Arc<str>,
+    keys: [String; 2],
+    /// `generation << 2 | state` (state one of the constants above).
+    view: AtomicU64,
+    /// Outcomes counted since the last push.
+    successes: AtomicU64,
+    failures: AtomicU64,
+    /// Last learned wait until half-open, in µs.
+    retry_after_us: AtomicU64,
+    /// Half-open probes this process was granted.
+    probes_admitted: AtomicU64,
+    /// Generations of probes dropped unreported, to release at the next sync.
+    released: Mutex<Vec<u64>>,
+    local: CircuitBreaker,
+    mode: FailureMode,
+    observers: Observers,
+    script: redis::Script,
+    args: Args,
+    sync_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Args {
+    bucket_us: u64,
+    buckets: u32,
+    minimum_calls: u32,
+    rate_permille: u32,
+    open_us: u64,
+    probes: u32,
+    ttl_ms: u64,
+}
+
+impl fmt::Debug for RedisBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBreaker")
+            .field("name", &self.inner.name)
+            .field("shared", &self.shared_state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`RedisBreaker`]; see [`RedisBreaker::builder`].
+#[derive(Debug)]
+pub struct RedisBreakerBuilder {
+    store: RedisStore,
+    name: Arc<str>,
+    window: Duration,
+    buckets: u32,
+    minimum_calls: u32,
+    failure_rate: f64,
+    open: Duration,
+    probes: u32,
+    sync_interval: Duration,
+    mode: FailureMode,
+    observers: Observers,
+    local: staunch::breaker::CircuitBreakerBuilder,
+}
+
+impl RedisBreaker {
+    /// A breaker named `name` (keys `staunch:breaker:{name}:state` and
+    /// `:window`); `timer` drives the sync task and the local fallback.
+    ///
+    /// Defaults: a 10 s window in 10 buckets, 10 calls minimum, 50 % failure
+    /// rate, 5 s open, 1 probe, 5 ms sync interval,
+    /// [`FailureMode::FallbackToLocal`].
+    pub fn builder<T: Timer + 'static>(
+        store: RedisStore,
+        timer: T,
+        name: impl Into<Arc<str>>,
+    ) -> RedisBreakerBuilder {
+        RedisBreakerBuilder {
+            store,
+            name: name.into(),
+            window: Duration::from_secs(10),
+            buckets: 10,
+            minimum_calls: 10,
+            failure_rate: 0.5,
+            open: Duration::from_secs(5),
+            probes: 1,
+            sync_interval: Duration::from_millis(5),
+            mode: FailureMode::default(),
+            observers: Observers::new(),
+            local: CircuitBreaker::builder(timer),
+        }
+    }
+
+    /// Runs `future` if the shared breaker admits it, counting any `Err` as
+    /// a failure. In closed state this touches only local atomics.
+    ///
+    /// # Errors
+    ///
+    /// [`BreakerError::Open`] when refused, [`BreakerError::StoreUnavailable`]
+    /// when Redis is down and the mode fails closed, and
+    /// [`BreakerError::Inner`] with the call's own error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future counts as neither success nor failure; a
+    /// half-open probe dropped that way is released at the next sync.
+    pub async fn call<T, E, F>(&self, future: F) -> Result<T, BreakerError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_classified(future, |_| true).await
+    }
+
+    /// Like [`call`](Self::call), counting an `Err` as a failure only when
+    /// `is_failure` says so (others count as successes).
+    ///
+    /// # Errors
+    ///
+    /// As for [`call`](Self::call).
+    pub async fn call_classified<T, E, F>(
+        &self,
+        future: F,
+        is_failure: impl Fn(&E) -> bool,
+    ) -> Result<T, BreakerError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let i = &*self.inner;
+        let view = i.view.load(Ordering::Acquire);
+        match view & 3 {
+            CLOSED => {
+                let out = future.await;
+                self.count(out.as_ref().err().is_some_and(&is_failure));
+                out.map_err(BreakerError::Inner)
+            }
+            OPEN => Err(BreakerError::Open {
+                retry_after: Duration::from_micros(i.retry_after_us.load(Ordering::Relaxed)),
+            }),
+            HALF_OPEN => self.probe(future, is_failure).await,
+            _ => self.degraded_call(future, is_failure).await,
+        }
+    }
+
+    #[inline]
+    fn count(&self, failed: bool) {
+        let c = if failed {
+            &self.inner.failures
+        } else {
+            &self.inner.successes
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn degraded_call<T, E, F>(
+        &self,
+        future: F,
+        is_failure: impl Fn(&E) -> bool,
+    ) -> Result<T, BreakerError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        match self.inner.mode {
+            FailureMode::FailClosed => Err(BreakerError::StoreUnavailable),
+            FailureMode::FailOpen => {
+                let out = future.await;
+                self.count(out.as_ref().err().is_some_and(&is_failure));
+                out.map_err(BreakerError::Inner)
+            }
+            FailureMode::FallbackToLocal => {
+                let permit = self
+                    .inner
+                    .local
+                    .try_acquire()
+                    .map_err(|open| BreakerError::Open {
+                        retry_after: open.retry_after,
+                    })?;
+                let out = future.await;
+                let failed = out.as_ref().err().is_some_and(&is_failure);
+                self.count(failed);
+                if failed {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+                out.map_err(BreakerError::Inner)
+            }
+        }
+    }
+
+    async fn probe<T, E, F>(
+        &self,
+        future: F,
+        is_failure: impl Fn(&E) -> bool,
+    ) -> Result<T, BreakerError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let known = self.inner.view.load(Ordering::Acquire) >> 2;
+        let reply = match self.run_script("probe", known, 0, 0).await {
+            Ok(r) => r,
+            Err(()) => return Box::pin(self.degraded_call(future, is_failure)).await,
+        };
+        if reply.admitted == 0 {
+            return Err(BreakerError::Open {
+                retry_after: Duration::from_micros(reply.left_us),
+            });
+        }
+        let generation = reply.generation;
+        self.inner.probes_admitted.fetch_add(1, Ordering::Relaxed);
+        // Released at the next sync if the call is dropped before reporting.
+        let mut guard = ProbeGuard {
+            inner: &self.inner,
+            generation,
+            armed: true,
+        };
+        let out = future.await;
+        guard.armed = false;
+        let failed = out.as_ref().err().is_some_and(&is_failure);
+        if self
+            .run_script("done", generation, u64::from(!failed), 0)
+            .await
+            .is_err()
+        {
+            // The verdict is lost with Redis; the probe's slot stays taken
+            // until the state key's generation moves on (reopen by another
+            // probe, or the key's TTL). Nothing else to do safely.
+        }
+        out.map_err(BreakerError::Inner)
+    }
+
+    /// One script call; updates the local view from the reply, or marks the
+    /// breaker degraded when Redis fails.
+    async fn run_script(&self, op: &str, known: u64, a: u64, b: u64) -> Result<Reply, ()> {
+        let i = &*self.inner;
+        let args = i.args;
+        let out = i
+            .store
+            .run(|mut c| {
+                let mut inv = i.script.key(&i.keys[0]);
+                inv.key(&i.keys[1])
+                    .arg(op)
+                    .arg(known)
+                    .arg(a)
+                    .arg(b)
+                    .arg(args.bucket_us)
+                    .arg(args.buckets)
+                    .arg(args.minimum_calls)
+                    .arg(args.rate_permille)
+                    .arg(args.open_us)
+                    .arg(args.probes)
+                    .arg(args.ttl_ms);
+                async move { inv.invoke_async::<(u64, u64, u64, u64, u64)>(&mut c).await }
+            })
+            .await;
+        match out {
+            Ok((state, generation, left_us, admitted, rebuilt)) => {
+                let reply = Reply {
+                    state,
+                    generation,
+                    left_us,
+                    admitted,
+                };
+                self.learn(reply, rebuilt == 1);
+                Ok(reply)
+            }
+            Err(e) => {
+                self.degrade(&e.to_string());
+                Err(())
+            }
+        }
+    }
+
+    fn learn(&self, reply: Reply, rebuilt: bool) {
+        let i = &*self.inner;
+        i.retry_after_us.store(reply.left_us, Ordering::Relaxed);
+        let new = (reply.generation << 2) | (reply.state & 3);
+        let old = i.view.swap(new, Ordering::AcqRel);
+        if old & 3 == DEGRADED {
+            i.observers.emit(|| Event::StoreModeChanged {
+                name: i.name.clone(),
+                degraded: false,
+                reason: "shared: redis answered again".into(),
+            });
+        }
+        if rebuilt {
+            i.observers.emit(|| Event::StoreModeChanged {
+                name: i.name.clone(),
+                degraded: false,
+                reason: "shared: state key missing or corrupted, rebuilt as closed".into(),
+            });
+        }
+        let (from, to) = (old & 3, new & 3);
+        if from != to && from != DEGRADED {
+            i.observers.emit(|| Event::CircuitStateChanged {
+                name: i.name.clone(),
+                from: to_state(from),
+                to: to_state(to),
+                reason: format!("shared state, generation {}", reply.generation),
+            });
+        }
+    }
+
+    fn degrade(&self, why: &str) {
+        let i = &*self.inner;
+        let old = i.view.load(Ordering::Acquire);
+        if old & 3 == DEGRADED {
+            return;
+        }
+        // Keep the generation: counts made while degraded are pushed with it
+        // on recovery, and dropped if the shared state moved on meanwhile.
+        if i.view
+            .compare_exchange(
+                old,
+                (old & !3) | DEGRADED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            if i.mode == FailureMode::FallbackToLocal {
+                // Start from a closed local breaker, or (if the shared one was
+                // open) an open one, so an outage does not reopen the gates.
+                if old & 3 == OPEN {
+                    i.local.force_open();
+                } else {
+                    i.local.reset();
+                }
+            }
+            i.observers.emit(|| Event::StoreModeChanged {
+                name: i.name.clone(),
+                degraded: true,
+                reason: format!("{}: {why}", describe(i.mode)),
+            });
+        }
+    }
+
+    /// Pushes the counts made since the last sync and pulls the shared
+    /// state once. [`sync_task`](Self::sync_task) calls it in a loop; tests
+    /// and callers driving their own loop may call it directly.
+    pub async fn sync(&self) {
+        let i = &*self.inner;
+        let released: Vec<u64> =
+            std::mem::take(&mut *i.released.lock().unwrap_or_else(PoisonError::into_inner));
+        for generation in released {
+            let _ = self.run_script("done", generation, 2, 0).await;
+        }
+        let s = i.successes.swap(0, Ordering::AcqRel);
+        let f = i.failures.swap(0, Ordering::AcqRel);
+        let known = i.view.load(Ordering::Acquire) >> 2;
+        if self.run_script("sync", known, s, f).await.is_err() {
+            // Keep the counts for the next try (they carry this generation).
+            i.successes.fetch_add(s, Ordering::AcqRel);
+            i.failures.fetch_add(f, Ordering::AcqRel);
+        }
+    }
+
+    /// The background loop keeping this process in step with the others:
+    /// a [`sync`](Self::sync) every `sync_interval`. Spawn it on any
+    /// executor; it ends once every clone of the breaker is dropped.
+    pub fn sync_task(&self) -> impl Future<Output = ()> + Send + 'static {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let store = self.inner.store.clone();
+        let interval = self.inner.sync_interval;
+        async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                RedisBreaker { inner }.sync().await;
+                store.sleep(interval).await;
+            }
+        }
+    }
+
+    /// What this process last learned of the shared state.
+    #[must_use]
+    pub fn shared_state(&self) -> SharedState {
+        let v = self.inner.view.load(Ordering::Acquire);
+        SharedState {
+            state: to_state(v & 3),
+            generation: v >> 2,
+            degraded: v & 3 == DEGRADED,
+        }
+    }
+
+    /// The local breaker used in [`FailureMode::FallbackToLocal`] (for its
+    /// metrics).
+    #[must_use]
+    pub fn local(&self) -> &CircuitBreaker {
+        &self.inner.local
+    }
+
+    /// How many half-open probes this process was granted since it was
+    /// built (summed over processes, it shows that half-open admitted
+    /// exactly the configured number per half-open period).
+    #[must_use]
+    pub fn probes_admitted(&self) -> u64 {
+        self.inner.probes_admitted.load(Ordering::Relaxed)
+    }
+
+    /// The Redis keys holding the shared state: the state hash and the window.
+    #[must_use]
+    pub fn keys(&self) -> [&str; 2] {
+        [&self.inner.keys[0], &self.inner.keys[1]]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    state: u64,
+    generation: u64,
+    left_us: u64,
+    admitted: u64,
+}
+
+fn to_state(code: u64) -> CircuitState {
+    match code {
+        CLOSED => CircuitState::Closed,
+        OPEN => CircuitState::Open,
+        HALF_OPEN => CircuitState::HalfOpen,
+        // Degraded: the local breaker decides; report it as closed-ish.
+        _ => CircuitState::ForcedClosed,
+    }
+}
+
+/// Frees a half-open probe slot when the probe is dropped before reporting.
+struct ProbeGuard<'a> {
+    inner: &'a Inner,
+    generation: u64,
+    armed: bool,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner
+                .released
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self.generation);
+        }
+    }
+}
+
+impl RedisBreakerBuilder {
+    /// Judge the failure rate over the last `length`, in `buckets` buckets.
+    #[must_use]
+    pub fn time_window(mut self, length: Duration, buckets: u32) -> Self {
+        self.window = length;
+        self.buckets = buckets;
+        self
+    }
+
+    /// How many calls (across all processes) the window must hold before it may trip.
+    #[must_use]
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = n;
+        self
+    }
+
+    /// Trip when at least this share of the window's calls failed (in `(0, 1]`).
+    #[must_use]
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = rate;
+        self
+    }
+
+    /// Stay open this long after a trip, on the Redis server's clock.
+    #[must_use]
+    pub fn open_duration(mut self, d: Duration) -> Self {
+        self.open = d;
+        self
+    }
+
+    /// How many probes half-open admits across all processes; that many
+    /// successes close it, one failure reopens it.
+    #[must_use]
+    pub fn half_open_probes(mut self, n: u32) -> Self {
+        self.probes = n;
+        self
+    }
+
+    /// How often [`RedisBreaker::sync_task`] pushes counts and pulls state:
+    /// the bound on how stale a process's view is (plus one round trip).
+    #[must_use]
+    pub fn sync_interval(mut self, d: Duration) -> Self {
+        self.sync_interval = d;
+        self
+    }
+
+    /// What to do while Redis is unusable.
+    #[must_use]
+    pub fn failure_mode(mut self, mode: FailureMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Where state changes and mode switches are reported.
+    #[must_use]
+    pub fn observers(mut self, observers: Observers) -> Self {
+        self.observers = observers;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a name unfit for a Redis key, a window under 1 ms
+    /// per bucket, 0 or over 1000 buckets, a rate outside `(0, 1]`, a zero
+    /// open duration, 0 probes or a zero sync interval.
+    pub fn build(self) -> Result<RedisBreaker, ConfigError> {
+        check_name(&self.name)?;
+        if self.buckets == 0 || self.buckets > 1000 {
+            return Err(ConfigError::new("time_window", "use 1 to 1000 buckets"));
+        }
+        let bucket_us =
+            u64::try_from(self.window.as_micros() / u128::from(self.buckets)).unwrap_or(u64::MAX);
+        if bucket_us < 1000 {
+            return Err(ConfigError::new(
+                "time_window",
+                "each bucket must last at least 1 ms: lengthen the window or use fewer buckets",
+            ));
+        }
+        if !(self.failure_rate > 0.0 && self.failure_rate <= 1.0) {
+            return Err(ConfigError::new(
+                "failure_rate",
+                "must lie in (0, 1], e.g. 0.5",
+            ));
+        }
+        if self.open.is_zero() || self.open > Duration::from_secs(86_400 * 365) {
+            return Err(ConfigError::new(
+                "open_duration",
+                "must lie between 1 µs and a year",
+            ));
+        }
+        if self.probes == 0 {
+            return Err(ConfigError::new("half_open_probes", "must be at least 1"));
+        }
+        if self.sync_interval.is_zero() {
+            return Err(ConfigError::new(
+                "sync_interval",
+                "must be above zero, e.g. 5 ms",
+            ));
+        }
+        let local = self
+            .local
+            .time_window(self.window, self.buckets)
+            .minimum_calls(self.minimum_calls)
+            .failure_rate(self.failure_rate)
+            .open_duration(self.open)
+            .half_open_probes(self.probes)
+            .name(self.name.clone())
+            .observers(self.observers.clone())
+            .build()?;
+        let open_us = u64::try_from(self.open.as_micros()).unwrap_or(u64::MAX);
+        // Long enough to outlive any window and open period, so an idle
+        // breaker's keys vanish on their own but a live one never loses state.
+        let ttl_ms = u64::try_from(
+            (self.window.max(self.open) * 2)
+                .max(Duration::from_secs(60))
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rate_permille = (self.failure_rate * 1000.0).ceil() as u32;
+        Ok(RedisBreaker {
+            inner: Arc::new(Inner {
+                keys: [
+                    format!("staunch:breaker:{{{}}}:state", self.name),
+                    format!("staunch:breaker:{{{}}}:window", self.name),
+                ],
+                store: self.store,
+                name: self.name,
+                view: AtomicU64::new(CLOSED),
+                successes: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                retry_after_us: AtomicU64::new(0),
+                probes_admitted: AtomicU64::new(0),
+                released: Mutex::new(Vec::new()),
+                local,
+                mode: self.mode,
+                observers: self.observers,
+                script: redis::Script::new(SCRIPT),
+                args: Args {
+                    bucket_us,
+                    buckets: self.buckets,
+                    minimum_calls: self.minimum_calls,
+                    rate_permille,
+                    open_us,
+                    probes: self.probes,
+                    ttl_ms,
+                },
+                sync_interval: self.sync_interval,
+            }),
+        })
+    }
+}
+
+fn describe(mode: FailureMode) -> &'static str {
+    match mode {
+        FailureMode::FallbackToLocal => "fallback to the local breaker",
+        FailureMode::FailOpen => "fail open",
+        FailureMode::FailClosed => "fail closed",
+    }
+}
+
+/// A breaker's name is part of its Redis keys: two breakers sharing a name
+/// share state, so the name must be explicit and unambiguous.
+fn check_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.contains(['{', '}', ':']) || name.len() > 200 {
+        return Err(ConfigError::new(
+            "name",
+            "give a non-empty name of at most 200 bytes without '{', '}' or ':' (it is part of the Redis key, and two breakers sharing a name share state)",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! The shared breaker against a real redis-server: several OS processes,
+//! generations, TTLs, rebuilt keys, Redis killed and slowed, on tokio and smol.
+
+mod breaker_support;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use breaker_support::Server;
+use staunch::observe::{CircuitState, Event, Observers};
+use staunch::runtime::Timer;
+use staunch_redis::{BreakerError, FailureMode, RedisBreaker, RedisStore};
+
+const TIMEOUT: Duration = Duration::from_millis(150);
+
+/// Runs the same async test body on tokio and on smol.
+macro_rules! on_both {
+    ($tokio:ident, $smol:ident, $body:ident) => {
+        #[test]
+        fn $tokio() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async { $body(staunch_tokio::Tokio::current().unwrap()).await });
+        }
+        #[test]
+        fn $smol() {
+            smol::block_on($body(staunch_smol::Smol::current()));
+        }
+    };
+}
+
+fn events() -> (Observers, Arc<Mutex<Vec<Event>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let obs = Observers::new().with(move |e: &Event| s.lock().unwrap().push(e.clone()));
+    (obs, seen)
+}
+
+fn breaker<T>(
+    server: &Server,
+    timer: T,
+    name: &str,
+    mode: FailureMode,
+    obs: Observers,
+) -> RedisBreaker
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let store = RedisStore::open(&server.url(), TIMEOUT, timer.clone()).unwrap();
+    RedisBreaker::builder(store, timer, name)
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(10)
+        .failure_rate(0.5)
+        .open_duration(Duration::from_millis(300))
+        .half_open_probes(2)
+        .failure_mode(mode)
+        .observers(obs)
+        .build()
+        .unwrap()
+}
+
+async fn outcomes(b: &RedisBreaker, ok: u32, failed: u32) {
+    for _ in 0..ok {
+        let _ = b.call(async { Ok::<_, &str>(()) }).await;
+    }
+    for _ in 0..failed {
+        let _ = b.call(async { Err::<(), _>("boom") }).await;
+    }
+}
+
+async fn new_process_never_resets_counts<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let a = breaker(
+        &server,
+        timer.clone(),
+        "join",
+        FailureMode::FailClosed,
+        Observers::new(),
+    );
+    a.sync().await;
+    outcomes(&a, 0, 6).await;
+    a.sync().await;
+    assert_eq!(
+        a.shared_state().state,
+        CircuitState::Closed,
+        "6 calls are under the minimum of 10"
+    );
+    // A new process joins: building and syncing it must not touch the window.
+    let c = breaker(
+        &server,
+        timer.clone(),
+        "join",
+        FailureMode::FailClosed,
+        Observers::new(),
+    );
+    c.sync().await;
+    assert_eq!(c.shared_state().generation, a.shared_state().generation);
+    // 4 more failures from the newcomer: 10 calls, all failed, across both.
+    outcomes(&c, 0, 4).await;
+    c.sync().await;
+    assert_eq!(
+        c.shared_state().state,
+        CircuitState::Open,
+        "the counts of both processes add up"
+    );
+    a.sync().await;
+    assert_eq!(a.shared_state().state, CircuitState::Open);
+    assert!(matches!(
+        a.call(async { Ok::<_, &str>(()) }).await,
+        Err(BreakerError::Open { .. })
+    ));
+}
+on_both!(
+    a_new_process_never_resets_shared_counts_tokio,
+    a_new_process_never_resets_shared_counts_smol,
+    new_process_never_resets_counts
+);
+
+async fn stale_generation<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let a = breaker(
+        &server,
+        timer.clone(),
+        "stale",
+        FailureMode::FailClosed,
+        Observers::new(),
+    );
+    let b = breaker(
+        &server,
+        timer.clone(),
+        "stale",
+        FailureMode::FailClosed,
+        Observers::new(),
+    );
+    a.sync().await;
+    b.sync().await;
+    let g0 = a.shared_state().generation;
+    // b counts failures but has not pushed them yet when a trips the breaker.
+    outcomes(&b, 0, 50).await;
+    outcomes(&a, 0, 10).await;
+    a.sync().await;
+    assert_eq!(a.shared_state().state, CircuitState::Open);
+    assert_eq!(a.shared_state().generation, g0 + 1);
+    // b's push carries the old generation: dropped, never counted into the
+    // new generation's window, and b learns the newer state.
+    b.sync().await;
+    assert_eq!(b.shared_state().state, CircuitState::Open);
+    assert_eq!(b.shared_state().generation, g0 + 1);
+    let window = server.raw(&["EXISTS", b.keys()[1]]);
+    assert_eq!(window.trim(), ":0", "stale counts reached the window");
+    // Half-open (on the server's clock) admits exactly 2 probes; their
+    // successes close it, with a new generation.
+    std::thread::sleep(Duration::from_millis(350));
+    a.sync().await;
+    assert_eq!(a.shared_state().state, CircuitState::HalfOpen);
+    // Hold both probe slots, then a third call must be refused.
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let held = a.call(async move {
+        let _ = rx.await;
+        Ok::<_, &str>(())
+    });
+    let second = b.call(async {
+        let third = a.call(async { Ok::<_, &str>(()) }).await;
+        assert!(
+            matches!(third, Err(BreakerError::Open { .. })),
+            "a third probe was admitted"
+        );
+        let _ = tx.send(());
+        Ok::<_, &str>(())
+    });
+    b.sync().await;
+    let (r1, r2) = futures::join!(held, second);
+    assert!(r1.is_ok() && r2.is_ok());
+    assert_eq!(
+        a.probes_admitted() + b.probes_admitted(),
+        3 - 1,
+        "2 probes, no more"
+    );
+    a.sync().await;
+    assert_eq!(a.shared_state().state, CircuitState::Closed);
+    assert_eq!(a.shared_state().generation, g0 + 3);
+}
+on_both!(
+    a_stale_process_cannot_undo_a_newer_transition_and_half_open_admits_n_tokio,
+    a_stale_process_cannot_undo_a_newer_transition_and_half_open_admits_n_smol,
+    stale_generation
+);
+
+async fn corrupted_key<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let (obs, seen) = events();
+    let a = breaker(
+        &server,
+        timer.clone(),
+        "corrupt",
+        FailureMode::FailClosed,
+        obs,
+    );
+    outcomes(&a, 3, 0).await;
+    a.sync().await;
+    let [state, window] = a.keys();
+    for key in [state, window] {
+        let ttl: i64 = server
+            .raw(&["PTTL", key])
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+    let g = a.shared_state().generation;
+    // Wrong type by hand: the next sync rebuilds it, with a newer generation.
+    server.raw(&["DEL", state]);
+    server.raw(&["SET", state, "garbage"]);
+    a.sync().await;
+    assert_eq!(a.shared_state().state, CircuitState::Closed);
+    assert!(a.shared_state().generation > g);
+    assert_eq!(server.raw(&["TYPE", state]).trim(), "+hash");
+    // A hash with nonsense fields: rebuilt too.
+    server.raw(&["HSET", state, "state", "7", "gen", "x"]);
+    a.sync().await;
+    assert_eq!(
+        server.raw(&["HGET", state, "state"]).lines().nth(1),
+        Some("0")
+    );
+    // Deleted by hand: rebuilt.
+    server.raw(&["DEL", state, window]);
+    a.sync().await;
+    assert_eq!(server.raw(&["EXISTS", state]).trim(), ":1");
+    let rebuilt = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(
+            |e| matches!(e, Event::StoreModeChanged { reason, .. } if reason.contains("rebuilt")),
+        )
+        .count();
+    assert_eq!(rebuilt, 3, "each repair is reported");
+}
+on_both!(
+    a_key_deleted_or_corrupted_by_hand_is_rebuilt_and_every_key_expires_tokio,
+    a_key_deleted_or_corrupted_by_hand_is_rebuilt_and_every_key_expires_smol,
+    corrupted_key
+);
+
+async fn killed_and_restarted<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let mut server = Server::start();
+    let port = server.port;
+    let mut all = Vec::new();
+    for (i, mode) in [
+        FailureMode::FallbackToLocal,
+        FailureMode::FailOpen,
+        FailureMode::FailClosed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (obs, seen) = events();
+        let b = breaker(&server, timer.clone(), &format!("kill{i}"), mode, obs);
+        b.sync().await;
+        assert!(!b.shared_state().degraded);
+        all.push((mode, b, seen));
+    }
+    server.kill();
+    for (mode, b, seen) in &all {
+        let t0 = Instant::now();
+        b.sync().await;
+        assert!(
+            t0.elapsed() < TIMEOUT * 4,
+            "{mode:?}: a sync hung for {:?}",
+            t0.elapsed()
+        );
+        assert!(b.shared_state().degraded, "{mode:?}: outage not noticed");
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, Event::StoreModeChanged { degraded: true, .. })),
+            "{mode:?}: no degraded event"
+        );
+        let t0 = Instant::now();
+        let out = b.call(async { Ok::<_, &str>(1) }).await;
+        assert!(
+            t0.elapsed() < TIMEOUT * 2,
+            "{mode:?}: a call waited on the dead redis"
+        );
+        match mode {
+            FailureMode::FailClosed => assert_eq!(out, Err(BreakerError::StoreUnavailable)),
+            FailureMode::FailOpen => {
+                assert_eq!(out, Ok(1));
+                outcomes(b, 0, 30).await;
+                assert_eq!(
+                    b.call(async { Ok::<_, &str>(2) }).await,
+                    Ok(2),
+                    "fail open admits everything"
+                );
+            }
+            FailureMode::FallbackToLocal => {
+                assert_eq!(out, Ok(1));
+                // The local breaker protects alone: 10 local failures trip it.
+                outcomes(b, 0, 12).await;
+                assert!(matches!(
+                    b.call(async { Ok::<_, &str>(3) }).await,
+                    Err(BreakerError::Open { .. })
+                ));
+                assert_eq!(b.local().state(), CircuitState::Open);
+            }
+        }
+    }
+    let _server = Server::on(port);
+    for (mode, b, seen) in &all {
+        b.sync().await;
+        assert!(!b.shared_state().degraded, "{mode:?}: no recovery");
+        assert!(
+            seen.lock().unwrap().iter().any(|e| matches!(
+                e,
+                Event::StoreModeChanged {
+                    degraded: false,
+                    ..
+                }
+            )),
+            "{mode:?}: no recovery event"
+        );
+        // Back on the shared state: the fresh server's breaker is closed,
+        // except where the counts kept through the outage trip it.
+        let s = b.shared_state().state;
+        assert!(
+            matches!(s, CircuitState::Closed | CircuitState::Open),
+            "{mode:?}: {s:?}"
+        );
+    }
+}
+on_both!(
+    redis_killed_and_restarted_each_mode_behaves_and_recovers_tokio,
+    redis_killed_and_restarted_each_mode_behaves_and_recovers_smol,
+    killed_and_restarted
+);
+
+async fn slowed<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let b = breaker(
+        &server,
+        timer.clone(),
+        "slow",
+        FailureMode::FallbackToLocal,
+        Observers::new(),
+    );
+    b.sync().await;
+    let port = server.port;
+    let sleeper = std::thread::spawn(move || {
+        let s = Server::detached(port);
+        s.raw(&["DEBUG", "SLEEP", "1"]);
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let t0 = Instant::now();
+    b.sync().await;
+    let took = t0.elapsed();
+    assert!(
+        took < TIMEOUT + Duration::from_millis(200),
+        "sync took {took:?} on a slowed redis"
+    );
+    assert!(b.shared_state().degraded);
+    // Closed-state calls never waited anyway.
+    assert_eq!(b.call(async { Ok::<_, &str>(5) }).await, Ok(5));
+    sleeper.join().unwrap();
+    b.sync().await;
+    assert!(!b.shared_state().degraded);
+}
+on_both!(
+    a_slowed_redis_stays_within_the_call_timeout_tokio,
+    a_slowed_redis_stays_within_the_call_timeout_smol,
+    slowed
+);
+
+/// Runs worker processes sharing one breaker and returns their outputs.
+fn workers(server: &Server, name: &str, runtime: &str) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let worker = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples").join("breaker_worker"))
+        .unwrap();
+    assert!(
+        worker.exists(),
+        "build the example first: {}",
+        worker.display()
+    );
+    let roles = [("fail", "0"), ("ok", "0"), ("ok", "3600")];
+    let children: Vec<_> = roles
+        .iter()
+        .map(|(role, skew)| {
+            Command::new(&worker)
+                .args([&server.url(), name, runtime, role, "2500", "3", skew])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|o| {
+            let o = o.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "worker failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8(o.stdout).unwrap()
+        })
+        .collect()
+}
+
+fn field(out: &str, key: &str) -> Option<u128> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+}
+
+fn several_processes(runtime: &str) {
+    let server = Server::start();
+    // Run the three workers at the same time.
+    let outs: Vec<String> = std::thread::scope(|s| {
+        let h: Vec<_> = (0..1)
+            .map(|_| s.spawn(|| workers(&server, &format!("procs-{runtime}"), runtime)))
+            .collect();
+        h.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let opens: Vec<u128> = outs
+        .iter()
+        .map(|o| field(o, "open ").unwrap_or_else(|| panic!("a process never saw the trip:\n{o}")))
+        .collect();
+    let spread_us = opens.iter().max().unwrap() - opens.iter().min().unwrap();
+    println!(
+        "trip propagation across 3 processes ({runtime}): {} µs",
+        spread_us
+    );
+    assert!(
+        spread_us < 250_000,
+        "trip took {spread_us} µs to reach every process"
+    );
+    let probes: u128 = outs.iter().map(|o| field(o, "probes ").unwrap()).sum();
+    assert_eq!(
+        probes, 3,
+        "half-open admitted {probes} probes across processes, not 3"
+    );
+    for o in &outs {
+        assert!(
+            field(o, "closed-again ").is_some(),
+            "a process never saw it close:\n{o}"
+        );
+    }
+}
+
+#[test]
+fn several_processes_share_one_breaker_tokio() {
+    several_processes("tokio");
+}
+
+#[test]
+fn several_processes_share_one_breaker_smol() {
+    several_processes("smol");
+}
