@@ -41,8 +41,19 @@ if type(h) == 'table' and not h.err then
   taken = tonumber(h[4]) or 0; okc = tonumber(h[5]) or 0
 end
 if st == nil or gen == nil or st < 0 or st > 2 or gen ~= math.floor(gen) then
+  -- Never created (no key, and the caller knows no generation yet): start
+  -- at generation 0. Lost or corrupt: rebuild one generation past what the
+  -- caller knew, so nothing older can count, and report it.
+  local absent = type(h) == 'table' and not h.err and h[1] == false and h[2] == false
   redis.call('DEL', KEYS[1], KEYS[2])
-  st = 0; gen = known + 1; untl = 0; taken = 0; okc = 0; rebuilt = 1
+  if absent and known == 0 then
+    st = 0; gen = 0; untl = 0; taken = 0; okc = 0
+  else
+    st = 0; gen = known + 1; untl = 0; taken = 0; okc = 0; rebuilt = 1
+  end
+  -- The caller's counts were made under the newest state it knew: they
+  -- count in the rebuilt one.
+  known = gen
 end
 if st == 1 and now >= untl then
   st = 2; gen = gen + 1; taken = 0; okc = 0

@@ -39,6 +39,10 @@ impl Server {
                 "",
                 "--appendonly",
                 "no",
+                // `DEBUG SLEEP` slows the server for the timeout test; Redis
+                // 7 refuses DEBUG unless it is enabled (here: local only).
+                "--enable-debug-command",
+                "local",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
