@@ -208,6 +208,9 @@ if (serviceHosts) {
       section.dataset.failed = report.failed;
       section.dataset.cancelled = report.cancelled;
       section.dataset.requests = report.requests;
+      section.dataset.rejected = report.rejected;
+      section.dataset.waitAfter429 = report.shortest_wait_after_429_ms ?? "";
+      section.dataset.hostSent = report.hosts.map((h) => h.sent).join(",");
       setHttp("done", `fetched ${report.ok}, failed ${report.failed}, refused ${report.rejected}, cancelled ${report.cancelled} in ${report.elapsed_ms} ms`);
     } catch (err) {
       setHttp("error", `error: ${err}`);

@@ -87,8 +87,17 @@ try {
       `breaker bars ${bars}, open ${openBars}, latency bars ${latencyBars}`);
     await real.screenshot({ path: screenshot.replace(/\.png$/, "-http.png"), fullPage: true });
     const afterCrawl = await stats();
-    check("the_service_counted_the_pages_requests", afterCrawl.received - before.received >= Number(crawled.requests),
-      `service received ${afterCrawl.received - before.received}, page sent ${crawled.requests}`);
+    // Every count adds up: the service received exactly what the page sent
+    // (refused calls never left the page), give or take the /stats reads.
+    const received = afterCrawl.received - before.received;
+    console.log(`real crawl: ${JSON.stringify(crawled)}; service received ${received}`);
+    const sentPerHost = crawled.hostSent.split(",").map(Number).reduce((a, b) => a + b, 0);
+    check("the_service_counted_the_pages_requests",
+      received >= Number(crawled.requests) && received <= Number(crawled.requests) + 2 && sentPerHost === Number(crawled.requests),
+      `service received ${received}, page sent ${crawled.requests} (per host ${sentPerHost}), refused ${crawled.rejected}`);
+    check("retries_after_a_429_waited_at_least_retry_after",
+      crawled.waitAfter429 === "" || Number(crawled.waitAfter429) >= 1000,
+      `shortest wait after a 429: ${crawled.waitAfter429} ms`);
     // Stop mid-crawl with a long timeout: requests to the tarpit are in flight
     // and must be aborted, not failed.
     await real.fill("#http-pages", "400");

@@ -177,7 +177,7 @@ pub async fn crawl_http(
     }
     let latency: Vec<String> = latency.iter().map(u32::to_string).collect();
     Ok(format!(
-        r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"latency_50ms":[{}],"hosts":[{}]}}"#,
+        r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"shortest_wait_after_429_ms":{},"latency_50ms":[{}],"hosts":[{}]}}"#,
         report.ok,
         report.failed,
         report.rejected,
@@ -185,6 +185,9 @@ pub async fn crawl_http(
         report.retries,
         report.requests.len(),
         report.elapsed.as_millis(),
+        report
+            .shortest_wait_after_429
+            .map_or_else(|| "null".to_owned(), |w| w.as_millis().to_string()),
         latency.join(","),
         hosts.join(",")
     ))
