@@ -207,7 +207,6 @@ where
         E: fmt::Debug + MaybeSend + MaybeSync + 'static,
         F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
         Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
-        Policy: MaybeSend + MaybeSync,
     {
         self.build_inner(Some(policy), handler)
     }
@@ -260,16 +259,33 @@ where
         F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
     {
-        self.build_local_with(None, handler)
+        self.build_local_inner(None, handler)
     }
 
-    /// [`build_local`](Self::build_local) with a policy.
+    /// [`build_local`](Self::build_local) with every item run through
+    /// `policy`, as [`build_with_policy`](Self::build_with_policy) does.
     ///
     /// # Errors
     ///
     /// As for [`build_local`](Self::build_local).
     #[allow(clippy::type_complexity)]
-    pub fn build_local_with<I, T, E, F, Fut>(
+    pub fn build_local_with_policy<I, T, E, F, Fut>(
+        self,
+        policy: Policy,
+        handler: F,
+    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
+    where
+        I: Clone + MaybeSend + MaybeSync + 'static,
+        T: 'static,
+        E: fmt::Debug + 'static,
+        F: Fn(I) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+    {
+        self.build_local_inner(Some(policy), handler)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build_local_inner<I, T, E, F, Fut>(
         self,
         policy: Option<Policy>,
         handler: F,
