@@ -216,6 +216,14 @@ impl fmt::Debug for Retry {
 impl Retry {
     /// A builder starting from the defaults (see [`Retry`]).
     /// A retry with the defaults listed on [`Retry`], sleeping on `timer`.
+    ///
+    /// ```
+    /// use staunch::retry::Retry;
+    ///
+    /// let rt = staunch::testing::VirtualRuntime::new();
+    /// let retry = Retry::new(rt.clone());
+    /// assert_eq!(retry.max_attempts(), 3);
+    /// ```
     #[must_use]
     pub fn new<T: Timer + 'static>(timer: T) -> Retry {
         RetryBuilder::new(AnyTimer::new(timer))

@@ -289,6 +289,11 @@ impl<T, E> JoinHandle<Result<T, E>> {
     ///
     /// As in the table.
     ///
+    /// # Cancel safety
+    ///
+    /// As for awaiting the handle: dropping the returned future detaches
+    /// the task, and a failure it then has goes to the error sink.
+    ///
     /// ```
     /// use staunch::runtime::SpawnExt;
     /// use staunch::testing::VirtualRuntime;
