@@ -14,8 +14,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::runtime::Panicked;
-use crate::scope::{CancelScope, Run, run_uncounted};
-use crate::sync::Arc;
+use crate::scope::{CancelScope, Run, WaitKey, run_uncounted};
+use crate::sync::{Arc, Ordering};
 
 use super::error::ChildError;
 use super::limit::Semaphore;
@@ -41,6 +41,10 @@ pin_project_lite::pin_project! {
         index: usize,
         started: bool,
         done: bool,
+        // The group's abort count when this child last looked for its flag.
+        aborts_seen: usize,
+        // The wait key the group last heard from this child.
+        key_seen: Option<WaitKey>,
     }
 
     impl<S, T, E, G> PinnedDrop for ChildTask<S, T, E, G>
@@ -64,9 +68,30 @@ impl<S, T, E: fmt::Debug, G: Future<Output = Result<T, E>>> Future for ChildTask
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         *this.started = true;
+        let shared = &this.run.holder().0;
+        let aborts = shared.aborts.load(Ordering::SeqCst);
+        if aborts != *this.aborts_seen {
+            *this.aborts_seen = aborts;
+            if shared.abort_requested(*this.index) {
+                this.run.as_mut().abort();
+            }
+        }
         let polled = catch_unwind(AssertUnwindSafe(|| this.run.as_mut().poll(cx)));
         let result = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                // Tell the group where this child waits, so that an abort
+                // wakes it alone; the key changes only when the group's
+                // scope wakes every waiter, so this is rare.
+                let key = this.run.wait_key();
+                if key != *this.key_seen {
+                    *this.key_seen = key;
+                    if this.run.holder().0.child_waits(*this.index, key) {
+                        this.run.as_mut().abort();
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(Ok(Ok(value)))) => Ok(value),
             Ok(Poll::Ready(Ok(Err(error)))) => Err(ChildError::Failed(error)),
             Ok(Poll::Ready(Err(cancelled))) => Err(ChildError::Cancelled(cancelled)),
@@ -103,5 +128,7 @@ where
         index,
         started: false,
         done: false,
+        aborts_seen: 0,
+        key_seen: None,
     }
 }

@@ -46,7 +46,11 @@
 //! `TaskGroup` runs on any executor (including the browser through
 //! [`spawn_local`](TaskGroup::spawn_local)), returns results in spawn order,
 //! turns panics into [`ChildError::Panicked`] values, and nests inside
-//! [`CancelScope`]s with deadlines.
+//! [`CancelScope`]s with deadlines. Like `JoinSet::spawn`'s `AbortHandle`,
+//! `spawn` returns a [`ChildHandle`] that aborts that one child; an aborted
+//! child is reported as cancelled (reason
+//! [`Aborted`](crate::scope::CancelReason::Aborted)), never as a failure or
+//! a panic, and the handle can be awaited for how the child ended.
 //!
 //! ## Compared with trio's nurseries
 //!
@@ -98,6 +102,7 @@
 
 mod background;
 mod child;
+mod child_handle;
 mod error;
 mod join;
 mod limit;
@@ -111,6 +116,7 @@ use std::future::Future;
 use std::sync::Arc as StdArc;
 
 pub use background::{Background, DEFAULT_ERROR_CAP, ShutdownReport};
+pub use child_handle::{ChildEnd, ChildHandle};
 pub use error::{ChildError, GroupError, GroupSpawnError, TaskFailure};
 pub use join::{Join, JoinAll};
 
@@ -364,7 +370,10 @@ impl<S, T, E: fmt::Debug> TaskGroup<S, T, E> {
     /// error: the values are those of the children that finished, and
     /// [`join_all`](Self::join_all) tells which were cancelled. This is
     /// trio's `cancelled_caught`: a scope's own cancel is caught at the
-    /// scope, while a cancel from an enclosing scope goes on outward.
+    /// scope, while a cancel from an enclosing scope goes on outward. A
+    /// child aborted through its [`ChildHandle`] is the owner's doing too:
+    /// alone it makes no error (it is counted in
+    /// [`GroupError::cancelled`] when something else does).
     ///
     /// # Errors
     ///
@@ -397,14 +406,15 @@ where
     T: MaybeSend + 'static,
     E: fmt::Debug + MaybeSend + 'static,
 {
-    /// Spawns a child; returns its index in spawn order.
+    /// Spawns a child; returns its [`ChildHandle`], which aborts that one
+    /// child or awaits its end (dropping it lets the child run on).
     ///
     /// # Errors
     ///
     /// [`GroupSpawnError::Cancelled`] once the group is being cancelled (a
     /// fail-fast failure, or its scope), [`GroupSpawnError::Spawn`] if the
     /// executor refuses the task.
-    pub fn spawn<F>(&self, future: F) -> Result<usize, GroupSpawnError>
+    pub fn spawn<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
@@ -420,7 +430,7 @@ where
         &self,
         name: impl Into<StdArc<str>>,
         future: F,
-    ) -> Result<usize, GroupSpawnError>
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
@@ -435,13 +445,13 @@ where
     E: fmt::Debug + MaybeSend + 'static,
 {
     /// Spawns a `!Send` child on the current thread (JavaScript promises,
-    /// `Rc` state); returns its index in spawn order.
+    /// `Rc` state); returns its [`ChildHandle`].
     ///
     /// # Errors
     ///
     /// As [`spawn`](TaskGroup::spawn); [`SpawnError::Unsupported`](crate::runtime::SpawnError)
     /// (inside [`GroupSpawnError::Spawn`]) where the executor has no local tasks.
-    pub fn spawn_local<F>(&self, future: F) -> Result<usize, GroupSpawnError>
+    pub fn spawn_local<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
@@ -457,7 +467,7 @@ where
         &self,
         name: impl Into<StdArc<str>>,
         future: F,
-    ) -> Result<usize, GroupSpawnError>
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
@@ -471,13 +481,21 @@ where
     T: MaybeSend + 'static,
     E: fmt::Debug + MaybeSend + 'static,
 {
+    fn child_handle(&self, slot: usize, order: usize) -> ChildHandle {
+        #[cfg(not(staunch_loom))]
+        let control: child_handle::Control = self.shared.clone();
+        #[cfg(staunch_loom)]
+        let control: child_handle::Control = Box::new(self.shared.clone());
+        ChildHandle::new(control, slot, order)
+    }
+
     /// Spawns a child into the group; see [`TaskGroup::spawn`].
     ///
     /// # Errors
     ///
     /// [`GroupSpawnError::Closed`] once the group was joined or dropped;
     /// otherwise as [`TaskGroup::spawn`].
-    pub fn spawn<F>(&self, future: F) -> Result<usize, GroupSpawnError>
+    pub fn spawn<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
@@ -493,14 +511,18 @@ where
         &self,
         name: impl Into<StdArc<str>>,
         future: F,
-    ) -> Result<usize, GroupSpawnError>
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
         self.spawn_with(Some(name.into()), future)
     }
 
-    fn spawn_with<F>(&self, name: Option<StdArc<str>>, future: F) -> Result<usize, GroupSpawnError>
+    fn spawn_with<F>(
+        &self,
+        name: Option<StdArc<str>>,
+        future: F,
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
@@ -511,7 +533,7 @@ where
             self.shared.reject(slot);
             return Err(e.into());
         }
-        Ok(order)
+        Ok(self.child_handle(slot, order))
     }
 }
 
@@ -526,7 +548,7 @@ where
     /// # Errors
     ///
     /// As [`TaskGroup::spawn_local`].
-    pub fn spawn_local<F>(&self, future: F) -> Result<usize, GroupSpawnError>
+    pub fn spawn_local<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
@@ -542,7 +564,7 @@ where
         &self,
         name: impl Into<StdArc<str>>,
         future: F,
-    ) -> Result<usize, GroupSpawnError>
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
@@ -553,7 +575,7 @@ where
         &self,
         name: Option<StdArc<str>>,
         future: F,
-    ) -> Result<usize, GroupSpawnError>
+    ) -> Result<ChildHandle, GroupSpawnError>
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
@@ -564,7 +586,7 @@ where
             self.shared.reject(slot);
             return Err(e.into());
         }
-        Ok(order)
+        Ok(self.child_handle(slot, order))
     }
 }
 

@@ -40,8 +40,11 @@ use std::task::{Context, Poll, Waker};
 
 use crate::observe::{Event, Observers};
 use crate::runtime::{ErrorSink, UnobservedError, UnobservedKind};
-use crate::scope::{CancelReason, CancelScope, Cancelled};
-use crate::sync::{Arc, Mutex, lock};
+use crate::runtime::{MaybeSend, MaybeSync};
+use crate::scope::{CancelReason, CancelScope, Cancelled, WaitKey};
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
+
+use super::child_handle::{ChildControl, ChildEnd};
 
 use super::error::{ChildError, GroupError, GroupSpawnError, TaskFailure, label};
 use super::limit::Semaphore;
@@ -57,12 +60,34 @@ pub(crate) enum Slot<T, E> {
     Rejected,
     /// A unit success with nothing left to report; the slot is free.
     Released,
+    /// Taken by the join (or reported at the group's drop): how it ended,
+    /// for the child's handle.
+    Joined(ChildEnd),
 }
 
-/// One child's slot: where it is, and its place in spawn order.
+/// One child's slot: where it is, its place in spawn order, and what its
+/// [`ChildHandle`](super::ChildHandle) needs.
 pub(crate) struct Entry<T, E> {
     order: usize,
     slot: Slot<T, E>,
+    /// Abort requested through the handle.
+    abort: bool,
+    /// Where the child's run waits in the group's scope, to wake it alone.
+    wait_key: Option<WaitKey>,
+    /// The handle awaiting the child's end.
+    waiter: Option<Waker>,
+}
+
+impl<T, E> Entry<T, E> {
+    fn new(order: usize, slot: Slot<T, E>) -> Entry<T, E> {
+        Entry {
+            order,
+            slot,
+            abort: false,
+            wait_key: None,
+            waiter: None,
+        }
+    }
 }
 
 /// Makes the `()` a released child returned, for `join`; only ever set
@@ -103,6 +128,10 @@ pub(crate) struct Shared<S, T, E> {
     pub(crate) sink: ErrorSink,
     pub(crate) observers: Observers,
     pub(crate) state: Mutex<State<T, E>>,
+    /// How many aborts were asked through handles: a child looks for its
+    /// own abort flag (under the lock) only when this moved since it last
+    /// looked, so polls cost one atomic load while nobody aborts.
+    pub(crate) aborts: AtomicUsize,
 }
 
 fn is_failure<T, E>(result: &Result<T, ChildError<E>>) -> bool {
@@ -148,6 +177,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 trigger: None,
                 joiner: None,
             }),
+            aborts: AtomicUsize::new(0),
         }
     }
 
@@ -182,10 +212,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         state.make_unit = make_unit;
         let order = state.spawned;
         state.spawned += 1;
-        let entry = Entry {
-            order,
-            slot: Slot::Running(name),
-        };
+        let entry = Entry::new(order, Slot::Running(name));
         let index = match state.free.pop() {
             Some(index) => {
                 state.slots[index] = entry;
@@ -220,12 +247,14 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         let mut report = None;
         let mut cancelled_event = None;
         let mut idle = false;
-        let waker = {
+        let (waker, handle) = {
             let mut state = lock(&self.state);
             let Some(entry) = state.slots.get_mut(index) else {
                 return;
             };
             let order = entry.order;
+            // Only a running child's handle waits; it wakes with the end.
+            let handle = entry.waiter.take();
             let name = match mem::replace(&mut entry.slot, Slot::Rejected) {
                 Slot::Running(name) if !started => {
                     entry.slot = Slot::Unstarted(name);
@@ -241,6 +270,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             match name {
                 None => {}
                 Some(name) if state.closed => {
+                    state.slots[index].slot = Slot::Joined(ChildEnd::of(&result));
                     if let Err(e) = &result {
                         report = unobserved(name, e);
                     }
@@ -270,12 +300,13 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                     }
                 }
             }
-            if state.running == 0 {
+            let joiner = if state.running == 0 {
                 idle = true;
                 state.joiner.take()
             } else {
                 None
-            }
+            };
+            (joiner, handle)
         };
         if idle {
             self.scope.token.node.exit();
@@ -296,6 +327,24 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         if let Some(w) = waker {
             w.wake();
         }
+        if let Some(w) = handle {
+            w.wake();
+        }
+    }
+
+    /// Whether child `index` was asked to abort.
+    pub(crate) fn abort_requested(&self, index: usize) -> bool {
+        lock(&self.state).slots.get(index).is_some_and(|e| e.abort)
+    }
+
+    /// Child `index` now waits under `key`; returns whether it was asked to
+    /// abort (an abort that found no key to wake it by).
+    pub(crate) fn child_waits(&self, index: usize, key: Option<WaitKey>) -> bool {
+        let mut state = lock(&self.state);
+        state.slots.get_mut(index).is_some_and(|e| {
+            e.wait_key = key;
+            e.abort
+        })
     }
 
     /// Ready once no child is running.
@@ -316,9 +365,15 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     pub(crate) fn take_slots(&self) -> InOrder<T, E> {
         let mut state = lock(&self.state);
         state.closed = true;
-        let mut kept: Vec<Entry<T, E>> = mem::take(&mut state.slots)
-            .into_iter()
+        // Each slot keeps how its child ended, for its handle.
+        let mut kept: Vec<Entry<T, E>> = state
+            .slots
+            .iter_mut()
             .filter(|e| !matches!(e.slot, Slot::Released))
+            .map(|e| {
+                let end = Slot::Joined(end_of(&e.slot));
+                Entry::new(e.order, mem::replace(&mut e.slot, end))
+            })
             .collect();
         state.free.clear();
         // Already in order unless slots were reused: then a sort of what
@@ -346,7 +401,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 .slots
                 .iter_mut()
                 .filter_map(|Entry { slot, .. }| match slot {
-                    Slot::Done(..) => match mem::replace(slot, Slot::Rejected) {
+                    Slot::Done(..) => match mem::replace(slot, Slot::Joined(end_of(slot))) {
                         Slot::Done(name, Err(e)) => unobserved(name, &e),
                         _ => None,
                     },
@@ -360,6 +415,70 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             self.observers.emit(|| Event::Unobserved(r.clone()));
             self.sink.report(r);
         }
+    }
+}
+
+/// How the child in `slot` ended, for its handle (`None`: still running).
+fn end_state<T, E>(slot: &Slot<T, E>) -> Option<ChildEnd> {
+    match slot {
+        Slot::Running(_) => None,
+        Slot::Done(_, result) => Some(ChildEnd::of(result)),
+        Slot::Unstarted(_) | Slot::Rejected => Some(ChildEnd::Lost),
+        Slot::Released => Some(ChildEnd::Finished),
+        Slot::Joined(end) => Some(end.clone()),
+    }
+}
+
+/// How the child in a slot that has ended ended.
+fn end_of<T, E>(slot: &Slot<T, E>) -> ChildEnd {
+    end_state(slot).unwrap_or(ChildEnd::Lost)
+}
+
+impl<S, T, E> ChildControl for Shared<S, T, E>
+where
+    S: MaybeSend + MaybeSync,
+    T: MaybeSend,
+    E: fmt::Debug + MaybeSend,
+{
+    fn abort_child(&self, slot: usize, order: usize) {
+        let key = {
+            let mut state = lock(&self.state);
+            let Some(entry) = state.slots.get_mut(slot) else {
+                return;
+            };
+            if entry.order != order || !matches!(entry.slot, Slot::Running(_)) || entry.abort {
+                return;
+            }
+            entry.abort = true;
+            entry.wait_key
+        };
+        self.aborts.fetch_add(1, Ordering::SeqCst);
+        // Without a key the child has not waited yet: it looks for its flag
+        // at its next poll, or when it first registers (`child_waits`).
+        if let Some(key) = key {
+            self.scope.token.node.wake_key(key);
+        }
+    }
+
+    fn poll_end(&self, slot: usize, order: usize, cx: Option<&mut Context<'_>>) -> Poll<ChildEnd> {
+        let mut state = lock(&self.state);
+        let Some(entry) = state.slots.get_mut(slot) else {
+            return Poll::Ready(ChildEnd::Lost);
+        };
+        if entry.order != order {
+            // Only a unit success frees its slot for a later child.
+            return Poll::Ready(ChildEnd::Finished);
+        }
+        if let Some(end) = end_state(&entry.slot) {
+            return Poll::Ready(end);
+        }
+        if let Some(cx) = cx {
+            match &entry.waiter {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => entry.waiter = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -409,28 +528,35 @@ pub(crate) fn fail_fast_output<T, E>(
     let mut values = Vec::with_capacity(slots.size_hint().0);
     let mut failed = Vec::new();
     let mut cancelled = 0;
+    let mut aborted = 0;
     for (index, slot) in slots.into_iter().enumerate() {
         match slot {
             Slot::Done(_, Ok(v)) => values.push(v),
-            Slot::Done(_, Err(ChildError::Cancelled(_))) => cancelled += 1,
+            Slot::Done(_, Err(ChildError::Cancelled(c))) => {
+                cancelled += 1;
+                if c.reason == CancelReason::Aborted {
+                    aborted += 1;
+                }
+            }
             Slot::Done(name, Err(error)) => failed.push(TaskFailure { index, name, error }),
             Slot::Unstarted(name) => failed.push(TaskFailure {
                 index,
                 name,
                 error: ChildError::Lost,
             }),
-            Slot::Running(_) | Slot::Rejected | Slot::Released => {}
+            Slot::Running(_) | Slot::Rejected | Slot::Released | Slot::Joined(_) => {}
         }
     }
-    // Cancelled at its own level (its `cancel()`, its own deadline) with no
-    // child failing: the owner stopped it on purpose, which is no error
-    // (trio's `cancelled_caught`). Through an enclosing scope, at shutdown
-    // or by a failing sibling, it is reported.
+    // Cancelled at its own level (its `cancel()`, its own deadline, or one
+    // child aborted through its handle) with no child failing: the owner
+    // stopped it on purpose, which is no error (trio's `cancelled_caught`).
+    // Through an enclosing scope, at shutdown or by a failing sibling, it
+    // is reported.
     let cancelled_by_owner = matches!(
         reason,
         Some(CancelReason::Explicit { .. } | CancelReason::Deadline { .. })
     );
-    if failed.is_empty() && (cancelled == 0 || cancelled_by_owner) {
+    if failed.is_empty() && (cancelled == aborted || cancelled_by_owner) {
         return Ok(values);
     }
     let mut failed = failed.into_iter();
@@ -452,7 +578,7 @@ pub(crate) fn all_output<T, E>(
         .filter_map(|slot| match slot {
             Slot::Done(_, result) => Some(result),
             Slot::Running(_) | Slot::Unstarted(_) => Some(Err(ChildError::Lost)),
-            Slot::Rejected | Slot::Released => None,
+            Slot::Rejected | Slot::Released | Slot::Joined(_) => None,
         })
         .collect()
 }
@@ -572,6 +698,28 @@ mod loom_tests {
             if let Ok((index, _)) = early {
                 shared.complete(index, Ok(1), true);
             }
+        });
+    }
+
+    #[test]
+    fn loom_an_abort_racing_the_childs_first_wait_always_reaches_it() {
+        loom::model(|| {
+            let (shared, _) = shared(false);
+            let (index, order) = shared.reserve(None, None).unwrap();
+            let s2 = shared.clone();
+            let t = loom::thread::spawn(move || s2.abort_child(index, order));
+            // The child registers in the group's scope, then tells the group
+            // where (as `ChildTask` does after a pending poll).
+            let flag = StdArc::new(Flag(AtomicBool::new(false)));
+            let waker = futures::task::waker(flag.clone());
+            let mut key = None;
+            shared.scope.token.node.register(&mut key, &waker, 0);
+            let told = shared.child_waits(index, key);
+            t.join().unwrap();
+            // Either the child learns of the abort as it registers, or the
+            // abort found its key and woke it: never neither.
+            assert!(told || flag.0.load(StdOrdering::SeqCst), "the abort was lost");
+            assert!(shared.abort_requested(index));
         });
     }
 

@@ -268,7 +268,10 @@ fn spawning_into_a_joined_or_failing_group_is_a_typed_error() {
                 Err(GroupSpawnError::Cancelled(_))
             ));
             let _ = group.join().await;
-            assert_eq!(handle.spawn(async { Ok(()) }), Err(GroupSpawnError::Closed));
+            assert_eq!(
+                handle.spawn(async { Ok(()) }).err(),
+                Some(GroupSpawnError::Closed)
+            );
         }
     })
     .unwrap();

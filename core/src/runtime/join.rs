@@ -282,7 +282,7 @@ impl<T, E> JoinHandle<Result<T, E>> {
     /// | returned `Ok(v)` | `Ok(v)` |
     /// | returned `Err(e)` | [`Error::Inner(e)`](crate::Error::Inner) |
     /// | panicked | [`Error::Panicked`](crate::Error::Panicked) |
-    /// | was aborted through its handle | [`Error::Cancelled`](crate::Error::Cancelled), reason [`Explicit`](crate::scope::CancelReason::Explicit) |
+    /// | was aborted through its handle | [`Error::Cancelled`](crate::Error::Cancelled), reason [`Aborted`](crate::scope::CancelReason::Aborted) |
     /// | was dropped by its executor | [`Error::Cancelled`](crate::Error::Cancelled), reason [`Shutdown`](crate::scope::CancelReason::Shutdown) |
     ///
     /// # Errors
@@ -318,9 +318,7 @@ impl<T, E> JoinHandle<Result<T, E>> {
             // abort leads here.
             Err(JoinError::Aborted | JoinError::AlreadyJoined) => {
                 Err(crate::Error::Cancelled(Cancelled {
-                    reason: CancelReason::Explicit {
-                        message: Some("the task was aborted through its handle".into()),
-                    },
+                    reason: CancelReason::Aborted,
                 }))
             }
         }

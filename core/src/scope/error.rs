@@ -29,6 +29,11 @@ pub enum CancelReason {
     },
     /// Graceful shutdown was requested.
     Shutdown,
+    /// This one task was aborted through its handle
+    /// ([`ChildHandle::abort`](crate::group::ChildHandle::abort),
+    /// [`JoinHandle::abort`](crate::runtime::JoinHandle::abort)); its
+    /// siblings and scope go on.
+    Aborted,
 }
 
 impl CancelReason {
@@ -55,6 +60,7 @@ impl fmt::Display for CancelReason {
             CancelReason::Parent(inner) => write!(f, "an enclosing scope was cancelled ({inner})"),
             CancelReason::SiblingFailed { task } => write!(f, "sibling task `{task}` failed"),
             CancelReason::Shutdown => f.write_str("shutting down"),
+            CancelReason::Aborted => f.write_str("the task was aborted through its handle"),
         }
     }
 }

@@ -95,6 +95,7 @@ pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
 pub use grace::GraceReport;
 pub use run::Run;
+pub(crate) use tree::WaitKey;
 
 /// The effective deadline of the code calling it: the earliest deadline
 /// among the scopes whose [`run`](CancelScope::run) is polling it right now

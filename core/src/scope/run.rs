@@ -27,7 +27,7 @@ use crate::runtime::{BoxTask, Instant};
 
 use super::frames::{self, Frame};
 use super::tree::{HARD, Node, WaitKey};
-use super::{CancelScope, Cancelled};
+use super::{CancelReason, CancelScope, Cancelled};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
@@ -67,6 +67,7 @@ pin_project_lite::pin_project! {
         stage: Stage,
         counted: bool,
         last_poll: bool,
+        aborted: bool,
     }
 
     impl<F, H> PinnedDrop for Run<F, H>
@@ -100,6 +101,7 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
             stage: Stage::NotStarted,
             counted: true,
             last_poll: false,
+            aborted: false,
         }
     }
 
@@ -120,6 +122,20 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
     pub(crate) fn with_last_poll(mut self) -> Run<F, H> {
         self.last_poll = true;
         self
+    }
+
+    /// Cancels this one run, not its scope (a task group aborting one
+    /// child): from its next poll it behaves as if its scope were
+    /// hard-cancelled (shielded runs inside still finish first) and ends
+    /// with [`CancelReason::Aborted`](super::CancelReason::Aborted).
+    pub(crate) fn abort(self: Pin<&mut Self>) {
+        *self.project().aborted = true;
+    }
+
+    /// Where this run's waker is registered in its scope, if it is: a task
+    /// group keeps it to wake one child it aborts.
+    pub(crate) fn wait_key(&self) -> Option<WaitKey> {
+        self.key
     }
 
     /// How this future holds its scope.
@@ -152,10 +168,12 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
         let resumed = *this.stage == Stage::Running;
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
-            Stage::Deferred => return deferred(node, this.stage),
+            Stage::Deferred => return deferred(node, this.stage, *this.aborted),
             Stage::NotStarted => {
                 Node::check(node);
-                let entered = if *this.counted {
+                let entered = if *this.aborted {
+                    false
+                } else if *this.counted {
                     node.enter()
                 } else {
                     node.flags() == 0
@@ -163,7 +181,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
                 if !entered {
                     this.future.set(None);
                     *this.stage = Stage::Deferred;
-                    return deferred(node, this.stage);
+                    return deferred(node, this.stage, *this.aborted);
                 }
                 *this.stage = Stage::Running;
                 *this.frame = Some(Frame::new(node.clone()));
@@ -177,7 +195,12 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
         // so a child whose wake-up came first still reports its own result.
         // (With shields alive inside, the loop below keeps polling anyway.)
         let shields_alive = this.frame.as_ref().is_some_and(Frame::shields_alive);
-        if resumed && *this.last_poll && !shields_alive && node.flags() & HARD != 0 {
+        if resumed
+            && *this.last_poll
+            && !*this.aborted
+            && !shields_alive
+            && node.flags() & HARD != 0
+        {
             let mut future = this.future.as_mut();
             let polled = frames::inside(this.frame, || {
                 future.as_mut().as_pin_mut().expect("running").poll(cx)
@@ -197,7 +220,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
         }
         loop {
             // Rule 1: the clock, on timed scopes only.
-            let cancelled = Node::check(node) && node.flags() & HARD != 0;
+            let cancelled = (Node::check(node) && node.flags() & HARD != 0) || *this.aborted;
             let shielding_inside = this.frame.as_ref().is_some_and(Frame::shields_alive);
             if cancelled && !shielding_inside {
                 break;
@@ -264,19 +287,26 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             *this.counted,
         );
         *this.stage = Stage::Deferred;
-        deferred(node, this.stage)
+        deferred(node, this.stage, *this.aborted)
     }
 }
 
-/// Rule 3 for a run that ended cancelled.
-fn deferred<T>(node: &crate::sync::Arc<Node>, stage: &mut Stage) -> Poll<Result<T, Cancelled>> {
+/// Rule 3 for a run that ended cancelled (or aborted).
+fn deferred<T>(
+    node: &crate::sync::Arc<Node>,
+    stage: &mut Stage,
+    aborted: bool,
+) -> Poll<Result<T, Cancelled>> {
     if !node.is_shield() && frames::enclosed_by_cancelled() {
         return Poll::Pending;
     }
     *stage = Stage::Done;
-    Poll::Ready(Err(Cancelled {
-        reason: node.reason_or_explicit(),
-    }))
+    let reason = if aborted {
+        CancelReason::Aborted
+    } else {
+        node.reason_or_explicit()
+    };
+    Poll::Ready(Err(Cancelled { reason }))
 }
 
 /// Drops the inner future and leaves the scope.

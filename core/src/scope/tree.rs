@@ -117,7 +117,7 @@ const ONE_RUN: usize = 16;
 pub(crate) type SharedClock = AnyTimer;
 
 /// A registration in a node's waiter list, valid for one generation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WaitKey {
     generation: u32,
     index: usize,
@@ -600,6 +600,22 @@ impl Node {
             }
         }
         false
+    }
+
+    /// Wakes the one waiter registered under `key`, leaving it registered
+    /// (a no-op if the waiters were woken since): a task group aborting one
+    /// child wakes just that child.
+    pub(crate) fn wake_key(&self, key: WaitKey) {
+        let waker = {
+            let inner = lock(&self.inner);
+            if key.generation != inner.generation {
+                return;
+            }
+            inner.waiters.get(key.index).and_then(Clone::clone)
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Forgets a registration (a no-op if the waiters were woken since).
