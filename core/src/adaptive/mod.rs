@@ -553,8 +553,8 @@ impl Gate for ConcurrencyLimit {
     }
 }
 
-/// The future returned by [`ConcurrencyLimit::acquire`]; the wait is the
-/// bulkhead's ([`WaitForSlot`]).
+/// The future returned by [`ConcurrencyLimit::acquire`]; it waits in line
+/// the way a bulkhead's callers do (first come, first served).
 #[must_use = "futures do nothing unless awaited; this one waits for a slot under the limit"]
 pub struct Acquire(WaitForSlot<ConcurrencyLimit>);
 

@@ -105,8 +105,15 @@ pub(crate) fn enter_shield() -> Vec<StdArc<AtomicUsize>> {
     })
 }
 
-/// Undoes [`enter_shield`].
+/// Undoes [`enter_shield`] (nothing for a run that is no shield).
+#[inline]
 pub(crate) fn leave_shield(counters: &mut Vec<StdArc<AtomicUsize>>) {
+    if !counters.is_empty() {
+        leave_shield_counts(counters);
+    }
+}
+
+fn leave_shield_counts(counters: &mut Vec<StdArc<AtomicUsize>>) {
     for counter in counters.drain(..) {
         counter.fetch_sub(1, Ordering::AcqRel);
     }

@@ -619,13 +619,18 @@ impl Node {
     }
 
     /// Forgets a registration (a no-op if the waiters were woken since).
+    #[inline]
     pub(crate) fn unregister(&self, key: &mut Option<WaitKey>) {
         if let Some(k) = key.take() {
-            let mut inner = lock(&self.inner);
-            if k.generation == inner.generation {
-                inner.waiters[k.index] = None;
-                inner.free.push(k.index);
-            }
+            self.forget(k);
+        }
+    }
+
+    fn forget(&self, k: WaitKey) {
+        let mut inner = lock(&self.inner);
+        if k.generation == inner.generation {
+            inner.waiters[k.index] = None;
+            inner.free.push(k.index);
         }
     }
 
