@@ -31,13 +31,13 @@ impl Drop for Guard {
     }
 }
 
-fn collecting(rt: &VirtualRuntime) -> (VirtualRuntime, Arc<Mutex<Vec<UnobservedError>>>) {
+fn collecting(rt: VirtualRuntime) -> (VirtualRuntime, Arc<Mutex<Vec<UnobservedError>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = ErrorSink::new({
         let seen = seen.clone();
         move |e| seen.lock().unwrap().push(e)
     });
-    (rt.clone().with_error_sink(sink), seen)
+    (rt.with_error_sink(sink), seen)
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn dropping_the_join_future_cancels_every_child() {
 
 #[test]
 fn a_child_error_nobody_joined_is_sent_to_the_sink_not_lost() {
-    let (rt, seen) = collecting(&VirtualRuntime::new());
+    let (rt, seen) = collecting(VirtualRuntime::new());
     rt.block_on({
         let rt = rt.clone();
         async move {
@@ -515,7 +515,7 @@ impl<F: Future> Future for CancelAfter<F> {
 #[test]
 fn dropping_a_group_at_every_poll_point_leaks_no_child_and_loses_no_error() {
     for polls in 0.. {
-        let (rt, seen) = collecting(&VirtualRuntime::new());
+        let (rt, seen) = collecting(VirtualRuntime::new());
         let created = Counter::default();
         let dropped = Counter::default();
         let failed = Counter::default();
@@ -725,7 +725,7 @@ fn a_child_that_finishes_in_its_last_poll_reports_its_own_result_not_cancelled()
 
 #[test]
 fn a_background_at_its_error_cap_sends_each_further_failure_to_the_sink_in_order() {
-    let (rt, seen) = collecting(&VirtualRuntime::new());
+    let (rt, seen) = collecting(VirtualRuntime::new());
     let (report, dropped_before_shutdown) = rt
         .block_on({
             let rt = rt.clone();

@@ -63,6 +63,19 @@ pub struct Deadlock {
 /// tasks. It implements [`Timer`], [`Spawn`] and [`LocalSpawn`]. Tasks run
 /// only while some thread is inside [`block_on`](VirtualRuntime::block_on).
 ///
+/// # Who owns the tasks
+///
+/// The value [`new`](VirtualRuntime::new) returns owns the runtime, as a
+/// tokio `Runtime` does; its clones are handles, like tokio's `Handle`.
+/// Dropping the owner shuts the runtime down ([`shutdown`](Self::shutdown)):
+/// every unfinished task is dropped, so what tasks hold (permits, clones of
+/// the runtime itself) is released instead of kept alive by a cycle, and
+/// spawning through a remaining clone fails with
+/// [`SpawnError::Shutdown`]. Dropping clones does nothing. So keep the
+/// owner alive for as long as you use the runtime, and drop it on the thread
+/// that ran `block_on` (tasks live on that thread; a task still stored on
+/// another thread is dropped when that thread ends).
+///
 /// # Example
 ///
 /// ```
@@ -80,10 +93,30 @@ pub struct Deadlock {
 /// });
 /// assert_eq!(now.unwrap(), Instant::from_origin(Duration::from_secs(3600)));
 /// ```
-#[derive(Clone)]
 pub struct VirtualRuntime {
     shared: Arc<Shared>,
     sink: ErrorSink,
+    /// The value `new` returned: its drop shuts the runtime down.
+    owner: bool,
+}
+
+impl Clone for VirtualRuntime {
+    /// A handle to the same runtime; it does not own the tasks.
+    fn clone(&self) -> VirtualRuntime {
+        VirtualRuntime {
+            shared: self.shared.clone(),
+            sink: self.sink.clone(),
+            owner: false,
+        }
+    }
+}
+
+impl Drop for VirtualRuntime {
+    fn drop(&mut self) {
+        if self.owner {
+            self.shutdown();
+        }
+    }
 }
 
 struct Shared {
@@ -192,6 +225,7 @@ impl VirtualRuntime {
                 shut_down: AtomicBool::new(false),
             }),
             sink: ErrorSink::default(),
+            owner: true,
         }
     }
 
@@ -290,7 +324,8 @@ impl VirtualRuntime {
         self.shared.shut_down.store(true, Ordering::Release);
         let inbox = std::mem::take(&mut *lock(&self.shared.inbox));
         drop(inbox);
-        let tasks = TASKS.with(|t| t.borrow_mut().remove(&self.shared.id));
+        // At thread exit the store may be gone already (with its tasks).
+        let tasks = TASKS.try_with(|t| t.borrow_mut().remove(&self.shared.id));
         drop(tasks);
     }
 
@@ -577,6 +612,74 @@ mod tests {
             .unwrap();
         assert_eq!(at, Instant::from_origin(Duration::from_secs(3600)));
         assert!(wall.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Counts its drops.
+    struct Dropped(Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn dropping_the_owner_drops_unfinished_tasks_and_releases_what_they_hold() {
+        let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let bulkhead = crate::bulkhead::Bulkhead::builder(VirtualRuntime::new(), 2)
+            .build()
+            .unwrap();
+        let rt = VirtualRuntime::new();
+        let handle = rt.clone();
+        let weak = Arc::downgrade(&rt.shared);
+        rt.block_on({
+            let rt = rt.clone();
+            let bulkhead = bulkhead.clone();
+            let dropped = dropped.clone();
+            async move {
+                for local in [false, true] {
+                    // Each task holds a clone of the runtime (the cycle that
+                    // used to keep them alive) and a bulkhead slot.
+                    let (rt2, bulkhead, guard) =
+                        (rt.clone(), bulkhead.clone(), Dropped(dropped.clone()));
+                    let task = async move {
+                        let _guard = guard;
+                        let _ = bulkhead
+                            .call(async move {
+                                rt2.sleep(Duration::from_secs(3600)).await;
+                                Ok::<_, ()>(())
+                            })
+                            .await;
+                    };
+                    if local {
+                        drop(rt.spawn_local(task).unwrap());
+                    } else {
+                        drop(rt.spawn(task).unwrap());
+                    }
+                }
+                rt.sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .unwrap();
+        assert_eq!((bulkhead.inside(), rt.task_count()), (2, 2));
+        drop(handle); // a clone: nothing happens
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        assert_eq!(rt.task_count(), 2);
+        drop(rt);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "the tasks were dropped");
+        assert_eq!(bulkhead.inside(), 0, "their slots were released");
+        assert!(weak.upgrade().is_none(), "nothing keeps the runtime alive");
+    }
+
+    #[test]
+    fn a_clone_refuses_to_spawn_once_the_owner_is_gone() {
+        let rt = VirtualRuntime::new();
+        let handle = rt.clone();
+        drop(rt);
+        assert_eq!(
+            handle.spawn(async {}).err(),
+            Some(SpawnError::Shutdown),
+            "spawning after the owner was dropped"
+        );
     }
 
     #[test]
