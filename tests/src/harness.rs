@@ -40,6 +40,12 @@ pub trait TestRuntime:
     /// loop).
     fn shut_down_sibling(&self) -> Option<Self>;
 
+    /// Makes another runtime of this kind, lets `spawn` start tasks on it,
+    /// then drops the runtime (its owner: the executor, tokio's `Runtime`,
+    /// the `VirtualRuntime` that `new()` returned). Returns `false`, calling
+    /// nothing, where a runtime of this kind is never dropped (the browser).
+    fn drop_sibling_after(&self, spawn: impl FnOnce(&Self) + MaybeSend) -> bool;
+
     /// Runs `work` where blocking is allowed, or says it cannot.
     ///
     /// # Errors
@@ -69,6 +75,13 @@ impl TestRuntime for VirtualRuntime {
         let dead = VirtualRuntime::new();
         dead.shutdown();
         Some(dead)
+    }
+
+    fn drop_sibling_after(&self, spawn: impl FnOnce(&Self) + MaybeSend) -> bool {
+        let owner = VirtualRuntime::new();
+        spawn(&owner);
+        drop(owner);
+        true
     }
 
     fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
@@ -102,7 +115,7 @@ mod native {
     /// The adapters with threads: local spawn needs their local variants,
     /// blocking work goes to their blocking pools.
     macro_rules! threaded_runtime {
-        ($ty:ty, $name:literal, $one_thread:expr, $dead:expr) => {
+        ($ty:ty, $name:literal, $one_thread:expr, $dead:expr, $dropped:expr) => {
             impl TestRuntime for $ty {
                 const NAME: &'static str = $name;
                 const VIRTUAL_TIME: bool = false;
@@ -123,6 +136,12 @@ mod native {
                     Some(dead())
                 }
 
+                fn drop_sibling_after(&self, spawn: impl FnOnce(&Self) + MaybeSend) -> bool {
+                    let dropped: fn(Box<dyn FnOnce(&$ty) + Send + '_>) = $dropped;
+                    dropped(Box::new(spawn));
+                    true
+                }
+
                 fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>
                 where
                     F: FnOnce() -> T + Send + 'static,
@@ -136,13 +155,23 @@ mod native {
 
     // smol's global executor may run tasks on several threads
     // (`SMOL_THREADS`); tokio's current-thread runtime runs them on one.
-    threaded_runtime!(Smol, "smol", |_| false, || {
-        // An adapter on an executor that has been dropped.
-        let executor = std::sync::Arc::new(smol::Executor::new());
-        let dead = Smol::on(&executor);
-        drop(executor);
-        dead
-    });
+    threaded_runtime!(
+        Smol,
+        "smol",
+        |_| false,
+        || {
+            // An adapter on an executor that has been dropped.
+            let executor = std::sync::Arc::new(smol::Executor::new());
+            let dead = Smol::on(&executor);
+            drop(executor);
+            dead
+        },
+        |spawn| {
+            let executor = std::sync::Arc::new(smol::Executor::new());
+            spawn(&Smol::on(&executor));
+            drop(executor);
+        }
+    );
     threaded_runtime!(
         Tokio,
         "tokio",
@@ -161,6 +190,19 @@ mod native {
             })
             .join()
             .expect("the runtime thread")
+        },
+        |spawn| {
+            // As above: on a thread of its own.
+            std::thread::scope(|threads| {
+                threads.spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .expect("a tokio runtime");
+                    spawn(&Tokio::on(runtime.handle().clone()));
+                    drop(runtime);
+                });
+            });
         }
     );
 
@@ -225,6 +267,10 @@ mod web {
 
         fn shut_down_sibling(&self) -> Option<Self> {
             None // the page's (or Node's) event loop never shuts down
+        }
+
+        fn drop_sibling_after(&self, _spawn: impl FnOnce(&Self) + MaybeSend) -> bool {
+            false // the page's (or Node's) event loop is never dropped
         }
 
         fn spawn_blocking<F, T>(&self, work: F) -> Result<JoinHandle<T>, SpawnError>

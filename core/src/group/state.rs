@@ -718,7 +718,10 @@ mod loom_tests {
             t.join().unwrap();
             // Either the child learns of the abort as it registers, or the
             // abort found its key and woke it: never neither.
-            assert!(told || flag.0.load(StdOrdering::SeqCst), "the abort was lost");
+            assert!(
+                told || flag.0.load(StdOrdering::SeqCst),
+                "the abort was lost"
+            );
             assert!(shared.abort_requested(index));
         });
     }

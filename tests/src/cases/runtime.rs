@@ -570,12 +570,41 @@ pub async fn spawning_after_shutdown_is_refused_or_reported_lost<R: TestRuntime>
     eventually(&rt, "the refused task was dropped", || drops.dropped() == 1).await;
 }
 
+/// Dropping a runtime drops its unfinished tasks, even tasks that hold a
+/// handle to that runtime (tokio's `Runtime`, smol's `Executor`, the
+/// `VirtualRuntime` that `new()` returned); the browser's event loop is
+/// never dropped.
+pub async fn dropping_a_runtime_drops_its_unfinished_tasks<R: TestRuntime>(rt: R) {
+    let drops = DropCounter::new();
+    let guards = [drops.guard(), drops.guard()];
+    let supported = rt.drop_sibling_after(move |sibling: &R| {
+        for guard in guards {
+            let timer = sibling.clone();
+            let spawned = sibling.spawn(async move {
+                let _guard = guard;
+                timer.sleep(ms(3_600_000)).await;
+                Ok::<(), String>(())
+            });
+            drop(spawned.expect("a live runtime accepts the task"));
+        }
+    });
+    if supported {
+        eventually(&rt, "the dropped runtime's tasks were dropped", || {
+            drops.dropped() == 2
+        })
+        .await;
+    } else {
+        assert_eq!(R::NAME, "web", "only the browser's loop is never dropped");
+    }
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
         $m!($($($extra)*;)? runtime::spawning_after_shutdown_is_refused_or_reported_lost);
+        $m!($($($extra)*;)? runtime::dropping_a_runtime_drops_its_unfinished_tasks);
         $m!($($($extra)*;)? runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);
         $m!($($($extra)*;)? runtime::zero_and_past_deadline_sleeps_complete);
         $m!($($($extra)*;)? runtime::a_duration_max_sleep_never_fires_and_can_be_aborted);
