@@ -1,6 +1,6 @@
 // The resilience lab's page: runs both strategies of the same Rust crawler
 // (compiled to wasm) and renders their reports as they arrive.
-import init, { run_lab, hosts, crawl_http, stop_http } from "./pkg/staunch_demo.js";
+import init, { run_lab, hosts, crawl_http, crawl_http_naive, stop_http } from "./pkg/staunch_demo.js";
 
 const $ = (sel) => document.querySelector(sel);
 const status = $("#status");
@@ -212,10 +212,50 @@ if (serviceHosts) {
       section.dataset.waitAfter429 = report.shortest_wait_after_429_ms ?? "";
       section.dataset.hostSent = report.hosts.map((h) => h.sent).join(",");
       setHttp("done", `fetched ${report.ok}, failed ${report.failed}, refused ${report.rejected}, cancelled ${report.cancelled} in ${report.elapsed_ms} ms`);
+      showComparison("staunch", report);
     } catch (err) {
       setHttp("error", `error: ${err}`);
     } finally {
       $("#http-run").disabled = false;
+      $("#http-stop").disabled = true;
+    }
+  });
+
+  // The naive crawl of the same service, summarised beside staunch's.
+  const compared = {};
+  function showComparison(strategy, report) {
+    compared[strategy] = report;
+    const line = (name, r) => r
+      ? `${name}: fetched ${r.ok}, failed ${r.failed}, refused ${r.rejected}, cancelled ${r.cancelled} in ${r.elapsed_ms} ms (${r.requests} requests)`
+      : `${name}: not run yet`;
+    const el = $("#http-compare");
+    el.textContent = `${line("staunch", compared.staunch)} · ${line("naive", compared.naive)}`;
+    el.dataset.ready = String(Boolean(compared.staunch && compared.naive));
+  }
+  $("#http-naive-run").addEventListener("click", async () => {
+    $("#http-run").disabled = true;
+    $("#http-naive-run").disabled = true;
+    $("#http-stop").disabled = false;
+    setHttp("running", "naive crawl over HTTP…");
+    try {
+      const report = JSON.parse(await crawl_http_naive(
+        serviceHosts, BigInt($("#seed").value || "7"), Number($("#http-pages").value),
+        Number($("#http-fail").value), Number($("#http-latency-ms").value), Number($("#http-budget").value),
+      ));
+      const naive = $("#http-compare");
+      naive.dataset.naiveOk = report.ok;
+      naive.dataset.naiveFailed = report.failed;
+      naive.dataset.naiveCancelled = report.cancelled;
+      naive.dataset.naiveRequests = report.requests;
+      naive.dataset.naiveRetries = report.retries;
+      naive.dataset.naiveElapsed = report.elapsed_ms;
+      setHttp("done", `naive: fetched ${report.ok}, failed ${report.failed}, cancelled ${report.cancelled} in ${report.elapsed_ms} ms`);
+      showComparison("naive", report);
+    } catch (err) {
+      setHttp("error", `error: ${err}`);
+    } finally {
+      $("#http-run").disabled = false;
+      $("#http-naive-run").disabled = false;
       $("#http-stop").disabled = true;
     }
   });

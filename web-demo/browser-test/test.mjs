@@ -98,10 +98,33 @@ try {
     check("retries_after_a_429_waited_at_least_retry_after",
       crawled.waitAfter429 === "" || Number(crawled.waitAfter429) >= 1000,
       `shortest wait after a 429: ${crawled.waitAfter429} ms`);
+    // The naive crawl of the same service beside it: one plain GET per page
+    // (no retry, no breaker), hung on the tarpit until its budget, whose
+    // requests are then aborted at the service; staunch fetched more.
+    await real.fill("#http-budget", "2000");
+    const beforeNaive = await stats();
+    await real.click("#http-naive-run");
+    await real.waitForSelector("#http-status[data-state='done'], #http-status[data-state='error']", { timeout: 60_000 });
+    const naive = await real.$eval("#http-compare", (el) => ({ ...el.dataset }));
+    await real.waitForTimeout(300);
+    const afterNaive = await stats();
+    const naiveReceived = afterNaive.received - beforeNaive.received;
+    console.log(`naive crawl: ${JSON.stringify(naive)}; service received ${naiveReceived}, aborted ${afterNaive.aborted - beforeNaive.aborted}`);
+    check("the_naive_crawl_runs_over_real_http_beside_staunch",
+      naive.ready === "true" && Number(naive.naiveRequests) > 0 && Number(naive.naiveRetries) === 0
+        && naiveReceived >= Number(naive.naiveRequests) && naiveReceived <= Number(naive.naiveRequests) + 2,
+      `${JSON.stringify(naive)}; service received ${naiveReceived}; ${await real.textContent("#http-status")}`);
+    check("the_naive_crawl_hangs_on_the_tarpit_until_its_budget",
+      Number(naive.naiveCancelled) > 0 && Number(naive.naiveElapsed) >= 2000 && afterNaive.aborted > beforeNaive.aborted,
+      `${JSON.stringify(naive)}; aborted ${afterNaive.aborted - beforeNaive.aborted}`);
+    check("staunch_fetches_more_pages_than_the_naive_crawl_over_http",
+      Number(crawled.ok) > Number(naive.naiveOk), `staunch ${crawled.ok}, naive ${naive.naiveOk}`);
+    await real.screenshot({ path: screenshot.replace(/\.png$/, "-http.png"), fullPage: true });
     // Stop mid-crawl with a long timeout: requests to the tarpit are in flight
     // and must be aborted, not failed.
     await real.fill("#http-pages", "400");
     await real.fill("#http-timeout", "20000");
+    const beforeStop = await stats();
     await real.click("#http-run");
     await real.waitForTimeout(800);
     await real.click("#http-stop");
@@ -111,8 +134,8 @@ try {
       `${JSON.stringify(stopped)} ${await real.textContent("#http-status")}`);
     await real.waitForTimeout(300);
     const afterStop = await stats();
-    check("stop_aborts_fetches_in_flight_at_the_service", afterStop.aborted > afterCrawl.aborted,
-      `aborted before ${afterCrawl.aborted}, after ${afterStop.aborted}`);
+    check("stop_aborts_fetches_in_flight_at_the_service", afterStop.aborted > beforeStop.aborted,
+      `aborted before ${beforeStop.aborted}, after ${afterStop.aborted}`);
     // Nonsense input gets a message on the page, never a panic.
     await real.fill("#http-concurrency", "0");
     await real.click("#http-run");

@@ -26,7 +26,7 @@ mod native {
     use staunch::observe::{Event, MetricsObserver, Observers};
     use staunch::scope::CancelScope;
     use staunch_demo::http::native::{ReqwestClient, SmolClient};
-    use staunch_demo::http::{CrawlConfig, HttpReport, crawl, metrics};
+    use staunch_demo::http::{CrawlConfig, HttpReport, crawl, crawl_naive, metrics};
     use staunch_demo::service::{HOSTS, Service};
 
     fn parse_args() -> Result<Option<SocketAddr>, String> {
@@ -150,9 +150,33 @@ mod native {
         })?;
         bar.finish();
 
+        // The naive crawl of the same service: plain GETs, a level at once,
+        // no timeout, retry or breaker; only its budget stops it.
+        let budget = Duration::from_secs(3);
+        let naive = rt.block_on(async {
+            let timer = staunch_tokio::Tokio::current().map_err(|e| e.to_string())?;
+            crawl_naive(
+                &timer,
+                &ReqwestClient::default(),
+                &config,
+                budget,
+                &CancelScope::new(),
+            )
+            .await
+        })?;
+
         print_table("smol (async-net client)", &on_smol);
         print_table("tokio (reqwest)", &on_tokio);
-        println!("\nthe service counted (both crawls):");
+        println!(
+            "\nnaive on tokio (plain GETs, no timeout, retry or breaker; stopped by its {} s budget): \
+             {} pages ok, {} failed, {} cancelled at the budget; {} ms",
+            budget.as_secs(),
+            naive.ok,
+            naive.failed,
+            naive.cancelled,
+            naive.elapsed.as_millis()
+        );
+        println!("\nthe service counted (all three crawls):");
         for ((name, _), s) in HOSTS.iter().zip(service.stats()) {
             println!(
                 "  {name:<8} received {:>4}  200 {:>4}  503 {:>4}  429 {:>4}  aborted by the client {:>4}",

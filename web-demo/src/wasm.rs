@@ -6,6 +6,7 @@ use staunch_web::Web;
 use wasm_bindgen::prelude::{JsValue, wasm_bindgen};
 
 use crate::crawler::{LabConfig, Strategy, crawl};
+use crate::http::CrawlConfig;
 use crate::report::quote;
 use crate::site::HOSTS;
 
@@ -89,43 +90,23 @@ pub async fn crawl_http(
     on_event: js_sys::Function,
 ) -> Result<String, JsValue> {
     use crate::http::browser::FetchClient;
-    use crate::http::{CrawlConfig, crawl};
+    use crate::http::crawl;
     use staunch::observe::{Event, Observers};
     use staunch::scope::CancelScope;
 
-    // The page's inputs are JS numbers: a negative, fractional or
-    // missing one gets a message here instead of wrapping around.
-    let whole = |name: &str, v: f64| -> Result<u32, JsValue> {
-        if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
-            Ok(v as u32)
-        } else {
-            Err(JsValue::from_str(&format!(
-                "{name} must be a whole number of at least 0, got {v}"
-            )))
-        }
-    };
     let pages = whole("pages", pages)?;
     let concurrency = whole("concurrency", concurrency)?;
     let latency_ms = whole("latency", latency_ms)?;
     let timeout_ms = whole("the per-request timeout", timeout_ms)?;
     let attempts = whole("retry attempts", attempts)?;
     let breaker_threshold = whole("the breaker threshold", breaker_threshold)?;
-    if !(fail_percent.is_finite() && fail_percent >= 0.0) {
-        return Err(JsValue::from_str(&format!(
-            "failure rate must be 0 to 100 %, got {fail_percent} %"
-        )));
-    }
+    let fail = fail_share(fail_percent)?;
     let config = CrawlConfig {
-        hosts: hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        hosts: host_list(&hosts),
         seed,
         pages,
         concurrency: concurrency as usize,
-        fail: fail_percent / 100.0,
+        fail,
         latency: Duration::from_millis(u64::from(latency_ms)),
         timeout: Duration::from_millis(u64::from(timeout_ms)),
         attempts,
@@ -142,6 +123,88 @@ pub async fn crawl_http(
         .await
         .map_err(|e| JsValue::from_str(&e))?;
     HTTP_CRAWL.with(|c| *c.borrow_mut() = None);
+    Ok(summary_json(&report, &config))
+}
+
+/// The naive crawl of the same service over real `fetch`, for the summary
+/// beside staunch's: one plain GET per page, a whole level at once, no
+/// timeout, retry or breaker; only `budget_ms` (or [`stop_http`]) stops
+/// it. Returns the same JSON summary as [`crawl_http`].
+///
+/// # Errors
+///
+/// A JavaScript error with the message of a bad setting.
+#[wasm_bindgen]
+pub async fn crawl_http_naive(
+    hosts: String,
+    seed: u64,
+    pages: f64,
+    fail_percent: f64,
+    latency_ms: f64,
+    budget_ms: f64,
+) -> Result<String, JsValue> {
+    use crate::http::browser::FetchClient;
+    use crate::http::crawl_naive;
+    use staunch::scope::CancelScope;
+
+    let pages = whole("pages", pages)?;
+    let latency_ms = whole("latency", latency_ms)?;
+    let budget_ms = whole("the naive crawl's budget", budget_ms)?;
+    let fail = fail_share(fail_percent)?;
+    let config = CrawlConfig {
+        hosts: host_list(&hosts),
+        seed,
+        pages,
+        concurrency: 1,
+        fail,
+        latency: Duration::from_millis(u64::from(latency_ms)),
+        timeout: Duration::from_secs(1),
+        attempts: 1,
+        breaker_threshold: 1,
+    };
+    let scope = CancelScope::new();
+    HTTP_CRAWL.with(|c| *c.borrow_mut() = Some(scope.clone()));
+    let budget = Duration::from_millis(u64::from(budget_ms));
+    let report = crawl_naive(&Web::current(), &FetchClient, &config, budget, &scope).await;
+    HTTP_CRAWL.with(|c| *c.borrow_mut() = None);
+    let report = report.map_err(|e| JsValue::from_str(&e))?;
+    Ok(summary_json(&report, &config))
+}
+
+/// A JS number that must be a whole `u32`: a negative, fractional or
+/// missing one gets a message instead of wrapping around.
+fn whole(name: &str, v: f64) -> Result<u32, JsValue> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+        Ok(v as u32)
+    } else {
+        Err(JsValue::from_str(&format!(
+            "{name} must be a whole number of at least 0, got {v}"
+        )))
+    }
+}
+
+/// A failure percentage as a share (checked again by `CrawlConfig::check`).
+fn fail_share(percent: f64) -> Result<f64, JsValue> {
+    if percent.is_finite() && percent >= 0.0 {
+        Ok(percent / 100.0)
+    } else {
+        Err(JsValue::from_str(&format!(
+            "failure rate must be 0 to 100 %, got {percent} %"
+        )))
+    }
+}
+
+fn host_list(hosts: &str) -> Vec<String> {
+    hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A crawl's report as the page reads it.
+fn summary_json(report: &crate::http::HttpReport, config: &CrawlConfig) -> String {
     let hosts: Vec<String> = report
         .hosts
         .iter()
@@ -176,7 +239,7 @@ pub async fn crawl_http(
         }
     }
     let latency: Vec<String> = latency.iter().map(u32::to_string).collect();
-    Ok(format!(
+    format!(
         r#"{{"ok":{},"failed":{},"rejected":{},"cancelled":{},"retries":{},"requests":{},"elapsed_ms":{},"shortest_wait_after_429_ms":{},"latency_50ms":[{}],"hosts":[{}]}}"#,
         report.ok,
         report.failed,
@@ -190,7 +253,7 @@ pub async fn crawl_http(
             .map_or_else(|| "null".to_owned(), |w| w.as_millis().to_string()),
         latency.join(","),
         hosts.join(",")
-    ))
+    )
 }
 
 /// Stops the running [`crawl_http`]: cancels its scope, which aborts every

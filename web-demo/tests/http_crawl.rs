@@ -7,7 +7,7 @@ use std::time::Duration;
 use staunch::observe::Observers;
 use staunch::scope::CancelScope;
 use staunch_demo::http::native::{ReqwestClient, SmolClient};
-use staunch_demo::http::{CrawlConfig, HttpReport, RequestOutcome, crawl};
+use staunch_demo::http::{CrawlConfig, HttpReport, RequestOutcome, crawl, crawl_naive};
 use staunch_demo::service::{HOSTS, HostStats, Profile, Service};
 
 fn config(service: &Service) -> CrawlConfig {
@@ -156,6 +156,72 @@ fn the_crawl_on_smol_matches_the_services_counts() {
     ))
     .unwrap();
     assert_full_crawl_invariants(&report, &settled(&service));
+}
+
+/// The naive crawl of the same service: one plain GET per page, no retry
+/// and no breaker, so the service saw exactly one request per page it was
+/// sent; it hangs on the tarpit until its budget, which drops those
+/// requests (aborted at the service, cancelled in the report); and the
+/// staunch crawl fetches more pages of the same seeded web.
+#[test]
+fn the_naive_crawl_hangs_on_the_tarpit_until_its_budget_and_fetches_less() {
+    let (rt, service) = start_service();
+    let config = config(&service);
+    let budget = Duration::from_millis(1500);
+    let naive = rt
+        .block_on(async {
+            let timer = staunch_tokio::Tokio::current().unwrap();
+            crawl_naive(
+                &timer,
+                &ReqwestClient::default(),
+                &config,
+                budget,
+                &CancelScope::new(),
+            )
+            .await
+        })
+        .unwrap();
+    let stats = settled(&service);
+    assert_counts_match(&naive, &stats);
+    assert!(naive.requests.iter().all(|r| r.attempt == 1), "no retries");
+    assert_eq!(naive.retries + naive.rejected, 0);
+    let tarpit = host_of(Profile::Tarpit);
+    assert!(
+        count(&naive, tarpit, |o| o == RequestOutcome::Cancelled) > 0,
+        "nothing hung on the tarpit: {naive:?}"
+    );
+    assert!(naive.cancelled > 0 && naive.elapsed >= budget, "{naive:?}");
+    let staunch = rt
+        .block_on(async {
+            let timer = staunch_tokio::Tokio::current().unwrap();
+            crawl(
+                &timer,
+                &ReqwestClient::default(),
+                &config,
+                &CancelScope::new(),
+                Observers::new(),
+            )
+            .await
+        })
+        .unwrap();
+    assert!(
+        staunch.ok > naive.ok,
+        "staunch fetched {} pages, naive {}",
+        staunch.ok,
+        naive.ok
+    );
+    let zero = rt.block_on(async {
+        let timer = staunch_tokio::Tokio::current().unwrap();
+        crawl_naive(
+            &timer,
+            &ReqwestClient::default(),
+            &config,
+            Duration::ZERO,
+            &CancelScope::new(),
+        )
+        .await
+    });
+    assert!(zero.unwrap_err().contains("budget"));
 }
 
 #[test]

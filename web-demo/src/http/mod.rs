@@ -212,7 +212,42 @@ struct Tally<'a, T> {
     host_names: Vec<String>,
 }
 
-impl<T: Timer> Tally<'_, T> {
+impl<'a, T: Timer> Tally<'a, T> {
+    fn new(
+        timer: &'a T,
+        config: &CrawlConfig,
+        events: Arc<Mutex<Vec<Event>>>,
+        host_names: Vec<String>,
+    ) -> Tally<'a, T> {
+        Tally {
+            timer,
+            start: timer.now(),
+            report: RefCell::new(HttpReport {
+                hosts: vec![HostCounts::default(); config.hosts.len()],
+                ..HttpReport::default()
+            }),
+            in_flight: RefCell::new(BTreeMap::new()),
+            next_request: RefCell::new(0),
+            last_429: RefCell::new(BTreeMap::new()),
+            events,
+            host_names,
+        }
+    }
+
+    /// The report, once the crawl ended: requests still in flight and pages
+    /// never finished count as cancelled.
+    fn finish(self, pages_left: &RefCell<BTreeSet<u32>>) -> HttpReport {
+        let left: Vec<u64> = self.in_flight.borrow().keys().copied().collect();
+        for id in left {
+            self.end(id, RequestOutcome::Cancelled);
+        }
+        self.drain_events();
+        let mut report = self.report.into_inner();
+        report.cancelled += pages_left.borrow().len() as u64;
+        report.elapsed = self.timer.now() - self.start;
+        report
+    }
+
     fn send(&self, host: usize, page: u32, attempt: u32) -> u64 {
         let now = self.timer.now();
         if let Some(at) = self.last_429.borrow_mut().remove(&page) {
@@ -341,59 +376,76 @@ where
         })
         .build()
         .map_err(|e| e.to_string())?;
-    let tally = Tally {
-        timer,
-        start: timer.now(),
-        report: RefCell::new(HttpReport {
-            hosts: vec![HostCounts::default(); config.hosts.len()],
-            ..HttpReport::default()
-        }),
-        in_flight: RefCell::new(BTreeMap::new()),
-        next_request: RefCell::new(0),
-        last_429: RefCell::new(BTreeMap::new()),
-        events,
-        host_names,
-    };
+    let tally = Tally::new(timer, config, events, host_names);
     let pages_left = RefCell::new(BTreeSet::new());
     let _ = scope
-        .run(frontier(
-            &tally,
-            client,
-            config,
-            &retry,
-            &breakers,
-            &pages_left,
-        ))
+        .run(frontier(config, config.concurrency, &pages_left, |page| {
+            fetch_page(&tally, client, config, &retry, &breakers, page)
+        }))
         .await;
-    let left: Vec<u64> = tally.in_flight.borrow().keys().copied().collect();
-    for id in left {
-        tally.end(id, RequestOutcome::Cancelled);
-    }
-    tally.drain_events();
-    let mut report = tally.report.into_inner();
-    report.cancelled += pages_left.borrow().len() as u64;
-    report.elapsed = timer.now() - tally.start;
-    Ok(report)
+    Ok(tally.finish(&pages_left))
 }
 
-async fn frontier<T: Timer, C: HttpClient>(
-    tally: &Tally<'_, T>,
+/// The naive crawl of the same service, for comparison: every page of a
+/// level requested at once, one plain GET each, no timeout, no retry, no
+/// breaker. Only `budget` (or `scope`) stops it: on the tarpit host it
+/// waits until then, and what is still in flight is dropped (its
+/// connection closed) and counted as cancelled.
+///
+/// # Errors
+///
+/// The message of [`CrawlConfig::check`] for bad settings, or a zero budget.
+pub async fn crawl_naive<T, C>(
+    timer: &T,
     client: &C,
     config: &CrawlConfig,
-    retry: &Retry,
-    breakers: &[CircuitBreaker],
+    budget: Duration,
+    scope: &CancelScope,
+) -> Result<HttpReport, String>
+where
+    T: Timer + Clone + 'static,
+    C: HttpClient,
+{
+    config.check()?;
+    if budget.is_zero() {
+        return Err("the naive crawl's budget must be above 0 ms".into());
+    }
+    let tally = Tally::new(timer, config, Arc::default(), Vec::new());
+    let pages_left = RefCell::new(BTreeSet::new());
+    let within_budget = scope.child().with_timeout(timer, budget);
+    // No limit: the naive crawl asks for a whole level at once.
+    let _ = within_budget
+        .run(frontier(config, 0, &pages_left, |page| {
+            fetch_naive(&tally, client, config, page)
+        }))
+        .await;
+    Ok(tally.finish(&pages_left))
+}
+
+/// Crawls level by level from page 0, at most `limit` fetches at once (0:
+/// no limit), following links up to `config.pages` pages.
+async fn frontier<F, Fut>(
+    config: &CrawlConfig,
+    limit: usize,
     pages_left: &RefCell<BTreeSet<u32>>,
-) {
+    fetch: F,
+) where
+    F: Fn(u32) -> Fut,
+    Fut: Future<Output = Option<Vec<u32>>>,
+{
     let mut seen = BTreeSet::from([0u32]);
     let mut level = vec![0u32];
     while !level.is_empty() {
         pages_left.borrow_mut().extend(level.iter().copied());
-        let fetches = level.into_iter().map(|page| async move {
-            let links = fetch_page(tally, client, config, retry, breakers, page).await;
-            pages_left.borrow_mut().remove(&page);
-            Ok::<_, Infallible>(links)
+        let fetches = level.into_iter().map(|page| {
+            let fetched = fetch(page);
+            async move {
+                let links = fetched.await;
+                pages_left.borrow_mut().remove(&page);
+                Ok::<_, Infallible>(links)
+            }
         });
-        let all = gather_limited(config.concurrency, fetches);
+        let all = gather_limited(limit, fetches);
         let mut next = Vec::new();
         for links in all.await.into_iter().flatten().flatten() {
             for link in links {
@@ -420,13 +472,7 @@ async fn fetch_page<T: Timer, C: HttpClient>(
         .run_layered(|attempt| {
             let n = attempt.number();
             breaker.call_layered(async move {
-                let url = format!(
-                    "{}/page/{page}?seed={}&fail={}&latency={}&attempt={n}",
-                    config.hosts[host],
-                    config.seed,
-                    config.fail,
-                    config.latency.as_millis()
-                );
+                let url = page_url(config, host, page, n);
                 let id = tally.send(host, page, n);
                 match timeout(tally.timer, config.timeout, client.get(&url)).await {
                     Err(elapsed) => {
@@ -472,6 +518,52 @@ async fn fetch_page<T: Timer, C: HttpClient>(
             None
         }
         Err(_) => {
+            r.failed += 1;
+            None
+        }
+    }
+}
+
+/// Page `page`'s URL on `host`, for attempt `attempt`.
+fn page_url(config: &CrawlConfig, host: usize, page: u32, attempt: u32) -> String {
+    format!(
+        "{}/page/{page}?seed={}&fail={}&latency={}&attempt={attempt}",
+        config.hosts[host],
+        config.seed,
+        config.fail,
+        config.latency.as_millis()
+    )
+}
+
+async fn fetch_naive<T: Timer, C: HttpClient>(
+    tally: &Tally<'_, T>,
+    client: &C,
+    config: &CrawlConfig,
+    page: u32,
+) -> Option<Vec<u32>> {
+    let host = page as usize % config.hosts.len();
+    let id = tally.send(host, page, 1);
+    let result = client.get(&page_url(config, host, page, 1)).await;
+    tally.end(
+        id,
+        match &result {
+            Ok(reply) => RequestOutcome::Status(reply.status),
+            Err(HttpError::Aborted) => RequestOutcome::Cancelled,
+            Err(_) => RequestOutcome::Transport,
+        },
+    );
+    let mut r = tally.report.borrow_mut();
+    match result {
+        Ok(reply) if reply.status == 200 => {
+            r.ok += 1;
+            r.hosts[host].ok += 1;
+            Some(parse_links(&reply.body, config.pages))
+        }
+        Err(HttpError::Aborted) => {
+            r.cancelled += 1;
+            None
+        }
+        _ => {
             r.failed += 1;
             None
         }
