@@ -4,12 +4,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
 use staunch::Error;
 use staunch::breaker::CircuitBreaker;
 use staunch::gather::gather_limited;
+use staunch::observe::{Event, Observers};
 use staunch::retry::{Backoff, Decision, Retry};
 use staunch::runtime::{Instant, Timer};
 use staunch::scope::CancelScope;
@@ -145,13 +148,24 @@ pub async fn crawl<T: Timer + Clone + 'static>(
             None
         }
         Strategy::Staunch => {
-            let breakers = host_breakers(timer);
+            // Fetch attempts come from staunch's own events: every attempt
+            // the retry started, less those an open breaker refused.
+            let counts = AttemptCounts::default();
+            let observers = counts.observers();
+            let breakers = host_breakers(timer, &observers);
             // The budget is a cancel scope: everything inside it is dropped,
             // with reason "deadline", when it runs out.
             let budget = CancelScope::new().with_timeout(timer, config.budget);
             let _ = budget
-                .run(resilient(&tally, &breakers, config.seed, config.pages))
+                .run(resilient(
+                    &tally,
+                    &breakers,
+                    &observers,
+                    config.seed,
+                    config.pages,
+                ))
                 .await;
+            tally.report.borrow_mut().attempts += counts.sent();
             Some(breakers)
         }
     };
@@ -222,10 +236,40 @@ async fn naive<T: Timer>(tally: &Tally<'_, T>, max_pages: u32) {
     .await;
 }
 
+/// Attempts started and calls refused, counted from staunch's events.
+#[derive(Default, Clone)]
+struct AttemptCounts {
+    started: Arc<AtomicU32>,
+    refused: Arc<AtomicU32>,
+}
+
+impl AttemptCounts {
+    /// Observers that count into these counters.
+    fn observers(&self) -> Observers {
+        let counts = self.clone();
+        Observers::new().with(move |event: &Event| match event {
+            Event::AttemptStarted { .. } => {
+                counts.started.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::CallRejected { .. } => {
+                counts.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        })
+    }
+
+    /// Attempts that reached the site.
+    fn sent(&self) -> u32 {
+        let started = self.started.load(Ordering::Relaxed);
+        started.saturating_sub(self.refused.load(Ordering::Relaxed))
+    }
+}
+
 /// The lab's retry policy: three attempts, exponential backoff from 50 ms
 /// with full jitter, capped at 400 ms; a 429's Retry-After is honoured.
-fn retry_policy<T: Timer + Clone + 'static>(timer: &T, seed: u64) -> Retry {
+fn retry_policy<T: Timer + Clone + 'static>(timer: &T, seed: u64, observers: &Observers) -> Retry {
     Retry::builder(timer.clone())
+        .observers(observers.clone())
         .max_attempts(3)
         .backoff(
             Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_millis(400)),
@@ -266,7 +310,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One circuit breaker per host: three failures in a row (timeouts
 /// included) open it for a second; one probe then decides.
-fn host_breakers<T: Timer + Clone + 'static>(timer: &T) -> BTreeMap<&'static str, CircuitBreaker> {
+fn host_breakers<T: Timer + Clone + 'static>(
+    timer: &T,
+    observers: &Observers,
+) -> BTreeMap<&'static str, CircuitBreaker> {
     HOSTS
         .iter()
         .map(|h| {
@@ -275,6 +322,7 @@ fn host_breakers<T: Timer + Clone + 'static>(timer: &T) -> BTreeMap<&'static str
                 .consecutive_failures(3)
                 .open_duration(Duration::from_secs(1))
                 .half_open_probes(1)
+                .observers(observers.clone())
                 // A 429 means "slow down", not "broken": do not trip on it.
                 .failure_if(|e| !matches!(e, FetchError::TooManyRequests { .. }))
                 .build()
@@ -287,10 +335,11 @@ fn host_breakers<T: Timer + Clone + 'static>(timer: &T) -> BTreeMap<&'static str
 async fn resilient<T: Timer + Clone + 'static>(
     tally: &Tally<'_, T>,
     breakers: &BTreeMap<&'static str, CircuitBreaker>,
+    observers: &Observers,
     seed: u64,
     max_pages: u32,
 ) {
-    let retry = retry_policy(tally.timer, seed);
+    let retry = retry_policy(tally.timer, seed, observers);
     let retry = &retry;
     levels(tally, max_pages, |frontier| {
         bounded(frontier.into_iter().map(|id| async move {
@@ -303,7 +352,6 @@ async fn resilient<T: Timer + Clone + 'static>(
                 .run_layered(|attempt| {
                     attempts.set(attempt.number());
                     breaker.call_layered(async move {
-                        tally.attempt();
                         let fetch = tally.site.fetch(tally.timer, id, attempt.number());
                         match timeout(tally.timer, ATTEMPT_TIMEOUT, fetch).await {
                             Ok(Ok(page)) => Ok(page),
@@ -343,8 +391,9 @@ mod tests {
 
     #[test]
     fn the_lab_retry_and_breaker_settings_are_valid() {
-        let _ = retry_policy(&VirtualRuntime::new(), 1);
-        assert_eq!(host_breakers(&VirtualRuntime::new()).len(), HOSTS.len());
+        let _ = retry_policy(&VirtualRuntime::new(), 1, &Observers::new());
+        let breakers = host_breakers(&VirtualRuntime::new(), &Observers::new());
+        assert_eq!(breakers.len(), HOSTS.len());
     }
 
     #[test]
@@ -366,6 +415,28 @@ mod tests {
             .unwrap();
         assert_eq!(legacy.ok, 0);
         assert_ne!(legacy.breaker, "closed");
+    }
+
+    /// The staunch crawl's attempt count comes from staunch's events: every
+    /// page that got an answer was attempted at least once, refused calls
+    /// are not attempts, and no page is attempted more than three times.
+    #[test]
+    fn the_staunch_attempt_count_comes_from_events_and_adds_up() {
+        let rt = VirtualRuntime::new();
+        let config = LabConfig {
+            seed: 7,
+            pages: 48,
+            budget: Duration::from_millis(3000),
+        };
+        let report = rt
+            .block_on(crawl(&rt, Strategy::Staunch, &config, &|_| {}))
+            .unwrap();
+        let answered = report.ok + report.failed;
+        let visited = answered + report.rejected + report.cancelled;
+        assert!(
+            report.attempts >= answered && report.attempts <= 3 * visited,
+            "{report:?}"
+        );
     }
 
     #[test]
