@@ -102,21 +102,42 @@ impl Settings {
         Ok(())
     }
 
+    /// Tells observers of an admission. The event is built out of line, so
+    /// a check without observers stays a small leaf function.
+    #[inline]
     pub(crate) fn admitted(&self, cost: u32) {
+        if !self.observers.is_empty() {
+            self.admitted_event(cost);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn admitted_event(&self, cost: u32) {
         self.observers.emit(|| Event::RateAdmitted {
             name: self.name.clone(),
             cost,
         });
     }
 
+    /// The refusal for `cost`, told to observers (out of line, as above).
+    #[inline]
     pub(crate) fn limited(&self, cost: u32, wait_ns: u64) -> RateLimited {
         let retry_after = Duration::from_nanos(wait_ns);
+        if !self.observers.is_empty() {
+            self.limited_event(cost, retry_after);
+        }
+        RateLimited { retry_after }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn limited_event(&self, cost: u32, retry_after: Duration) {
         self.observers.emit(|| Event::RateLimited {
             name: self.name.clone(),
             cost,
             retry_after,
         });
-        RateLimited { retry_after }
     }
 
     /// Waits until `take` admits, or gives up when the wait would pass the
