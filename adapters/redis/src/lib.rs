@@ -29,6 +29,19 @@
 //! The redis client runs on tokio when a tokio runtime is current and on
 //! smol otherwise.
 //!
+//! # What it costs (measured on a 2-core VM, local `redis-server` 7.0)
+//!
+//! | figure | value | how |
+//! | --- | --- | --- |
+//! | one shared rate-limit check | p50 64 µs, p99 198 µs | one Lua script round trip |
+//! | shared checks per second | ~55 000 | 32 tokio tasks, one multiplexed connection |
+//! | closed-state breaker call | 16.6 ns vs 4.6 ns in memory (3.5x) | `examples/closed_call_overhead.rs`, medians of 11 rounds |
+//! | trip seen by 3 processes | 3.2 ms (tokio), 4.3 ms (smol) | 2 ms sync interval |
+//!
+//! A closed-state call never waits on Redis: it reads the last state the
+//! background sync learned and counts into a local atomic, about 12 ns more
+//! than the in-memory breaker's lock-free path (above the 2x we aimed for).
+//!
 //! ```no_run
 //! use staunch::rate::Rate;
 //! use staunch_redis::{FailureMode, RedisRateLimiter};
