@@ -1,11 +1,12 @@
-//! The crawl over real HTTP: one crawler, generic over the runtime's timer
-//! and over a tiny [`HttpClient`] trait, so the same code runs on tokio
-//! (reqwest), on smol (a small HTTP/1.1 client over async-net) and in the
-//! browser (fetch, aborted through an `AbortController` when dropped).
+//! The crawl over real HTTP: one crawler, generic over the runtime and over
+//! a tiny [`HttpClient`] trait, so the same code runs on tokio (reqwest), on
+//! smol (a small HTTP/1.1 client over async-net) and in the browser (fetch,
+//! aborted through an `AbortController` when dropped).
 //!
-//! Resilience, outermost first: a [`CancelScope`] around the whole crawl,
-//! `gather_limited` for bounded concurrency, retry honouring `Retry-After`,
-//! a breaker per host, a per-request timeout. Every count that staunch
+//! Resilience, outermost first: a [`CancelScope`] around the whole crawl, a
+//! [`WorkerPool`] whose workers bound the concurrency (each page found is
+//! submitted to it), retry honouring `Retry-After`, a breaker per host, a
+//! per-request timeout. Every count that staunch
 //! decides (retries, rejections, breaker transitions) comes from its
 //! observers, not from guesses in the crawler.
 
@@ -27,10 +28,11 @@ use std::time::Duration;
 
 use staunch::Error;
 use staunch::breaker::CircuitBreaker;
-use staunch::gather::gather_limited;
+use staunch::gather::gather;
 use staunch::observe::{Event, Observers};
+use staunch::queue::{Completions, WorkerPool};
 use staunch::retry::{Backoff, Decision, Retry};
-use staunch::runtime::{Instant, Timer};
+use staunch::runtime::{Instant, MaybeSend, MaybeSync, Spawn, Timer};
 use staunch::scope::CancelScope;
 use staunch::timeout::timeout;
 use thiserror::Error;
@@ -67,7 +69,7 @@ pub enum HttpError {
 pub trait HttpClient {
     /// Fetches `url`. Dropping the future must abandon the request
     /// (close the connection or abort the fetch).
-    fn get(&self, url: &str) -> impl Future<Output = Result<Reply, HttpError>>;
+    fn get(&self, url: &str) -> impl Future<Output = Result<Reply, HttpError>> + MaybeSend;
 }
 
 /// A crawl's settings; [`CrawlConfig::check`] says what is wrong with bad ones.
@@ -201,65 +203,74 @@ struct InFlight {
     sent: Instant,
 }
 
-struct Tally<'a, T> {
-    timer: &'a T,
+/// What the crawl saw, shared by the pool's workers (hence the mutexes:
+/// on tokio they run on several threads).
+struct Tally<T> {
+    timer: T,
     start: Instant,
-    report: RefCell<HttpReport>,
-    in_flight: RefCell<BTreeMap<u64, InFlight>>,
-    next_request: RefCell<u64>,
-    last_429: RefCell<BTreeMap<u32, Instant>>,
+    report: Mutex<HttpReport>,
+    in_flight: Mutex<BTreeMap<u64, InFlight>>,
+    next_request: Mutex<u64>,
+    last_429: Mutex<BTreeMap<u32, Instant>>,
     events: Arc<Mutex<Vec<Event>>>,
     host_names: Vec<String>,
 }
 
-impl<'a, T: Timer> Tally<'a, T> {
+/// Locks `m`, taking over a lock whose holder panicked (the counts stay
+/// valid: every update is one assignment).
+fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<T: Timer> Tally<T> {
     fn new(
-        timer: &'a T,
+        timer: T,
         config: &CrawlConfig,
         events: Arc<Mutex<Vec<Event>>>,
         host_names: Vec<String>,
-    ) -> Tally<'a, T> {
+    ) -> Tally<T> {
+        let start = timer.now();
         Tally {
             timer,
-            start: timer.now(),
-            report: RefCell::new(HttpReport {
+            start,
+            report: Mutex::new(HttpReport {
                 hosts: vec![HostCounts::default(); config.hosts.len()],
                 ..HttpReport::default()
             }),
-            in_flight: RefCell::new(BTreeMap::new()),
-            next_request: RefCell::new(0),
-            last_429: RefCell::new(BTreeMap::new()),
+            in_flight: Mutex::new(BTreeMap::new()),
+            next_request: Mutex::new(0),
+            last_429: Mutex::new(BTreeMap::new()),
             events,
             host_names,
         }
     }
 
-    /// The report, once the crawl ended: requests still in flight and pages
-    /// never finished count as cancelled.
-    fn finish(self, pages_left: &RefCell<BTreeSet<u32>>) -> HttpReport {
-        let left: Vec<u64> = self.in_flight.borrow().keys().copied().collect();
+    /// The report, once the crawl ended: requests still in flight count as
+    /// cancelled, and so do `unfinished` pages.
+    fn finish(&self, unfinished: u64) -> HttpReport {
+        let left: Vec<u64> = lock(&self.in_flight).keys().copied().collect();
         for id in left {
             self.end(id, RequestOutcome::Cancelled);
         }
         self.drain_events();
-        let mut report = self.report.into_inner();
-        report.cancelled += pages_left.borrow().len() as u64;
+        let mut report = std::mem::take(&mut *lock(&self.report));
+        report.cancelled += unfinished;
         report.elapsed = self.timer.now() - self.start;
         report
     }
 
     fn send(&self, host: usize, page: u32, attempt: u32) -> u64 {
         let now = self.timer.now();
-        if let Some(at) = self.last_429.borrow_mut().remove(&page) {
+        if let Some(at) = lock(&self.last_429).remove(&page) {
             let waited = now - at;
-            let mut r = self.report.borrow_mut();
+            let mut r = lock(&self.report);
             r.shortest_wait_after_429 =
                 Some(r.shortest_wait_after_429.map_or(waited, |w| w.min(waited)));
         }
-        let mut next = self.next_request.borrow_mut();
+        let mut next = lock(&self.next_request);
         *next += 1;
-        self.report.borrow_mut().hosts[host].sent += 1;
-        self.in_flight.borrow_mut().insert(
+        lock(&self.report).hosts[host].sent += 1;
+        lock(&self.in_flight).insert(
             *next,
             InFlight {
                 host,
@@ -272,14 +283,14 @@ impl<'a, T: Timer> Tally<'a, T> {
     }
 
     fn end(&self, id: u64, outcome: RequestOutcome) {
-        let Some(f) = self.in_flight.borrow_mut().remove(&id) else {
+        let Some(f) = lock(&self.in_flight).remove(&id) else {
             return;
         };
         let now = self.timer.now();
         if outcome == RequestOutcome::Status(429) {
-            self.last_429.borrow_mut().insert(f.page, now);
+            lock(&self.last_429).insert(f.page, now);
         }
-        self.report.borrow_mut().requests.push(RequestRecord {
+        lock(&self.report).requests.push(RequestRecord {
             host: f.host,
             page: f.page,
             attempt: f.attempt,
@@ -292,9 +303,9 @@ impl<'a, T: Timer> Tally<'a, T> {
 
     /// Turns staunch's events into counts.
     fn drain_events(&self) {
-        let events = std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()));
+        let events = std::mem::take(&mut *lock(&self.events));
         let at = self.timer.now() - self.start;
-        let mut r = self.report.borrow_mut();
+        let mut r = lock(&self.report);
         for event in events {
             match event {
                 Event::RetryScheduled { .. } => r.retries += 1,
@@ -314,35 +325,34 @@ impl<'a, T: Timer> Tally<'a, T> {
     }
 }
 
-/// Crawls from page 0 under `scope` and returns what happened. Stops when
-/// the frontier is empty or the scope is cancelled; requests in flight at
-/// cancellation are dropped (their connections closed) and reported as
-/// [`RequestOutcome::Cancelled`].
+/// Crawls from page 0 under `scope` and returns what happened. The pages
+/// go through a [`WorkerPool`] of `config.concurrency` workers on `rt`: each
+/// link found is submitted as a new item, and the crawl ends when no page
+/// is left in the pool. Cancelling `scope` stops it: the pool is shut down
+/// at once, its requests in flight are dropped (their connections closed)
+/// and reported as [`RequestOutcome::Cancelled`], and every page it had not
+/// finished counts as cancelled.
 ///
 /// # Errors
 ///
-/// The message of [`CrawlConfig::check`] for bad settings.
-pub async fn crawl<T, C>(
-    timer: &T,
+/// The message of [`CrawlConfig::check`] for bad settings, or why the
+/// pool could not start.
+pub async fn crawl<R, C>(
+    rt: &R,
     client: &C,
     config: &CrawlConfig,
     scope: &CancelScope,
     observers: Observers,
 ) -> Result<HttpReport, String>
 where
-    T: Timer + Clone + 'static,
-    C: HttpClient,
+    R: Timer + Spawn + Clone + 'static,
+    C: HttpClient + Clone + MaybeSend + MaybeSync + 'static,
 {
     config.check()?;
     let events = Arc::new(Mutex::new(Vec::new()));
     let observers = observers.with({
         let events = events.clone();
-        move |e: &Event| {
-            events
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e.clone())
-        }
+        move |e: &Event| lock(&events).push(e.clone())
     });
     let host_names: Vec<String> = (0..config.hosts.len())
         .map(|h| format!("host-{h}"))
@@ -350,7 +360,7 @@ where
     let breakers = host_names
         .iter()
         .map(|name| {
-            CircuitBreaker::builder(timer.clone())
+            CircuitBreaker::builder(rt.clone())
                 .name(name.clone())
                 .consecutive_failures(config.breaker_threshold)
                 .open_duration(Duration::from_secs(1))
@@ -363,7 +373,7 @@ where
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let retry = Retry::builder(timer.clone())
+    let retry = Retry::builder(rt.clone())
         .max_attempts(config.attempts)
         .backoff(Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_secs(5)))
         .seed(config.seed)
@@ -376,14 +386,76 @@ where
         })
         .build()
         .map_err(|e| e.to_string())?;
-    let tally = Tally::new(timer, config, events, host_names);
-    let pages_left = RefCell::new(BTreeSet::new());
+    let crawl = Arc::new(Crawl {
+        tally: Tally::new(rt.clone(), config, events, host_names),
+        client: client.clone(),
+        config: config.clone(),
+        retry,
+        breakers,
+    });
+    let handler = {
+        let crawl = crawl.clone();
+        move |page: u32| {
+            let crawl = crawl.clone();
+            // Boxed: a page's future (retry, breaker, timeout, the client's
+            // request) is large, and a worker moves what it runs.
+            Box::pin(async move { Ok::<_, Infallible>(fetch_page(&crawl, page).await) })
+        }
+    };
+    let (pool, mut done) = WorkerPool::builder(rt.clone())
+        .workers(config.concurrency)
+        .capacity(config.concurrency.saturating_mul(2))
+        .name("crawl")
+        .build(handler)
+        .map_err(|e| e.to_string())?;
     let _ = scope
-        .run(frontier(config, config.concurrency, &pages_left, |page| {
-            fetch_page(&tally, client, config, &retry, &breakers, page)
-        }))
+        .run(follow_links(&pool, &mut done, config.pages))
         .await;
-    Ok(tally.finish(&pages_left))
+    // Done, or stopped: either way nothing may outlive the crawl.
+    let unfinished = pool.shutdown(Duration::ZERO).await.returned.len() as u64;
+    Ok(crawl.tally.finish(unfinished))
+}
+
+/// What the pool's workers share.
+struct Crawl<T, C> {
+    tally: Tally<T>,
+    client: C,
+    config: CrawlConfig,
+    retry: Retry,
+    breakers: Vec<CircuitBreaker>,
+}
+
+/// Feeds the pool from page 0: each completed page's new links are
+/// submitted, up to `pages` pages, until no page is left in the pool.
+async fn follow_links<E>(
+    pool: &WorkerPool<u32>,
+    done: &mut Completions<u32, Option<Vec<u32>>, E>,
+    pages: u32,
+) {
+    let mut seen = BTreeSet::from([0u32]);
+    if pool.submit(0).await.is_err() {
+        return;
+    }
+    let mut left = 1usize;
+    while left > 0 {
+        let Some(finished) = done.next().await else {
+            return;
+        };
+        left -= 1;
+        let Ok(Some(links)) = finished.result else {
+            continue;
+        };
+        for link in links {
+            if (seen.len() as u32) < pages && seen.insert(link) {
+                // The completions channel is unbounded, so the workers never
+                // wait for us and a full queue always drains.
+                if pool.submit(link).await.is_err() {
+                    return;
+                }
+                left += 1;
+            }
+        }
+    }
 }
 
 /// The naive crawl of the same service, for comparison: every page of a
@@ -410,26 +482,22 @@ where
     if budget.is_zero() {
         return Err("the naive crawl's budget must be above 0 ms".into());
     }
-    let tally = Tally::new(timer, config, Arc::default(), Vec::new());
+    let tally = Tally::new(timer.clone(), config, Arc::default(), Vec::new());
     let pages_left = RefCell::new(BTreeSet::new());
     let within_budget = scope.child().with_timeout(timer, budget);
     // No limit: the naive crawl asks for a whole level at once.
     let _ = within_budget
-        .run(frontier(config, 0, &pages_left, |page| {
+        .run(levels(config, &pages_left, |page| {
             fetch_naive(&tally, client, config, page)
         }))
         .await;
-    Ok(tally.finish(&pages_left))
+    Ok(tally.finish(pages_left.borrow().len() as u64))
 }
 
-/// Crawls level by level from page 0, at most `limit` fetches at once (0:
-/// no limit), following links up to `config.pages` pages.
-async fn frontier<F, Fut>(
-    config: &CrawlConfig,
-    limit: usize,
-    pages_left: &RefCell<BTreeSet<u32>>,
-    fetch: F,
-) where
+/// Crawls level by level from page 0, every page of a level at once,
+/// following links up to `config.pages` pages (the naive crawl's loop).
+async fn levels<F, Fut>(config: &CrawlConfig, pages_left: &RefCell<BTreeSet<u32>>, fetch: F)
+where
     F: Fn(u32) -> Fut,
     Fut: Future<Output = Option<Vec<u32>>>,
 {
@@ -445,7 +513,7 @@ async fn frontier<F, Fut>(
                 Ok::<_, Infallible>(links)
             }
         });
-        let all = gather_limited(limit, fetches);
+        let all = gather(fetches);
         let mut next = Vec::new();
         for links in all.await.into_iter().flatten().flatten() {
             for link in links {
@@ -458,14 +526,14 @@ async fn frontier<F, Fut>(
     }
 }
 
-async fn fetch_page<T: Timer, C: HttpClient>(
-    tally: &Tally<'_, T>,
-    client: &C,
-    config: &CrawlConfig,
-    retry: &Retry,
-    breakers: &[CircuitBreaker],
-    page: u32,
-) -> Option<Vec<u32>> {
+async fn fetch_page<T: Timer, C: HttpClient>(crawl: &Crawl<T, C>, page: u32) -> Option<Vec<u32>> {
+    let Crawl {
+        tally,
+        client,
+        config,
+        retry,
+        breakers,
+    } = crawl;
     let host = page as usize % config.hosts.len();
     let breaker = &breakers[host];
     let result = retry
@@ -474,7 +542,7 @@ async fn fetch_page<T: Timer, C: HttpClient>(
             breaker.call_layered(async move {
                 let url = page_url(config, host, page, n);
                 let id = tally.send(host, page, n);
-                match timeout(tally.timer, config.timeout, client.get(&url)).await {
+                match timeout(&tally.timer, config.timeout, client.get(&url)).await {
                     Err(elapsed) => {
                         tally.end(id, RequestOutcome::Timeout);
                         Err(Error::Timeout(elapsed))
@@ -502,7 +570,7 @@ async fn fetch_page<T: Timer, C: HttpClient>(
         })
         .await;
     tally.drain_events();
-    let mut r = tally.report.borrow_mut();
+    let mut r = lock(&tally.report);
     match result {
         Ok(body) => {
             r.ok += 1;
@@ -536,7 +604,7 @@ fn page_url(config: &CrawlConfig, host: usize, page: u32, attempt: u32) -> Strin
 }
 
 async fn fetch_naive<T: Timer, C: HttpClient>(
-    tally: &Tally<'_, T>,
+    tally: &Tally<T>,
     client: &C,
     config: &CrawlConfig,
     page: u32,
@@ -552,7 +620,7 @@ async fn fetch_naive<T: Timer, C: HttpClient>(
             Err(_) => RequestOutcome::Transport,
         },
     );
-    let mut r = tally.report.borrow_mut();
+    let mut r = lock(&tally.report);
     match result {
         Ok(reply) if reply.status == 200 => {
             r.ok += 1;
