@@ -809,3 +809,39 @@ fn cancel_with_grace_reports_what_ended_within_the_grace_what_was_dropped_and_wh
     assert_eq!(drops.get(), 3, "every run is gone when the report comes");
     assert_eq!(rt.now(), Instant::ORIGIN + ms(11));
 }
+
+#[test]
+fn a_child_handle_can_be_sent_to_another_task_and_aborts_from_there() {
+    fn send_sync<V: Send + Sync + 'static>(_: &V) {}
+    let rt = VirtualRuntime::new();
+    let out = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let group = TaskGroup::<_, u32, String>::supervisor(rt.clone());
+                let sleeper = rt.clone();
+                let slow = group
+                    .spawn(async move {
+                        sleeper.sleep(ms(60_000)).await;
+                        Ok(1)
+                    })
+                    .unwrap();
+                send_sync(&slow);
+                // A sibling aborts it, through the handle moved into it.
+                group
+                    .spawn(async move {
+                        slow.abort();
+                        Ok(2)
+                    })
+                    .unwrap();
+                group.join_all().await
+            }
+        })
+        .unwrap();
+    assert!(matches!(
+        &out[0],
+        Err(ChildError::Cancelled(c)) if c.reason == CancelReason::Aborted
+    ));
+    assert_eq!(out[1], Ok(2));
+    assert_eq!(rt.now(), crate::runtime::Instant::ORIGIN);
+}
