@@ -43,6 +43,26 @@ impl<E> ChildError<E> {
     }
 }
 
+/// A child's end in staunch's one error type, with the mapping a
+/// [`JoinHandle`](crate::runtime::JoinHandle)'s end uses: its own error is
+/// [`Error::Inner`](crate::Error::Inner), a panic
+/// [`Error::Panicked`](crate::Error::Panicked), a cancellation (its reason
+/// kept) [`Error::Cancelled`](crate::Error::Cancelled), and a child its
+/// executor dropped a cancellation with reason
+/// [`Shutdown`](crate::scope::CancelReason::Shutdown).
+impl<E> From<ChildError<E>> for crate::Error<E> {
+    fn from(ended: ChildError<E>) -> Self {
+        match ended {
+            ChildError::Failed(e) => crate::Error::Inner(e),
+            ChildError::Panicked(p) => crate::Error::Panicked(p),
+            ChildError::Cancelled(c) => crate::Error::Cancelled(c),
+            ChildError::Lost => crate::Error::Cancelled(Cancelled {
+                reason: CancelReason::Shutdown,
+            }),
+        }
+    }
+}
+
 /// One child's failure, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -845,3 +845,37 @@ fn a_child_handle_can_be_sent_to_another_task_and_aborts_from_there() {
     assert_eq!(out[1], Ok(2));
     assert_eq!(rt.now(), crate::runtime::Instant::ORIGIN);
 }
+
+#[test]
+fn a_childs_end_and_a_tasks_end_map_onto_one_error_the_same_way() {
+    use crate::Error;
+    use crate::runtime::{JoinError, Panicked};
+    use crate::scope::Cancelled;
+    let panicked = Panicked {
+        message: "boom".into(),
+    };
+    let shutdown = Cancelled {
+        reason: CancelReason::Shutdown,
+    };
+    let aborted = Cancelled {
+        reason: CancelReason::Aborted,
+    };
+    // A child's end...
+    let child = |e: ChildError<&'static str>| -> Error<&'static str> { Error::from(e) };
+    assert_eq!(child(ChildError::Failed("x")).into_inner(), Some("x"));
+    assert!(
+        matches!(child(ChildError::Panicked(panicked.clone())), Error::Panicked(p) if p == panicked)
+    );
+    assert!(matches!(child(ChildError::Lost), Error::Cancelled(c) if c == shutdown));
+    assert!(
+        matches!(child(ChildError::Cancelled(aborted.clone())), Error::Cancelled(c) if c == aborted)
+    );
+    // ...and a spawned task's end, alike.
+    let task = |e: JoinError| Error::<&str>::from(e);
+    assert!(
+        matches!(task(JoinError::Panicked(panicked.clone())), Error::Panicked(p) if p == panicked)
+    );
+    assert!(matches!(task(JoinError::Lost), Error::Cancelled(c) if c == shutdown));
+    assert!(matches!(task(JoinError::Aborted), Error::Cancelled(c) if c == aborted));
+    assert!(task(JoinError::AlreadyJoined).is_cancelled());
+}

@@ -306,22 +306,38 @@ impl<T, E> JoinHandle<Result<T, E>> {
     /// assert_eq!(out.unwrap().unwrap_err().into_inner(), Some("refused"));
     /// ```
     pub async fn flatten(self) -> Result<T, crate::Error<E>> {
-        use crate::scope::{CancelReason, Cancelled};
         match self.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(crate::Error::Inner(error)),
-            Err(JoinError::Panicked(panicked)) => Err(crate::Error::Panicked(panicked)),
-            Err(JoinError::Lost) => Err(crate::Error::Cancelled(Cancelled {
-                reason: CancelReason::Shutdown,
-            })),
-            // `flatten` takes the handle, so it is awaited once: only an
-            // abort leads here.
-            Err(JoinError::Aborted | JoinError::AlreadyJoined) => {
-                Err(crate::Error::Cancelled(Cancelled {
-                    reason: CancelReason::Aborted,
-                }))
-            }
+            Err(ended) => Err(ended.into()),
         }
+    }
+}
+
+/// How a task ended without its output, in staunch's one error type: a task
+/// that did not finish was cancelled (aborted through its handle, or
+/// dropped by its executor: [`CancelReason::Shutdown`](crate::scope::CancelReason::Shutdown))
+/// or it panicked. The same mapping turns a group child's
+/// [`ChildError`](crate::group::ChildError) into an [`Error`](crate::Error).
+///
+/// | `JoinError` | `Error` |
+/// | --- | --- |
+/// | `Aborted` | `Cancelled`, reason `Aborted` |
+/// | `Panicked(p)` | `Panicked(p)` |
+/// | `Lost` | `Cancelled`, reason `Shutdown` |
+/// | `AlreadyJoined` | `Cancelled`, reason `Explicit` with a message saying so |
+impl<E> From<JoinError> for crate::Error<E> {
+    fn from(ended: JoinError) -> Self {
+        use crate::scope::{CancelReason, Cancelled};
+        let reason = match ended {
+            JoinError::Panicked(panicked) => return crate::Error::Panicked(panicked),
+            JoinError::Aborted => CancelReason::Aborted,
+            JoinError::Lost => CancelReason::Shutdown,
+            JoinError::AlreadyJoined => CancelReason::Explicit {
+                message: Some("the task's output was already taken by an earlier await".into()),
+            },
+        };
+        crate::Error::Cancelled(Cancelled { reason })
     }
 }
 
