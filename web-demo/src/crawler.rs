@@ -396,14 +396,19 @@ mod tests {
         assert_eq!(breakers.len(), HOSTS.len());
     }
 
-    #[test]
-    fn open_breakers_refuse_calls_to_dead_hosts() {
-        let rt = VirtualRuntime::new();
-        let config = LabConfig {
+    /// The lab's usual settings: seed 7, 48 pages, a 3 s budget.
+    fn lab_config() -> LabConfig {
+        LabConfig {
             seed: 7,
             pages: 48,
             budget: Duration::from_millis(3000),
-        };
+        }
+    }
+
+    #[test]
+    fn open_breakers_refuse_calls_to_dead_hosts() {
+        let rt = VirtualRuntime::new();
+        let config = lab_config();
         let report = rt
             .block_on(crawl(&rt, Strategy::Staunch, &config, &|_| {}))
             .unwrap();
@@ -423,11 +428,7 @@ mod tests {
     #[test]
     fn the_staunch_attempt_count_comes_from_events_and_adds_up() {
         let rt = VirtualRuntime::new();
-        let config = LabConfig {
-            seed: 7,
-            pages: 48,
-            budget: Duration::from_millis(3000),
-        };
+        let config = lab_config();
         let report = rt
             .block_on(crawl(&rt, Strategy::Staunch, &config, &|_| {}))
             .unwrap();
@@ -442,11 +443,7 @@ mod tests {
     #[test]
     fn both_strategies_end_within_the_budget_in_virtual_time() {
         let rt = VirtualRuntime::new();
-        let config = LabConfig {
-            seed: 7,
-            pages: 48,
-            budget: Duration::from_millis(3000),
-        };
+        let config = lab_config();
         for strategy in [Strategy::Naive, Strategy::Staunch] {
             let report = rt.block_on(crawl(&rt, strategy, &config, &|_| {})).unwrap();
             assert!(
@@ -461,11 +458,7 @@ mod tests {
     #[test]
     fn staunch_fetches_more_pages_than_the_naive_crawl() {
         let rt = VirtualRuntime::new();
-        let config = LabConfig {
-            seed: 7,
-            pages: 48,
-            budget: Duration::from_millis(3000),
-        };
+        let config = lab_config();
         let naive = rt
             .block_on(crawl(&rt, Strategy::Naive, &config, &|_| {}))
             .unwrap();

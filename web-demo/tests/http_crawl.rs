@@ -39,6 +39,36 @@ fn start_service() -> (tokio::runtime::Runtime, Service) {
     (rt, service)
 }
 
+/// The staunch crawl on `rt` with reqwest.
+fn crawl_on_tokio(rt: &tokio::runtime::Runtime, config: &CrawlConfig) -> HttpReport {
+    rt.block_on(async {
+        let runtime = staunch_tokio::Tokio::current().unwrap();
+        let client = ReqwestClient::default();
+        crawl(
+            &runtime,
+            &client,
+            config,
+            &CancelScope::new(),
+            Observers::new(),
+        )
+        .await
+    })
+    .unwrap()
+}
+
+/// The naive crawl on `rt` with reqwest.
+fn naive_on_tokio(
+    rt: &tokio::runtime::Runtime,
+    config: &CrawlConfig,
+    budget: Duration,
+) -> Result<HttpReport, String> {
+    rt.block_on(async {
+        let timer = staunch_tokio::Tokio::current().unwrap();
+        let client = ReqwestClient::default();
+        crawl_naive(&timer, &client, config, budget, &CancelScope::new()).await
+    })
+}
+
 /// The service's counts once nothing is in flight (at most 2 s of polling).
 fn settled(service: &Service) -> Vec<HostStats> {
     for _ in 0..100 {
@@ -126,19 +156,7 @@ fn assert_full_crawl_invariants(report: &HttpReport, stats: &[HostStats]) {
 fn the_crawl_on_tokio_with_reqwest_matches_the_services_counts() {
     let (rt, service) = start_service();
     let config = config(&service);
-    let report = rt
-        .block_on(async {
-            let timer = staunch_tokio::Tokio::current().unwrap();
-            crawl(
-                &timer,
-                &ReqwestClient::default(),
-                &config,
-                &CancelScope::new(),
-                Observers::new(),
-            )
-            .await
-        })
-        .unwrap();
+    let report = crawl_on_tokio(&rt, &config);
     assert_full_crawl_invariants(&report, &settled(&service));
 }
 
@@ -168,19 +186,7 @@ fn the_naive_crawl_hangs_on_the_tarpit_until_its_budget_and_fetches_less() {
     let (rt, service) = start_service();
     let config = config(&service);
     let budget = Duration::from_millis(1500);
-    let naive = rt
-        .block_on(async {
-            let timer = staunch_tokio::Tokio::current().unwrap();
-            crawl_naive(
-                &timer,
-                &ReqwestClient::default(),
-                &config,
-                budget,
-                &CancelScope::new(),
-            )
-            .await
-        })
-        .unwrap();
+    let naive = naive_on_tokio(&rt, &config, budget).unwrap();
     let stats = settled(&service);
     assert_counts_match(&naive, &stats);
     assert!(naive.requests.iter().all(|r| r.attempt == 1), "no retries");
@@ -191,36 +197,14 @@ fn the_naive_crawl_hangs_on_the_tarpit_until_its_budget_and_fetches_less() {
         "nothing hung on the tarpit: {naive:?}"
     );
     assert!(naive.cancelled > 0 && naive.elapsed >= budget, "{naive:?}");
-    let staunch = rt
-        .block_on(async {
-            let timer = staunch_tokio::Tokio::current().unwrap();
-            crawl(
-                &timer,
-                &ReqwestClient::default(),
-                &config,
-                &CancelScope::new(),
-                Observers::new(),
-            )
-            .await
-        })
-        .unwrap();
+    let staunch = crawl_on_tokio(&rt, &config);
     assert!(
         staunch.ok > naive.ok,
         "staunch fetched {} pages, naive {}",
         staunch.ok,
         naive.ok
     );
-    let zero = rt.block_on(async {
-        let timer = staunch_tokio::Tokio::current().unwrap();
-        crawl_naive(
-            &timer,
-            &ReqwestClient::default(),
-            &config,
-            Duration::ZERO,
-            &CancelScope::new(),
-        )
-        .await
-    });
+    let zero = naive_on_tokio(&rt, &config, Duration::ZERO);
     assert!(zero.unwrap_err().contains("budget"));
 }
 
