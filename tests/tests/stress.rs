@@ -179,6 +179,20 @@ fn breaker_stress() {
         .collect();
     runtime.block_on(async {
         tokio::time::sleep(RUN_FOR).await;
+        // On a loaded machine 1.5 s may end inside the first open or
+        // half-open stretch: go on (up to 20 s more) until the breaker has
+        // tripped and closed again, so the test checks what it names.
+        let recovered = || {
+            let t = transitions.lock().unwrap();
+            t.iter().any(|t| t.1 == CircuitState::Open)
+                && t.iter().any(|t| t.1 == CircuitState::Closed)
+        };
+        for _ in 0..1000 {
+            if recovered() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             t.await.expect("a stress task panicked");
