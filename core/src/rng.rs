@@ -31,20 +31,27 @@ impl SplitMix64 {
             (high, low)
         };
         let Ok(span) = u64::try_from((high - low).as_nanos()) else {
-            // Wider than 584 years of nanoseconds: draw in seconds instead,
-            // so the whole range stays reachable (no cut at the u64 cap).
-            let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            let offset = Duration::try_from_secs_f64((high - low).as_secs_f64() * unit)
-                .unwrap_or(Duration::MAX);
+            // Wider than 584 years of nanoseconds: draw whole seconds and
+            // then the nanoseconds, so the whole range stays reachable (no
+            // cut at the u64 cap) without float arithmetic (which would
+            // cost the browser build a kilobyte).
+            let secs = self.up_to((high - low).as_secs());
+            let nanos = self.up_to(999_999_999) as u32;
+            let offset =
+                Duration::new(secs, 0).saturating_add(Duration::from_nanos(u64::from(nanos)));
             return low.saturating_add(offset).min(high);
         };
-        let offset = if span == u64::MAX {
+        low.saturating_add(Duration::from_nanos(self.up_to(span)))
+    }
+
+    /// A uniformly spread number in `[0, max]`.
+    fn up_to(&mut self, max: u64) -> u64 {
+        if max == u64::MAX {
             self.next_u64()
         } else {
-            // Multiply-shift: maps a 64-bit draw onto [0, span] without division.
-            ((u128::from(self.next_u64()) * (u128::from(span) + 1)) >> 64) as u64
-        };
-        low.saturating_add(Duration::from_nanos(offset))
+            // Multiply-shift: maps a 64-bit draw onto [0, max] without division.
+            ((u128::from(self.next_u64()) * (u128::from(max) + 1)) >> 64) as u64
+        }
     }
 }
 
