@@ -13,7 +13,7 @@ use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
 use super::report::{Completion, PoolStats, ShutdownReport, Unprocessed};
-use super::worker::{Envelope, PoolClock, Shared, Worker};
+use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
@@ -185,7 +185,13 @@ where
         F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
         Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
-        self.build_inner(None, handler)
+        let (sink, runtime) = (
+            self.sink_or(self.runtime.error_sink()),
+            self.runtime.clone(),
+        );
+        self.start(sink, Direct(Arc::new(handler)), move |name, worker| {
+            runtime.spawn_named(name, worker.run())
+        })
     }
 
     /// Like [`build`](Self::build), with every item run through `policy`
@@ -208,28 +214,12 @@ where
         F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
         Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
     {
-        self.build_inner(Some(policy), handler)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn build_inner<I, T, E, F, Fut>(
-        self,
-        policy: Option<Policy>,
-        handler: F,
-    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
-    where
-        I: Clone + MaybeSend + MaybeSync + 'static,
-        T: MaybeSend + 'static,
-        E: fmt::Debug + MaybeSend + MaybeSync + 'static,
-        F: Fn(I) -> Fut + MaybeSend + MaybeSync + 'static,
-        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
-    {
-        let sink = self
-            .sink
-            .clone()
-            .unwrap_or_else(|| self.runtime.error_sink());
-        let runtime = self.runtime.clone();
-        self.start(sink, policy, handler, |name, worker| {
+        let (sink, runtime) = (
+            self.sink_or(self.runtime.error_sink()),
+            self.runtime.clone(),
+        );
+        let handler = Arc::new(handler);
+        self.start(sink, WithPolicy { handler, policy }, move |name, worker| {
             runtime.spawn_named(name, worker.run())
         })
     }
@@ -259,7 +249,11 @@ where
         F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
     {
-        self.build_local_inner(None, handler)
+        let sink = self.sink_or(self.runtime.local_error_sink());
+        let runtime = self.runtime.clone();
+        self.start(sink, Direct(Arc::new(handler)), move |name, worker| {
+            runtime.spawn_local_named(name, worker.run())
+        })
     }
 
     /// [`build_local`](Self::build_local) with every item run through
@@ -281,47 +275,33 @@ where
         F: Fn(I) -> Fut + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
     {
-        self.build_local_inner(Some(policy), handler)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn build_local_inner<I, T, E, F, Fut>(
-        self,
-        policy: Option<Policy>,
-        handler: F,
-    ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
-    where
-        I: Clone + MaybeSend + MaybeSync + 'static,
-        T: 'static,
-        E: fmt::Debug + 'static,
-        F: Fn(I) -> Fut + 'static,
-        Fut: Future<Output = Result<T, E>> + 'static,
-    {
-        let sink = self
-            .sink
-            .clone()
-            .unwrap_or_else(|| self.runtime.local_error_sink());
-        let runtime = self.runtime.clone();
-        self.start(sink, policy, handler, |name, worker| {
+        let sink = self.sink_or(self.runtime.local_error_sink());
+        let (runtime, handler) = (self.runtime.clone(), Arc::new(handler));
+        self.start(sink, WithPolicy { handler, policy }, move |name, worker| {
             runtime.spawn_local_named(name, worker.run())
         })
     }
 }
 
 impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
+    /// The builder's error sink, or `default`.
+    fn sink_or(&self, default: ErrorSink) -> ErrorSink {
+        self.sink.clone().unwrap_or(default)
+    }
+
+    /// Starts the workers, each running items through `process`; `spawn`
+    /// is called where `P` is a concrete type, so that the compiler can see
+    /// whether a worker's future is `Send`.
     #[allow(clippy::type_complexity)]
-    fn start<I, T, E, F, Fut>(
+    fn start<I, T, E, P>(
         self,
         sink: ErrorSink,
-        policy: Option<Policy>,
-        handler: F,
-        spawn: impl Fn(Arc<str>, Worker<I, T, E, F, R>) -> Result<JoinHandle<()>, SpawnError>,
+        process: P,
+        spawn: impl Fn(Arc<str>, Worker<I, T, E, P, R>) -> Result<JoinHandle<()>, SpawnError>,
     ) -> Result<(WorkerPool<I>, Completions<I, T, E>), PoolBuildError>
     where
-        I: Clone,
         E: fmt::Debug + 'static,
-        F: Fn(I) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        P: Process<I, T, E>,
     {
         self.check()?;
         let (tx, rx) = bounded(self.capacity)?;
@@ -333,7 +313,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
             self.per_key,
         ));
         let scope = CancelScope::new();
-        let handler = Arc::new(handler);
+        let process = Arc::new(process);
         let clock: Arc<dyn PoolClock> = Arc::new(self.runtime.clone());
         let submitter = Submitter {
             tx,
@@ -351,8 +331,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
             let worker = Worker {
                 queue: rx.clone(),
                 shared: shared.clone(),
-                handler: handler.clone(),
-                policy: policy.clone(),
+                process: process.clone(),
                 timer: self.runtime.clone(),
                 scope: scope.clone(),
                 out: out.clone(),

@@ -314,29 +314,77 @@ where
     }
 }
 
-/// Everything one worker needs.
-pub(super) struct Worker<I, T, E, F, R> {
-    pub(super) queue: Receiver<Envelope<I>>,
-    pub(super) shared: Arc<Shared<I>>,
-    pub(super) handler: Arc<F>,
-    pub(super) policy: Option<Policy>,
-    pub(super) timer: R,
-    pub(super) scope: CancelScope,
-    pub(super) out: async_channel::Sender<Completion<I, T, E>>,
+/// How a worker runs one item: the handler alone ([`Direct`]) or through a
+/// policy ([`WithPolicy`]). Chosen by the builder method, so a pool built
+/// without a policy never compiles the policy's code for its handler (in
+/// the browser that is most of a pool's bytes).
+pub(super) trait Process<I, T, E> {
+    /// Runs `item`; gives its result and how many times the handler ran.
+    fn process(&self, item: &I) -> impl Future<Output = (Result<T, Error<E>>, u32)>;
 }
 
-impl<I, T, E, F, R> fmt::Debug for Worker<I, T, E, F, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Worker(..)")
+/// The handler, called once per item.
+pub(super) struct Direct<F>(pub(super) Arc<F>);
+
+impl<I, T, E, F, Fut> Process<I, T, E> for Direct<F>
+where
+    I: Clone,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    fn process(&self, item: &I) -> impl Future<Output = (Result<T, Error<E>>, u32)> {
+        let attempt = call_handler(&*self.0, item.clone());
+        async move { (attempt.await, 1) }
     }
 }
 
-impl<I, T, E, F, Fut, R> Worker<I, T, E, F, R>
+/// The handler through a policy, called once per attempt with a clone of
+/// the item.
+pub(super) struct WithPolicy<F> {
+    pub(super) handler: Arc<F>,
+    pub(super) policy: Policy,
+}
+
+impl<I, T, E, F, Fut> Process<I, T, E> for WithPolicy<F>
 where
     I: Clone,
     E: fmt::Debug + 'static,
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<T, E>>,
+{
+    async fn process(&self, item: &I) -> (Result<T, Error<E>>, u32) {
+        let attempts = AtomicU32::new(0);
+        let result = self
+            .policy
+            .run_layered(|_| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                call_handler(&*self.handler, item.clone())
+            })
+            .await;
+        (result, attempts.into_inner())
+    }
+}
+
+/// Everything one worker needs.
+pub(super) struct Worker<I, T, E, P, R> {
+    pub(super) queue: Receiver<Envelope<I>>,
+    pub(super) shared: Arc<Shared<I>>,
+    pub(super) process: Arc<P>,
+    pub(super) timer: R,
+    pub(super) scope: CancelScope,
+    pub(super) out: async_channel::Sender<Completion<I, T, E>>,
+}
+
+impl<I, T, E, P, R> fmt::Debug for Worker<I, T, E, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Worker(..)")
+    }
+}
+
+impl<I, T, E, P, R> Worker<I, T, E, P, R>
+where
+    E: fmt::Debug + 'static,
+    P: Process<I, T, E>,
     R: Timer,
 {
     /// Takes items until the queue is closed and empty, or until the pool's
@@ -368,20 +416,12 @@ where
     /// Runs one item through the key limit, the policy and the handler.
     async fn process(&self, envelope: &Envelope<I>) -> (Result<T, Error<E>>, u32, Option<Instant>) {
         let started = envelope.enqueued.map(|_| self.timer.now());
-        let attempts = AtomicU32::new(0);
         let _slot = match (&self.shared.keys, &envelope.key) {
             (Some(keys), Some(key)) => Some(keys.acquire(key).await),
             _ => None,
         };
-        let op = || {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            call_handler(&*self.handler, envelope.item.clone())
-        };
-        let result = match &self.policy {
-            Some(policy) => policy.run_layered(|_| op()).await,
-            None => op().await,
-        };
-        (result, attempts.into_inner(), started)
+        let (result, attempts) = self.process.process(&envelope.item).await;
+        (result, attempts, started)
     }
 
     /// Emits the outcome of a processed item.
