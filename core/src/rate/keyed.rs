@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,9 +36,104 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 const FIRST_SWEEP: usize = 64;
 
 struct Shard<K> {
-    tats: HashMap<K, u64, RandomState>,
+    /// Keys with the hash computed once per call (it also picks the
+    /// shard), so a check hashes its key once, not twice.
+    tats: HashMap<Hashed<K>, u64, BuildHasherDefault<TakeHash>>,
     /// Sweep idle keys once the shard holds this many.
     sweep_at: usize,
+}
+
+/// A key with its hash (from the limiter's `RandomState`).
+struct Hashed<K> {
+    hash: u64,
+    key: K,
+}
+
+/// What a map lookup compares: a stored [`Hashed`] key or a borrowed one
+/// ([`HashedRef`]), so a check looks a key up without cloning it.
+trait KeyView<K> {
+    fn hash(&self) -> u64;
+    fn key(&self) -> &K;
+}
+
+impl<K> KeyView<K> for Hashed<K> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &K {
+        &self.key
+    }
+}
+
+struct HashedRef<'a, K> {
+    hash: u64,
+    key: &'a K,
+}
+
+impl<K> KeyView<K> for HashedRef<'_, K> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &K {
+        self.key
+    }
+}
+
+impl<'a, K: 'a> std::borrow::Borrow<dyn KeyView<K> + 'a> for Hashed<K> {
+    fn borrow(&self) -> &(dyn KeyView<K> + 'a) {
+        self
+    }
+}
+
+impl<K> Hash for dyn KeyView<K> + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(KeyView::hash(self));
+    }
+}
+
+impl<K: Eq> PartialEq for dyn KeyView<K> + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        KeyView::hash(self) == KeyView::hash(other) && self.key() == other.key()
+    }
+}
+
+impl<K: Eq> Eq for dyn KeyView<K> + '_ {}
+
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl<K: Eq> PartialEq for Hashed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Hashed<K> {}
+
+/// A hasher that passes on the one `u64` it is given: the key's hash was
+/// computed already.
+#[derive(Default)]
+struct TakeHash(u64);
+
+impl Hasher for TakeHash {
+    fn finish(&self) -> u64 {
+        // The high bits picked the shard, so within a shard they are much
+        // alike: swap the halves, so the map's control bytes (taken from the
+        // top) see the bits the shard did not use.
+        self.0.rotate_left(32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl<K: Hash + Eq> Shard<K> {
@@ -214,7 +309,8 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         // the map uses its own hasher.
         let index = (((hash >> 32) * inner.shards.len() as u64) >> 32) as usize;
         let mut shard = lock(&inner.shards[index]);
-        if let Some(tat) = shard.tats.get_mut(key) {
+        let view = HashedRef { hash, key };
+        if let Some(tat) = shard.tats.get_mut(&view as &dyn KeyView<K>) {
             *tat = gcra.decide(*tat, now, cost).map_err(Ok)?;
             return Ok(());
         }
@@ -229,7 +325,11 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
                 retry_after: Duration::from_nanos(soonest.saturating_sub(now)),
             }));
         }
-        shard.tats.insert(key.clone(), new_tat);
+        let key = Hashed {
+            hash,
+            key: key.clone(),
+        };
+        shard.tats.insert(key, new_tat);
         Ok(())
     }
 }
@@ -304,7 +404,7 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
                 shards: (0..shards)
                     .map(|_| {
                         Mutex::new(Shard {
-                            tats: HashMap::with_hasher(RandomState::new()),
+                            tats: HashMap::default(),
                             sweep_at: FIRST_SWEEP,
                         })
                     })
