@@ -53,6 +53,15 @@ impl ChildEnd {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ChildEnd::Cancelled(_))
     }
+
+    /// Why the child was cancelled, if it was.
+    #[must_use]
+    pub fn cancel_reason(&self) -> Option<&CancelReason> {
+        match self {
+            ChildEnd::Cancelled(reason) => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// What a [`ChildHandle`] asks of its group.
@@ -119,6 +128,7 @@ impl<C: ChildControl> ChildControl for crate::sync::Arc<C> {
 ///         slow.abort();
 ///         let end = slow.await;
 ///         assert_eq!(end, ChildEnd::Cancelled(CancelReason::Aborted));
+///         assert_eq!(end.cancel_reason(), Some(&CancelReason::Aborted));
 ///         group.join_all().await
 ///     }
 /// }).unwrap();
