@@ -12,7 +12,7 @@ use futures::Stream;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
-use super::report::{Completion, PoolStats, ShutdownReport, Unprocessed};
+use super::report::{Completion, Done, PoolStats, ShutdownReport, Unprocessed};
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
@@ -60,7 +60,7 @@ pub struct Submitter<I> {
 /// `StreamExt`. Unbounded, so workers never wait on a slow reader; drop it
 /// if you do not want completions (failures then go to the error sink).
 pub struct Completions<I, T, E> {
-    rx: Pin<Box<async_channel::Receiver<Completion<I, T, E>>>>,
+    rx: Pin<Box<async_channel::Receiver<Done<I, T, E>>>>,
 }
 
 /// Why a pool could not be built.
@@ -640,20 +640,23 @@ impl<I, T, E> Completions<I, T, E> {
     ///
     /// Cancel-safe: a dropped call takes no completion.
     pub async fn next(&mut self) -> Option<Completion<I, T, E>> {
-        self.rx.recv().await.ok()
+        self.rx.recv().await.ok().map(Done::into_completion)
     }
 
     /// A completion if one is ready now.
     #[must_use]
     pub fn try_next(&mut self) -> Option<Completion<I, T, E>> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(Done::into_completion)
     }
 }
 
 impl<I, T, E> Stream for Completions<I, T, E> {
     type Item = Completion<I, T, E>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.as_mut().poll_next(cx)
+        self.rx
+            .as_mut()
+            .poll_next(cx)
+            .map(|done| done.map(Done::into_completion))
     }
 }
 

@@ -20,6 +20,27 @@ pub struct Completion<I, T, E> {
     pub result: Result<T, DeadLetter<I, E>>,
 }
 
+/// A [`Completion`] as it travels from a worker to the reader: the dead
+/// letter boxed, so the channel's slots (allocated zeroed, 31 at a time)
+/// stay small on the common path, where items succeed.
+pub(super) struct Done<I, T, E> {
+    pub(super) index: u64,
+    pub(super) key: Option<Arc<str>>,
+    pub(super) attempts: u32,
+    pub(super) result: Result<T, Box<DeadLetter<I, E>>>,
+}
+
+impl<I, T, E> Done<I, T, E> {
+    pub(super) fn into_completion(self) -> Completion<I, T, E> {
+        Completion {
+            index: self.index,
+            key: self.key,
+            attempts: self.attempts,
+            result: self.result.map_err(|dead| *dead),
+        }
+    }
+}
+
 /// An item that failed for good (its retries exhausted, an open circuit, a
 /// panic, ...): the item itself, its last error and how many attempts it had.
 /// The pool never drops it: it is on the completion stream, or, if nobody

@@ -25,7 +25,7 @@ use event_listener::Event;
 use futures::FutureExt;
 
 use super::Receiver;
-use super::report::{Completion, DeadLetter, PoolStats, Returned, Unprocessed};
+use super::report::{DeadLetter, Done, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
 use crate::Error;
 use crate::observe::{Event as ObsEvent, Observers};
@@ -372,7 +372,7 @@ pub(super) struct Worker<I, T, E, P, R> {
     pub(super) process: Arc<P>,
     pub(super) timer: R,
     pub(super) scope: CancelScope,
-    pub(super) out: async_channel::Sender<Completion<I, T, E>>,
+    pub(super) out: async_channel::Sender<Done<I, T, E>>,
 }
 
 impl<I, T, E, P, R> fmt::Debug for Worker<I, T, E, P, R> {
@@ -473,14 +473,14 @@ where
                     attempts,
                     error: format!("{error:?}"),
                 });
-                Err(DeadLetter {
+                Err(Box::new(DeadLetter {
                     item,
                     error,
                     attempts,
-                })
+                }))
             }
         };
-        let completion = Completion {
+        let completion = Done {
             index,
             key,
             attempts,
