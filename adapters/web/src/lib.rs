@@ -24,10 +24,7 @@
 //! On other targets this crate is empty, so a workspace build stays green.
 #![forbid(unsafe_code)]
 // Off wasm32 the items these docs link to are not compiled.
-#![cfg_attr(
-    not(target_arch = "wasm32"),
-    allow(rustdoc::broken_intra_doc_links)
-)]
+#![cfg_attr(not(target_arch = "wasm32"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(target_arch = "wasm32")]
 mod budget;
