@@ -1,13 +1,13 @@
 //! The shared breaker against a real redis-server: several OS processes,
 //! generations, TTLs, rebuilt keys, Redis killed and slowed, on tokio and smol.
 
-mod breaker_support;
+mod common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use breaker_support::Server;
+use common::RedisServer as Server;
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
 use staunch_redis::{BreakerError, FailureMode, RedisBreaker, RedisStore};
@@ -266,7 +266,6 @@ where
     T::Sleep: Send,
 {
     let mut server = Server::start();
-    let port = server.port;
     let mut all = Vec::new();
     for (i, mode) in [
         FailureMode::FallbackToLocal,
@@ -328,7 +327,7 @@ where
             }
         }
     }
-    let _server = Server::on(port);
+    server.restart();
     for (mode, b, seen) in &all {
         b.sync().await;
         assert!(!b.shared_state().degraded, "{mode:?}: no recovery");
@@ -371,10 +370,9 @@ where
         Observers::new(),
     );
     b.sync().await;
-    let port = server.port;
+    let port = server.port();
     let sleeper = std::thread::spawn(move || {
-        let s = Server::detached(port);
-        s.raw(&["DEBUG", "SLEEP", "1"]);
+        Server::raw_on(port, &["DEBUG", "SLEEP", "1"]);
     });
     std::thread::sleep(Duration::from_millis(50));
     let t0 = Instant::now();
