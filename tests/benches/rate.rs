@@ -48,17 +48,19 @@ fn nonzero(n: u32) -> NonZeroU32 {
 /// A burst no benchmark spends: every check takes the admit path.
 const HUGE: u32 = 1_000_000_000;
 
-/// A `Timer` on governor's clock: quanta's TSC reading.
+/// A `Timer` on governor's clock, read the way governor reads it: quanta's
+/// raw TSC counter scaled to nanoseconds (`now_nanos`, which the limiter's
+/// check uses; `now` builds the `Instant` from the same reading).
 #[derive(Clone)]
 struct QuantaTimer {
     clock: quanta::Clock,
-    origin: quanta::Instant,
+    origin: u64,
 }
 
 impl QuantaTimer {
     fn new() -> QuantaTimer {
         let clock = quanta::Clock::new();
-        let origin = clock.now();
+        let origin = clock.raw();
         QuantaTimer { clock, origin }
     }
 }
@@ -66,7 +68,10 @@ impl QuantaTimer {
 impl Timer for QuantaTimer {
     type Sleep = <Smol as Timer>::Sleep;
     fn now(&self) -> Instant {
-        Instant::from_origin(self.clock.now().duration_since(self.origin))
+        Instant::from_origin(Duration::from_nanos(self.now_nanos()))
+    }
+    fn now_nanos(&self) -> u64 {
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
     }
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         Smol::current().sleep(duration)

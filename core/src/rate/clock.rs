@@ -29,9 +29,9 @@ impl EpochClock {
     }
 
     /// Nanoseconds since the Unix epoch.
+    #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
-        self.origin_ns
-            .saturating_add(saturating_ns(self.timer.now().since_origin()))
+        self.origin_ns.saturating_add(self.timer.now_nanos())
     }
 
     pub(crate) fn timer(&self) -> &AnyTimer {

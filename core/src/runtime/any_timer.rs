@@ -12,6 +12,7 @@ use crate::runtime::{BoxTask, Instant, MaybeSend, MaybeSync, Timer};
 
 trait DynTimer: MaybeSend + MaybeSync {
     fn now(&self) -> Instant;
+    fn now_nanos(&self) -> u64;
     fn sleep_boxed(&self, duration: Duration) -> BoxTask;
     fn sleep_until_boxed(&self, at: Instant) -> BoxTask;
 }
@@ -19,6 +20,9 @@ trait DynTimer: MaybeSend + MaybeSync {
 impl<T: Timer + 'static> DynTimer for T {
     fn now(&self) -> Instant {
         Timer::now(self)
+    }
+    fn now_nanos(&self) -> u64 {
+        Timer::now_nanos(self)
     }
     fn sleep_boxed(&self, duration: Duration) -> BoxTask {
         Box::pin(self.sleep(duration))
@@ -51,10 +55,53 @@ impl Timer for AnyTimer {
     fn now(&self) -> Instant {
         self.0.now()
     }
+    fn now_nanos(&self) -> u64 {
+        self.0.now_nanos()
+    }
     fn sleep(&self, duration: Duration) -> BoxTask {
         self.0.sleep_boxed(duration)
     }
     fn sleep_until(&self, at: Instant) -> BoxTask {
         self.0.sleep_until_boxed(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::VirtualRuntime;
+
+    /// A clock that answers `now_nanos` itself (as a TSC clock would).
+    #[derive(Clone)]
+    struct Counting(u64);
+
+    impl Timer for Counting {
+        type Sleep = BoxTask;
+        fn now(&self) -> Instant {
+            Instant::from_origin(Duration::from_nanos(self.0))
+        }
+        fn now_nanos(&self) -> u64 {
+            self.0
+        }
+        fn sleep(&self, _: Duration) -> BoxTask {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[test]
+    fn now_nanos_agrees_with_now_and_reaches_through_every_wrapper() {
+        let rt = VirtualRuntime::new();
+        rt.advance(Duration::from_millis(1500));
+        assert_eq!(Timer::now_nanos(&rt), 1_500_000_000);
+        assert_eq!(Timer::now_nanos(&AnyTimer::new(rt.clone())), 1_500_000_000);
+        assert_eq!(Timer::now_nanos(&&rt), 1_500_000_000);
+        // An override is what the erased timer reports.
+        let own = Counting(42);
+        assert_eq!(Timer::now_nanos(&AnyTimer::new(own.clone())), 42);
+        assert_eq!(Timer::now_nanos(&std::sync::Arc::new(own)), 42);
+        // Saturates instead of wrapping past u64 nanoseconds (584 years).
+        let far = VirtualRuntime::new();
+        far.advance(Duration::from_secs(u64::MAX / 1_000_000_000 + 1));
+        assert_eq!(Timer::now_nanos(&far), u64::MAX);
     }
 }

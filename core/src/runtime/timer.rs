@@ -49,6 +49,20 @@ pub trait Timer: MaybeSend + MaybeSync {
     /// The current instant on this timer's clock. Never goes backwards.
     fn now(&self) -> Instant;
 
+    /// [`now`](Timer::now) as whole nanoseconds since the clock's origin,
+    /// saturating at `u64::MAX` (about 584 years).
+    ///
+    /// The default builds the [`Instant`] and converts it. A clock that
+    /// counts nanoseconds anyway can answer directly: hot paths that need
+    /// only a number (the rate limiter's check) then skip the round trip
+    /// through `Duration`. It must agree with `now`.
+    fn now_nanos(&self) -> u64 {
+        let d = self.now().since_origin();
+        d.as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()))
+    }
+
     /// A future that completes once `duration` has passed.
     ///
     /// A zero duration completes at the first poll (implementations may yield
@@ -73,6 +87,9 @@ impl<T: Timer + ?Sized> Timer for &T {
     fn now(&self) -> Instant {
         (**self).now()
     }
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
+    }
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         (**self).sleep(duration)
     }
@@ -88,6 +105,9 @@ where
     type Sleep = T::Sleep;
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
     }
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         (**self).sleep(duration)
