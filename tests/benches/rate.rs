@@ -25,6 +25,7 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use governor::clock::MonotonicClock;
 use governor::{Quota, RateLimiter as Governor};
 use staunch::adaptive::{Aimd, ConcurrencyLimit};
 use staunch::bulkhead::Bulkhead;
@@ -108,6 +109,9 @@ fn main() {
     let rt = Smol::current();
 
     let theirs = Governor::direct(quota());
+    // governor on `std::time::Instant` too, the clock smol's timer reads:
+    // the smol-clock rows then compare the limiters on one clock as well.
+    let theirs_std = Governor::direct_with_clock(quota(), MonotonicClock);
     for (clock, ours) in [
         ("smol-clock", limiter(rt.clone())),
         ("quanta-clock", limiter(QuantaTimer::new())),
@@ -119,11 +123,18 @@ fn main() {
                     black_box(ours.check().is_ok());
                 }
             },
-            &mut [("governor", &mut || {
-                for _ in 0..CALLS {
-                    black_box(theirs.check().is_ok());
-                }
-            })],
+            &mut [
+                ("governor", &mut || {
+                    for _ in 0..CALLS {
+                        black_box(theirs.check().is_ok());
+                    }
+                }),
+                ("governor on std Instant", &mut || {
+                    for _ in 0..CALLS {
+                        black_box(theirs_std.check().is_ok());
+                    }
+                }),
+            ],
         );
     }
 
@@ -161,13 +172,22 @@ fn main() {
                     }
                 });
             },
-            &mut [("governor", &mut || {
-                two_threads(|| {
-                    for _ in 0..calls {
-                        black_box(theirs.check().is_ok());
-                    }
-                });
-            })],
+            &mut [
+                ("governor", &mut || {
+                    two_threads(|| {
+                        for _ in 0..calls {
+                            black_box(theirs.check().is_ok());
+                        }
+                    });
+                }),
+                ("governor on std Instant", &mut || {
+                    two_threads(|| {
+                        for _ in 0..calls {
+                            black_box(theirs_std.check().is_ok());
+                        }
+                    });
+                }),
+            ],
         );
     }
 
