@@ -383,6 +383,16 @@ impl CollectingSink {
     }
 }
 
+/// A flag that code sets to show that it ran.
+pub fn flag() -> Arc<std::sync::atomic::AtomicBool> {
+    Arc::new(std::sync::atomic::AtomicBool::new(false))
+}
+
+/// Whether `flag` was set.
+pub fn ran(flag: &std::sync::atomic::AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst)
+}
+
 /// Yields to the executor once (core's own, so cases use what users use).
 pub use staunch::runtime::yield_now;
 

@@ -56,6 +56,17 @@ pub trait Timer: MaybeSend + MaybeSync {
     /// counts nanoseconds anyway can answer directly: hot paths that need
     /// only a number (the rate limiter's check) then skip the round trip
     /// through `Duration`. It must agree with `now`.
+    ///
+    /// ```
+    /// use staunch::runtime::Timer;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// rt.advance(Duration::from_millis(1500));
+    /// assert_eq!(rt.now_nanos(), 1_500_000_000);
+    /// assert_eq!(rt.now().since_origin(), Duration::from_nanos(rt.now_nanos()));
+    /// ```
     fn now_nanos(&self) -> u64 {
         let d = self.now().since_origin();
         d.as_secs()

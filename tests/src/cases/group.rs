@@ -8,7 +8,9 @@ use staunch::group::{Background, ChildEnd, ChildError, GroupSpawnError, TaskGrou
 use staunch::runtime::{SpawnError, UnobservedKind};
 use staunch::scope::{CancelReason, CancelScope};
 
-use crate::harness::{CollectingSink, DropCounter, Gauge, TestRuntime, eventually, ms, yield_now};
+use crate::harness::{
+    CollectingSink, DropCounter, Gauge, TestRuntime, eventually, flag, ms, yield_now,
+};
 
 /// `join` returns every child's value in spawn order, whatever order they finish in.
 pub async fn group_join_returns_values_in_spawn_order<R: TestRuntime>(rt: R) {
@@ -569,10 +571,6 @@ pub async fn cancel_with_grace_reports_what_finished_and_what_was_dropped<R: Tes
         .expect("it finished within the grace");
     let err = group.join().await.unwrap_err();
     assert_eq!(err.cancelled, 3);
-}
-
-fn flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
 }
 
 /// `spawn` returns a handle that aborts its child alone: the child's future

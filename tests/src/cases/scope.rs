@@ -10,7 +10,7 @@ use staunch::scope::{
 };
 use staunch::timeout::{Elapsed, timeout};
 
-use crate::harness::{DropCounter, TestRuntime, eventually, ms};
+use crate::harness::{DropCounter, TestRuntime, eventually, flag, ms, ran};
 
 /// A scope that is never cancelled returns its future's output.
 pub async fn scope_run_returns_the_output_when_not_cancelled<R: TestRuntime>(rt: R) {
@@ -220,15 +220,6 @@ pub async fn cancelling_a_token_wakes_every_task_waiting_on_it<R: TestRuntime>(r
             R::NAME
         );
     }
-}
-
-/// A flag that code sets to show that it ran.
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
-
-fn ran(flag: &AtomicBool) -> bool {
-    flag.load(Ordering::SeqCst)
 }
 
 /// trio `test_cancel_scope_nesting`: with scopes 1 ⊃ 2 ⊃ 3 run inside each
