@@ -32,6 +32,40 @@
 //! });
 //! assert!(result.unwrap().unwrap().is_err()); // timed out after exactly 1 s
 //! ```
+//!
+//! # One vocabulary
+//!
+//! Every primitive speaks the same few verbs:
+//!
+//! | you want to | write | you get |
+//! |---|---|---|
+//! | guard one operation | `breaker.call(op)`, `bulkhead.call(op)`, `limit.call(op)`, `fallback.call(op)`, `scope.call(op)`, [`timeout::call`]`(&rt, d, op)` | `Result<T, Error<E>>` |
+//! | run a closure once per attempt | `retry.run(\|attempt\| op)`, `hedge.run(..)`, `policy.run(..)`; every closure gets the same [`retry::Attempt`] and may ignore it | `Result<T, RetryError<E>>` (retry), `Result<T, Error<E>>` (hedge, policy) |
+//! | compose guards | pass one guard's call to another, in either order: `breaker.call(bulkhead.call(op))` | one flat `Result<T, Error<E>>` |
+//! | await a spawned task as one result | `handle.flatten()` | `Result<T, Error<E>>` |
+//!
+//! `op` is a [`Fallible`]: any future of `Result<T, E>` (its error becomes
+//! [`Error::Inner`]) or another staunch call, a [`Guarded`], whose
+//! [`Error`] passes through as it is, so the outer guard sees an inner
+//! timeout, rejection or cancellation for what it is. A `Guarded` is
+//! awaited like any future (see [`fallible`] for where a `Future` proper is
+//! needed).
+//!
+//! ```
+//! use staunch::breaker::CircuitBreaker;
+//! use staunch::retry::Retry;
+//! use staunch::testing::VirtualRuntime;
+//! use std::time::Duration;
+//!
+//! async fn fetch() -> Result<&'static str, std::io::Error> { Ok("<html>") }
+//!
+//! let rt = VirtualRuntime::new();
+//! let retry = Retry::builder(rt.clone()).attempt_timeout(Duration::from_secs(2)).build()?;
+//! let breaker = CircuitBreaker::builder(rt.clone()).build()?;
+//! let page = rt.block_on(retry.run(|_| breaker.call(fetch())))?;
+//! assert_eq!(page?, "<html>");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -46,6 +80,7 @@ pub mod adaptive;
 pub mod breaker;
 pub mod bulkhead;
 pub mod fallback;
+pub mod fallible;
 pub mod gather;
 pub mod group;
 pub mod hedge;
@@ -62,3 +97,4 @@ pub mod timeout;
 
 pub use config::ConfigError;
 pub use error::{Error, ErrorKind};
+pub use fallible::{Failure, Fallible, Guarded};

@@ -12,6 +12,7 @@
 //! own cost is spread thin and the per-call overhead shows.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::IntoFuture;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -168,7 +169,9 @@ fn main() {
     let call = |n: u32| {
         rt.advance(Duration::from_micros(100));
         let out = block_on(
-            windowed.call(async move { if n.is_multiple_of(10) { Err(()) } else { Ok(n) } }),
+            windowed
+                .call(async move { if n.is_multiple_of(10) { Err(()) } else { Ok(n) } })
+                .into_future(),
         );
         black_box(out.ok());
     };

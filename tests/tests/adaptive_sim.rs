@@ -99,8 +99,12 @@ fn simulate(make: impl FnOnce(&VirtualRuntime) -> Limiter) -> Outcome {
                                         .map_err(staunch::Error::<()>::Timeout)
                                 };
                                 let out = match &*limiter {
-                                    Limiter::Static(b) => b.call_layered(timed).await,
-                                    Limiter::Adaptive(l) => l.call_layered(timed).await,
+                                    Limiter::Static(b) => {
+                                        b.call(staunch::Guarded::new(timed)).await
+                                    }
+                                    Limiter::Adaptive(l) => {
+                                        l.call(staunch::Guarded::new(timed)).await
+                                    }
                                 };
                                 match out {
                                     Ok(()) => {

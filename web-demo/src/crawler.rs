@@ -16,7 +16,7 @@ use staunch::observe::{Event, Observers};
 use staunch::retry::{Backoff, Decision, Retry};
 use staunch::runtime::{Instant, Timer};
 use staunch::scope::CancelScope;
-use staunch::timeout::timeout;
+use staunch::timeout::{self, timeout};
 
 use crate::report::{CrawlReport, HostReport, Outcome, PageEvent};
 use crate::site::{FetchError, HOSTS, Site};
@@ -349,16 +349,10 @@ async fn resilient<T: Timer + Clone + 'static>(
             // retry -> breaker -> timeout -> fetch: the breaker sees timeouts
             // as failures, and an open breaker stops the retries at once.
             let result = retry
-                .run_layered(|attempt| {
+                .run(|attempt| {
                     attempts.set(attempt.number());
-                    breaker.call_layered(async move {
-                        let fetch = tally.site.fetch(tally.timer, id, attempt.number());
-                        match timeout(tally.timer, ATTEMPT_TIMEOUT, fetch).await {
-                            Ok(Ok(page)) => Ok(page),
-                            Ok(Err(e)) => Err(Error::Inner(e)),
-                            Err(elapsed) => Err(Error::Timeout(elapsed)),
-                        }
-                    })
+                    let fetch = tally.site.fetch(tally.timer, id, attempt.number());
+                    breaker.call(timeout::call(tally.timer, ATTEMPT_TIMEOUT, fetch))
                 })
                 .await;
             match result {

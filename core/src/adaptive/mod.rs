@@ -50,6 +50,7 @@ use std::time::Duration;
 pub use algorithm::{Aimd, Algorithm, Gradient2};
 
 use crate::bulkhead::Rejected;
+use crate::fallible::{Fallible, Guarded};
 use crate::observe::{Event, Observers};
 use crate::runtime::AnyTimer;
 use crate::runtime::{BoxTask, Instant, Timer};
@@ -212,50 +213,24 @@ impl ConcurrencyLimit {
         Acquire(WaitForSlot::new(self.clone()))
     }
 
-    /// Runs a fallible `future` inside the limit: a success is a latency
-    /// sample; its own error teaches nothing (it says nothing about load).
-    /// For work that returns no `Result`, use [`acquire`](Self::acquire).
+    /// Runs `op` inside the limit and learns from it. `op` is a future of
+    /// `Result<T, E>` or another staunch call (see [`Fallible`]).
+    ///
+    /// A success is a latency sample; a timeout or a rejection below is a
+    /// drop (overload); the operation's own error, a panic and an open
+    /// circuit teach nothing (they say nothing about load); cancellation
+    /// teaches nothing. For work that returns no `Result`, use
+    /// [`acquire`](Self::acquire).
     ///
     /// # Errors
     ///
     /// [`Error::Rejected`] as for [`acquire`](Self::acquire) (the future is
-    /// then dropped without being polled); [`Error::Inner`] with the
-    /// future's own error.
+    /// then dropped without being polled); otherwise the operation's error
+    /// ([`Error::Inner`] for a plain future's own error).
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future frees the slot and teaches nothing.
-    ///
-    /// ```
-    /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
-    /// use staunch::testing::VirtualRuntime;
-    ///
-    /// let rt = VirtualRuntime::new();
-    /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default()).build()?;
-    /// assert_eq!(rt.block_on(limit.call(async { Ok::<_, std::io::Error>(7) })).unwrap().unwrap(), 7);
-    /// # Ok::<(), staunch::ConfigError>(())
-    /// ```
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, Error<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        self.call_layered(async { future.await.map_err(Error::Inner) })
-            .await
-    }
-
-    /// Like [`call`](Self::call), for a staunch stage returning
-    /// [`Error<E>`](Error). Success is a latency sample; a timeout or a
-    /// rejection below is a drop (overload); the operation's own error, a
-    /// panic and an open circuit teach nothing (they say nothing about
-    /// load); cancellation teaches nothing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Rejected`] when refused, or the future's own error.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
+    /// Dropping the returned call frees the slot and teaches nothing.
     ///
     /// ```
     /// use staunch::adaptive::{Aimd, ConcurrencyLimit};
@@ -267,23 +242,29 @@ impl ConcurrencyLimit {
     /// let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
     ///     .initial_limit(10)
     ///     .build()?;
-    /// let timed_out = async { Err::<(), staunch::Error<()>>(Elapsed { after: Duration::ZERO }.into()) };
-    /// assert!(rt.block_on(limit.call_layered(timed_out)).unwrap().is_err());
-    /// assert_eq!(limit.limit(), 5); // a timeout is overload: the limit halves
+    /// // A timeout below is overload: the limit halves.
+    /// let timed_out = staunch::Guarded::new(async { Err::<(), staunch::Error<()>>(Elapsed { after: Duration::ZERO }.into()) });
+    /// assert!(rt.block_on(limit.call(timed_out)).unwrap().unwrap_err().is_timeout());
+    /// assert_eq!(limit.limit(), 5);
+    /// assert_eq!(rt.block_on(limit.call(async { Ok::<_, std::io::Error>(7) })).unwrap().unwrap(), 7);
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
-    where
-        F: Future<Output = Result<T, Error<E>>>,
-    {
-        let permit = self.acquire().await?;
-        let out = future.await;
-        match &out {
-            Ok(_) => permit.success(),
-            Err(Error::Timeout(_) | Error::Rejected(_) | Error::RateLimited(_)) => permit.dropped(),
-            Err(_) => permit.ignore(),
-        }
-        out
+    pub fn call<G: Fallible>(
+        &self,
+        op: G,
+    ) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>> {
+        Guarded::new(async move {
+            let permit = self.acquire().await?;
+            let out = crate::fallible::lifted(op).await;
+            match &out {
+                Ok(_) => permit.success(),
+                Err(Error::Timeout(_) | Error::Rejected(_) | Error::RateLimited(_)) => {
+                    permit.dropped()
+                }
+                Err(_) => permit.ignore(),
+            }
+            out
+        })
     }
 
     fn permit(&self, in_flight: usize) -> LimitPermit {

@@ -7,12 +7,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::ticket::{Ticket, Verdict};
+use super::ticket::Ticket;
 use super::{CircuitBreaker, Guard};
 use crate::Error;
+use crate::fallible::Fallible;
 
 /// Where a [`Call`] is: not yet admitted, admitted and running, or finished.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +25,9 @@ enum Stage {
 }
 
 pin_project_lite::pin_project! {
-    /// A call through a [`CircuitBreaker`]; created by
-    /// [`CircuitBreaker::call`], see there.
+    /// The future of a call through a [`CircuitBreaker`]: what
+    /// [`CircuitBreaker::call`] gives as its
+    /// [`into_future()`](std::future::IntoFuture::into_future), see there.
     ///
     /// The breaker is asked for admission at the first poll. A refused call
     /// never polls its future.
@@ -58,14 +61,15 @@ pin_project_lite::pin_project! {
     /// Dropping an admitted, unfinished `Call` counts as neither success nor
     /// failure and frees its half-open probe slot.
     #[must_use = "a breaker Call does nothing unless awaited; the operation will not run"]
-    pub struct Call<'a, F> {
+    pub struct Call<'a, G: Fallible> {
         breaker: &'a CircuitBreaker,
         #[pin]
-        future: F,
+        future: G::Future,
         stage: Stage,
+        shape: PhantomData<fn() -> G>,
     }
 
-    impl<F> PinnedDrop for Call<'_, F> {
+    impl<G: Fallible> PinnedDrop for Call<'_, G> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Stage::Admitted(ticket) = *this.stage {
@@ -75,22 +79,23 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'a, F> Call<'a, F> {
-    pub(super) fn new(breaker: &'a CircuitBreaker, future: F) -> Self {
+impl<'a, G: Fallible> Call<'a, G> {
+    pub(super) fn new(breaker: &'a CircuitBreaker, work: G) -> Self {
         Call {
             breaker,
-            future,
+            future: work.into_fallible(),
             stage: Stage::Fresh,
+            shape: PhantomData,
         }
     }
 }
 
-impl<F, T, E> Future for Call<'_, F>
+impl<G> Future for Call<'_, G>
 where
-    F: Future<Output = Result<T, E>>,
-    E: 'static,
+    G: Fallible,
+    G::Err: 'static,
 {
-    type Output = Result<T, Error<E>>;
+    type Output = Result<G::Ok, Error<G::Err>>;
 
     // Always inlined: left to itself LLVM keeps this poll out of line, and
     // the call's state then goes through memory on every call (11.9 ns a
@@ -127,17 +132,15 @@ where
             *this.stage = Stage::Admitted(guard.keep());
             return Poll::Pending;
         };
-        let verdict = match &out {
-            Ok(_) => Verdict::Success,
-            Err(error) => this.breaker.classify_inner(error),
-        };
-        guard.report(verdict);
+        // Judged in place: the output is reshaped only after the report,
+        // so a small plain result stays in registers across it.
+        guard.report(this.breaker.classify(G::failure(&out)));
         *this.stage = Stage::Done;
-        Poll::Ready(out.map_err(Error::Inner))
+        Poll::Ready(G::lift(out))
     }
 }
 
-impl<F> fmt::Debug for Call<'_, F> {
+impl<G: Fallible> fmt::Debug for Call<'_, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             Stage::Fresh => "fresh",

@@ -23,7 +23,7 @@
 //! task, so it works on every runtime and in the browser.
 //!
 //! Cancellation is never counted: a call whose future is dropped, or that
-//! ends in [`Error::Cancelled`], counts as neither success nor failure.
+//! ends in [`Error::Cancelled`](crate::Error::Cancelled), counts as neither success nor failure.
 //!
 //! ```
 //! use staunch::breaker::{CircuitBreaker, CircuitState};
@@ -85,7 +85,6 @@ mod window;
 mod tests;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +93,8 @@ pub use call::Call;
 pub use config::CircuitBreakerBuilder;
 pub use error::CircuitOpen;
 
-use crate::Error;
+use crate::ErrorKind;
+use crate::fallible::{Failure, Fallible, Guarded};
 use crate::runtime::Timer;
 use crate::typed::Typed;
 use machine::Shared;
@@ -208,84 +208,54 @@ impl CircuitBreaker {
         CircuitBreakerBuilder::new(timer)
     }
 
-    /// Runs `future` if the breaker admits it, and records its outcome.
+    /// Runs `op` if the breaker admits it, and records its outcome.
     ///
-    /// The future is not polled (only dropped) when the call is refused.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CircuitOpen`] when refused; [`Error::Inner`] with the
-    /// operation's own error otherwise.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the returned future counts as neither success nor failure.
-    ///
-    /// ```
-    /// # use staunch::breaker::CircuitBreaker;
-    /// # let rt = staunch::testing::VirtualRuntime::new();
-    /// let breaker = CircuitBreaker::builder(rt.clone()).build()?;
-    /// let out = rt.block_on(breaker.call(async { Ok::<_, std::io::Error>(7) })).unwrap();
-    /// assert_eq!(out.unwrap(), 7);
-    /// # Ok::<(), staunch::ConfigError>(())
-    /// ```
-    pub fn call<T, E, F>(&self, future: F) -> Call<'_, F>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: 'static,
-    {
-        Call::new(self, future)
-    }
-
-    /// Like [`call`](Self::call), for a future that is itself a staunch
-    /// stage returning [`Error<E>`](Error) (the form the policy pipeline
-    /// uses). Timeouts and panics count as failures; cancellation, an inner
-    /// open circuit and a bulkhead rejection count as neither.
+    /// `op` is a future of `Result<T, E>` or another staunch call (see
+    /// [`Fallible`]). The operation's own error counts as a failure unless
+    /// [`failure_if`](CircuitBreakerBuilder::failure_if) says otherwise; a
+    /// timeout or a panic below counts as a failure; a cancellation, an
+    /// inner open circuit and a rejection count as neither. The future is
+    /// not polled (only dropped) when the call is refused.
     ///
     /// # Errors
     ///
-    /// [`Error::CircuitOpen`] when refused; otherwise the future's own error.
+    /// [`Error::CircuitOpen`](crate::Error::CircuitOpen) when refused; otherwise the operation's error
+    /// ([`Error::Inner`](crate::Error::Inner) for a plain future's own error).
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future counts as neither success nor failure.
+    /// Dropping the returned call counts as neither success nor failure.
     ///
     /// ```
     /// # use staunch::breaker::CircuitBreaker;
     /// # use staunch::scope::{Cancelled, CancelReason};
     /// # let rt = staunch::testing::VirtualRuntime::new();
     /// let breaker = CircuitBreaker::builder(rt.clone()).consecutive_failures(1).build()?;
+    /// let out = rt.block_on(breaker.call(async { Ok::<_, std::io::Error>(7) })).unwrap();
+    /// assert_eq!(out.unwrap(), 7);
+    /// // A cancelled call below is never counted.
     /// let cancelled = staunch::Error::<std::io::Error>::Cancelled(Cancelled { reason: CancelReason::Shutdown });
-    /// let _ = rt.block_on(breaker.call_layered(async { Err::<(), _>(cancelled) }));
-    /// assert_eq!(breaker.metrics().calls, 0); // never counted
+    /// let _ = rt.block_on(breaker.call(staunch::Guarded::new(async { Err::<(), _>(cancelled) })));
+    /// assert_eq!(breaker.metrics().calls, 1);
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
+    pub fn call<G>(&self, op: G) -> Guarded<Call<'_, G>>
     where
-        F: Future<Output = Result<T, Error<E>>>,
-        E: 'static,
+        G: Fallible,
+        G::Err: 'static,
     {
-        let guard = self.admit()?;
-        let out = future.await;
-        let verdict = match &out {
-            Ok(_) => Verdict::Success,
-            Err(Error::Inner(e)) => self.classify_inner(e),
-            Err(Error::Timeout(_) | Error::Panicked(_)) => Verdict::Failure,
-            Err(_) => Verdict::Ignore,
-        };
-        guard.report(verdict);
-        out
+        Guarded::new(Call::new(self, op))
     }
 
-    /// Admits a call for `call`: like an [`AdmittedCall`] but borrowing the
-    /// breaker, so the hot path touches no reference count.
+    /// What one call's outcome means to the breaker.
     #[inline]
-    fn admit(&self) -> Result<Guard<'_>, CircuitOpen> {
-        let ticket = self.shared.acquire()?;
-        Ok(Guard {
-            shared: &self.shared,
-            ticket,
-        })
+    fn classify<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Verdict {
+        match failure {
+            None => Verdict::Success,
+            Some(Failure::Inner(e)) => self.classify_inner(e),
+            Some(Failure::Staunch(ErrorKind::Timeout | ErrorKind::Panicked)) => Verdict::Failure,
+            Some(Failure::Staunch(_)) => Verdict::Ignore,
+        }
     }
 
     #[inline]

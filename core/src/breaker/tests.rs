@@ -1,8 +1,10 @@
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use super::*;
+use crate::Error;
 use crate::observe::{Event, Observers};
 use crate::runtime::{Instant, Timer};
 use crate::scope::{CancelReason, Cancelled};
@@ -204,7 +206,7 @@ fn cancellation_is_never_counted_as_a_failure() {
     };
     for _ in 0..10 {
         let out = rt
-            .block_on(b.call_layered(async { Err::<(), _>(cancelled()) }))
+            .block_on(b.call(crate::Guarded::new(async { Err::<(), _>(cancelled()) })))
             .unwrap();
         assert!(out.unwrap_err().is_cancelled());
     }
@@ -224,7 +226,7 @@ fn timeouts_count_as_failures_and_the_predicate_decides_the_rest() {
         .build()
         .unwrap();
     let run = |e: Error<&'static str>| {
-        let _ = rt.block_on(b.call_layered(async move { Err::<(), _>(e) }));
+        let _ = rt.block_on(b.call(crate::Guarded::new(async move { Err::<(), _>(e) })));
     };
     run(Error::Timeout(Elapsed { after: ms(1) }));
     run(Error::Inner("not found")); // counts as a success: resets the streak
@@ -427,7 +429,9 @@ fn pybreaker_3_a_slow_call_does_not_hold_up_other_calls() {
     // breaker free for every other caller.
     let rt = VirtualRuntime::new();
     let b = small(&rt);
-    let hung = b.call(std::future::pending::<Result<(), &str>>());
+    let hung = b
+        .call(std::future::pending::<Result<(), &str>>())
+        .into_future();
     let mut hung = Box::pin(hung);
     let waker = futures::task::noop_waker();
     let mut cx = std::task::Context::from_waker(&waker);
@@ -745,7 +749,10 @@ mod loom_tests {
 fn a_pending_probe_call_that_is_dropped_frees_its_slot() {
     let rt = VirtualRuntime::new();
     let b = half_open(&rt);
-    let mut hung = Box::pin(b.call(futures::future::pending::<Result<(), &str>>()));
+    let mut hung = Box::pin(
+        b.call(futures::future::pending::<Result<(), &str>>())
+            .into_future(),
+    );
     assert!(futures::FutureExt::now_or_never(hung.as_mut()).is_none());
     let other = b.try_acquire().unwrap();
     assert!(b.try_acquire().is_err(), "both probe slots are taken");
@@ -761,7 +768,10 @@ fn a_probe_whose_future_panics_at_its_first_poll_frees_its_slot() {
     let rt = VirtualRuntime::new();
     let b = half_open(&rt);
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        futures::executor::block_on(b.call(async { panic!("boom") as Result<(), &str> }))
+        futures::executor::block_on(
+            b.call(async { panic!("boom") as Result<(), &str> })
+                .into_future(),
+        )
     }));
     assert!(panicked.is_err());
     let p1 = b.try_acquire().unwrap();
@@ -780,7 +790,7 @@ fn a_probe_whose_future_panics_at_its_first_poll_frees_its_slot() {
 fn a_call_polled_after_it_completed_panics_with_a_clear_message() {
     let rt = VirtualRuntime::new();
     let b = small(&rt);
-    let mut call = Box::pin(b.call(async { Ok::<_, &str>(1) }));
+    let mut call = Box::pin(b.call(async { Ok::<_, &str>(1) }).into_future());
     assert!(futures::FutureExt::now_or_never(call.as_mut()).is_some());
     let _ = futures::FutureExt::now_or_never(call.as_mut());
 }
@@ -801,10 +811,13 @@ fn a_probe_that_panics_on_a_later_poll_frees_its_slot_exactly_once() {
         },
     );
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        futures::executor::block_on(b.call(async {
-            flaky.await;
-            Ok::<(), &str>(())
-        }))
+        futures::executor::block_on(
+            b.call(async {
+                flaky.await;
+                Ok::<(), &str>(())
+            })
+            .into_future(),
+        )
     }));
     assert!(panicked.is_err());
     // Released once: exactly the two configured probe slots are free again.

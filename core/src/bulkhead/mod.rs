@@ -24,8 +24,9 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 //!
-//! Guards compose in either order with one `?`: the `_layered` form takes a
-//! stage that already speaks [`staunch::Error`](crate::Error).
+//! Guards compose in either order with one `?`: a guard's `call` takes
+//! another guard's call as it takes a plain future, and passes its
+//! [`staunch::Error`](crate::Error) through (see [`Fallible`]).
 //!
 //! ```
 //! use staunch::{breaker::CircuitBreaker, bulkhead::Bulkhead, Error};
@@ -37,8 +38,8 @@
 //! let breaker = CircuitBreaker::builder(rt.clone()).build()?;
 //! let bulkhead = Bulkhead::builder(rt.clone(), 8).build()?;
 //! let both = async {
-//!     let a = breaker.call_layered(bulkhead.call(fetch())).await?;
-//!     let b = bulkhead.call_layered(breaker.call(fetch())).await?;
+//!     let a = breaker.call(bulkhead.call(fetch())).await?;
+//!     let b = bulkhead.call(breaker.call(fetch())).await?;
 //!     Ok::<_, Error<io::Error>>(a + b)
 //! };
 //! assert_eq!(rt.block_on(both).unwrap().unwrap(), 14);
@@ -62,6 +63,7 @@ pub use error::Rejected;
 
 use crate::ConfigError;
 use crate::Error;
+use crate::fallible::{Fallible, Guarded};
 use crate::observe::{Event, Observers};
 use crate::runtime::{AnyTimer, Timer};
 use queue::{Entered, Slots};
@@ -164,43 +166,39 @@ impl Bulkhead {
         Acquire::new(self.clone())
     }
 
-    /// Runs a fallible `future` inside the bulkhead, holding a slot while
-    /// it runs. For work that returns no `Result`, hold a [`Slot`] from
-    /// [`acquire`](Self::acquire) instead.
+    /// Runs `op` inside the bulkhead, holding a slot while it runs. `op` is
+    /// a future of `Result<T, E>` or another staunch call (see
+    /// [`Fallible`]). For work that returns no `Result`, hold a [`Slot`]
+    /// from [`acquire`](Self::acquire) instead.
     ///
     /// # Errors
     ///
     /// [`Error::Rejected`] as for [`acquire`](Self::acquire) (the future is
-    /// then dropped without being polled); [`Error::Inner`] with the
-    /// future's own error.
+    /// then dropped without being polled); otherwise the operation's error
+    /// ([`Error::Inner`] for a plain future's own error).
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future frees the slot or leaves the queue.
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, Error<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        let _slot = self.acquire().await?;
-        future.await.map_err(Error::Inner)
-    }
-
-    /// Like [`call`](Self::call), for a staunch stage returning
-    /// [`Error<E>`](Error); a rejection becomes [`Error::Rejected`].
+    /// Dropping the returned call frees the slot or leaves the queue.
     ///
-    /// # Errors
+    /// ```
+    /// use staunch::bulkhead::Bulkhead;
+    /// use staunch::testing::VirtualRuntime;
     ///
-    /// [`Error::Rejected`], or the future's own error.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    pub async fn call_layered<T, E, F>(&self, future: F) -> Result<T, Error<E>>
-    where
-        F: Future<Output = Result<T, Error<E>>>,
-    {
-        let _permit = self.acquire().await?;
-        future.await
+    /// let rt = VirtualRuntime::new();
+    /// let bulkhead = Bulkhead::builder(rt.clone(), 1).build()?;
+    /// let out = rt.block_on(bulkhead.call(async { Ok::<_, std::io::Error>(7) })).unwrap();
+    /// assert_eq!(out.unwrap(), 7);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn call<G: Fallible>(
+        &self,
+        op: G,
+    ) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>> {
+        Guarded::new(async move {
+            let _slot = self.acquire().await?;
+            crate::fallible::lifted(op).await
+        })
     }
 
     /// How many calls are inside now.

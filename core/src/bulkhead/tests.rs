@@ -6,9 +6,9 @@ use std::time::Duration;
 use std::task::{Context, Poll};
 
 use super::*;
+use crate::gather::gather;
 use crate::runtime::Timer;
 use crate::testing::VirtualRuntime;
-use futures::future::join_all as gather;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

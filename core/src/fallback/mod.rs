@@ -11,7 +11,7 @@
 //! use staunch::fallback::Fallback;
 //!
 //! let cached = Fallback::value(vec!["cached"]);
-//! let out = futures::executor::block_on(cached.call(async { Err::<Vec<&str>, _>("503") }));
+//! let out = futures::executor::block_on(cached.call(async { Err::<Vec<&str>, _>("503") }).into_future());
 //! assert_eq!(out.unwrap(), ["cached"]);
 //! ```
 
@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::Error;
+use crate::fallible::{Fallible, Guarded};
 use crate::observe::{Event, Observers};
 
 /// The boxed future a [`Fallback::with_future`] action returns (`Send`
@@ -119,7 +120,7 @@ impl<T: 'static, E: 'static> Fallback<T, E> {
     /// use staunch::fallback::Fallback;
     ///
     /// let f = Fallback::with(|e: staunch::Error<&str>| Ok::<_, staunch::Error<&str>>(format!("degraded: {e:?}")));
-    /// let out = futures::executor::block_on(f.call(async { Err::<String, _>("timeout") }));
+    /// let out = futures::executor::block_on(f.call(async { Err::<String, _>("timeout") }).into_future());
     /// assert!(out.unwrap().starts_with("degraded"));
     /// ```
     pub fn with(f: impl Fn(Error<E>) -> Result<T, Error<E>> + Send + Sync + 'static) -> Self {
@@ -133,7 +134,7 @@ impl<T: 'static, E: 'static> Fallback<T, E> {
     /// use staunch::fallback::Fallback;
     ///
     /// let f = Fallback::with_future(|_e: staunch::Error<&str>| Box::pin(async { Ok(2) }));
-    /// let out = futures::executor::block_on(f.call(async { Err::<i32, _>("down") }));
+    /// let out = futures::executor::block_on(f.call(async { Err::<i32, _>("down") }).into_future());
     /// assert_eq!(out.unwrap(), 2);
     /// ```
     pub fn with_future(
@@ -151,7 +152,7 @@ impl<T, E> Fallback<T, E> {
     /// use staunch::fallback::Fallback;
     ///
     /// let f = Fallback::value(0).when(|e: &staunch::Error<&str>| e.is_timeout());
-    /// let out = futures::executor::block_on(f.call(async { Err::<i32, _>("bad request") }));
+    /// let out = futures::executor::block_on(f.call(async { Err::<i32, _>("bad request") }).into_future());
     /// assert_eq!(out.unwrap_err().into_inner(), Some("bad request"));
     /// ```
     #[must_use]
@@ -184,8 +185,11 @@ impl<T, E> Fallback<T, E> {
         !error.is_cancelled() && self.when.as_ref().is_none_or(|w| w(error))
     }
 
-    /// Runs `future`; if it fails with an error the fallback applies to,
-    /// answers with the fallback instead.
+    /// Runs `op`; if it fails with an error the fallback applies to,
+    /// answers with the fallback instead. `op` is a future of
+    /// `Result<T, E>` or another staunch call (see [`Fallible`]), so a
+    /// fallback can stand outside a whole pipeline:
+    /// `fallback.call(policy.run(..))`.
     ///
     /// # Errors
     ///
@@ -194,27 +198,16 @@ impl<T, E> Fallback<T, E> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future drops the call or the fallback.
-    pub async fn call<F>(&self, future: F) -> Result<T, Error<E>>
+    /// Dropping the returned call drops the operation or the fallback.
+    pub fn call<G>(&self, op: G) -> Guarded<impl Future<Output = Result<T, Error<E>>>>
     where
-        F: Future<Output = Result<T, E>>,
+        G: Fallible<Ok = T, Err = E>,
         E: fmt::Debug,
     {
-        self.call_layered(async { future.await.map_err(Error::Inner) })
-            .await
+        Guarded::new(self.answer(crate::fallible::lifted(op)))
     }
 
-    /// Like [`call`](Self::call), for a staunch stage returning
-    /// [`Error<E>`](Error) (the form the policy pipeline uses).
-    ///
-    /// # Errors
-    ///
-    /// As for [`call`](Self::call).
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`call`](Self::call).
-    pub async fn call_layered<F>(&self, future: F) -> Result<T, Error<E>>
+    async fn answer<F>(&self, future: F) -> Result<T, Error<E>>
     where
         F: Future<Output = Result<T, Error<E>>>,
         E: fmt::Debug,

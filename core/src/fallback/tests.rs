@@ -4,7 +4,11 @@ use std::time::Duration;
 use super::*;
 use crate::scope::{CancelReason, Cancelled};
 use crate::timeout::Elapsed;
-use futures::executor::block_on;
+use std::future::IntoFuture;
+
+fn block_on<F: IntoFuture>(call: F) -> F::Output {
+    futures::executor::block_on(call.into_future())
+}
 
 fn cancelled() -> Error<&'static str> {
     Error::Cancelled(Cancelled {
@@ -21,21 +25,21 @@ fn a_success_passes_through_untouched() {
 #[test]
 fn a_fallback_never_replaces_cancellation() {
     let f = Fallback::value(0).when(|_| true);
-    let out = block_on(f.call_layered(async { Err::<i32, _>(cancelled()) }));
+    let out = block_on(f.call(crate::Guarded::new(async { Err::<i32, _>(cancelled()) })));
     assert!(out.unwrap_err().is_cancelled());
     let g = Fallback::with_future(|_| Box::pin(async { Ok(1) }));
-    let out = block_on(g.call_layered(async { Err::<i32, _>(cancelled()) }));
+    let out = block_on(g.call(crate::Guarded::new(async { Err::<i32, _>(cancelled()) })));
     assert!(out.unwrap_err().is_cancelled());
 }
 
 #[test]
 fn the_predicate_chooses_which_failures_fall_back() {
     let f = Fallback::value(0).when(|e: &Error<&str>| e.is_timeout());
-    let timed_out = block_on(f.call_layered(async {
+    let timed_out = block_on(f.call(crate::Guarded::new(async {
         Err::<i32, _>(Error::Timeout(Elapsed {
             after: Duration::from_millis(1),
         }))
-    }));
+    })));
     assert_eq!(timed_out.unwrap(), 0);
     let inner = block_on(f.call(async { Err::<i32, _>("400") }));
     assert_eq!(inner.unwrap_err().into_inner(), Some("400"));

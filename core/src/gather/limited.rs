@@ -11,17 +11,20 @@
 //! - Once the iterator returns `None` it is dropped and never asked again.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::TryFuture;
-use futures::future::{FusedFuture, IntoFuture, TryFutureExt};
+use futures::future::{FusedFuture, IntoFuture as AsTry, TryFutureExt};
 
 use super::error::GatherError;
 use super::lanes::Lanes;
 use super::pool::{Pool, Slots};
+
+/// The future an item of `I` turns into.
+type Work<I> = <<I as Iterator>::Item as IntoFuture>::IntoFuture;
 
 /// The most lane entries reserved up front from an iterator's size hint.
 /// The hint is only a promise about an iterator that may never be drained
@@ -196,15 +199,15 @@ impl<I: Iterator, F: Future, O> fmt::Debug for Feeder<I, F, O> {
 pub struct GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
-    feeder: Option<Feeder<I, I::Item, <I::Item as Future>::Output>>,
+    feeder: Option<Feeder<I, Work<I>, <I::Item as IntoFuture>::Output>>,
 }
 
 impl<I> GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
     pub(crate) fn new(items: I, limit: NonZeroUsize) -> Self {
         GatherLimited {
@@ -218,16 +221,16 @@ where
 impl<I> Unpin for GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
 }
 
 impl<I> Future for GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
-    type Output = Vec<<I::Item as Future>::Output>;
+    type Output = Vec<<I::Item as IntoFuture>::Output>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -236,7 +239,7 @@ where
             .as_mut()
             .expect("`GatherLimited` polled after it completed; await it once");
         loop {
-            match feeder.poll_next(cx, |item| item) {
+            match feeder.poll_next(cx, IntoFuture::into_future) {
                 Poll::Ready(Some((index, output))) => feeder.slots.fill(index, output),
                 Poll::Ready(None) => break,
                 Poll::Pending => return Poll::Pending,
@@ -251,7 +254,7 @@ where
 impl<I> FusedFuture for GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
     fn is_terminated(&self) -> bool {
         self.feeder.is_none()
@@ -261,7 +264,7 @@ where
 impl<I> fmt::Debug for GatherLimited<I>
 where
     I: Iterator,
-    I::Item: Future,
+    I::Item: IntoFuture,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.feeder {
@@ -291,16 +294,18 @@ where
 pub struct TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
     #[allow(clippy::type_complexity)]
-    feeder: Option<Feeder<I, IntoFuture<I::Item>, <I::Item as TryFuture>::Ok>>,
+    feeder: Option<Feeder<I, AsTry<Work<I>>, <Work<I> as TryFuture>::Ok>>,
 }
 
 impl<I> TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
     pub(crate) fn new(items: I, limit: NonZeroUsize) -> Self {
         TryGatherLimited {
@@ -312,17 +317,19 @@ where
 impl<I> Unpin for TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
 }
 
 impl<I> Future for TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
     type Output =
-        Result<Vec<<I::Item as TryFuture>::Ok>, GatherError<<I::Item as TryFuture>::Error>>;
+        Result<Vec<<Work<I> as TryFuture>::Ok>, GatherError<<Work<I> as TryFuture>::Error>>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -331,7 +338,7 @@ where
             .as_mut()
             .expect("`TryGatherLimited` polled after it completed; await it once");
         let outcome = loop {
-            match feeder.poll_next(cx, TryFutureExt::into_future) {
+            match feeder.poll_next(cx, |item| TryFutureExt::into_future(item.into_future())) {
                 Poll::Ready(Some((index, Ok(value)))) => feeder.slots.fill(index, value),
                 Poll::Ready(Some((index, Err(error)))) => {
                     feeder.stop();
@@ -353,7 +360,8 @@ where
 impl<I> FusedFuture for TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
     fn is_terminated(&self) -> bool {
         self.feeder.is_none()
@@ -363,7 +371,8 @@ where
 impl<I> fmt::Debug for TryGatherLimited<I>
 where
     I: Iterator,
-    I::Item: TryFuture,
+    I::Item: IntoFuture,
+    Work<I>: TryFuture,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.feeder {

@@ -129,7 +129,7 @@ mod report;
 mod spawned;
 mod try_gather;
 
-use std::future::Future;
+use std::future::IntoFuture;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -175,12 +175,12 @@ use crate::runtime::{MaybeSend, Spawn, SpawnError, SpawnExt};
 /// # Cancel safety
 ///
 /// Dropping the future drops every unfinished item.
-pub fn gather<I, F>(items: I) -> Gather<F>
+pub fn gather<I>(items: I) -> Gather<<I::Item as IntoFuture>::IntoFuture>
 where
-    I: IntoIterator<Item = F>,
-    F: Future,
+    I: IntoIterator,
+    I::Item: IntoFuture,
 {
-    Gather::new(items)
+    Gather::new(items.into_iter().map(IntoFuture::into_future))
 }
 
 /// Runs items until all succeed or one fails: the values in input order, or
@@ -216,12 +216,12 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future drops every unfinished item and the values so far.
-pub fn try_gather<I, F, T, E>(items: I) -> TryGather<F>
+pub fn try_gather<I, T, E>(items: I) -> TryGather<<I::Item as IntoFuture>::IntoFuture>
 where
-    I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>>,
+    I: IntoIterator,
+    I::Item: IntoFuture<Output = Result<T, E>>,
 {
-    TryGather::new(items)
+    TryGather::new(items.into_iter().map(IntoFuture::into_future))
 }
 
 /// [`try_gather`] over `(name, item)` pairs: the error also carries the
@@ -250,13 +250,17 @@ where
 /// # Cancel safety
 ///
 /// As [`try_gather`].
-pub fn try_gather_named<I, N, F, T, E>(items: I) -> TryGather<F>
+pub fn try_gather_named<I, N, F, T, E>(items: I) -> TryGather<F::IntoFuture>
 where
     I: IntoIterator<Item = (N, F)>,
     N: Into<Arc<str>>,
-    F: Future<Output = Result<T, E>>,
+    F: IntoFuture<Output = Result<T, E>>,
 {
-    TryGather::named(items)
+    TryGather::named(
+        items
+            .into_iter()
+            .map(|(name, item)| (name, item.into_future())),
+    )
 }
 
 /// The bound for a `*_limited` gather: `0` means no bound (as in futures'
@@ -304,10 +308,10 @@ fn bound(limit: usize) -> NonZeroUsize {
 /// # Cancel safety
 ///
 /// Dropping the future drops the running items and the rest of the iterator.
-pub fn gather_limited<I, F>(limit: usize, items: I) -> GatherLimited<I::IntoIter>
+pub fn gather_limited<I>(limit: usize, items: I) -> GatherLimited<I::IntoIter>
 where
-    I: IntoIterator<Item = F>,
-    F: Future,
+    I: IntoIterator,
+    I::Item: IntoFuture,
 {
     GatherLimited::new(items.into_iter(), bound(limit))
 }
@@ -340,7 +344,7 @@ where
 pub fn try_gather_limited<I, F, T, E>(limit: usize, items: I) -> TryGatherLimited<I::IntoIter>
 where
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>>,
+    F: IntoFuture<Output = Result<T, E>>,
 {
     TryGatherLimited::new(items.into_iter(), bound(limit))
 }
@@ -383,12 +387,12 @@ where
 /// # Cancel safety
 ///
 /// Dropping the stream drops every unfinished item.
-pub fn as_completed<I, F>(items: I) -> AsCompleted<F>
+pub fn as_completed<I>(items: I) -> AsCompleted<<I::Item as IntoFuture>::IntoFuture>
 where
-    I: IntoIterator<Item = F>,
-    F: Future,
+    I: IntoIterator,
+    I::Item: IntoFuture,
 {
-    AsCompleted::new(items)
+    AsCompleted::new(items.into_iter().map(IntoFuture::into_future))
 }
 
 /// Starts each item as its own task on `spawner` and gathers their
@@ -435,7 +439,8 @@ pub fn gather_spawned<S, I, F, T, E>(
 where
     S: Spawn + ?Sized,
     I: IntoIterator<Item = F>,
-    F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+    F: IntoFuture<Output = Result<T, E>>,
+    F::IntoFuture: MaybeSend + 'static,
     T: MaybeSend + 'static,
     E: std::fmt::Debug + MaybeSend + 'static,
 {

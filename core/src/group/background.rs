@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::mem;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
@@ -221,8 +221,10 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
     /// [`GroupSpawnError::Spawn`] if the executor refuses the task.
     pub fn spawn<F>(&self, future: F) -> Result<(), GroupSpawnError>
     where
-        F: Future<Output = Result<(), E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<(), E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.spawn_with(None, future)
     }
 
@@ -237,8 +239,10 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
         future: F,
     ) -> Result<(), GroupSpawnError>
     where
-        F: Future<Output = Result<(), E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<(), E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.spawn_with(Some(name.into()), future)
     }
 

@@ -112,7 +112,7 @@ mod state;
 mod tests;
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc as StdArc;
 
 pub use background::{Background, DEFAULT_ERROR_CAP, ShutdownReport};
@@ -416,8 +416,10 @@ where
     /// executor refuses the task.
     pub fn spawn<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.handle.spawn(future)
     }
 
@@ -432,8 +434,10 @@ where
         future: F,
     ) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.handle.spawn_named(name, future)
     }
 }
@@ -453,8 +457,10 @@ where
     /// (inside [`GroupSpawnError::Spawn`]) where the executor has no local tasks.
     pub fn spawn_local<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: 'static,
     {
+        let future = future.into_future();
         self.handle.spawn_local(future)
     }
 
@@ -469,8 +475,10 @@ where
         future: F,
     ) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: 'static,
     {
+        let future = future.into_future();
         self.handle.spawn_local_named(name, future)
     }
 }
@@ -497,8 +505,10 @@ where
     /// otherwise as [`TaskGroup::spawn`].
     pub fn spawn<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.spawn_with(None, future)
     }
 
@@ -513,8 +523,10 @@ where
         future: F,
     ) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: MaybeSend + 'static,
     {
+        let future = future.into_future();
         self.spawn_with(Some(name.into()), future)
     }
 
@@ -550,8 +562,10 @@ where
     /// As [`TaskGroup::spawn_local`].
     pub fn spawn_local<F>(&self, future: F) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: 'static,
     {
+        let future = future.into_future();
         self.spawn_local_with(None, future)
     }
 
@@ -566,8 +580,10 @@ where
         future: F,
     ) -> Result<ChildHandle, GroupSpawnError>
     where
-        F: Future<Output = Result<T, E>> + 'static,
+        F: IntoFuture<Output = Result<T, E>>,
+        F::IntoFuture: 'static,
     {
+        let future = future.into_future();
         self.spawn_local_with(Some(name.into()), future)
     }
 

@@ -45,6 +45,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use crate::fallible::{Fallible, Guarded};
 use crate::observe::{Event, Observers};
 use crate::retry::Attempt;
 use crate::runtime::{AnyTimer, BoxTask, Timer};
@@ -157,44 +158,44 @@ impl Hedge {
     /// Runs attempts made by `op` until one succeeds. `op` is told which
     /// [`Attempt`] it is making (its number from 1, the time since the first
     /// started, and how the last finished attempt failed), the same context
-    /// retry and policy give.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Inner`] with the error of the attempt that finished last,
-    /// when every attempt failed.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the returned future drops every running attempt.
-    pub async fn run<R, E, F, Fut>(&self, mut op: F) -> Result<R, Error<E>>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<R, E>>,
-    {
-        self.run_layered(move |attempt| {
-            let attempt = op(attempt);
-            async move { attempt.await.map_err(Error::Inner) }
-        })
-        .await
-    }
-
-    /// Like [`run`](Self::run), for attempts that are staunch stages
-    /// returning [`Error<E>`](Error). An attempt ending in
+    /// retry and policy give, and returns a future of `Result<T, E>` or
+    /// another staunch call (see [`Fallible`]). An attempt ending in
     /// [`Error::Cancelled`] ends the hedge at once with it.
     ///
     /// # Errors
     ///
-    /// The error of the attempt that finished last, or the cancellation.
+    /// The error of the attempt that finished last ([`Error::Inner`] for a
+    /// plain future's own error), or the cancellation.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future drops every running attempt.
-    pub async fn run_layered<R, E, F, Fut>(&self, mut op: F) -> Result<R, Error<E>>
+    /// Dropping the returned call drops every running attempt.
+    ///
+    /// ```
+    /// // Each attempt may be another guard's call; its error passes through.
+    /// use staunch::{breaker::CircuitBreaker, hedge::Hedge, testing::VirtualRuntime};
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let hedge = Hedge::builder(rt.clone()).build()?;
+    /// let breaker = CircuitBreaker::builder(rt.clone()).build()?;
+    /// let out = rt.block_on(hedge.run(|_| breaker.call(async { Ok::<_, std::io::Error>(7) })));
+    /// assert_eq!(out.unwrap()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run<G, F>(&self, op: F) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>>
     where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<R, Error<E>>>,
+        F: FnMut(Attempt) -> G,
+        G: Fallible,
     {
+        Guarded::new(self.race(op))
+    }
+
+    async fn race<G, F>(&self, mut op: F) -> Result<G::Ok, Error<G::Err>>
+    where
+        F: FnMut(Attempt) -> G,
+        G: Fallible,
+    {
+        let mut op = move |attempt| crate::fallible::lifted(op(attempt));
         let timer = &self.timer;
         let start = timer.now();
         let mut previous = None;

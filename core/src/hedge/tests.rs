@@ -123,10 +123,12 @@ fn a_cancelled_attempt_ends_the_hedge_with_the_cancellation() {
         .max_attempts(3)
         .build()
         .unwrap();
-    let out = rt.block_on(hedge.run_layered(|_| async {
-        Err::<(), Error<()>>(Error::Cancelled(Cancelled {
-            reason: CancelReason::Shutdown,
-        }))
+    let out = rt.block_on(hedge.run(|_| {
+        crate::Guarded::new(async {
+            Err::<(), Error<()>>(Error::Cancelled(Cancelled {
+                reason: CancelReason::Shutdown,
+            }))
+        })
     }));
     assert!(out.unwrap().unwrap_err().is_cancelled());
 }

@@ -93,6 +93,7 @@ use std::time::Duration;
 use crate::adaptive::ConcurrencyLimit;
 use crate::breaker::CircuitBreaker;
 use crate::bulkhead::Bulkhead;
+use crate::fallible::{Fallible, Guarded};
 use crate::hedge::Hedge;
 use crate::rate::RateLimiter;
 use crate::retry::{Attempt, Retry, RetryError};
@@ -167,7 +168,10 @@ impl Policy {
     }
 
     /// Runs `op` through every stage, once per attempt (and per hedge),
-    /// telling it which [`Attempt`] it is making.
+    /// telling it which [`Attempt`] it is making. `op` returns a future of
+    /// `Result<T, E>` or another staunch call (see [`Fallible`]; a scope's
+    /// `call`, for example, so that its cancellation reaches the pipeline
+    /// as cancellation).
     ///
     /// # Errors
     ///
@@ -179,31 +183,17 @@ impl Policy {
     /// # Cancel safety
     ///
     /// See [`Policy`].
-    pub async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    pub fn run<G, F>(&self, op: F) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>>
     where
-        F: Fn(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug + 'static,
+        F: Fn(Attempt) -> G,
+        G: Fallible,
+        G::Err: fmt::Debug + 'static,
     {
-        self.run_layered(|attempt| {
-            let attempt = op(attempt);
-            async move { attempt.await.map_err(Error::Inner) }
-        })
-        .await
+        Guarded::new(self.all_attempts(move |attempt| crate::fallible::lifted(op(attempt))))
     }
 
-    /// Like [`run`](Self::run), for an operation that is itself a staunch
-    /// stage returning [`Error<E>`](Error) (a scope run, for example), so its
-    /// cancellation reaches the pipeline as cancellation.
-    ///
-    /// # Errors
-    ///
-    /// As for [`run`](Self::run).
-    ///
-    /// # Cancel safety
-    ///
-    /// See [`Policy`].
-    pub async fn run_layered<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    /// retry -> attempt
+    async fn all_attempts<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
     where
         F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
@@ -212,7 +202,7 @@ impl Policy {
         let op = &op;
         match &self.retry {
             Some(retry) => retry
-                .run_layered(|attempt| self.attempt(op, attempt))
+                .run(|attempt| Guarded::new(self.attempt(op, attempt)))
                 .await
                 .map_err(RetryError::into_last),
             None => self.attempt(op, Attempt::first()).await,
@@ -231,12 +221,12 @@ impl Policy {
         }
         let hedged = async {
             match &self.hedge {
-                Some(hedge) => hedge.run_layered(|_| self.guarded(op, attempt)).await,
+                Some(hedge) => hedge.run(|_| Guarded::new(self.guarded(op, attempt))).await,
                 None => self.guarded(op, attempt).await,
             }
         };
         match &self.breaker {
-            Some(breaker) => breaker.call_layered(hedged).await,
+            Some(breaker) => breaker.call(Guarded::new(hedged)).await,
             None => hedged.await,
         }
     }
@@ -248,7 +238,7 @@ impl Policy {
         Fut: Future<Output = Result<T, Error<E>>>,
     {
         match &self.concurrency {
-            Some(limit) => limit.call_layered(self.timed(op, attempt)).await,
+            Some(limit) => limit.call(Guarded::new(self.timed(op, attempt))).await,
             None => self.timed(op, attempt).await,
         }
     }
@@ -261,7 +251,7 @@ impl Policy {
     {
         let limited = async {
             match &self.bulkhead {
-                Some(bulkhead) => bulkhead.call_layered(op(attempt)).await,
+                Some(bulkhead) => bulkhead.call(Guarded::new(op(attempt))).await,
                 None => op(attempt).await,
             }
         };

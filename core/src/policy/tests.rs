@@ -74,15 +74,17 @@ fn cancellation_passes_every_stage_untouched() {
         .build()
         .unwrap();
     let calls = AtomicU32::new(0);
-    let run = policy.run_layered(|_| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        async {
-            Err::<i32, Error<&str>>(Error::Cancelled(Cancelled {
-                reason: CancelReason::Shutdown,
-            }))
-        }
+    let run = policy.run(|_| {
+        crate::Guarded::new({
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err::<i32, Error<&str>>(Error::Cancelled(Cancelled {
+                    reason: CancelReason::Shutdown,
+                }))
+            }
+        })
     });
-    let out = rt.block_on(Fallback::value(0).call_layered(run));
+    let out = rt.block_on(Fallback::value(0).call(run));
     assert!(out.unwrap().unwrap_err().is_cancelled());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "never retried or hedged");
     assert_eq!(breaker.metrics().calls, 0, "never counted");
@@ -120,8 +122,7 @@ fn a_full_bulkhead_is_a_rejection_the_fallback_may_answer() {
         .unwrap();
     let out = rt.block_on(plain.run(|_| async { Ok::<_, &str>(1) }));
     assert!(out.unwrap().unwrap_err().is_rejected());
-    let out =
-        rt.block_on(Fallback::value(0).call_layered(plain.run(|_| async { Ok::<_, &str>(1) })));
+    let out = rt.block_on(Fallback::value(0).call(plain.run(|_| async { Ok::<_, &str>(1) })));
     assert_eq!(out.unwrap().unwrap(), 0);
 }
 

@@ -28,6 +28,7 @@ use super::Receiver;
 use super::report::{DeadLetter, Done, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
 use crate::Error;
+use crate::Guarded;
 use crate::observe::{Event as ObsEvent, Observers};
 use crate::policy::Policy;
 use crate::runtime::{
@@ -356,9 +357,9 @@ where
         let attempts = AtomicU32::new(0);
         let result = self
             .policy
-            .run_layered(|_| {
+            .run(|_| {
                 attempts.fetch_add(1, Ordering::Relaxed);
-                call_handler(&*self.handler, item.clone())
+                Guarded::new(call_handler(&*self.handler, item.clone()))
             })
             .await;
         (result, attempts.into_inner())

@@ -171,9 +171,9 @@ impl Config {
 ///
 /// Build it once with [`Retry::builder`] and share it: it is a cheap
 /// `Clone + Send + Sync` handle. Run an operation with
-/// [`run`](Retry::run) (the operation returns its own error `E`) or
-/// [`run_layered`](Retry::run_layered) (the operation is itself a staunch
-/// stage returning [`staunch::Error<E>`](Error)).
+/// [`run`](Retry::run): each attempt is a future of `Result<T, E>` or
+/// another staunch call, such as a breaker's (see
+/// [`Fallible`](crate::Fallible)).
 ///
 /// Defaults (also [`Retry::new`]): 3 attempts in all; exponential
 /// backoff from 100 ms, factor 2, full jitter, at most 10 s per delay; no

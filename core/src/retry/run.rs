@@ -8,9 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::backoff::Backoff;
@@ -27,9 +25,11 @@ impl Retry {
     /// runtime the retry was built with between attempts.
     ///
     /// `op` is called once per attempt with the [`Attempt`] context and
-    /// returns the operation's own error `E`; each failure is seen by the
-    /// classifier as [`Error::Inner`] (or [`Error::Timeout`] when the
-    /// per-attempt timeout fired).
+    /// returns a future of `Result<T, E>`, whose failure the classifier
+    /// sees as [`Error::Inner`] (or [`Error::Timeout`] when the per-attempt
+    /// timeout fired), or another staunch call (see
+    /// [`Fallible`](crate::Fallible)), whose open circuit, rejection or
+    /// cancellation the classifier sees as what it is.
     ///
     /// # Errors
     ///
@@ -64,54 +64,33 @@ impl Retry {
     /// assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(300)));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn run<R, E, F, Fut>(&self, mut op: F) -> Result<R, RetryError<E>>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<R, E>>,
-        E: fmt::Debug + 'static,
-    {
-        self.run_layered(move |attempt| Layered {
-            attempt: op(attempt),
-        })
-        .await
-    }
-
-    /// Like [`run`](Retry::run), for an operation that is itself a staunch
-    /// stage (a breaker call, a scope run, a bulkhead) and so already
-    /// returns [`staunch::Error<E>`](Error): an open circuit, a rejection or
-    /// a cancellation reaches the classifier as what it is.
     ///
-    /// # Errors
-    ///
-    /// As for [`run`](Retry::run).
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`run`](Retry::run).
-    ///
-    /// # Example
+    /// A staunch call below is classified as what it is:
     ///
     /// ```
-    /// use staunch::breaker::CircuitOpen;
+    /// use staunch::breaker::CircuitBreaker;
     /// use staunch::retry::Retry;
     /// use staunch::testing::VirtualRuntime;
-    /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
     /// let retry = Retry::new(rt.clone());
-    /// let err = rt.block_on(retry.run_layered(|_| async {
-    ///     Err::<(), staunch::Error<std::io::Error>>(staunch::Error::CircuitOpen(CircuitOpen { retry_after: Duration::from_secs(5) }))
-    /// })).unwrap().unwrap_err();
+    /// let breaker = CircuitBreaker::builder(rt.clone()).consecutive_failures(1).build()?;
+    /// let _ = rt.block_on(breaker.call(async { Err::<(), _>("down") })); // trips it
+    /// let err = rt.block_on(retry.run(|_| breaker.call(async { Ok::<(), &str>(()) })))
+    ///     .unwrap()
+    ///     .unwrap_err();
     /// // An open circuit is not retried by default.
     /// assert_eq!(err.attempts(), 1);
     /// assert!(err.is_circuit_open());
+    /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn run_layered<R, E, F, Fut>(&self, mut op: F) -> Result<R, RetryError<E>>
+    pub async fn run<G, F>(&self, mut op: F) -> Result<G::Ok, RetryError<G::Err>>
     where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<R, Error<E>>>,
-        E: fmt::Debug + 'static,
+        F: FnMut(Attempt) -> G,
+        G: crate::Fallible,
+        G::Err: fmt::Debug + 'static,
     {
+        let mut op = move |attempt| crate::fallible::lifted(op(attempt));
         let config = &*self.config;
         let timer = &self.timer;
         // Read lazily (see `first_attempt`); set once the first attempt has
@@ -278,28 +257,4 @@ async fn first_attempt<T: Timer, F: Future>(
         poll
     })
     .await
-}
-
-pin_project_lite::pin_project! {
-    /// An attempt of [`Retry::run`] seen as a staunch stage: its error
-    /// becomes [`Error::Inner`]. (A named future rather than `map_err`, so
-    /// that futures holding it stay provably `Send` with borrowed errors.)
-    struct Layered<F> {
-        #[pin]
-        attempt: F,
-    }
-}
-
-impl<F, R, E> Future for Layered<F>
-where
-    F: Future<Output = Result<R, E>>,
-{
-    type Output = Result<R, Error<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .attempt
-            .poll(cx)
-            .map(|r| r.map_err(Error::Inner))
-    }
 }

@@ -307,9 +307,11 @@ fn cancellation_is_never_retried_even_if_a_custom_classifier_says_retry() {
         .unwrap();
     let calls = AtomicU32::new(0);
     let err = rt
-        .block_on(retry.run_layered(|_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>(cancelled()) }
+        .block_on(retry.run(|_| {
+            crate::Guarded::new({
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(cancelled()) }
+            })
         }))
         .unwrap()
         .unwrap_err();
@@ -322,7 +324,7 @@ fn layered_attempts(retry: &Retry, error: fn() -> Error<&'static str>) -> (u32, 
     let rt = test_rt();
     let start = rt.now();
     let err = rt
-        .block_on(retry.run_layered(|_| async move { Err::<(), _>(error()) }))
+        .block_on(retry.run(|_| crate::Guarded::new(async move { Err::<(), _>(error()) })))
         .unwrap()
         .unwrap_err();
     (err.attempts(), rt.now() - start)
@@ -572,15 +574,17 @@ fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
     let rt = test_rt();
     let retry = policy(Backoff::constant(ms(20)), 3);
     let seen = Mutex::new(Vec::new());
-    let _ = rt.block_on(retry.run_layered(|a| {
-        seen.lock().unwrap().push(a);
-        async move {
-            Err::<(), _>(if a.is_first() {
-                Error::Inner("x")
-            } else {
-                Error::Timeout(crate::timeout::Elapsed { after: ms(1) })
-            })
-        }
+    let _ = rt.block_on(retry.run(|a| {
+        crate::Guarded::new({
+            seen.lock().unwrap().push(a);
+            async move {
+                Err::<(), _>(if a.is_first() {
+                    Error::Inner("x")
+                } else {
+                    Error::Timeout(crate::timeout::Elapsed { after: ms(1) })
+                })
+            }
+        })
     }));
     let seen = seen.into_inner().unwrap();
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Spawning with join handles, on top of the fire-and-forget traits.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 
 use super::join::{wrap_blocking, wrap_task};
@@ -33,10 +33,11 @@ pub trait SpawnExt: Spawn {
     /// [`SpawnError::Shutdown`] if the executor no longer accepts tasks.
     fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
-        F: Future + MaybeSend + 'static,
+        F: IntoFuture,
+        F::IntoFuture: MaybeSend + 'static,
         F::Output: Outcome + MaybeSend + 'static,
     {
-        spawn_with(self, None, future)
+        spawn_with(self, None, future.into_future())
     }
 
     /// Like [`spawn`](SpawnExt::spawn), with a name that appears in reports
@@ -51,10 +52,11 @@ pub trait SpawnExt: Spawn {
         future: F,
     ) -> Result<JoinHandle<F::Output>, SpawnError>
     where
-        F: Future + MaybeSend + 'static,
+        F: IntoFuture,
+        F::IntoFuture: MaybeSend + 'static,
         F::Output: Outcome + MaybeSend + 'static,
     {
-        spawn_with(self, Some(name.into()), future)
+        spawn_with(self, Some(name.into()), future.into_future())
     }
 }
 
@@ -85,10 +87,11 @@ pub trait LocalSpawnExt: LocalSpawn {
     /// [`SpawnError::Shutdown`] if the executor no longer accepts tasks.
     fn spawn_local<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
-        F: Future + 'static,
+        F: IntoFuture,
+        F::IntoFuture: 'static,
         F::Output: Outcome + 'static,
     {
-        let (task, handle) = wrap_task(future, None, self.local_error_sink());
+        let (task, handle) = wrap_task(future.into_future(), None, self.local_error_sink());
         self.spawn_local_task(Box::pin(task))?;
         Ok(handle)
     }
@@ -104,10 +107,15 @@ pub trait LocalSpawnExt: LocalSpawn {
         future: F,
     ) -> Result<JoinHandle<F::Output>, SpawnError>
     where
-        F: Future + 'static,
+        F: IntoFuture,
+        F::IntoFuture: 'static,
         F::Output: Outcome + 'static,
     {
-        let (task, handle) = wrap_task(future, Some(name.into()), self.local_error_sink());
+        let (task, handle) = wrap_task(
+            future.into_future(),
+            Some(name.into()),
+            self.local_error_sink(),
+        );
         self.spawn_local_task(Box::pin(task))?;
         Ok(handle)
     }

@@ -305,12 +305,14 @@ impl<T, E> JoinHandle<Result<T, E>> {
     /// });
     /// assert_eq!(out.unwrap().unwrap_err().into_inner(), Some("refused"));
     /// ```
-    pub async fn flatten(self) -> Result<T, crate::Error<E>> {
-        match self.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(crate::Error::Inner(error)),
-            Err(ended) => Err(ended.into()),
-        }
+    pub fn flatten(self) -> crate::Guarded<impl Future<Output = Result<T, crate::Error<E>>>> {
+        crate::Guarded::new(async move {
+            match self.await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(error)) => Err(crate::Error::Inner(error)),
+                Err(ended) => Err(ended.into()),
+            }
+        })
     }
 }
 

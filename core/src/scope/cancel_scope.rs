@@ -1,7 +1,7 @@
 //! `CancelScope`: a token plus a deadline and the clock that enforces it.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
@@ -254,42 +254,47 @@ impl CancelScope {
     /// # Cancel safety
     ///
     /// Dropping the `Run` drops `future`.
-    pub fn run<F: Future>(&self, future: F) -> Run<F> {
-        Run::new(self.clone(), future)
+    pub fn run<F: IntoFuture>(&self, future: F) -> Run<F::IntoFuture> {
+        Run::new(self.clone(), future.into_future())
     }
 
-    /// [`run`](Self::run) for a fallible future, with one flat result in
-    /// the shape every guard returns.
+    /// [`run`](Self::run) for a fallible operation, with one flat result
+    /// in the shape every guard returns. `op` is a future of `Result<T, E>`
+    /// or another staunch call (see [`Fallible`](crate::Fallible)).
     ///
     /// # Errors
     ///
     /// [`Error::Cancelled`](crate::Error::Cancelled) with the scope's reason
-    /// (as for [`run`](Self::run)); [`Error::Inner`](crate::Error::Inner)
-    /// with the future's own error.
+    /// (as for [`run`](Self::run)); otherwise the operation's error
+    /// ([`Error::Inner`](crate::Error::Inner) for a plain future's own
+    /// error).
     ///
     /// # Cancel safety
     ///
-    /// Dropping the returned future drops `future`.
+    /// Dropping the returned call drops the operation.
     ///
     /// ```
     /// use staunch::scope::CancelScope;
+    /// use std::future::IntoFuture;
     ///
     /// let scope = CancelScope::new();
-    /// let ok = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }));
+    /// let ok = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }).into_future());
     /// assert_eq!(ok.unwrap(), 7);
     /// scope.cancel();
-    /// let refused = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }));
+    /// let refused = futures::executor::block_on(scope.call(async { Ok::<_, std::io::Error>(7) }).into_future());
     /// assert!(refused.unwrap_err().is_cancelled());
     /// ```
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, crate::Error<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        match self.run(future).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(crate::Error::Inner(error)),
-            Err(cancelled) => Err(crate::Error::Cancelled(cancelled)),
-        }
+    pub fn call<G: crate::Fallible>(
+        &self,
+        op: G,
+    ) -> crate::Guarded<impl Future<Output = Result<G::Ok, crate::Error<G::Err>>>> {
+        let run = self.run(crate::fallible::lifted(op));
+        crate::Guarded::new(async move {
+            match run.await {
+                Ok(out) => out,
+                Err(cancelled) => Err(crate::Error::Cancelled(cancelled)),
+            }
+        })
     }
 
     /// A future that completes once the scope is cancelled or its deadline

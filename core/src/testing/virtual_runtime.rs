@@ -24,7 +24,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -259,10 +259,10 @@ impl VirtualRuntime {
     /// is captured and its handle reports it as
     /// [`JoinError::Panicked`](crate::runtime::JoinError) where the target
     /// unwinds.) Driving a *different* `VirtualRuntime` from inside is fine.
-    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, Deadlock> {
+    pub fn block_on<F: IntoFuture>(&self, future: F) -> Result<F::Output, Deadlock> {
         let shared = &self.shared;
         let _driving = Driving::enter(shared.id);
-        let mut future = std::pin::pin!(future);
+        let mut future = std::pin::pin!(future.into_future());
         let main = Arc::new(TaskWaker {
             id: MAIN_TASK,
             queued: AtomicBool::new(false),

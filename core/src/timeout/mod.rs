@@ -14,7 +14,7 @@
 mod error;
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -245,7 +245,12 @@ impl<F: Future, T: Timer> Future for Timeout<'_, F, T> {
 /// let result = rt.block_on(timeout(&rt, Duration::from_secs(1), rt.sleep(Duration::from_secs(5))));
 /// assert_eq!(result.unwrap(), Err(Elapsed { after: Duration::from_secs(1) }));
 /// ```
-pub fn timeout<T: Timer, F: Future>(timer: &T, duration: Duration, future: F) -> Timeout<'_, F, T> {
+pub fn timeout<T: Timer, F: IntoFuture>(
+    timer: &T,
+    duration: Duration,
+    future: F,
+) -> Timeout<'_, F::IntoFuture, T> {
+    let future = future.into_future();
     Timeout {
         state: State::Running {
             future,
@@ -283,7 +288,12 @@ pub fn timeout<T: Timer, F: Future>(timer: &T, duration: Duration, future: F) ->
 /// let out = rt.block_on(deadline(&rt, at, async { 7 }));
 /// assert_eq!(out.unwrap(), Ok(7));
 /// ```
-pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeout<'_, F, T> {
+pub fn deadline<T: Timer, F: IntoFuture>(
+    timer: &T,
+    at: Instant,
+    future: F,
+) -> Timeout<'_, F::IntoFuture, T> {
+    let future = future.into_future();
     Timeout {
         state: State::Running {
             future,
@@ -294,15 +304,17 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
     }
 }
 
-/// Runs a fallible `future` for at most `duration`, with one flat result:
-/// the guard form of [`timeout`], for code that speaks
-/// [`staunch::Error`](crate::Error) like the other guards (breaker,
-/// bulkhead, fallback, scope).
+/// Runs `op` for at most `duration`, with one flat result: the guard form
+/// of [`timeout`], for code that speaks [`staunch::Error`](crate::Error)
+/// like the other guards (breaker, bulkhead, fallback, scope). `op` is a
+/// future of `Result<T, E>` or another staunch call (see
+/// [`Fallible`](crate::Fallible)).
 ///
 /// # Errors
 ///
 /// [`Error::Timeout`](crate::Error::Timeout) when the time ran out;
-/// [`Error::Inner`](crate::Error::Inner) with the future's own error.
+/// otherwise the operation's error ([`Error::Inner`](crate::Error::Inner)
+/// for a plain future's own error).
 ///
 /// # Cancel safety
 ///
@@ -319,20 +331,22 @@ pub fn deadline<T: Timer, F: Future>(timer: &T, at: Instant, future: F) -> Timeo
 /// let slow = timeout::call(&rt, Duration::from_secs(1), std::future::pending::<Result<(), String>>());
 /// assert!(rt.block_on(slow).unwrap().unwrap_err().is_timeout());
 /// ```
-pub async fn call<R, F, T, E>(
+pub fn call<R, G>(
     timer: &R,
     duration: Duration,
-    future: F,
-) -> Result<T, crate::Error<E>>
+    op: G,
+) -> crate::Guarded<impl Future<Output = Result<G::Ok, crate::Error<G::Err>>>>
 where
     R: Timer,
-    F: Future<Output = Result<T, E>>,
+    G: crate::Fallible,
 {
-    match timeout(timer, duration, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(crate::Error::Inner(error)),
-        Err(elapsed) => Err(crate::Error::Timeout(elapsed)),
-    }
+    let limited = timeout(timer, duration, crate::fallible::lifted(op));
+    crate::Guarded::new(async move {
+        match limited.await {
+            Ok(out) => out,
+            Err(elapsed) => Err(crate::Error::Timeout(elapsed)),
+        }
+    })
 }
 
 /// [`timeout`] and [`deadline`] as methods on every future.
@@ -346,19 +360,19 @@ where
 /// let out = rt.block_on(async { 1 }.timeout(&rt, Duration::from_millis(10)));
 /// assert_eq!(out.unwrap(), Ok(1));
 /// ```
-pub trait TimeoutExt: Future + Sized {
+pub trait TimeoutExt: IntoFuture + Sized {
     /// See [`timeout`].
-    fn timeout<T: Timer>(self, timer: &T, duration: Duration) -> Timeout<'_, Self, T> {
+    fn timeout<T: Timer>(self, timer: &T, duration: Duration) -> Timeout<'_, Self::IntoFuture, T> {
         timeout(timer, duration, self)
     }
 
     /// See [`deadline`].
-    fn deadline<T: Timer>(self, timer: &T, at: Instant) -> Timeout<'_, Self, T> {
+    fn deadline<T: Timer>(self, timer: &T, at: Instant) -> Timeout<'_, Self::IntoFuture, T> {
         deadline(timer, at, self)
     }
 }
 
-impl<F: Future> TimeoutExt for F {}
+impl<F: IntoFuture> TimeoutExt for F {}
 
 #[cfg(test)]
 mod tests;

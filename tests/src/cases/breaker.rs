@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::join_all;
 use staunch::Error;
 use staunch::breaker::{CircuitBreaker, CircuitState};
 use staunch::bulkhead::{Bulkhead, Rejected};
 use staunch::fallback::Fallback;
+use staunch::gather::gather as join_all;
 use staunch::hedge::Hedge;
 use staunch::policy::Policy;
 use staunch::retry::{Backoff, Retry};
@@ -106,7 +106,9 @@ pub async fn breaker_never_counts_a_cancelled_or_dropped_call<R: TestRuntime>(rt
     let breaker = tripping(&rt, Duration::from_secs(60), 1);
     for _ in 0..5 {
         let out = breaker
-            .call_layered(async { Err::<(), _>(cancelled::<&str>()) })
+            .call(staunch::Guarded::new(async {
+                Err::<(), _>(cancelled::<&str>())
+            }))
             .await;
         assert!(out.unwrap_err().is_cancelled());
         let hung = breaker.call(rt.sleep(Duration::from_secs(60)).then_ok());
@@ -199,7 +201,9 @@ pub async fn fallback_answers_failures_but_never_cancellation<R: TestRuntime>(rt
         .await;
     assert_eq!(out.unwrap(), "cached", "on {}", R::NAME);
     let out = fallback
-        .call_layered(async { Err::<&str, Error<&str>>(cancelled()) })
+        .call(staunch::Guarded::new(async {
+            Err::<&str, Error<&str>>(cancelled())
+        }))
         .await;
     assert!(out.unwrap_err().is_cancelled());
 }

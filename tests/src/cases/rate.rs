@@ -4,9 +4,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::future::join_all;
 use staunch::Error;
 use staunch::adaptive::{Aimd, Algorithm, ConcurrencyLimit, Gradient2};
+use staunch::gather::gather as join_all;
 use staunch::policy::Policy;
 use staunch::rate::{KeyedRateLimiter, Rate, RateError, RateLimited, RateLimiter};
 use staunch::runtime::Instant;

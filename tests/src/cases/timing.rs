@@ -76,13 +76,15 @@ pub async fn retry_never_retries_a_cancellation<R: TestRuntime>(rt: R) {
         .unwrap();
     let calls = AtomicU32::new(0);
     let err = retry
-        .run_layered(|_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async {
-                Err::<(), Error<()>>(Error::Cancelled(Cancelled {
-                    reason: CancelReason::Shutdown,
-                }))
-            }
+        .run(|_| {
+            staunch::Guarded::new({
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<(), Error<()>>(Error::Cancelled(Cancelled {
+                        reason: CancelReason::Shutdown,
+                    }))
+                }
+            })
         })
         .await
         .unwrap_err();

@@ -26,7 +26,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use staunch::Error;
 use staunch::breaker::CircuitBreaker;
 use staunch::gather::gather;
 use staunch::observe::{Event, Observers};
@@ -35,6 +34,7 @@ use staunch::retry::{Backoff, Decision, Retry};
 use staunch::runtime::{Instant, MaybeSend, MaybeSync, Spawn, Timer};
 use staunch::scope::CancelScope;
 use staunch::timeout::timeout;
+use staunch::{Error, Guarded};
 use thiserror::Error;
 
 /// An HTTP answer, as much of it as the crawler reads.
@@ -537,9 +537,9 @@ async fn fetch_page<T: Timer, C: HttpClient>(crawl: &Crawl<T, C>, page: u32) -> 
     let host = page as usize % config.hosts.len();
     let breaker = &breakers[host];
     let result = retry
-        .run_layered(|attempt| {
+        .run(|attempt| {
             let n = attempt.number();
-            breaker.call_layered(async move {
+            breaker.call(Guarded::new(async move {
                 let url = page_url(config, host, page, n);
                 let id = tally.send(host, page, n);
                 match timeout(&tally.timer, config.timeout, client.get(&url)).await {
@@ -566,7 +566,7 @@ async fn fetch_page<T: Timer, C: HttpClient>(crawl: &Crawl<T, C>, page: u32) -> 
                         }
                     }
                 }
-            })
+            }))
         })
         .await;
     tally.drain_events();

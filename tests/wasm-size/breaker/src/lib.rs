@@ -6,7 +6,7 @@ use std::time::Duration;
 use staunch::breaker::CircuitBreaker;
 use staunch::retry::{Backoff, Jitter, Retry};
 use staunch::runtime::Timer;
-use staunch::timeout::timeout;
+use staunch::timeout;
 use staunch_web::Web;
 use wasm_bindgen::prelude::*;
 
@@ -31,7 +31,7 @@ pub async fn run(failures: u32, work_ms: u32) -> Result<u32, JsValue> {
         .build()
         .map_err(bad_config)?;
     retry
-        .run_layered(|attempt| {
+        .run(|attempt| {
             let sleeper = rt.clone();
             let work = async move {
                 sleeper.sleep(Duration::from_millis(work_ms.into())).await;
@@ -41,18 +41,7 @@ pub async fn run(failures: u32, work_ms: u32) -> Result<u32, JsValue> {
                     Ok(attempt.number())
                 }
             };
-            let rt = rt.clone();
-            let breaker = &breaker;
-            async move {
-                breaker
-                    .call_layered(async {
-                        match timeout(&rt, Duration::from_millis(100), work).await {
-                            Ok(out) => out.map_err(staunch::Error::Inner),
-                            Err(elapsed) => Err(staunch::Error::Timeout(elapsed)),
-                        }
-                    })
-                    .await
-            }
+            breaker.call(timeout::call(&rt, Duration::from_millis(100), work))
         })
         .await
         .map_err(|e| JsValue::from(e.attempts()))
