@@ -100,7 +100,7 @@ async fn run<T>(
                 if fail { Err("down") } else { Ok(()) }
             })
             .await;
-        if let Err(staunch_redis::BreakerError::Open { .. }) = out {
+        if let Err(staunch::Error::CircuitOpen(_)) = out {
             refused += 1;
         }
         timer.sleep(Duration::from_micros(500)).await;

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use staunch::ConfigError;
-use staunch::breaker::CircuitBreaker;
+use std::any::Any;
+
+use staunch::breaker::{CircuitBreaker, CircuitOpen};
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
+use staunch::{ConfigError, Error, ErrorKind, Failure, Fallible, Guarded};
 
 use crate::FailureMode;
 use crate::conn::RedisStore;
@@ -122,38 +124,6 @@ const HALF_OPEN: u64 = 2;
 /// Redis unusable: the failure mode decides.
 const DEGRADED: u64 = 3;
 
-/// Why a shared breaker refused or failed a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BreakerError<E> {
-    /// The shared (or, while degraded, local) breaker is open, or half-open
-    /// with every probe taken.
-    Open {
-        /// How long until probes are admitted, as last learned (zero when
-        /// unknown or half-open).
-        retry_after: Duration,
-    },
-    /// Redis is unusable and the breaker's mode is [`FailureMode::FailClosed`].
-    StoreUnavailable,
-    /// The call ran and failed with its own error.
-    Inner(E),
-}
-
-impl<E: fmt::Display> fmt::Display for BreakerError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BreakerError::Open { retry_after } => {
-                write!(f, "circuit open; retry after {retry_after:?}")
-            }
-            BreakerError::StoreUnavailable => {
-                f.write_str("redis unavailable and the breaker fails closed")
-            }
-            BreakerError::Inner(e) => e.fmt(f),
-        }
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> std::error::Error for BreakerError<E> {}
-
 /// What this process last learned of the shared breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedState {
@@ -203,9 +173,21 @@ struct Inner {
     local: CircuitBreaker,
     mode: FailureMode,
     observers: Observers,
+    failure_if: Option<Judge>,
     script: redis::Script,
     args: Args,
     sync_interval: Duration,
+}
+
+/// A classifier for one error type, held without that type: it answers
+/// only for errors of its own type.
+#[derive(Clone)]
+struct Judge(Arc<dyn Fn(&dyn Any) -> Option<bool> + Send + Sync>);
+
+impl fmt::Debug for Judge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Judge(..)")
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,6 +224,7 @@ pub struct RedisBreakerBuilder {
     sync_interval: Duration,
     mode: FailureMode,
     observers: Observers,
+    failure_if: Option<Judge>,
     local: staunch::breaker::CircuitBreakerBuilder,
 }
 
@@ -269,123 +252,134 @@ impl RedisBreaker {
             sync_interval: Duration::from_millis(5),
             mode: FailureMode::default(),
             observers: Observers::new(),
+            failure_if: None,
             local: CircuitBreaker::builder(timer),
         }
     }
 
-    /// Runs `future` if the shared breaker admits it, counting any `Err` as
-    /// a failure. In closed state this touches only local atomics.
+    /// Runs `op` if the shared breaker admits it. `op` is a future of
+    /// `Result<T, E>` or another staunch call ([`Fallible`]), exactly as for
+    /// [`CircuitBreaker::call`], and the result has the same shape. In
+    /// closed state this touches only local atomics.
+    ///
+    /// The operation's own error counts as a failure unless
+    /// [`failure_if`](RedisBreakerBuilder::failure_if) says otherwise (then
+    /// as a success); a timeout or a panic below counts as a failure; a
+    /// cancellation, an open circuit or a rejection below counts as neither.
     ///
     /// # Errors
     ///
-    /// [`BreakerError::Open`] when refused, [`BreakerError::StoreUnavailable`]
-    /// when Redis is down and the mode fails closed, and
-    /// [`BreakerError::Inner`] with the call's own error.
+    /// [`Error::CircuitOpen`] when the shared breaker (or, while Redis is
+    /// unusable in [`FailureMode::FallbackToLocal`], the local one) refuses
+    /// the call, and also while Redis is unusable in
+    /// [`FailureMode::FailClosed`] (its `retry_after` is then the sync
+    /// interval, when Redis is tried again); otherwise the operation's
+    /// error ([`Error::Inner`] for a plain future's own error).
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future counts as neither success nor failure; a
+    /// Dropping the call counts as neither success nor failure; a
     /// half-open probe dropped that way is released at the next sync.
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, BreakerError<E>>
+    pub fn call<G>(&self, op: G) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>>
     where
-        F: Future<Output = Result<T, E>>,
+        G: Fallible,
+        G::Err: 'static,
     {
-        self.call_classified(future, |_| true).await
+        Guarded::new(self.guard(op))
     }
 
-    /// Like [`call`](Self::call), counting an `Err` as a failure only when
-    /// `is_failure` says so (others count as successes).
-    ///
-    /// # Errors
-    ///
-    /// As for [`call`](Self::call).
-    pub async fn call_classified<T, E, F>(
-        &self,
-        future: F,
-        is_failure: impl Fn(&E) -> bool,
-    ) -> Result<T, BreakerError<E>>
+    async fn guard<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
     where
-        F: Future<Output = Result<T, E>>,
+        G: Fallible,
+        G::Err: 'static,
     {
         let i = &*self.inner;
         let view = i.view.load(Ordering::Acquire);
         match view & 3 {
             CLOSED => {
-                let out = future.await;
-                self.count(out.as_ref().err().is_some_and(&is_failure));
-                out.map_err(BreakerError::Inner)
+                let out = op.into_fallible().await;
+                self.count(self.verdict::<G>(&out));
+                G::lift(out)
             }
-            OPEN => Err(BreakerError::Open {
-                retry_after: Duration::from_micros(i.retry_after_us.load(Ordering::Relaxed)),
-            }),
-            HALF_OPEN => self.probe(future, is_failure).await,
-            _ => self.degraded_call(future, is_failure).await,
+            OPEN => Err(open(Duration::from_micros(
+                i.retry_after_us.load(Ordering::Relaxed),
+            ))),
+            HALF_OPEN => self.probe(op).await,
+            _ => self.degraded_call(op).await,
+        }
+    }
+
+    /// What an outcome means to the breaker: `Some(true)` a failure,
+    /// `Some(false)` a success, `None` neither.
+    fn verdict<G>(&self, out: &<G::Future as Future>::Output) -> Option<bool>
+    where
+        G: Fallible,
+        G::Err: 'static,
+    {
+        match G::failure(out) {
+            None => Some(false),
+            Some(Failure::Inner(e)) => Some(
+                self.inner
+                    .failure_if
+                    .as_ref()
+                    .and_then(|judge| (judge.0)(e))
+                    .unwrap_or(true),
+            ),
+            Some(Failure::Staunch(ErrorKind::Timeout | ErrorKind::Panicked)) => Some(true),
+            Some(Failure::Staunch(_)) => None,
         }
     }
 
     #[inline]
-    fn count(&self, failed: bool) {
-        let c = if failed {
-            &self.inner.failures
-        } else {
-            &self.inner.successes
+    fn count(&self, verdict: Option<bool>) {
+        let c = match verdict {
+            Some(true) => &self.inner.failures,
+            Some(false) => &self.inner.successes,
+            None => return,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn degraded_call<T, E, F>(
-        &self,
-        future: F,
-        is_failure: impl Fn(&E) -> bool,
-    ) -> Result<T, BreakerError<E>>
+    async fn degraded_call<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
     where
-        F: Future<Output = Result<T, E>>,
+        G: Fallible,
+        G::Err: 'static,
     {
         match self.inner.mode {
-            FailureMode::FailClosed => Err(BreakerError::StoreUnavailable),
+            FailureMode::FailClosed => Err(open(self.inner.sync_interval)),
             FailureMode::FailOpen => {
-                let out = future.await;
-                self.count(out.as_ref().err().is_some_and(&is_failure));
-                out.map_err(BreakerError::Inner)
+                let out = op.into_fallible().await;
+                self.count(self.verdict::<G>(&out));
+                G::lift(out)
             }
             FailureMode::FallbackToLocal => {
-                let permit = self
-                    .inner
-                    .local
-                    .try_acquire()
-                    .map_err(|open| BreakerError::Open {
-                        retry_after: open.retry_after,
-                    })?;
-                let out = future.await;
-                let failed = out.as_ref().err().is_some_and(&is_failure);
-                self.count(failed);
-                if failed {
-                    permit.failure();
-                } else {
-                    permit.success();
+                let permit = self.inner.local.try_acquire().map_err(Error::CircuitOpen)?;
+                let out = op.into_fallible().await;
+                let verdict = self.verdict::<G>(&out);
+                self.count(verdict);
+                match verdict {
+                    Some(true) => permit.failure(),
+                    Some(false) => permit.success(),
+                    // Dropped unreported: counts as neither.
+                    None => drop(permit),
                 }
-                out.map_err(BreakerError::Inner)
+                G::lift(out)
             }
         }
     }
 
-    async fn probe<T, E, F>(
-        &self,
-        future: F,
-        is_failure: impl Fn(&E) -> bool,
-    ) -> Result<T, BreakerError<E>>
+    async fn probe<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
     where
-        F: Future<Output = Result<T, E>>,
+        G: Fallible,
+        G::Err: 'static,
     {
         let known = self.inner.view.load(Ordering::Acquire) >> 2;
         let reply = match self.run_script("probe", known, 0, 0).await {
             Ok(r) => r,
-            Err(()) => return Box::pin(self.degraded_call(future, is_failure)).await,
+            Err(()) => return Box::pin(self.degraded_call(op)).await,
         };
         if reply.admitted == 0 {
-            return Err(BreakerError::Open {
-                retry_after: Duration::from_micros(reply.left_us),
-            });
+            return Err(open(Duration::from_micros(reply.left_us)));
         }
         let generation = reply.generation;
         self.inner.probes_admitted.fetch_add(1, Ordering::Relaxed);
@@ -395,11 +389,16 @@ impl RedisBreaker {
             generation,
             armed: true,
         };
-        let out = future.await;
+        let out = op.into_fallible().await;
         guard.armed = false;
-        let failed = out.as_ref().err().is_some_and(&is_failure);
+        // 1 ok, 0 failed, 2 released (an outcome that counts as neither).
+        let report = match self.verdict::<G>(&out) {
+            Some(true) => 0,
+            Some(false) => 1,
+            None => 2,
+        };
         if self
-            .run_script("done", generation, u64::from(!failed), 0)
+            .run_script("done", generation, report, 0)
             .await
             .is_err()
         {
@@ -407,7 +406,7 @@ impl RedisBreaker {
             // until the state key's generation moves on (reopen by another
             // probe, or the key's TTL). Nothing else to do safely.
         }
-        out.map_err(BreakerError::Inner)
+        G::lift(out)
     }
 
     /// One script call; updates the local view from the reply, or marks the
@@ -593,6 +592,11 @@ struct Reply {
     admitted: u64,
 }
 
+/// A refusal in staunch's shape.
+fn open<E>(retry_after: Duration) -> Error<E> {
+    Error::CircuitOpen(CircuitOpen { retry_after })
+}
+
 fn to_state(code: u64) -> CircuitState {
     match code {
         CLOSED => CircuitState::Closed,
@@ -672,6 +676,24 @@ impl RedisBreakerBuilder {
     #[must_use]
     pub fn failure_mode(mut self, mode: FailureMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Which of the operation's own errors (of type `E`) count as failures;
+    /// the others count as successes (a 404 is an answer, not an outage).
+    /// Errors of other types count as failures. The same rule is given to
+    /// the local breaker used while Redis is unusable.
+    #[must_use]
+    pub fn failure_if<E: 'static>(
+        mut self,
+        is_failure: impl Fn(&E) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let is_failure = Arc::new(is_failure);
+        let local = is_failure.clone();
+        self.local = self.local.failure_if(move |e: &E| local(e));
+        self.failure_if = Some(Judge(Arc::new(move |e: &dyn Any| {
+            e.downcast_ref::<E>().map(|e| is_failure(e))
+        })));
         self
     }
 
@@ -761,6 +783,7 @@ impl RedisBreakerBuilder {
                 local,
                 mode: self.mode,
                 observers: self.observers,
+                failure_if: self.failure_if,
                 script: redis::Script::new(SCRIPT),
                 args: Args {
                     bucket_us,

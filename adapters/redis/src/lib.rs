@@ -66,7 +66,7 @@ mod breaker;
 mod conn;
 mod rate;
 
-pub use breaker::{BreakerError, RedisBreaker, RedisBreakerBuilder, SharedState};
+pub use breaker::{RedisBreaker, RedisBreakerBuilder, SharedState};
 pub use conn::{RedisStore, StoreError};
 
 pub use rate::{

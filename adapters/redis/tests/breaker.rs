@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::future::IntoFuture;
+
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::RedisServer as Server;
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
-use staunch_redis::{BreakerError, FailureMode, RedisBreaker, RedisStore};
+use staunch_redis::{FailureMode, RedisBreaker, RedisStore};
 
 const TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -116,13 +118,71 @@ where
     assert_eq!(a.shared_state().state, CircuitState::Open);
     assert!(matches!(
         a.call(async { Ok::<_, &str>(()) }).await,
-        Err(BreakerError::Open { .. })
+        Err(staunch::Error::CircuitOpen(_))
     ));
 }
 on_both!(
     a_new_process_never_resets_shared_counts_tokio,
     a_new_process_never_resets_shared_counts_smol,
     new_process_never_resets_counts
+);
+
+async fn judged_like_the_local_breaker<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let store = RedisStore::open(&server.url(), TIMEOUT, timer.clone()).unwrap();
+    let b = RedisBreaker::builder(store, timer.clone(), "judged")
+        .minimum_calls(4)
+        .failure_rate(0.5)
+        .failure_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound)
+        .build()
+        .unwrap();
+    b.sync().await;
+    // A 404 is an answer (a success); a cancellation below is nothing.
+    for _ in 0..10 {
+        let not_found =
+            b.call(async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::NotFound)) });
+        assert!(not_found.await.unwrap_err().is_inner());
+        let scope = staunch::scope::CancelScope::new();
+        scope.cancel();
+        let cancelled = b
+            .call(scope.call(async { Ok::<(), std::io::Error>(()) }))
+            .await;
+        assert!(
+            cancelled.unwrap_err().is_cancelled(),
+            "flat, not Inner(Cancelled)"
+        );
+    }
+    b.sync().await;
+    assert_eq!(
+        b.shared_state().state,
+        CircuitState::Closed,
+        "404s and cancellations never trip it"
+    );
+    // The 10 404s counted as successes, the cancellations as nothing: 10
+    // timeouts below the breaker make half the window failures.
+    for _ in 0..10 {
+        let slow = staunch::timeout::call(
+            &timer,
+            Duration::from_millis(1),
+            std::future::pending::<Result<(), std::io::Error>>(),
+        );
+        assert!(b.call(slow).await.unwrap_err().is_timeout());
+    }
+    b.sync().await;
+    assert_eq!(
+        b.shared_state().state,
+        CircuitState::Open,
+        "timeouts are failures"
+    );
+}
+on_both!(
+    a_shared_breaker_judges_outcomes_like_the_local_one_tokio,
+    a_shared_breaker_judges_outcomes_like_the_local_one_smol,
+    judged_like_the_local_breaker
 );
 
 async fn stale_generation<T>(timer: T)
@@ -175,14 +235,14 @@ where
     let second = b.call(async {
         let third = a.call(async { Ok::<_, &str>(()) }).await;
         assert!(
-            matches!(third, Err(BreakerError::Open { .. })),
+            matches!(third, Err(staunch::Error::CircuitOpen(_))),
             "a third probe was admitted"
         );
         let _ = tx.send(());
         Ok::<_, &str>(())
     });
     b.sync().await;
-    let (r1, r2) = futures::join!(held, second);
+    let (r1, r2) = futures::join!(held.into_future(), second.into_future());
     assert!(r1.is_ok() && r2.is_ok());
     assert_eq!(
         a.probes_admitted() + b.probes_admitted(),
@@ -305,23 +365,26 @@ where
             "{mode:?}: a call waited on the dead redis"
         );
         match mode {
-            FailureMode::FailClosed => assert_eq!(out, Err(BreakerError::StoreUnavailable)),
+            FailureMode::FailClosed => assert!(
+                out.unwrap_err().is_circuit_open(),
+                "fail closed refuses as if open"
+            ),
             FailureMode::FailOpen => {
-                assert_eq!(out, Ok(1));
+                assert_eq!(out.ok(), Some(1));
                 outcomes(b, 0, 30).await;
                 assert_eq!(
-                    b.call(async { Ok::<_, &str>(2) }).await,
-                    Ok(2),
+                    b.call(async { Ok::<_, &str>(2) }).await.ok(),
+                    Some(2),
                     "fail open admits everything"
                 );
             }
             FailureMode::FallbackToLocal => {
-                assert_eq!(out, Ok(1));
+                assert_eq!(out.ok(), Some(1));
                 // The local breaker protects alone: 10 local failures trip it.
                 outcomes(b, 0, 12).await;
                 assert!(matches!(
                     b.call(async { Ok::<_, &str>(3) }).await,
-                    Err(BreakerError::Open { .. })
+                    Err(staunch::Error::CircuitOpen(_))
                 ));
                 assert_eq!(b.local().state(), CircuitState::Open);
             }
@@ -384,7 +447,7 @@ where
     );
     assert!(b.shared_state().degraded);
     // Closed-state calls never waited anyway.
-    assert_eq!(b.call(async { Ok::<_, &str>(5) }).await, Ok(5));
+    assert_eq!(b.call(async { Ok::<_, &str>(5) }).await.ok(), Some(5));
     sleeper.join().unwrap();
     // Redis answers again: a later sync (within a couple of seconds) finds
     // it and leaves the failure mode.
