@@ -181,8 +181,11 @@ struct Inner {
 
 /// A classifier for one error type, held without that type: it answers
 /// only for errors of its own type.
+/// Says, for errors of one type, whether they count as failures.
+type JudgeFn = dyn Fn(&dyn Any) -> Option<bool> + Send + Sync;
+
 #[derive(Clone)]
-struct Judge(Arc<dyn Fn(&dyn Any) -> Option<bool> + Send + Sync>);
+struct Judge(Arc<JudgeFn>);
 
 impl fmt::Debug for Judge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -35,7 +35,7 @@
 //! | --- | --- | --- |
 //! | one shared rate-limit check | p50 64 µs, p99 198 µs | one Lua script round trip |
 //! | shared checks per second | ~55 000 | 32 tokio tasks, one multiplexed connection |
-//! | closed-state breaker call | 16.6 ns vs 4.6 ns in memory (3.5x) | `examples/closed_call_overhead.rs`, medians of 11 rounds |
+//! | closed-state breaker call | 15.1 ns vs 3.9 ns in memory (3.8x; 3.4–4.0x across runs) | `examples/closed_call_overhead.rs`, medians of 11 rounds |
 //! | trip seen by 3 processes | 3.2 ms (tokio), 4.3 ms (smol) | 2 ms sync interval |
 //!
 //! A closed-state call never waits on Redis: it reads the last state the
