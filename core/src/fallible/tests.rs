@@ -16,13 +16,18 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// A breaker that opens at its first failure.
+fn trips_at_once(rt: &VirtualRuntime) -> CircuitBreaker {
+    CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn an_inner_rejection_reaches_the_outer_breaker_as_a_rejection_and_is_not_counted() {
     let rt = VirtualRuntime::new();
-    let breaker = CircuitBreaker::builder(rt.clone())
-        .consecutive_failures(1)
-        .build()
-        .unwrap();
+    let breaker = trips_at_once(&rt);
     let bulkhead = Bulkhead::builder(rt.clone(), 1).build().unwrap();
     let _held = bulkhead.try_acquire().unwrap();
     let out = rt
@@ -37,10 +42,7 @@ fn an_inner_rejection_reaches_the_outer_breaker_as_a_rejection_and_is_not_counte
 #[test]
 fn an_open_circuit_passes_an_outer_bulkhead_as_what_it_is() {
     let rt = VirtualRuntime::new();
-    let breaker = CircuitBreaker::builder(rt.clone())
-        .consecutive_failures(1)
-        .build()
-        .unwrap();
+    let breaker = trips_at_once(&rt);
     let bulkhead = Bulkhead::builder(rt.clone(), 1).build().unwrap();
     let first = rt.block_on(bulkhead.call(breaker.call(async { Err::<(), _>("down") })));
     assert_eq!(first.unwrap().unwrap_err().into_inner(), Some("down"));
@@ -51,10 +53,7 @@ fn an_open_circuit_passes_an_outer_bulkhead_as_what_it_is() {
 #[test]
 fn a_timeout_below_a_breaker_counts_as_a_failure_and_trips_it() {
     let rt = VirtualRuntime::new();
-    let breaker = CircuitBreaker::builder(rt.clone())
-        .consecutive_failures(1)
-        .build()
-        .unwrap();
+    let breaker = trips_at_once(&rt);
     let slow = timeout::call(&rt, ms(10), pending::<Result<(), &str>>());
     let out = rt.block_on(breaker.call(slow)).unwrap();
     assert!(out.unwrap_err().is_timeout());
