@@ -106,3 +106,37 @@ fn a_guarded_call_is_accepted_wherever_staunch_takes_work() {
     assert_eq!(singles, [1, 1, 1, 1]);
     assert_eq!(joined, [1]);
 }
+
+/// What `tokio::spawn` and multi-thread executors need: a guard's call
+/// around `Send` work is itself `Send` once turned into its future.
+/// (On wasm32 nothing is required to be `Send`.)
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn guarded_calls_around_send_work_are_send() {
+    fn send<T: Send>(value: T) -> T {
+        value
+    }
+    let rt = VirtualRuntime::new();
+    let breaker = trips_at_once(&rt);
+    let bulkhead = Bulkhead::builder(rt.clone(), 1).build().unwrap();
+    let retry = Retry::new(rt.clone());
+    let policy = crate::policy::Policy::builder(rt.clone())
+        .timeout(ms(5))
+        .breaker(breaker.clone())
+        .build()
+        .unwrap();
+    let fetch = || async { Ok::<u32, std::io::Error>(1) };
+    let calls = (
+        send(breaker.call(bulkhead.call(fetch())).into_future()),
+        send(retry.run(|_| breaker.call(fetch()))),
+        send(policy.run(|_| fetch()).into_future()),
+        send(timeout::call(&rt, ms(5), fetch()).into_future()),
+    );
+    let (a, b, c, d) = rt
+        .block_on(async { (calls.0.await, calls.1.await, calls.2.await, calls.3.await) })
+        .unwrap();
+    assert_eq!(
+        [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()],
+        [1, 1, 1, 1]
+    );
+}
