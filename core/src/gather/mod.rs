@@ -175,6 +175,7 @@ use crate::runtime::{MaybeSend, Spawn, SpawnError, SpawnExt};
 /// # Cancel safety
 ///
 /// Dropping the future drops every unfinished item.
+#[inline]
 pub fn gather<I>(items: I) -> Gather<<I::Item as IntoFuture>::IntoFuture>
 where
     I: IntoIterator,
@@ -216,6 +217,7 @@ where
 /// # Cancel safety
 ///
 /// Dropping the future drops every unfinished item and the values so far.
+#[inline]
 pub fn try_gather<I, T, E>(items: I) -> TryGather<<I::Item as IntoFuture>::IntoFuture>
 where
     I: IntoIterator,
