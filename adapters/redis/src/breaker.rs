@@ -7,12 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use std::any::Any;
-
 use staunch::breaker::{CircuitBreaker, CircuitOpen};
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
-use staunch::{ConfigError, Error, ErrorKind, Failure, Fallible, Guarded};
+use staunch::{ConfigError, Error, Fallible, Guarded};
 
 use crate::FailureMode;
 use crate::conn::RedisStore;
@@ -173,24 +171,9 @@ struct Inner {
     local: CircuitBreaker,
     mode: FailureMode,
     observers: Observers,
-    failure_if: Option<Judge>,
     script: redis::Script,
     args: Args,
     sync_interval: Duration,
-}
-
-/// A classifier for one error type, held without that type: it answers
-/// only for errors of its own type.
-/// Says, for errors of one type, whether they count as failures.
-type JudgeFn = dyn Fn(&dyn Any) -> Option<bool> + Send + Sync;
-
-#[derive(Clone)]
-struct Judge(Arc<JudgeFn>);
-
-impl fmt::Debug for Judge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Judge(..)")
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +210,6 @@ pub struct RedisBreakerBuilder {
     sync_interval: Duration,
     mode: FailureMode,
     observers: Observers,
-    failure_if: Option<Judge>,
     local: staunch::breaker::CircuitBreakerBuilder,
 }
 
@@ -255,7 +237,6 @@ impl RedisBreaker {
             sync_interval: Duration::from_millis(5),
             mode: FailureMode::default(),
             observers: Observers::new(),
-            failure_if: None,
             local: CircuitBreaker::builder(timer),
         }
     }
@@ -313,24 +294,14 @@ impl RedisBreaker {
     }
 
     /// What an outcome means to the breaker: `Some(true)` a failure,
-    /// `Some(false)` a success, `None` neither.
+    /// `Some(false)` a success, `None` neither; the local breaker's rules
+    /// (and its `failure_if`), so the two never disagree.
     fn verdict<G>(&self, out: &<G::Future as Future>::Output) -> Option<bool>
     where
         G: Fallible,
         G::Err: 'static,
     {
-        match G::failure(out) {
-            None => Some(false),
-            Some(Failure::Inner(e)) => Some(
-                self.inner
-                    .failure_if
-                    .as_ref()
-                    .and_then(|judge| (judge.0)(e))
-                    .unwrap_or(true),
-            ),
-            Some(Failure::Staunch(ErrorKind::Timeout | ErrorKind::Panicked)) => Some(true),
-            Some(Failure::Staunch(_)) => None,
-        }
+        self.inner.local.counts_as_failure(G::failure(out))
     }
 
     #[inline]
@@ -684,19 +655,31 @@ impl RedisBreakerBuilder {
 
     /// Which of the operation's own errors (of type `E`) count as failures;
     /// the others count as successes (a 404 is an answer, not an outage).
-    /// Errors of other types count as failures. The same rule is given to
-    /// the local breaker used while Redis is unusable.
+    /// Errors of other types count as failures. It is the local breaker's
+    /// rule ([`CircuitBreakerBuilder::failure_if`](staunch::breaker::CircuitBreakerBuilder::failure_if)),
+    /// used both for the shared counts and while Redis is unusable.
+    ///
+    /// ```no_run
+    /// use staunch_redis::{RedisBreaker, RedisStore};
+    /// use staunch_tokio::Tokio;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Tokio::current()?;
+    /// let store = RedisStore::open("redis://127.0.0.1:6379", Duration::from_millis(50), rt.clone())?;
+    /// let breaker = RedisBreaker::builder(store, rt, "inventory")
+    ///     .failure_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound)
+    ///     .build()?;
+    /// # let _ = breaker;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn failure_if<E: 'static>(
         mut self,
         is_failure: impl Fn(&E) -> bool + Send + Sync + 'static,
     ) -> Self {
-        let is_failure = Arc::new(is_failure);
-        let local = is_failure.clone();
-        self.local = self.local.failure_if(move |e: &E| local(e));
-        self.failure_if = Some(Judge(Arc::new(move |e: &dyn Any| {
-            e.downcast_ref::<E>().map(|e| is_failure(e))
-        })));
+        self.local = self.local.failure_if(is_failure);
         self
     }
 
@@ -786,7 +769,6 @@ impl RedisBreakerBuilder {
                 local,
                 mode: self.mode,
                 observers: self.observers,
-                failure_if: self.failure_if,
                 script: redis::Script::new(SCRIPT),
                 args: Args {
                     bucket_us,

@@ -247,6 +247,38 @@ impl CircuitBreaker {
         Guarded::new(Call::new(self, op))
     }
 
+    /// How this breaker counts an outcome, by the same rules as
+    /// [`call`](Self::call): `Some(true)` a failure, `Some(false)` a
+    /// success, `None` neither (a cancellation, a rejection or an open
+    /// circuit below, or an error [`failure_if`](CircuitBreakerBuilder::failure_if)
+    /// rejects when errors it rejects are ignored). `failure` is the
+    /// outcome as [`Fallible::failure`] reads it, `None` for a success.
+    /// For breakers that count outcomes themselves on top of this one's
+    /// rules (staunch-redis's shared breaker).
+    ///
+    /// ```
+    /// use staunch::breaker::CircuitBreaker;
+    /// use staunch::{ErrorKind, Failure};
+    ///
+    /// let rt = staunch::testing::VirtualRuntime::new();
+    /// let breaker = CircuitBreaker::builder(rt)
+    ///     .failure_if(|code: &u16| *code >= 500)
+    ///     .build()?;
+    /// assert_eq!(breaker.counts_as_failure(Some(Failure::Inner(&503u16))), Some(true));
+    /// assert_eq!(breaker.counts_as_failure(Some(Failure::Inner(&404u16))), Some(false));
+    /// assert_eq!(breaker.counts_as_failure::<u16>(Some(Failure::Staunch(ErrorKind::Cancelled))), None);
+    /// assert_eq!(breaker.counts_as_failure::<u16>(None), Some(false));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn counts_as_failure<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Option<bool> {
+        match self.classify(failure) {
+            Verdict::Failure => Some(true),
+            Verdict::Success => Some(false),
+            Verdict::Ignore => None,
+        }
+    }
+
     /// What one call's outcome means to the breaker.
     #[inline]
     fn classify<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Verdict {
