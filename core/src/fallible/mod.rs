@@ -76,6 +76,20 @@ pub trait Fallible {
 }
 
 /// How an operation failed, as [`Fallible::failure`] reads it.
+///
+/// ```
+/// use staunch::{ErrorKind, Failure, Fallible, Guarded};
+/// use std::future::Ready;
+///
+/// let plain: Result<(), &str> = Err("503");
+/// assert_eq!(<Ready<Result<(), &str>> as Fallible>::failure(&plain), Some(Failure::Inner(&"503")));
+/// let timed_out: Result<(), staunch::Error<&str>> =
+///     Err(staunch::timeout::Elapsed { after: std::time::Duration::ZERO }.into());
+/// assert_eq!(
+///     <Guarded<Ready<Result<(), staunch::Error<&str>>>> as Fallible>::failure(&timed_out),
+///     Some(Failure::Staunch(ErrorKind::Timeout)),
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure<'a, E> {
     /// The operation's own error.
@@ -167,6 +181,12 @@ pub(crate) fn lifted<G: Fallible>(work: G) -> Lifted<G> {
 /// assert_eq!(all.into_iter().map(Result::unwrap).sum::<i32>(), 3);
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
+///
+/// # Cancel safety
+///
+/// A `Guarded` is lazy: nothing runs until it is awaited. Dropping it, or
+/// the future it becomes, drops the operation; what the guard then
+/// releases is said on each guard's `call`.
 #[must_use = "a staunch call does nothing unless awaited; the operation will not run"]
 pub struct Guarded<F> {
     future: F,
