@@ -11,15 +11,18 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::store::{Acquired, PendingAdmission};
 use super::ticket::Ticket;
-use super::{CircuitBreaker, Guard};
+use super::{CircuitBreaker, CircuitOpen, Guard};
 use crate::Error;
 use crate::fallible::Fallible;
 
-/// Where a [`Call`] is: not yet admitted, admitted and running, or finished.
-#[derive(Debug, Clone, Copy)]
+/// Where a [`Call`] is: not yet admitted, waiting for a store's answer,
+/// admitted and running, or finished.
 enum Stage {
     Fresh,
+    /// A [`BreakerStore`](super::BreakerStore) deciding by a round trip.
+    Deciding(PendingAdmission),
     Admitted(Ticket),
     Done,
 }
@@ -73,7 +76,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Stage::Admitted(ticket) = *this.stage {
-                this.breaker.shared.release(ticket);
+                this.breaker.store.release(ticket);
             }
         }
     }
@@ -104,28 +107,39 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let ticket = match *this.stage {
-            // The guard below owns the ticket for this poll; the stage must
-            // not also hold it, or a panic in the future would release it
-            // twice (once by the guard, once by the drop).
-            Stage::Admitted(ticket) => {
-                *this.stage = Stage::Fresh;
-                ticket
-            }
-            Stage::Fresh => match this.breaker.shared.acquire() {
-                Ok(ticket) => ticket,
-                Err(open) => {
-                    *this.stage = Stage::Done;
-                    return Poll::Ready(Err(Error::CircuitOpen(open)));
+        let ticket = loop {
+            match this.stage {
+                // The guard below owns the ticket for this poll; the stage
+                // must not also hold it, or a panic in the future would
+                // release it twice (once by the guard, once by the drop).
+                Stage::Admitted(ticket) => {
+                    let ticket = *ticket;
+                    *this.stage = Stage::Fresh;
+                    break ticket;
                 }
-            },
-            Stage::Done => panic!("a breaker `Call` polled after it completed; await it once"),
+                Stage::Fresh => match this.breaker.store.acquire() {
+                    Acquired::Now(ticket) => break ticket,
+                    Acquired::Refused(open) => return refuse(this.stage, open),
+                    Acquired::Decide(pending) => *this.stage = Stage::Deciding(pending),
+                },
+                Stage::Deciding(pending) => match pending.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(permit)) => {
+                        *this.stage = Stage::Fresh;
+                        break permit.0;
+                    }
+                    Poll::Ready(Err(open)) => return refuse(this.stage, open),
+                },
+                Stage::Done => {
+                    panic!("a breaker `Call` polled after it completed; await it once")
+                }
+            }
         };
         // Held only in this frame until the future is pending: a call that
         // is ready at once never writes its ticket to memory, and a panic
         // in `poll` still releases it (the guard's drop).
         let guard = Guard {
-            shared: &this.breaker.shared,
+            store: &this.breaker.store,
             ticket,
         };
         let Poll::Ready(out) = this.future.poll(cx) else {
@@ -140,16 +154,23 @@ where
     }
 }
 
+/// Ends a refused call.
+fn refuse<T, E>(stage: &mut Stage, open: CircuitOpen) -> Poll<Result<T, Error<E>>> {
+    *stage = Stage::Done;
+    Poll::Ready(Err(Error::CircuitOpen(open)))
+}
+
 impl<G: Fallible> fmt::Debug for Call<'_, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.stage {
+        let stage = match &self.stage {
             Stage::Fresh => "fresh",
+            Stage::Deciding(_) => "waiting for its store's answer",
             Stage::Admitted(ticket) if ticket.probe() => "admitted as a probe",
             Stage::Admitted(_) => "admitted",
             Stage::Done => "done",
         };
         f.debug_struct("Call")
-            .field("breaker", &self.breaker.shared.name)
+            .field("breaker", &self.breaker.store.name())
             .field("stage", &stage)
             .finish_non_exhaustive()
     }

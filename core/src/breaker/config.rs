@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::machine::Shared;
 use super::reason::{Words, words};
+use super::store::Store;
 use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
 use crate::ConfigError;
@@ -38,7 +39,6 @@ pub(crate) struct Config {
     pub(crate) open: Backoff,
     pub(crate) probes: u32,
     pub(crate) probe_timeout: Duration,
-    pub(crate) not_failure: NotFailure,
 }
 
 /// Configures a [`CircuitBreaker`]; every setting is checked by
@@ -338,16 +338,16 @@ impl CircuitBreakerBuilder {
             open,
             probes: self.probes,
             probe_timeout: self.probe_timeout,
-            not_failure: self.not_failure,
         };
         Ok(CircuitBreaker {
-            shared: Arc::new(Shared::new(
+            not_failure: self.not_failure,
+            store: Store::Memory(Arc::new(Shared::new(
                 config,
                 self.clock,
                 self.name,
                 self.observers,
                 self.words,
-            )),
+            ))),
             predicate: self.predicate,
         })
     }

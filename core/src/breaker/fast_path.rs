@@ -8,7 +8,7 @@
 
 use super::CircuitOpen;
 use super::machine::{CLOSED, FORCED_CLOSED, Shared, TAG_BITS};
-use super::ticket::{Ticket, Verdict};
+use super::ticket::{Outcome, Ticket};
 use crate::runtime::{Instant, Timer};
 use crate::sync::Ordering;
 
@@ -97,8 +97,8 @@ impl Shared {
     /// not a probe) is counted lock-free; everything else goes to
     /// [`record_locked`](Self::record_locked).
     #[inline]
-    pub(crate) fn record(&self, ticket: Ticket, verdict: Verdict) {
-        if verdict == Verdict::Success
+    pub(crate) fn record(&self, ticket: Ticket, verdict: Outcome) {
+        if verdict == Outcome::Success
             && !ticket.is_timed()
             && !ticket.probe()
             && self.count_success(ticket.generation())
@@ -112,7 +112,7 @@ impl Shared {
     #[inline]
     pub(crate) fn release(&self, ticket: Ticket) {
         if ticket.probe() {
-            self.record(ticket, Verdict::Ignore);
+            self.record(ticket, Outcome::Neither);
         }
     }
 }

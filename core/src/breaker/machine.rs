@@ -85,7 +85,7 @@ use super::fast_path::{
     fresh, start,
 };
 use super::reason::{Reason, Words};
-use super::ticket::{Ticket, Verdict};
+use super::ticket::{Outcome, Ticket};
 use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
 use crate::observe::{Event, Observers};
@@ -361,10 +361,10 @@ impl Shared {
 
     /// [`record`](Self::record) for every report the fast path cannot take.
     #[inline(never)]
-    pub(super) fn record_locked(&self, ticket: Ticket, verdict: Verdict) {
+    pub(super) fn record_locked(&self, ticket: Ticket, verdict: Outcome) {
         let started = ticket.started();
         let needs_now = started.is_some()
-            || (verdict != Verdict::Ignore
+            || (verdict != Outcome::Neither
                 && matches!(self.config.window, WindowKind::Time { .. }));
         let now = (needs_now || ticket.probe()).then(|| self.clock.now());
         let slow = match (started, now, self.config.slow_call) {
@@ -373,7 +373,7 @@ impl Shared {
             }
             _ => false,
         };
-        if verdict == Verdict::Success
+        if verdict == Outcome::Success
             && !slow
             && !ticket.probe()
             && self.count_success(ticket.generation())
@@ -394,7 +394,7 @@ impl Shared {
     fn report(
         &self,
         m: &mut Machine,
-        verdict: Verdict,
+        verdict: Outcome,
         slow: bool,
         now: Option<Instant>,
     ) -> Change {
@@ -402,10 +402,10 @@ impl Shared {
         let at = now.unwrap_or(Instant::ORIGIN);
         match &mut m.phase {
             Phase::Closed | Phase::ForcedClosed => {
-                if verdict == Verdict::Ignore {
+                if verdict == Outcome::Neither {
                     return None;
                 }
-                let failed = verdict == Verdict::Failure;
+                let failed = verdict == Outcome::Failure;
                 m.window.record(Mark { failed, slow }, at);
                 m.consecutive = if failed {
                     m.consecutive.saturating_add(1)
@@ -446,9 +446,9 @@ impl Shared {
             } => {
                 *in_flight -= 1;
                 match verdict {
-                    Verdict::Ignore => return None,
-                    Verdict::Success => *successes += 1,
-                    Verdict::Failure => *failures += 1,
+                    Outcome::Neither => return None,
+                    Outcome::Success => *successes += 1,
+                    Outcome::Failure => *failures += 1,
                 }
                 *slow_probes += u32::from(slow);
                 let (ok, bad, slowed) = (*successes, *failures, *slow_probes);

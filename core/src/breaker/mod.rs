@@ -78,9 +78,12 @@ mod error;
 mod fast_path;
 mod machine;
 mod reason;
+mod store;
 mod ticket;
 mod window;
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;
 
@@ -92,13 +95,15 @@ pub use crate::observe::CircuitState;
 pub use call::Call;
 pub use config::CircuitBreakerBuilder;
 pub use error::CircuitOpen;
+pub use store::{Admission, BreakerStore, MAX_GENERATION, PendingAdmission, Permit};
+pub use ticket::Outcome;
 
 use crate::ErrorKind;
 use crate::fallible::{Failure, Fallible, Guarded};
 use crate::runtime::Timer;
 use crate::typed::Typed;
-use machine::Shared;
-use ticket::{Ticket, Verdict};
+use store::Store;
+use ticket::Ticket;
 
 /// What errors that the breaker's `failure_if` predicate rejects count as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -165,6 +170,25 @@ pub struct Metrics {
     pub retry_after: Option<Duration>,
 }
 
+impl Metrics {
+    /// A snapshot in `state` with nothing counted, for a
+    /// [`BreakerStore`] to fill in with what it knows.
+    #[must_use]
+    pub fn new(state: CircuitState) -> Metrics {
+        Metrics {
+            state,
+            calls: 0,
+            failures: 0,
+            slow_calls: 0,
+            failure_rate: 0.0,
+            slow_call_rate: 0.0,
+            consecutive_failures: 0,
+            refused_calls: 0,
+            retry_after: None,
+        }
+    }
+}
+
 /// A circuit breaker shared by every caller of one service; see the
 /// [module docs](self) for the state machine.
 ///
@@ -179,15 +203,17 @@ pub struct Metrics {
 /// Dropping a call's future (or an [`AdmittedCall`]) before it reports counts as
 /// neither success nor failure and frees a half-open probe slot.
 pub struct CircuitBreaker {
-    shared: Arc<Shared>,
+    store: Store,
     predicate: Option<Typed<bool>>,
+    not_failure: NotFailure,
 }
 
 impl Clone for CircuitBreaker {
     fn clone(&self) -> Self {
         CircuitBreaker {
-            shared: self.shared.clone(),
+            store: self.store.clone(),
             predicate: self.predicate.clone(),
+            not_failure: self.not_failure,
         }
     }
 }
@@ -195,7 +221,7 @@ impl Clone for CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", &self.shared.name)
+            .field("name", &self.store.name())
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -247,6 +273,67 @@ impl CircuitBreaker {
         Guarded::new(Call::new(self, op))
     }
 
+    /// A breaker that judges outcomes by this one's rules (its
+    /// [`failure_if`](CircuitBreakerBuilder::failure_if) and what errors it
+    /// rejects count as) and keeps its state in `store` instead of in
+    /// memory: the window, thresholds and timings are then the store's.
+    /// This is how a breaker's state is shared between processes
+    /// (staunch-redis builds its breaker this way); every API of the
+    /// breaker works the same on it.
+    ///
+    /// A `CircuitBreaker` is itself a [`BreakerStore`], so a store can keep
+    /// an in-memory breaker to fall back on.
+    ///
+    /// ```
+    /// use staunch::breaker::{Admission, BreakerStore, CircuitBreaker, CircuitState, Metrics, Outcome, Permit};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// /// Admits every call and counts what it is told.
+    /// #[derive(Default)]
+    /// struct Tally { failures: AtomicU64 }
+    ///
+    /// impl BreakerStore for Tally {
+    ///     fn admit(&self) -> Admission { Admission::Admitted(Permit::new(0, false)) }
+    ///     fn report(&self, _: Permit, outcome: Outcome) {
+    ///         if outcome == Outcome::Failure { self.failures.fetch_add(1, Ordering::Relaxed); }
+    ///     }
+    ///     fn state(&self) -> CircuitState { CircuitState::Closed }
+    ///     fn metrics(&self) -> Metrics { Metrics::new(CircuitState::Closed) }
+    ///     fn force(&self, _: CircuitState) {}
+    ///     fn name(&self) -> &str { "tally" }
+    /// }
+    ///
+    /// let rt = staunch::testing::VirtualRuntime::new();
+    /// let rules = CircuitBreaker::builder(rt.clone())
+    ///     .failure_if(|status: &u16| *status >= 500)
+    ///     .build()?;
+    /// let tally = std::sync::Arc::new(Tally::default()); // kept, to read it
+    /// let breaker = rules.with_store(tally.clone());
+    /// rt.block_on(async {
+    ///     let _ = breaker.call(async { Err::<(), u16>(503) }).await;
+    ///     let _ = breaker.call(async { Err::<(), u16>(404) }).await; // a success by the rules
+    /// })?;
+    /// assert_eq!(tally.failures.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "with_store builds a new breaker; the one it is called on is unchanged"]
+    pub fn with_store<S: BreakerStore>(&self, store: Arc<S>) -> CircuitBreaker {
+        CircuitBreaker {
+            store: Store::Custom(store),
+            predicate: self.predicate.clone(),
+            not_failure: self.not_failure,
+        }
+    }
+
+    /// The in-memory machine, for tests that set its counters directly.
+    #[cfg(test)]
+    fn memory(&self) -> &machine::Shared {
+        match &self.store {
+            Store::Memory(shared) => shared,
+            Store::Custom(_) => panic!("this breaker's state is in a custom store"),
+        }
+    }
+
     /// How this breaker counts an outcome, by the same rules as
     /// [`call`](Self::call): `Some(true)` a failure, `Some(false)` a
     /// success, `None` neither (a cancellation, a rejection or an open
@@ -273,33 +360,31 @@ impl CircuitBreaker {
     #[must_use]
     pub fn counts_as_failure<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Option<bool> {
         match self.classify(failure) {
-            Verdict::Failure => Some(true),
-            Verdict::Success => Some(false),
-            Verdict::Ignore => None,
+            Outcome::Failure => Some(true),
+            Outcome::Success => Some(false),
+            Outcome::Neither => None,
         }
     }
 
     /// What one call's outcome means to the breaker.
     #[inline]
-    fn classify<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Verdict {
+    fn classify<E: 'static>(&self, failure: Option<Failure<'_, E>>) -> Outcome {
         match failure {
-            None => Verdict::Success,
+            None => Outcome::Success,
             Some(Failure::Inner(e)) => self.classify_inner(e),
-            Some(Failure::Staunch(ErrorKind::Timeout | ErrorKind::Panicked)) => Verdict::Failure,
-            Some(Failure::Staunch(_)) => Verdict::Ignore,
+            Some(Failure::Staunch(ErrorKind::Timeout | ErrorKind::Panicked)) => Outcome::Failure,
+            Some(Failure::Staunch(_)) => Outcome::Neither,
         }
     }
 
     #[inline]
-    fn classify_inner<E: 'static>(&self, error: &E) -> Verdict {
+    fn classify_inner<E: 'static>(&self, error: &E) -> Outcome {
         match &self.predicate {
-            Some(is_failure) if is_failure.apply(error) == Some(false) => {
-                match self.shared.config.not_failure {
-                    NotFailure::CountAsSuccess => Verdict::Success,
-                    NotFailure::Ignore => Verdict::Ignore,
-                }
-            }
-            _ => Verdict::Failure,
+            Some(is_failure) if is_failure.apply(error) == Some(false) => match self.not_failure {
+                NotFailure::CountAsSuccess => Outcome::Success,
+                NotFailure::Ignore => Outcome::Neither,
+            },
+            _ => Outcome::Failure,
         }
     }
 
@@ -333,9 +418,20 @@ impl CircuitBreaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_acquire(&self) -> Result<AdmittedCall, CircuitOpen> {
-        let ticket = self.shared.acquire()?;
+        let ticket = match self.store.acquire() {
+            store::Acquired::Now(ticket) => ticket,
+            store::Acquired::Refused(open) => return Err(open),
+            // A store that decides by a round trip (a shared half-open
+            // probe slot) cannot answer without waiting: refused for now,
+            // `call` waits for the answer.
+            store::Acquired::Decide(_) => {
+                return Err(CircuitOpen {
+                    retry_after: Duration::ZERO,
+                });
+            }
+        };
         Ok(AdmittedCall {
-            shared: self.shared.clone(),
+            store: self.store.clone(),
             ticket: Some(ticket),
         })
     }
@@ -346,32 +442,32 @@ impl CircuitBreaker {
     /// A state-change event is emitted only if the state changes: forcing
     /// open a breaker already forced open does nothing.
     pub fn force_open(&self) {
-        self.shared.force(CircuitState::ForcedOpen);
+        self.store.force(CircuitState::ForcedOpen);
     }
 
     /// Holds the breaker closed: every call is admitted and nothing trips
     /// (outcomes are still recorded in the metrics) until [`reset`](Self::reset).
     /// Does nothing (and emits no event) when already forced closed.
     pub fn force_closed(&self) {
-        self.shared.force(CircuitState::ForcedClosed);
+        self.store.force(CircuitState::ForcedClosed);
     }
 
     /// Back to closed with an empty window and the first open duration.
     /// Emits a state-change event only if the breaker was not closed.
     pub fn reset(&self) {
-        self.shared.force(CircuitState::Closed);
+        self.store.force(CircuitState::Closed);
     }
 
     /// The state now (making any transition that time has made due).
     #[must_use]
     pub fn state(&self) -> CircuitState {
-        self.shared.state()
+        self.store.state()
     }
 
     /// A snapshot of the state and the window.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        self.store.metrics()
     }
 }
 
@@ -382,7 +478,7 @@ impl CircuitBreaker {
 /// slot at once, so a caller that gives up never strands the breaker.
 #[must_use = "report the call's outcome with success() or failure(); dropping it unreported counts as neither"]
 pub struct AdmittedCall {
-    shared: Arc<Shared>,
+    store: Store,
     ticket: Option<Ticket>,
 }
 
@@ -397,12 +493,12 @@ impl fmt::Debug for AdmittedCall {
 impl AdmittedCall {
     /// The call succeeded.
     pub fn success(self) {
-        self.report(Verdict::Success);
+        self.report(Outcome::Success);
     }
 
     /// The call failed.
     pub fn failure(self) {
-        self.report(Verdict::Failure);
+        self.report(Outcome::Failure);
     }
 
     /// Whether this permit is one of the half-open probes.
@@ -411,9 +507,9 @@ impl AdmittedCall {
         self.ticket.is_some_and(|t| t.probe())
     }
 
-    fn report(mut self, verdict: Verdict) {
+    fn report(mut self, verdict: Outcome) {
         if let Some(ticket) = self.ticket.take() {
-            self.shared.record(ticket, verdict);
+            self.store.record(ticket, verdict);
         }
     }
 }
@@ -421,23 +517,23 @@ impl AdmittedCall {
 impl Drop for AdmittedCall {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.shared.release(ticket);
+            self.store.release(ticket);
         }
     }
 }
 
 /// A borrowed permit, for [`CircuitBreaker::call`]; same rules as [`AdmittedCall`].
 struct Guard<'a> {
-    shared: &'a Shared,
+    store: &'a Store,
     ticket: Ticket,
 }
 
 impl Guard<'_> {
     #[inline]
-    fn report(self, verdict: Verdict) {
+    fn report(self, verdict: Outcome) {
         // Reported: the drop (which releases an unreported ticket) must not run.
         let this = std::mem::ManuallyDrop::new(self);
-        this.shared.record(this.ticket, verdict);
+        this.store.record(this.ticket, verdict);
     }
 
     /// Hands the ticket to a longer-lived owner, which must report or
@@ -451,6 +547,42 @@ impl Guard<'_> {
 impl Drop for Guard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.shared.release(self.ticket);
+        self.store.release(self.ticket);
+    }
+}
+
+/// A breaker is a store too: its admission and state, with its own window
+/// and rules, for a store that falls back on an in-memory breaker.
+impl BreakerStore for CircuitBreaker {
+    fn admit(&self) -> Admission {
+        match self.store.acquire() {
+            store::Acquired::Now(ticket) => Admission::Admitted(Permit(ticket)),
+            store::Acquired::Refused(open) => Admission::Refused(open),
+            store::Acquired::Decide(pending) => Admission::Decide(pending),
+        }
+    }
+
+    fn report(&self, permit: Permit, outcome: Outcome) {
+        if outcome == Outcome::Neither {
+            self.store.release(permit.0);
+        } else {
+            self.store.record(permit.0, outcome);
+        }
+    }
+
+    fn state(&self) -> CircuitState {
+        self.store.state()
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.store.metrics()
+    }
+
+    fn force(&self, to: CircuitState) {
+        self.store.force(to);
+    }
+
+    fn name(&self) -> &str {
+        self.store.name()
     }
 }

@@ -869,12 +869,12 @@ fn the_failures_in_a_row_counter_saturates_instead_of_overflowing() {
     let rt = VirtualRuntime::new();
     let b = CircuitBreaker::builder(rt).build().unwrap();
     b.force_closed();
-    b.shared.set_consecutive_failures(u64::MAX - 1);
+    b.memory().set_consecutive_failures(u64::MAX - 1);
     fail(&b);
     fail(&b);
     assert_eq!(b.metrics().consecutive_failures, u64::MAX);
     // Beyond u32: the old counter's limit.
-    b.shared.set_consecutive_failures(u64::from(u32::MAX));
+    b.memory().set_consecutive_failures(u64::from(u32::MAX));
     fail(&b);
     assert_eq!(b.metrics().consecutive_failures, u64::from(u32::MAX) + 1);
 }

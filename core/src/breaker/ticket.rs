@@ -4,13 +4,18 @@ use std::time::Duration;
 
 use crate::runtime::Instant;
 
-/// What a reported call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+/// What an admitted call did, as a [`BreakerStore`](super::BreakerStore) is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The call succeeded (or failed in a way the breaker's rules count as
+    /// a success).
     Success,
+    /// The call failed.
     Failure,
-    /// Counts as neither (frees a probe slot).
-    Ignore,
+    /// Counts as neither: the call was cancelled or rejected below, its
+    /// permit was dropped unreported, or its error is ignored. A half-open
+    /// probe reported this way frees its slot.
+    Neither,
 }
 
 /// What an admitted call carries until it reports: two plain words, so it
