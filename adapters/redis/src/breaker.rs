@@ -3,14 +3,18 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
-use staunch::breaker::{CircuitBreaker, CircuitOpen};
+use futures::task::AtomicWaker;
+use staunch::breaker::{
+    Admission, BreakerStore, Call, CircuitBreaker, CircuitOpen, Metrics, Outcome, Permit,
+};
 use staunch::observe::{CircuitState, Event, Observers};
 use staunch::runtime::Timer;
-use staunch::{ConfigError, Error, Fallible, Guarded};
+use staunch::{ConfigError, Fallible, Guarded};
 
 use crate::FailureMode;
 use crate::conn::RedisStore;
@@ -122,6 +126,15 @@ const HALF_OPEN: u64 = 2;
 /// Redis unusable: the failure mode decides.
 const DEGRADED: u64 = 3;
 
+/// `Inner::forced`: not forced, forced open, forced closed (this process only).
+const NOT_FORCED: u8 = 0;
+const FORCED_OPEN: u8 = 1;
+const FORCED_CLOSED: u8 = 2;
+
+/// Marks a permit the local fallback breaker issued (its generation is the
+/// local breaker's, not the shared one's).
+const LOCAL_PERMIT: u64 = 1 << 61;
+
 /// What this process last learned of the shared breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedState {
@@ -134,7 +147,10 @@ pub struct SharedState {
     pub degraded: bool,
 }
 
-/// A circuit breaker shared by every process using the same Redis and name.
+/// A circuit breaker shared by every process using the same Redis and name:
+/// a [`CircuitBreaker`] whose state lives in Redis (through core's
+/// [`BreakerStore`] seam), plus the background sync that keeps this process
+/// in step with the others.
 ///
 /// * Closed: calls run at once and are counted in two local atomics;
 ///   [`sync_task`](Self::sync_task) pushes the counts every
@@ -144,13 +160,19 @@ pub struct SharedState {
 /// * Open: refused locally, without a round trip, until a sync learns that
 ///   the open duration (on the server's clock) is over.
 /// * Half-open: each call asks Redis for one of the `half_open_probes` slots
-///   (one round trip, within the store timeout); the first failure reopens,
-///   `half_open_probes` successes close.
+///   (one round trip, within the store timeout); a probe's outcome is
+///   pushed by the sync task, which it wakes at once. The first failure
+///   reopens, `half_open_probes` successes close.
 ///
 /// While Redis is unusable the breaker follows its [`FailureMode`].
+///
+/// [`breaker`](Self::breaker) is the breaker itself, for anything that
+/// takes a [`CircuitBreaker`] (a `Policy` stage, say); [`call`](Self::call)
+/// is a shortcut to its `call`.
 #[derive(Clone)]
 pub struct RedisBreaker {
     inner: Arc<Inner>,
+    breaker: CircuitBreaker,
 }
 
 struct Inner {
@@ -159,6 +181,8 @@ struct Inner {
     keys: [String; 2],
     /// `generation << 2 | state` (state one of the constants above).
     view: AtomicU64,
+    /// Forced by `force_open` / `force_closed` in this process.
+    forced: AtomicU8,
     /// Outcomes counted since the last push.
     successes: AtomicU64,
     failures: AtomicU64,
@@ -166,8 +190,13 @@ struct Inner {
     retry_after_us: AtomicU64,
     /// Half-open probes this process was granted.
     probes_admitted: AtomicU64,
-    /// Generations of probes dropped unreported, to release at the next sync.
-    released: Mutex<Vec<u64>>,
+    /// Probe outcomes to push at the next sync: `(generation, code)` with
+    /// code 1 ok, 0 failed, 2 released (dropped or counted as neither).
+    probe_reports: Mutex<Vec<(u64, u64)>>,
+    /// Wakes the sync task early (a probe reported).
+    wake_sync: Arc<WakeSync>,
+    /// This breaker's own handle, for the futures of half-open admission.
+    me: Weak<Inner>,
     local: CircuitBreaker,
     mode: FailureMode,
     observers: Observers,
@@ -185,6 +214,33 @@ struct Args {
     open_us: u64,
     probes: u32,
     ttl_ms: u64,
+}
+
+/// A flag and a waker: the sync task sleeps until its interval is over or
+/// the flag is raised.
+#[derive(Default)]
+struct WakeSync {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl WakeSync {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    async fn raised(&self) {
+        futures::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.raised.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 impl fmt::Debug for RedisBreaker {
@@ -241,10 +297,23 @@ impl RedisBreaker {
         }
     }
 
-    /// Runs `op` if the shared breaker admits it. `op` is a future of
-    /// `Result<T, E>` or another staunch call ([`Fallible`]), exactly as for
-    /// [`CircuitBreaker::call`], and the result has the same shape. In
-    /// closed state this touches only local atomics.
+    /// The shared breaker as a [`CircuitBreaker`]: `call`, `try_acquire`,
+    /// `state`, `metrics` and forcing all work on the shared state, and it
+    /// slots into a `Policy` like any breaker.
+    ///
+    /// `try_acquire` cannot wait for Redis: while the shared breaker is
+    /// half-open it refuses (`retry_after` zero), and `call` asks Redis for
+    /// a probe slot. `force_open` / `force_closed` hold this process's view
+    /// only (the shared state is unchanged); `reset` ends them.
+    #[must_use]
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Runs `op` if the shared breaker admits it: [`CircuitBreaker::call`]
+    /// on [`breaker`](Self::breaker). `op` is a future of `Result<T, E>` or
+    /// another staunch call ([`Fallible`]), and the result has the same
+    /// shape. In closed state this touches only local atomics.
     ///
     /// The operation's own error counts as a failure unless
     /// [`failure_if`](RedisBreakerBuilder::failure_if) says otherwise (then
@@ -253,274 +322,52 @@ impl RedisBreaker {
     ///
     /// # Errors
     ///
-    /// [`Error::CircuitOpen`] when the shared breaker (or, while Redis is
-    /// unusable in [`FailureMode::FallbackToLocal`], the local one) refuses
-    /// the call, and also while Redis is unusable in
-    /// [`FailureMode::FailClosed`] (its `retry_after` is then the sync
-    /// interval, when Redis is tried again); otherwise the operation's
-    /// error ([`Error::Inner`] for a plain future's own error).
+    /// [`Error::CircuitOpen`](staunch::Error::CircuitOpen) when the shared
+    /// breaker (or, while Redis is unusable in
+    /// [`FailureMode::FallbackToLocal`], the local one) refuses the call,
+    /// and also while Redis is unusable in [`FailureMode::FailClosed`] (its
+    /// `retry_after` is then the sync interval, when Redis is tried again);
+    /// otherwise the operation's error.
     ///
     /// # Cancel safety
     ///
     /// Dropping the call counts as neither success nor failure; a
     /// half-open probe dropped that way is released at the next sync.
-    pub fn call<G>(&self, op: G) -> Guarded<impl Future<Output = Result<G::Ok, Error<G::Err>>>>
+    pub fn call<G>(&self, op: G) -> Guarded<Call<'_, G>>
     where
         G: Fallible,
         G::Err: 'static,
     {
-        Guarded::new(self.guard(op))
+        self.breaker.call(op)
     }
 
-    async fn guard<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
-    where
-        G: Fallible,
-        G::Err: 'static,
-    {
-        let i = &*self.inner;
-        let view = i.view.load(Ordering::Acquire);
-        match view & 3 {
-            CLOSED => {
-                let out = op.into_fallible().await;
-                self.count(self.verdict::<G>(&out));
-                G::lift(out)
-            }
-            OPEN => Err(open(Duration::from_micros(
-                i.retry_after_us.load(Ordering::Relaxed),
-            ))),
-            HALF_OPEN => self.probe(op).await,
-            _ => self.degraded_call(op).await,
-        }
-    }
-
-    /// What an outcome means to the breaker: `Some(true)` a failure,
-    /// `Some(false)` a success, `None` neither; the local breaker's rules
-    /// (and its `failure_if`), so the two never disagree.
-    fn verdict<G>(&self, out: &<G::Future as Future>::Output) -> Option<bool>
-    where
-        G: Fallible,
-        G::Err: 'static,
-    {
-        self.inner.local.counts_as_failure(G::failure(out))
-    }
-
-    #[inline]
-    fn count(&self, verdict: Option<bool>) {
-        let c = match verdict {
-            Some(true) => &self.inner.failures,
-            Some(false) => &self.inner.successes,
-            None => return,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    async fn degraded_call<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
-    where
-        G: Fallible,
-        G::Err: 'static,
-    {
-        match self.inner.mode {
-            FailureMode::FailClosed => Err(open(self.inner.sync_interval)),
-            FailureMode::FailOpen => {
-                let out = op.into_fallible().await;
-                self.count(self.verdict::<G>(&out));
-                G::lift(out)
-            }
-            FailureMode::FallbackToLocal => {
-                let permit = self.inner.local.try_acquire().map_err(Error::CircuitOpen)?;
-                let out = op.into_fallible().await;
-                let verdict = self.verdict::<G>(&out);
-                self.count(verdict);
-                match verdict {
-                    Some(true) => permit.failure(),
-                    Some(false) => permit.success(),
-                    // Dropped unreported: counts as neither.
-                    None => drop(permit),
-                }
-                G::lift(out)
-            }
-        }
-    }
-
-    async fn probe<G>(&self, op: G) -> Result<G::Ok, Error<G::Err>>
-    where
-        G: Fallible,
-        G::Err: 'static,
-    {
-        let known = self.inner.view.load(Ordering::Acquire) >> 2;
-        let reply = match self.run_script("probe", known, 0, 0).await {
-            Ok(r) => r,
-            Err(()) => return Box::pin(self.degraded_call(op)).await,
-        };
-        if reply.admitted == 0 {
-            return Err(open(Duration::from_micros(reply.left_us)));
-        }
-        let generation = reply.generation;
-        self.inner.probes_admitted.fetch_add(1, Ordering::Relaxed);
-        // Released at the next sync if the call is dropped before reporting.
-        let mut guard = ProbeGuard {
-            inner: &self.inner,
-            generation,
-            armed: true,
-        };
-        let out = op.into_fallible().await;
-        guard.armed = false;
-        // 1 ok, 0 failed, 2 released (an outcome that counts as neither).
-        let report = match self.verdict::<G>(&out) {
-            Some(true) => 0,
-            Some(false) => 1,
-            None => 2,
-        };
-        if self
-            .run_script("done", generation, report, 0)
-            .await
-            .is_err()
-        {
-            // The verdict is lost with Redis; the probe's slot stays taken
-            // until the state key's generation moves on (reopen by another
-            // probe, or the key's TTL). Nothing else to do safely.
-        }
-        G::lift(out)
-    }
-
-    /// One script call; updates the local view from the reply, or marks the
-    /// breaker degraded when Redis fails.
-    async fn run_script(&self, op: &str, known: u64, a: u64, b: u64) -> Result<Reply, ()> {
-        let i = &*self.inner;
-        let args = i.args;
-        let out = i
-            .store
-            .run(|mut c| {
-                let mut inv = i.script.key(&i.keys[0]);
-                inv.key(&i.keys[1])
-                    .arg(op)
-                    .arg(known)
-                    .arg(a)
-                    .arg(b)
-                    .arg(args.bucket_us)
-                    .arg(args.buckets)
-                    .arg(args.minimum_calls)
-                    .arg(args.rate_permille)
-                    .arg(args.open_us)
-                    .arg(args.probes)
-                    .arg(args.ttl_ms);
-                async move { inv.invoke_async::<(u64, u64, u64, u64, u64)>(&mut c).await }
-            })
-            .await;
-        match out {
-            Ok((state, generation, left_us, admitted, rebuilt)) => {
-                let reply = Reply {
-                    state,
-                    generation,
-                    left_us,
-                    admitted,
-                };
-                self.learn(reply, rebuilt == 1);
-                Ok(reply)
-            }
-            Err(e) => {
-                self.degrade(&e.to_string());
-                Err(())
-            }
-        }
-    }
-
-    fn learn(&self, reply: Reply, rebuilt: bool) {
-        let i = &*self.inner;
-        i.retry_after_us.store(reply.left_us, Ordering::Relaxed);
-        let new = (reply.generation << 2) | (reply.state & 3);
-        let old = i.view.swap(new, Ordering::AcqRel);
-        if old & 3 == DEGRADED {
-            i.observers.emit(|| Event::StoreModeChanged {
-                name: i.name.clone(),
-                degraded: false,
-                reason: "shared: redis answered again".into(),
-            });
-        }
-        if rebuilt {
-            i.observers.emit(|| Event::StoreModeChanged {
-                name: i.name.clone(),
-                degraded: false,
-                reason: "shared: state key missing or corrupted, rebuilt as closed".into(),
-            });
-        }
-        let (from, to) = (old & 3, new & 3);
-        if from != to && from != DEGRADED {
-            i.observers.emit(|| Event::CircuitStateChanged {
-                name: i.name.clone(),
-                from: to_state(from),
-                to: to_state(to),
-                reason: format!("shared state, generation {}", reply.generation),
-            });
-        }
-    }
-
-    fn degrade(&self, why: &str) {
-        let i = &*self.inner;
-        let old = i.view.load(Ordering::Acquire);
-        if old & 3 == DEGRADED {
-            return;
-        }
-        // Keep the generation: counts made while degraded are pushed with it
-        // on recovery, and dropped if the shared state moved on meanwhile.
-        if i.view
-            .compare_exchange(
-                old,
-                (old & !3) | DEGRADED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            if i.mode == FailureMode::FallbackToLocal {
-                // Start from a closed local breaker, or (if the shared one was
-                // open) an open one, so an outage does not reopen the gates.
-                if old & 3 == OPEN {
-                    i.local.force_open();
-                } else {
-                    i.local.reset();
-                }
-            }
-            i.observers.emit(|| Event::StoreModeChanged {
-                name: i.name.clone(),
-                degraded: true,
-                reason: format!("{}: {why}", describe(i.mode)),
-            });
-        }
-    }
-
-    /// Pushes the counts made since the last sync and pulls the shared
-    /// state once. [`sync_task`](Self::sync_task) calls it in a loop; tests
-    /// and callers driving their own loop may call it directly.
+    /// Pushes the counts and probe outcomes made since the last sync and
+    /// pulls the shared state once. [`sync_task`](Self::sync_task) calls it
+    /// in a loop; tests and callers driving their own loop may call it
+    /// directly.
     pub async fn sync(&self) {
-        let i = &*self.inner;
-        let released: Vec<u64> =
-            std::mem::take(&mut *i.released.lock().unwrap_or_else(PoisonError::into_inner));
-        for generation in released {
-            let _ = self.run_script("done", generation, 2, 0).await;
-        }
-        let s = i.successes.swap(0, Ordering::AcqRel);
-        let f = i.failures.swap(0, Ordering::AcqRel);
-        let known = i.view.load(Ordering::Acquire) >> 2;
-        if self.run_script("sync", known, s, f).await.is_err() {
-            // Keep the counts for the next try (they carry this generation).
-            i.successes.fetch_add(s, Ordering::AcqRel);
-            i.failures.fetch_add(f, Ordering::AcqRel);
-        }
+        self.inner.sync().await;
     }
 
     /// The background loop keeping this process in step with the others:
-    /// a [`sync`](Self::sync) every `sync_interval`. Spawn it on any
-    /// executor; it ends once every clone of the breaker is dropped.
+    /// a [`sync`](Self::sync) every `sync_interval`, or at once when a
+    /// half-open probe reports. Spawn it on any executor; it ends once
+    /// every clone of the breaker (and of [`breaker`](Self::breaker)) is
+    /// dropped.
     pub fn sync_task(&self) -> impl Future<Output = ()> + Send + 'static {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let store = self.inner.store.clone();
         let interval = self.inner.sync_interval;
+        let wake = self.inner.wake_sync.clone();
         async move {
             loop {
                 let Some(inner) = weak.upgrade() else { return };
-                RedisBreaker { inner }.sync().await;
-                store.sleep(interval).await;
+                inner.sync().await;
+                drop(inner);
+                let sleep = store.sleep(interval);
+                let raised = wake.raised();
+                futures::pin_mut!(sleep, raised);
+                futures::future::select(sleep, raised).await;
             }
         }
     }
@@ -558,6 +405,309 @@ impl RedisBreaker {
     }
 }
 
+/// The shared state as core's breaker sees it. Closed-state admission and
+/// reports are local atomics; only a half-open admission waits on Redis.
+impl BreakerStore for Inner {
+    #[inline]
+    fn admit(&self) -> Admission {
+        let view = self.view.load(Ordering::Acquire);
+        if view & 3 == CLOSED && self.forced.load(Ordering::Relaxed) == NOT_FORCED {
+            return Admission::Admitted(Permit::new(view >> 2, false));
+        }
+        self.admit_slow(view)
+    }
+
+    #[inline]
+    fn report(&self, permit: Permit, outcome: Outcome) {
+        let generation = permit.generation();
+        if generation & LOCAL_PERMIT == 0 && !permit.is_probe() {
+            self.count(outcome);
+        } else {
+            self.report_slow(permit, outcome);
+        }
+    }
+
+    fn state(&self) -> CircuitState {
+        match self.forced.load(Ordering::Relaxed) {
+            FORCED_OPEN => return CircuitState::ForcedOpen,
+            FORCED_CLOSED => return CircuitState::ForcedClosed,
+            _ => {}
+        }
+        let view = self.view.load(Ordering::Acquire);
+        match (view & 3, self.mode) {
+            (DEGRADED, FailureMode::FallbackToLocal) => self.local.state(),
+            (DEGRADED, FailureMode::FailOpen) => CircuitState::ForcedClosed,
+            (DEGRADED, FailureMode::FailClosed) => CircuitState::ForcedOpen,
+            (code, _) => to_state(code),
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        let state = self.state();
+        let mut metrics = Metrics::new(state);
+        if state == CircuitState::Open {
+            metrics.retry_after = Some(Duration::from_micros(
+                self.retry_after_us.load(Ordering::Relaxed),
+            ));
+        }
+        metrics
+    }
+
+    fn force(&self, to: CircuitState) {
+        let forced = match to {
+            CircuitState::ForcedOpen => FORCED_OPEN,
+            CircuitState::ForcedClosed => FORCED_CLOSED,
+            _ => NOT_FORCED,
+        };
+        let before = self.forced.swap(forced, Ordering::AcqRel);
+        if before != forced {
+            let from = if before == NOT_FORCED {
+                self.state_unforced()
+            } else {
+                forced_state(before)
+            };
+            let to = if forced == NOT_FORCED {
+                self.state_unforced()
+            } else {
+                forced_state(forced)
+            };
+            self.observers.emit(|| Event::CircuitStateChanged {
+                name: self.name.clone(),
+                from,
+                to,
+                reason: "forced in this process".into(),
+            });
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Inner {
+    fn state_unforced(&self) -> CircuitState {
+        to_state(self.view.load(Ordering::Acquire) & 3)
+    }
+
+    fn admit_slow(&self, view: u64) -> Admission {
+        match self.forced.load(Ordering::Relaxed) {
+            FORCED_OPEN => return Admission::Refused(open(Duration::MAX)),
+            FORCED_CLOSED => return Admission::Admitted(Permit::new(view >> 2, false)),
+            _ => {}
+        }
+        match view & 3 {
+            CLOSED => Admission::Admitted(Permit::new(view >> 2, false)),
+            OPEN => Admission::Refused(open(Duration::from_micros(
+                self.retry_after_us.load(Ordering::Relaxed),
+            ))),
+            HALF_OPEN => match self.me.upgrade() {
+                Some(me) => {
+                    Admission::Decide(Box::pin(async move { me.ask_probe(view >> 2).await }))
+                }
+                None => Admission::Refused(open(self.sync_interval)),
+            },
+            _ => self.admit_degraded(view),
+        }
+    }
+
+    /// Admission while Redis is unusable: the failure mode decides.
+    fn admit_degraded(&self, view: u64) -> Admission {
+        match self.mode {
+            FailureMode::FailClosed => Admission::Refused(open(self.sync_interval)),
+            FailureMode::FailOpen => Admission::Admitted(Permit::new(view >> 2, false)),
+            FailureMode::FallbackToLocal => match self.local.admit() {
+                Admission::Admitted(permit) => Admission::Admitted(Permit::new(
+                    permit.generation() | LOCAL_PERMIT,
+                    permit.is_probe(),
+                )),
+                other => other,
+            },
+        }
+    }
+
+    /// Asks Redis for one of the half-open probe slots.
+    async fn ask_probe(&self, known: u64) -> Result<Permit, CircuitOpen> {
+        let Ok(reply) = self.run_script("probe", known, 0, 0).await else {
+            // Redis failed while asked: the failure mode decides this call.
+            return match self.admit_degraded(self.view.load(Ordering::Acquire)) {
+                Admission::Admitted(permit) => Ok(permit),
+                Admission::Refused(refusal) => Err(refusal),
+                Admission::Decide(_) => Err(CircuitOpen {
+                    retry_after: self.sync_interval,
+                }),
+            };
+        };
+        if reply.admitted == 0 {
+            return Err(CircuitOpen {
+                retry_after: Duration::from_micros(reply.left_us),
+            });
+        }
+        self.probes_admitted.fetch_add(1, Ordering::Relaxed);
+        Ok(Permit::new(reply.generation, true))
+    }
+
+    #[inline]
+    fn count(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Failure => &self.failures,
+            Outcome::Success => &self.successes,
+            Outcome::Neither => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A report of a probe or of a call the local fallback admitted.
+    fn report_slow(&self, permit: Permit, outcome: Outcome) {
+        let generation = permit.generation();
+        if generation & LOCAL_PERMIT != 0 {
+            self.local.report(
+                Permit::new(generation & !LOCAL_PERMIT, permit.is_probe()),
+                outcome,
+            );
+            self.count(outcome);
+            return;
+        }
+        let code = match outcome {
+            Outcome::Failure => 0,
+            Outcome::Success => 1,
+            Outcome::Neither => 2,
+        };
+        self.probe_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((generation, code));
+        self.wake_sync.raise();
+    }
+
+    /// One script call; updates the local view from the reply, or marks the
+    /// breaker degraded when Redis fails.
+    async fn run_script(&self, op: &str, known: u64, a: u64, b: u64) -> Result<Reply, ()> {
+        let args = self.args;
+        let out = self
+            .store
+            .run(|mut c| {
+                let mut inv = self.script.key(&self.keys[0]);
+                inv.key(&self.keys[1])
+                    .arg(op)
+                    .arg(known)
+                    .arg(a)
+                    .arg(b)
+                    .arg(args.bucket_us)
+                    .arg(args.buckets)
+                    .arg(args.minimum_calls)
+                    .arg(args.rate_permille)
+                    .arg(args.open_us)
+                    .arg(args.probes)
+                    .arg(args.ttl_ms);
+                async move { inv.invoke_async::<(u64, u64, u64, u64, u64)>(&mut c).await }
+            })
+            .await;
+        match out {
+            Ok((state, generation, left_us, admitted, rebuilt)) => {
+                let reply = Reply {
+                    state,
+                    generation,
+                    left_us,
+                    admitted,
+                };
+                self.learn(reply, rebuilt == 1);
+                Ok(reply)
+            }
+            Err(e) => {
+                self.degrade(&e.to_string());
+                Err(())
+            }
+        }
+    }
+
+    fn learn(&self, reply: Reply, rebuilt: bool) {
+        self.retry_after_us.store(reply.left_us, Ordering::Relaxed);
+        let new = (reply.generation << 2) | (reply.state & 3);
+        let old = self.view.swap(new, Ordering::AcqRel);
+        if old & 3 == DEGRADED {
+            self.observers.emit(|| Event::StoreModeChanged {
+                name: self.name.clone(),
+                degraded: false,
+                reason: "shared: redis answered again".into(),
+            });
+        }
+        if rebuilt {
+            self.observers.emit(|| Event::StoreModeChanged {
+                name: self.name.clone(),
+                degraded: false,
+                reason: "shared: state key missing or corrupted, rebuilt as closed".into(),
+            });
+        }
+        let (from, to) = (old & 3, new & 3);
+        if from != to && from != DEGRADED {
+            self.observers.emit(|| Event::CircuitStateChanged {
+                name: self.name.clone(),
+                from: to_state(from),
+                to: to_state(to),
+                reason: format!("shared state, generation {}", reply.generation),
+            });
+        }
+    }
+
+    fn degrade(&self, why: &str) {
+        let old = self.view.load(Ordering::Acquire);
+        if old & 3 == DEGRADED {
+            return;
+        }
+        // Keep the generation: counts made while degraded are pushed with it
+        // on recovery, and dropped if the shared state moved on meanwhile.
+        if self
+            .view
+            .compare_exchange(
+                old,
+                (old & !3) | DEGRADED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            if self.mode == FailureMode::FallbackToLocal {
+                // Start from a closed local breaker, or (if the shared one was
+                // open) an open one, so an outage does not reopen the gates.
+                if old & 3 == OPEN {
+                    self.local.force_open();
+                } else {
+                    self.local.reset();
+                }
+            }
+            self.observers.emit(|| Event::StoreModeChanged {
+                name: self.name.clone(),
+                degraded: true,
+                reason: format!("{}: {why}", describe(self.mode)),
+            });
+        }
+    }
+
+    async fn sync(&self) {
+        let reports: Vec<(u64, u64)> = std::mem::take(
+            &mut *self
+                .probe_reports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (generation, code) in reports {
+            // Lost with Redis: the probe's slot stays taken until the state
+            // key's generation moves on (a reopen by another probe, or the
+            // key's TTL). Nothing else to do safely.
+            let _ = self.run_script("done", generation, code, 0).await;
+        }
+        let s = self.successes.swap(0, Ordering::AcqRel);
+        let f = self.failures.swap(0, Ordering::AcqRel);
+        let known = self.view.load(Ordering::Acquire) >> 2;
+        if self.run_script("sync", known, s, f).await.is_err() {
+            // Keep the counts for the next try (they carry this generation).
+            self.successes.fetch_add(s, Ordering::AcqRel);
+            self.failures.fetch_add(f, Ordering::AcqRel);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Reply {
     state: u64,
@@ -567,8 +717,8 @@ struct Reply {
 }
 
 /// A refusal in staunch's shape.
-fn open<E>(retry_after: Duration) -> Error<E> {
-    Error::CircuitOpen(CircuitOpen { retry_after })
+fn open(retry_after: Duration) -> CircuitOpen {
+    CircuitOpen { retry_after }
 }
 
 fn to_state(code: u64) -> CircuitState {
@@ -581,22 +731,11 @@ fn to_state(code: u64) -> CircuitState {
     }
 }
 
-/// Frees a half-open probe slot when the probe is dropped before reporting.
-struct ProbeGuard<'a> {
-    inner: &'a Inner,
-    generation: u64,
-    armed: bool,
-}
-
-impl Drop for ProbeGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.inner
-                .released
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(self.generation);
-        }
+fn forced_state(code: u8) -> CircuitState {
+    if code == FORCED_OPEN {
+        CircuitState::ForcedOpen
+    } else {
+        CircuitState::ForcedClosed
     }
 }
 
@@ -752,35 +891,40 @@ impl RedisBreakerBuilder {
         .unwrap_or(u64::MAX);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let rate_permille = (self.failure_rate * 1000.0).ceil() as u32;
+        let inner = Arc::new_cyclic(|me| Inner {
+            keys: [
+                format!("staunch:breaker:{{{}}}:state", self.name),
+                format!("staunch:breaker:{{{}}}:window", self.name),
+            ],
+            store: self.store,
+            name: self.name,
+            view: AtomicU64::new(CLOSED),
+            forced: AtomicU8::new(NOT_FORCED),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            retry_after_us: AtomicU64::new(0),
+            probes_admitted: AtomicU64::new(0),
+            probe_reports: Mutex::new(Vec::new()),
+            wake_sync: Arc::default(),
+            me: me.clone(),
+            local: local.clone(),
+            mode: self.mode,
+            observers: self.observers,
+            script: redis::Script::new(SCRIPT),
+            args: Args {
+                bucket_us,
+                buckets: self.buckets,
+                minimum_calls: self.minimum_calls,
+                rate_permille,
+                open_us,
+                probes: self.probes,
+                ttl_ms,
+            },
+            sync_interval: self.sync_interval,
+        });
         Ok(RedisBreaker {
-            inner: Arc::new(Inner {
-                keys: [
-                    format!("staunch:breaker:{{{}}}:state", self.name),
-                    format!("staunch:breaker:{{{}}}:window", self.name),
-                ],
-                store: self.store,
-                name: self.name,
-                view: AtomicU64::new(CLOSED),
-                successes: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                retry_after_us: AtomicU64::new(0),
-                probes_admitted: AtomicU64::new(0),
-                released: Mutex::new(Vec::new()),
-                local,
-                mode: self.mode,
-                observers: self.observers,
-                script: redis::Script::new(SCRIPT),
-                args: Args {
-                    bucket_us,
-                    buckets: self.buckets,
-                    minimum_calls: self.minimum_calls,
-                    rate_permille,
-                    open_us,
-                    probes: self.probes,
-                    ttl_ms,
-                },
-                sync_interval: self.sync_interval,
-            }),
+            breaker: local.with_store(inner.clone()),
+            inner,
         })
     }
 }

@@ -249,6 +249,9 @@ where
         3 - 1,
         "2 probes, no more"
     );
+    // Each probe's outcome is pushed by its own process's sync (the sync
+    // task is woken at once when a probe reports; here the test syncs).
+    b.sync().await;
     a.sync().await;
     assert_eq!(a.shared_state().state, CircuitState::Closed);
     assert_eq!(a.shared_state().generation, g0 + 3);
@@ -257,6 +260,87 @@ on_both!(
     a_stale_process_cannot_undo_a_newer_transition_and_half_open_admits_n_tokio,
     a_stale_process_cannot_undo_a_newer_transition_and_half_open_admits_n_smol,
     stale_generation
+);
+
+/// The shared breaker is a core `CircuitBreaker`: it goes into a `Policy`,
+/// reports its state and metrics, forces this process only, and its sync
+/// task pushes a half-open probe's outcome at once (no manual sync).
+async fn a_core_breaker<T>(timer: T)
+where
+    T: Timer + Clone + Send + Sync + 'static,
+    T::Sleep: Send,
+{
+    let server = Server::start();
+    let shared = RedisBreaker::builder(
+        RedisStore::open(&server.url(), TIMEOUT, timer.clone()).unwrap(),
+        timer.clone(),
+        "as-core",
+    )
+    .minimum_calls(4)
+    .open_duration(Duration::from_millis(300))
+    .sync_interval(Duration::from_secs(3600))
+    .build()
+    .unwrap();
+    let other = breaker(
+        &server,
+        timer.clone(),
+        "as-core",
+        FailureMode::FailClosed,
+        Observers::new(),
+    );
+    let policy = staunch::policy::Policy::builder(timer.clone())
+        .breaker(shared.breaker().clone())
+        .build()
+        .unwrap();
+    shared.sync().await;
+    for _ in 0..4 {
+        let out = policy.run(|_| async { Err::<(), _>("down") }).await;
+        assert!(out.unwrap_err().is_inner());
+    }
+    shared.sync().await;
+    assert_eq!(shared.breaker().state(), CircuitState::Open);
+    assert!(shared.breaker().metrics().retry_after.is_some());
+    let refused = policy.run(|_| async { Ok::<_, &str>(()) }).await;
+    assert!(
+        refused.unwrap_err().is_circuit_open(),
+        "the policy sees the shared state"
+    );
+    // Forcing holds this process's view only; reset ends it.
+    shared.breaker().force_closed();
+    assert!(shared.call(async { Ok::<_, &str>(()) }).await.is_ok());
+    other.sync().await;
+    assert_eq!(other.shared_state().state, CircuitState::Open, "not shared");
+    shared.breaker().reset();
+    assert_eq!(shared.breaker().state(), CircuitState::Open);
+    // Half-open: the probe's success reaches Redis through the sync task,
+    // woken by the report, although its interval is an hour.
+    std::thread::sleep(Duration::from_millis(350));
+    shared.sync().await;
+    assert_eq!(shared.breaker().state(), CircuitState::HalfOpen);
+    let sync = shared.sync_task();
+    let probe_then_watch = async {
+        assert!(shared.call(async { Ok::<_, &str>(()) }).await.is_ok());
+        let started = Instant::now();
+        loop {
+            other.sync().await;
+            if other.shared_state().state == CircuitState::Closed {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the probe's success never reached Redis"
+            );
+            timer.sleep(Duration::from_millis(5)).await;
+        }
+    };
+    futures::pin_mut!(sync, probe_then_watch);
+    futures::future::select(sync, probe_then_watch).await;
+    assert_eq!(shared.probes_admitted(), 1);
+}
+on_both!(
+    the_shared_breaker_is_a_core_breaker_tokio,
+    the_shared_breaker_is_a_core_breaker_smol,
+    a_core_breaker
 );
 
 async fn corrupted_key<T>(timer: T)
