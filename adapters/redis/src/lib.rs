@@ -64,10 +64,12 @@
 
 mod breaker;
 mod conn;
+mod local;
 mod rate;
 
 pub use breaker::{RedisBreaker, RedisBreakerBuilder, SharedState};
 pub use conn::{RedisStore, StoreError};
+pub use local::LocalRedis;
 
 pub use rate::{
     FailureMode, RedisRateError, RedisRateLimiter, RedisRateLimiterBuilder, RedisRateStats,

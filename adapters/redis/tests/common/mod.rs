@@ -1,5 +1,6 @@
-//! A real `redis-server` for the tests: Debian's binary, on 127.0.0.1 and a
-//! free port, no persistence, killed on drop.
+//! A real `redis-server` for the tests: [`staunch_redis::LocalRedis`]
+//! (Debian's binary, on 127.0.0.1 and a free port, no persistence, killed
+//! on drop), with raw commands for hand-made faults.
 //!
 //! The binary is `$STAUNCH_REDIS_SERVER` if set, else `redis-server` on the
 //! `PATH` (`cargo xtask test` installs Debian's `redis-server` when it is
@@ -7,37 +8,29 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use staunch_redis::LocalRedis;
 
 /// A running (or killed, to be restarted) `redis-server`.
 #[derive(Debug)]
-pub struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
+pub struct RedisServer(LocalRedis);
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("no free port on 127.0.0.1")
-            .port();
-        let mut server = RedisServer { port, child: None };
-        server.spawn();
-        server
+        RedisServer(LocalRedis::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// The server's port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
     /// The URL for `redis::Client::open`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.0.url()
     }
 
     /// A client for this server.
@@ -47,24 +40,19 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL: no goodbye to clients) and waits for it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.kill();
     }
 
     /// Starts the server again on the same port (empty: no persistence).
     pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
+        self.0.restart().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Runs one command over a plain socket and returns the raw reply
     /// (for DEBUG SLEEP and hand-made corruption without a client).
     pub fn raw(&self, args: &[&str]) -> String {
-        RedisServer::raw_on(self.port, args)
+        RedisServer::raw_on(self.port(), args)
     }
-
     /// [`raw`](Self::raw) on a port, for use from another thread.
     pub fn raw_on(port: u16, args: &[&str]) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
@@ -79,68 +67,5 @@ impl RedisServer {
         let mut buf = [0u8; 4096];
         let n = stream.read(&mut buf).unwrap_or(0);
         String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-
-    fn spawn(&mut self) {
-        let binary =
-            std::env::var("STAUNCH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&binary)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "local",
-                "--loglevel",
-                "warning",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `{binary}` ({e}): install Debian's redis-server \
-                     (`apt-get install -y redis-server`, or run `cargo xtask test`, which does), \
-                     or point STAUNCH_REDIS_SERVER at a redis-server binary"
-                )
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf)
-                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
-                {
-                    return;
-                }
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!(
-                    "redis-server on port {} exited at start: {status}",
-                    self.port
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer PING within 10 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
