@@ -86,6 +86,7 @@ pub(crate) fn serve_demo(args: &[String]) -> Result {
         })?;
     build_wasm()?;
     run_native()?;
+    run_shared()?;
     // In CI nobody opens the page: build and run natively, then stop.
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if in_ci || args.iter().any(|a| a == "--no-serve") {
@@ -163,6 +164,24 @@ fn run_native() -> Result {
         "staunch-demo",
         "--bin",
         "resilience-lab",
+    ]))
+}
+
+/// The lab's crawlers as three OS processes, first with per-process
+/// breakers, then sharing them through a redis-server the binary starts
+/// (installed here when missing).
+fn run_shared() -> Result {
+    setup::redis_server()?;
+    cmd::run(Command::new("cargo").args([
+        "run",
+        "--release",
+        "-p",
+        "staunch-demo",
+        "--bin",
+        "lab-shared",
+        "--",
+        "--processes",
+        "3",
     ]))
 }
 

@@ -348,6 +348,51 @@ where
     R: Timer + Spawn + Clone + 'static,
     C: HttpClient + Clone + MaybeSend + MaybeSync + 'static,
 {
+    let local = |name: &str, observers: Observers| {
+        CircuitBreaker::builder(rt.clone())
+            .name(name)
+            .consecutive_failures(config.breaker_threshold)
+            .open_duration(BREAKER_OPEN)
+            .half_open_probes(1)
+            .failure_if(is_host_failure)
+            .observers(observers)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    crawl_with(rt, client, config, scope, observers, "", &local).await
+}
+
+/// How long a host's breaker stays open after it trips.
+pub const BREAKER_OPEN: Duration = Duration::from_secs(1);
+
+/// Whether an error counts against its host's breaker: a 429 (the host
+/// answered, asking us to slow down) and a cancelled request do not.
+#[must_use]
+pub fn is_host_failure(error: &HttpError) -> bool {
+    !matches!(error, HttpError::TooManyRequests(_) | HttpError::Aborted)
+}
+
+/// [`crawl`] with each host's breaker made by `breaker_for(name, observers)`,
+/// host `h` named `{prefix}host-{h}`: the native lab's several processes
+/// pass breakers whose state is shared through Redis, under a prefix of
+/// their run.
+///
+/// # Errors
+///
+/// As for [`crawl`], and whatever `breaker_for` reports.
+pub async fn crawl_with<R, C>(
+    rt: &R,
+    client: &C,
+    config: &CrawlConfig,
+    scope: &CancelScope,
+    observers: Observers,
+    prefix: &str,
+    breaker_for: &dyn Fn(&str, Observers) -> Result<CircuitBreaker, String>,
+) -> Result<HttpReport, String>
+where
+    R: Timer + Spawn + Clone + 'static,
+    C: HttpClient + Clone + MaybeSend + MaybeSync + 'static,
+{
     config.check()?;
     let events = Arc::new(Mutex::new(Vec::new()));
     let observers = observers.with({
@@ -355,23 +400,11 @@ where
         move |e: &Event| lock(&events).push(e.clone())
     });
     let host_names: Vec<String> = (0..config.hosts.len())
-        .map(|h| format!("host-{h}"))
+        .map(|h| format!("{prefix}host-{h}"))
         .collect();
     let breakers = host_names
         .iter()
-        .map(|name| {
-            CircuitBreaker::builder(rt.clone())
-                .name(name.clone())
-                .consecutive_failures(config.breaker_threshold)
-                .open_duration(Duration::from_secs(1))
-                .half_open_probes(1)
-                .failure_if(|e: &HttpError| {
-                    !matches!(e, HttpError::TooManyRequests(_) | HttpError::Aborted)
-                })
-                .observers(observers.clone())
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        .map(|name| breaker_for(name, observers.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let retry = Retry::builder(rt.clone())
         .max_attempts(config.attempts)
