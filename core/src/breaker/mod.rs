@@ -25,6 +25,11 @@
 //! Cancellation is never counted: a call whose future is dropped, or that
 //! ends in [`Error::Cancelled`](crate::Error::Cancelled), counts as neither success nor failure.
 //!
+//! The state lives in memory by default. [`CircuitBreaker::with_store`]
+//! keeps it in a [`BreakerStore`] instead (staunch-redis shares one breaker
+//! between processes that way); the breaker's rules, its call future and
+//! every method work the same on it.
+//!
 //! ```
 //! use staunch::breaker::{CircuitBreaker, CircuitState};
 //! use staunch::testing::VirtualRuntime;
