@@ -245,9 +245,8 @@ async fn first_attempt<T: Timer, F: Future>(
     start: &mut Option<Instant>,
     attempt: F,
 ) -> F::Output {
-    if start.is_some() {
-        return attempt.await;
-    }
+    // One poll site for every attempt, first or not: an early `.await` for
+    // later attempts would compile the attempt's future a second time.
     let mut attempt = std::pin::pin!(attempt);
     futures::future::poll_fn(|cx| {
         let poll = attempt.as_mut().poll(cx);
