@@ -9,6 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use super::backoff::Backoff;
@@ -18,7 +19,7 @@ use super::policy::{Attempt, Decision, Retry};
 use crate::Error;
 use crate::rng::mix;
 use crate::runtime::{Instant, Timer};
-use crate::timeout::timeout;
+use crate::timeout::Elapsed;
 
 impl Retry {
     /// Runs `op` until it succeeds or the policy gives up, sleeping on the
@@ -110,15 +111,8 @@ impl Retry {
                 },
                 previous,
             };
-            let outcome = match self.attempt_limit(timer, start) {
-                None => first_attempt(timer, &mut start, op(attempt)).await,
-                Some(limit) => {
-                    let limited = timeout(timer, limit, op(attempt));
-                    first_attempt(timer, &mut start, limited)
-                        .await
-                        .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed)))
-                }
-            };
+            let limit = self.attempt_limit(timer, start);
+            let outcome = run_attempt(timer, &mut start, limit, op(attempt)).await;
             let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -233,27 +227,47 @@ impl Retry {
     }
 }
 
-/// Awaits `attempt`, and the first time it goes pending records the start
-/// of the call if none is recorded yet.
+/// Awaits `attempt` for at most `limit` (when set), and the first time it
+/// goes pending records the start of the call if none is recorded yet.
 ///
 /// A call that succeeds on the first poll of its first attempt (the common
 /// case) never reads the clock. An attempt that goes pending is timed from
 /// the end of its first poll, which on a virtual clock is exact and on a real
 /// clock misses only that poll's own synchronous work.
-async fn first_attempt<T: Timer, F: Future>(
+///
+/// The limit is enforced here, as [`timeout`](crate::timeout::timeout)
+/// would (the attempt is polled first, the timer armed only once it is
+/// pending, the attempt dropped as soon as the time is up), so that an
+/// attempt's future is compiled into one poll site whether or not a limit
+/// is set.
+async fn run_attempt<T: Timer, F, V, E>(
     timer: &T,
     start: &mut Option<Instant>,
+    limit: Option<Duration>,
     attempt: F,
-) -> F::Output {
-    // One poll site for every attempt, first or not: an early `.await` for
-    // later attempts would compile the attempt's future a second time.
+) -> Result<V, Error<E>>
+where
+    F: Future<Output = Result<V, Error<E>>>,
+{
     let mut attempt = std::pin::pin!(attempt);
+    let mut sleep = std::pin::pin!(None::<T::Sleep>);
     futures::future::poll_fn(|cx| {
-        let poll = attempt.as_mut().poll(cx);
-        if poll.is_pending() && start.is_none() {
+        if let Poll::Ready(out) = attempt.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if start.is_none() {
             *start = Some(timer.now());
         }
-        poll
+        let Some(limit) = limit else {
+            return Poll::Pending;
+        };
+        if sleep.is_none() {
+            sleep.set(Some(timer.sleep(limit)));
+        }
+        match sleep.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Error::Timeout(Elapsed { after: limit }))),
+            _ => Poll::Pending,
+        }
     })
     .await
 }

@@ -983,3 +983,37 @@ fn a_bad_factor_or_maximum_is_named_in_the_error_and_debug_shows_the_settings() 
         "BackoffBuilder { curve: Exponential, initial: 1ms, factor: Some(3.0), max_delay: None, max_count: None, jitter: None, seed: None }"
     );
 }
+
+#[test]
+fn a_timed_out_attempt_is_dropped_when_its_time_is_up_not_after_the_backoff() {
+    struct DroppedAt(VirtualRuntime, Arc<Mutex<Vec<Duration>>>);
+    impl Drop for DroppedAt {
+        fn drop(&mut self) {
+            self.1.lock().unwrap().push(self.0.now().since_origin());
+        }
+    }
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(2)
+        .attempt_timeout(ms(50))
+        .backoff(Backoff::constant(ms(10)))
+        .build()
+        .unwrap();
+    let drops = Arc::new(Mutex::new(Vec::new()));
+    let err = rt
+        .block_on(retry.run(|_| {
+            let guard = DroppedAt(rt.clone(), drops.clone());
+            let rt = rt.clone();
+            async move {
+                let _guard = guard;
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok::<(), &str>(())
+            }
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_timeout());
+    // Each attempt dropped the moment its 50 ms ran out: at 50, and at
+    // 50 + 10 (backoff) + 50.
+    assert_eq!(*drops.lock().unwrap(), [ms(50), ms(110)]);
+}
