@@ -9,7 +9,7 @@ use super::gcra::{Gcra, TatStore, admit};
 use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
-use crate::runtime::AnyTimer;
+use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 use crate::sync::AtomicU64;
 
@@ -208,7 +208,7 @@ impl RateLimiter {
     /// no maximum wait.
     pub fn builder<T: Timer + 'static>(timer: T, rate: Rate) -> RateLimiterBuilder {
         RateLimiterBuilder {
-            timer: AnyTimer::new(timer),
+            timer: BoxTimer::new(timer),
             rate,
             burst: None,
             max_wait: None,
@@ -371,7 +371,7 @@ impl RateLimiter {
 /// [`KeyedRateLimiter`](super::KeyedRateLimiter)); checked by `build`.
 #[must_use = "a builder does nothing until you call `build()`"]
 pub struct RateLimiterBuilder {
-    pub(crate) timer: AnyTimer,
+    pub(crate) timer: BoxTimer,
     pub(crate) rate: Rate,
     pub(crate) burst: Option<u32>,
     pub(crate) max_wait: Option<Duration>,
