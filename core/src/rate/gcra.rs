@@ -53,6 +53,7 @@ impl Gcra {
     }
 
     /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait.
+    #[inline]
     pub(crate) fn decide(&self, tat: u64, now: u64, cost: u32) -> Result<u64, u64> {
         let new_tat = tat
             .max(now)

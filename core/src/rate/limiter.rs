@@ -92,6 +92,7 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    #[inline]
     pub(crate) fn check_cost(&self, cost: u32) -> Result<(), RateError> {
         if cost > self.gcra.burst {
             return Err(RateError::CostOverBurst {
@@ -237,6 +238,7 @@ impl RateLimiter {
     /// assert_eq!(refused.retry_after, Duration::from_millis(100));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
+    #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
         let s = &*self.settings;
         match admit(&*self.state, &s.gcra, s.clock.now_ns(), 1) {
@@ -265,6 +267,7 @@ impl RateLimiter {
     /// assert!(matches!(limiter.check_n(11), Err(RateError::CostOverBurst { cost: 11, burst: 10 })));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
+    #[inline]
     pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
         let s = &*self.settings;
         s.check_cost(cost)?;
