@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use crate::runtime::AnyTimer;
+use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 
 /// A timer plus the Unix time of its origin.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct EpochClock {
-    timer: AnyTimer,
+    timer: BoxTimer,
     /// Nanoseconds from the Unix epoch to the timer's origin.
     origin_ns: u64,
 }
@@ -19,7 +19,7 @@ pub(crate) struct EpochClock {
 impl EpochClock {
     /// `timer`, with its origin placed at `origin` after the Unix epoch, or
     /// (when `None`) wherever the wall clock says it is now.
-    pub(crate) fn new(timer: AnyTimer, origin: Option<Duration>) -> EpochClock {
+    pub(crate) fn new(timer: BoxTimer, origin: Option<Duration>) -> EpochClock {
         let origin =
             origin.unwrap_or_else(|| unix_time_now().saturating_sub(timer.now().since_origin()));
         EpochClock {
@@ -34,7 +34,7 @@ impl EpochClock {
         self.origin_ns.saturating_add(self.timer.now_nanos())
     }
 
-    pub(crate) fn timer(&self) -> &AnyTimer {
+    pub(crate) fn timer(&self) -> &BoxTimer {
         &self.timer
     }
 }

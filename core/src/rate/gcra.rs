@@ -52,16 +52,32 @@ impl Gcra {
         }
     }
 
-    /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait.
-    pub(crate) fn decide(&self, tat: u64, now: u64, cost: u32) -> Result<u64, u64> {
+    /// The latest TAT an admission at `now` may leave: `now + burst·T`,
+    /// saturating.
+    ///
+    /// A call is admitted when `new TAT - burst·T <= now`, which is
+    /// `new TAT <= now + burst·T`; with saturating arithmetic too, since a
+    /// saturated limit admits every new TAT, as the saturated subtraction
+    /// (at most `u64::MAX - burst·T`, below such a `now`) would have.
+    #[inline]
+    pub(crate) fn limit(&self, now: u64) -> u64 {
+        now.saturating_add(self.span_ns)
+    }
+
+    /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait,
+    /// given `limit` = [`limit(now)`](Self::limit) (worked out by the
+    /// caller, once: a compare-and-swap retry does not redo it). The wait is
+    /// `new TAT - limit`: a refused call's limit has not saturated, so that
+    /// is `new TAT - burst·T - now`.
+    #[inline]
+    pub(crate) fn decide(&self, tat: u64, now: u64, limit: u64, cost: u32) -> Result<u64, u64> {
         let new_tat = tat
             .max(now)
             .saturating_add(self.emission_ns.saturating_mul(u64::from(cost)));
-        let admit_at = new_tat.saturating_sub(self.span_ns);
-        if admit_at <= now {
+        if new_tat <= limit {
             Ok(new_tat)
         } else {
-            Err(admit_at - now)
+            Err(new_tat - limit)
         }
     }
 }
@@ -97,9 +113,10 @@ pub(crate) fn admit<S: TatStore + ?Sized>(
     now: u64,
     cost: u32,
 ) -> Result<(), u64> {
+    let limit = gcra.limit(now);
     let mut tat = store.load();
     loop {
-        let new_tat = gcra.decide(tat, now, cost)?;
+        let new_tat = gcra.decide(tat, now, limit, cost)?;
         match store.compare_exchange(tat, new_tat) {
             Ok(()) => return Ok(()),
             Err(actual) => tat = actual,

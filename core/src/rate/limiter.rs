@@ -1,6 +1,7 @@
 //! [`RateLimiter`]: one GCRA cell shared by every caller.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use super::gcra::{Gcra, TatStore, admit};
 use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
-use crate::runtime::AnyTimer;
+use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 use crate::sync::AtomicU64;
 
@@ -92,6 +93,7 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    #[inline]
     pub(crate) fn check_cost(&self, cost: u32) -> Result<(), RateError> {
         if cost > self.gcra.burst {
             return Err(RateError::CostOverBurst {
@@ -208,7 +210,7 @@ impl RateLimiter {
     /// no maximum wait.
     pub fn builder<T: Timer + 'static>(timer: T, rate: Rate) -> RateLimiterBuilder {
         RateLimiterBuilder {
-            timer: AnyTimer::new(timer),
+            timer: BoxTimer::new(timer),
             rate,
             burst: None,
             max_wait: None,
@@ -237,15 +239,53 @@ impl RateLimiter {
     /// assert_eq!(refused.retry_after, Duration::from_millis(100));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
+    #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
-        let s = &*self.settings;
-        match admit(&*self.state, &s.gcra, s.clock.now_ns(), 1) {
-            Ok(()) => {
-                s.admitted(1);
-                Ok(())
-            }
-            Err(wait) => Err(s.limited(1, wait)),
+        self.decide(1).map_err(|wait| RateLimited {
+            retry_after: Duration::from_nanos(wait.get()),
+        })
+    }
+
+    /// One decision for `cost` now, told to observers if there are any. The
+    /// `Err` is the wait in nanoseconds, never zero: a refused call's new
+    /// TAT lies past its limit.
+    ///
+    /// Observers cost one branch, taken first, and are told out of line, so
+    /// a check compiled into its caller is the decision alone. Both paths
+    /// return one number, zero exactly when the call was admitted, and that
+    /// is what the caller's `is_ok()` ends up testing. (Were the paths to
+    /// return a `Result<(), RateLimited>`, every refusal would build its
+    /// `Duration` even for a caller that never reads it, since `is_ok()`
+    /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
+    #[inline]
+    fn decide(&self, cost: u32) -> Result<(), NonZeroU64> {
+        if self.settings.observers.is_empty() {
+            self.take(cost)
+        } else {
+            self.decide_observed(cost)
         }
+    }
+
+    /// One decision at the clock's current time, told to nobody.
+    #[inline]
+    fn take(&self, cost: u32) -> Result<(), NonZeroU64> {
+        let s = &*self.settings;
+        admit(&*self.state, &s.gcra, s.clock.now_ns(), cost)
+            .map_err(|wait| NonZeroU64::new(wait).unwrap_or(NonZeroU64::MIN))
+    }
+
+    /// [`take`](Self::take), then the event.
+    #[inline(never)]
+    fn decide_observed(&self, cost: u32) -> Result<(), NonZeroU64> {
+        let s = &*self.settings;
+        let outcome = self.take(cost);
+        match outcome {
+            Ok(()) => s.admitted(cost),
+            Err(wait) => {
+                s.limited(cost, wait.get());
+            }
+        }
+        outcome
     }
 
     /// Admits a call costing `cost` units of the rate now, or refuses.
@@ -265,16 +305,14 @@ impl RateLimiter {
     /// assert!(matches!(limiter.check_n(11), Err(RateError::CostOverBurst { cost: 11, burst: 10 })));
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
+    #[inline]
     pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
-        let s = &*self.settings;
-        s.check_cost(cost)?;
-        match admit(&*self.state, &s.gcra, s.clock.now_ns(), cost) {
-            Ok(()) => {
-                s.admitted(cost);
-                Ok(())
-            }
-            Err(wait) => Err(s.limited(cost, wait).into()),
-        }
+        self.settings.check_cost(cost)?;
+        self.decide(cost).map_err(|wait| {
+            RateError::Limited(RateLimited {
+                retry_after: Duration::from_nanos(wait.get()),
+            })
+        })
     }
 
     /// Waits until one call is admitted (at most the builder's
@@ -371,7 +409,7 @@ impl RateLimiter {
 /// [`KeyedRateLimiter`](super::KeyedRateLimiter)); checked by `build`.
 #[must_use = "a builder does nothing until you call `build()`"]
 pub struct RateLimiterBuilder {
-    pub(crate) timer: AnyTimer,
+    pub(crate) timer: BoxTimer,
     pub(crate) rate: Rate,
     pub(crate) burst: Option<u32>,
     pub(crate) max_wait: Option<Duration>,
