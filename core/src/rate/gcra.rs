@@ -26,7 +26,7 @@
 //!    any window of length `W` at most `W / T + burst` calls are admitted
 //!    (the first admitted in the window leaves TAT ≥ its `now + T`, the last
 //!    leaves TAT ≤ its `now + burst·T`, and each adds `T`).
-//! 4. State changes only through [`TatStore::compare_exchange`], so two
+//! 4. State changes only through [`RateStore::compare_exchange`], so two
 //!    racing callers never both spend the same capacity (no lost update).
 
 use crate::runtime::{MaybeSend, MaybeSync};
@@ -82,17 +82,39 @@ impl Gcra {
     }
 }
 
-/// Where a limiter keeps its one TAT value. In memory it is an atomic; a
-/// store shared between processes (Redis, say) implements the same two
-/// operations.
-pub(crate) trait TatStore: MaybeSend + MaybeSync {
-    /// The current TAT (0 for a fresh limiter).
+/// Where a [`RateLimiter`](super::RateLimiter) keeps its one state value,
+/// the theoretical arrival time (TAT): nanoseconds since the Unix epoch, 0
+/// for a fresh limiter.
+///
+/// In memory it is an [`AtomicU64`](std::sync::atomic::AtomicU64), the
+/// default, used without dynamic dispatch. Another store (a word in memory
+/// shared by the processes of one host, say) plugs in through
+/// [`RateLimiterBuilder::build_with_store`](super::RateLimiterBuilder::build_with_store):
+/// the limiter reads the TAT, decides on its own clock, and writes the new
+/// TAT only if nobody changed it meanwhile, retrying with the value that
+/// won. So the store needs two operations, and every admission is counted
+/// exactly once however callers race.
+///
+/// A store that must decide on its own clock in one step, such as Redis
+/// (where a compare-and-swap would cost two round trips and trust each
+/// client's clock), does not fit this seam: staunch-redis's
+/// `RedisRateLimiter` runs the same algorithm as one Lua script on the
+/// server's `TIME`.
+pub trait RateStore: MaybeSend + MaybeSync {
+    /// The current TAT (0 for a fresh limiter). Must see every write that
+    /// happened before it (acquire ordering, for an atomic).
     fn load(&self) -> u64;
-    /// Replaces `current` with `new`, or reports the value found instead.
+    /// Replaces `current` with `new` if the TAT is still `current`, or
+    /// returns the value found instead. May fail spuriously (the limiter
+    /// retries with the value returned).
+    ///
+    /// # Errors
+    ///
+    /// The TAT found, when it was not `current`.
     fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64>;
 }
 
-impl TatStore for AtomicU64 {
+impl RateStore for AtomicU64 {
     #[inline]
     fn load(&self) -> u64 {
         AtomicU64::load(self, Ordering::Acquire)
@@ -107,7 +129,7 @@ impl TatStore for AtomicU64 {
 /// Admits `cost` at `now` against `store`, retrying on a lost race with the
 /// value that won, so every admission is counted exactly once.
 #[inline]
-pub(crate) fn admit<S: TatStore + ?Sized>(
+pub(crate) fn admit<S: RateStore + ?Sized>(
     store: &S,
     gcra: &Gcra,
     now: u64,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clock::{EpochClock, saturating_ns};
-use super::gcra::{Gcra, TatStore, admit};
+use super::gcra::{Gcra, RateStore, admit};
 use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
@@ -178,14 +178,17 @@ impl Settings {
 /// A GCRA rate limiter shared by every caller of one resource; see the
 /// [module docs](super).
 ///
-/// `Clone + Send + Sync` natively; clones share one state.
-pub struct RateLimiter {
+/// `Clone + Send + Sync` natively; clones share one state. The state is in
+/// memory unless the limiter was built with
+/// [`build_with_store`](RateLimiterBuilder::build_with_store), whose store
+/// type is `S`.
+pub struct RateLimiter<S: RateStore = AtomicU64> {
     settings: Arc<Settings>,
-    /// The one TAT; a shared store would implement [`TatStore`] in its place.
-    state: Arc<AtomicU64>,
+    /// The one TAT.
+    state: Arc<S>,
 }
 
-impl Clone for RateLimiter {
+impl<S: RateStore> Clone for RateLimiter<S> {
     fn clone(&self) -> Self {
         RateLimiter {
             settings: self.settings.clone(),
@@ -194,7 +197,7 @@ impl Clone for RateLimiter {
     }
 }
 
-impl fmt::Debug for RateLimiter {
+impl<S: RateStore> fmt::Debug for RateLimiter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
             .field("name", &self.settings.name)
@@ -219,7 +222,9 @@ impl RateLimiter {
             observers: Observers::new(),
         }
     }
+}
 
+impl<S: RateStore> RateLimiter<S> {
     /// Admits one call now, or says how long until it would be admitted.
     ///
     /// # Errors
@@ -395,11 +400,11 @@ impl RateLimiter {
     /// absolute value is the limiter's whole state.
     #[must_use]
     pub fn theoretical_arrival(&self) -> Duration {
-        Duration::from_nanos(TatStore::load(&*self.state))
+        Duration::from_nanos(RateStore::load(&*self.state))
     }
 
     #[cfg(test)]
-    pub(crate) fn sharing_state_with(mut self, other: &RateLimiter) -> RateLimiter {
+    pub(crate) fn sharing_state_with(mut self, other: &RateLimiter<S>) -> RateLimiter<S> {
         self.state = other.state.clone();
         self
     }
@@ -491,9 +496,57 @@ impl RateLimiterBuilder {
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
+        self.build_with_store(Arc::new(AtomicU64::new(0)))
+    }
+
+    /// Checks the settings and builds the limiter keeping its state in
+    /// `store` instead of in memory; limiters (in this process or others)
+    /// sharing one store share one limit, whenever each was built, since
+    /// the state is an absolute time.
+    ///
+    /// # Errors
+    ///
+    /// As for [`build`](Self::build).
+    ///
+    /// ```
+    /// use staunch::rate::{Rate, RateLimiter, RateStore};
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    ///
+    /// /// A TAT that counts its writes (a real store might live in memory
+    /// /// shared between the processes of one host).
+    /// #[derive(Default)]
+    /// struct Counted { tat: AtomicU64, writes: AtomicUsize }
+    ///
+    /// impl RateStore for Counted {
+    ///     fn load(&self) -> u64 { self.tat.load(Ordering::Acquire) }
+    ///     fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64> {
+    ///         self.tat.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)?;
+    ///         self.writes.fetch_add(1, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let store = Arc::new(Counted::default());
+    /// let a = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
+    /// let b = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
+    /// assert!(a.check().is_ok());
+    /// assert!(b.check().is_ok());
+    /// assert!(a.check().is_err(), "one limit for both");
+    /// assert_eq!(store.writes.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    // On wasm32 the timer is not `Send`; there is one thread there.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub fn build_with_store<S: RateStore>(
+        self,
+        store: Arc<S>,
+    ) -> Result<RateLimiter<S>, ConfigError> {
         Ok(RateLimiter {
             settings: Arc::new(self.settings()?),
-            state: Arc::new(AtomicU64::new(0)),
+            state: store,
         })
     }
 }

@@ -15,8 +15,10 @@
 //!   than `W / interval + burst` calls, where `interval = period / count`
 //!   rounded up to a nanosecond (the rounding only ever makes the limit
 //!   stricter);
-//! - limiters built at different times, or (later) in different processes,
-//!   that share the state agree on what it means.
+//! - limiters built at different times, or in different processes, that
+//!   share the state agree on what it means. The state sits behind a
+//!   [`RateStore`] (an atomic in memory by default; see
+//!   [`RateLimiterBuilder::build_with_store`]).
 //!
 //! Time comes from the [`Timer`](crate::runtime::Timer) given to the
 //! builder, so on [`VirtualRuntime`](crate::testing::VirtualRuntime) every
@@ -52,5 +54,6 @@ mod limiter;
 mod tests;
 
 pub use error::{RateError, RateLimited};
+pub use gcra::RateStore;
 pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter, KeyedRateLimiterBuilder};
 pub use limiter::{Rate, RateLimiter, RateLimiterBuilder};

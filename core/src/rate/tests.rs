@@ -333,3 +333,59 @@ fn admissions_and_refusals_with_their_wait_are_events() {
         ]
     );
 }
+
+/// A TAT behind a mutex whose compare-and-swap fails spuriously every
+/// third call: the limiter must still count each admission exactly once.
+#[derive(Default)]
+struct Flaky {
+    tat: std::sync::Mutex<u64>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl RateStore for Flaky {
+    fn load(&self) -> u64 {
+        *self.tat.lock().unwrap()
+    }
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64> {
+        let mut tat = self.tat.lock().unwrap();
+        let n = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if *tat != current || n % 3 == 2 {
+            return Err(*tat);
+        }
+        *tat = new;
+        Ok(())
+    }
+}
+
+#[test]
+fn limiters_sharing_a_custom_store_share_one_exact_limit_under_contention() {
+    let rt = VirtualRuntime::new();
+    let store = std::sync::Arc::new(Flaky::default());
+    let build = || {
+        RateLimiter::builder(rt.clone(), Rate::per_second(1))
+            .burst(40)
+            .epoch(Duration::from_secs(1_700_000_000))
+            .build_with_store(store.clone())
+            .unwrap()
+    };
+    let limiters: Vec<_> = (0..4).map(|_| build()).collect();
+    // The clock stands still: exactly the burst is admitted, whatever the
+    // races and the spurious failures.
+    let admitted: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = limiters
+            .iter()
+            .map(|l| s.spawn(move || (0..100).filter(|_| l.check().is_ok()).count()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(admitted, 40);
+    // The state is the store's: an absolute time, one second per call.
+    let tat = limiters[0].theoretical_arrival();
+    assert_eq!(tat, Duration::from_secs(1_700_000_000 + 40));
+    assert_eq!(limiters[3].theoretical_arrival(), tat);
+    rt.advance(Duration::from_secs(1));
+    assert!(limiters[2].check().is_ok());
+    assert!(limiters[1].check().is_err());
+}
