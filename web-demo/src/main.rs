@@ -105,21 +105,13 @@ mod native {
             observers = observers.with(MetricsObserver);
             server = Some(task);
         }
-        let config = CrawlConfig {
-            hosts: service
+        let config = CrawlConfig::lab(
+            service
                 .hosts
                 .iter()
                 .map(|h| format!("http://{}", h.2))
                 .collect(),
-            seed: 7,
-            pages: 40,
-            concurrency: 8,
-            fail: 0.3,
-            latency: Duration::from_millis(40),
-            timeout: Duration::from_millis(500),
-            attempts: 3,
-            breaker_threshold: 3,
-        };
+        );
         println!(
             "resilience lab, natively: seed {}, up to {} pages, concurrency {}, timeout {:?}, {} attempts",
             config.seed, config.pages, config.concurrency, config.timeout, config.attempts

@@ -11,21 +11,13 @@ use staunch_demo::http::{CrawlConfig, HttpReport, RequestOutcome, crawl, crawl_n
 use staunch_demo::service::{HOSTS, HostStats, Profile, Service};
 
 fn config(service: &Service) -> CrawlConfig {
-    CrawlConfig {
-        hosts: service
+    CrawlConfig::lab(
+        service
             .hosts
             .iter()
             .map(|h| format!("http://{}", h.2))
             .collect(),
-        seed: 7,
-        pages: 40,
-        concurrency: 8,
-        fail: 0.3,
-        latency: Duration::from_millis(40),
-        timeout: Duration::from_millis(500),
-        attempts: 3,
-        breaker_threshold: 3,
-    }
+    )
 }
 
 /// Starts the service on a tokio runtime of its own, for crawls on any runtime.

@@ -2,7 +2,6 @@
 //! (Its own test binary: the recorder is process-global.)
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::time::Duration;
 
 use staunch::observe::{MetricsObserver, Observers};
 use staunch::scope::CancelScope;
@@ -30,21 +29,14 @@ fn metrics_expose_the_staunch_series_of_a_crawl() {
     let (addr, server) = rt
         .block_on(metrics::serve("127.0.0.1:0".parse().unwrap(), handle))
         .unwrap();
-    let config = CrawlConfig {
-        hosts: service
+    let mut config = CrawlConfig::lab(
+        service
             .hosts
             .iter()
             .map(|h| format!("http://{}", h.2))
             .collect(),
-        seed: 7,
-        pages: 30,
-        concurrency: 8,
-        fail: 0.3,
-        latency: Duration::from_millis(40),
-        timeout: Duration::from_millis(500),
-        attempts: 3,
-        breaker_threshold: 3,
-    };
+    );
+    config.pages = 30;
     let report = rt
         .block_on(async {
             let timer = staunch_tokio::Tokio::current().unwrap();

@@ -35,7 +35,9 @@ mod lab {
     use staunch::observe::Observers;
     use staunch::scope::CancelScope;
     use staunch_demo::http::native::ReqwestClient;
-    use staunch_demo::http::{BREAKER_OPEN, CrawlConfig, crawl_with, is_host_failure};
+    use staunch_demo::http::{
+        BREAKER_OPEN, CrawlConfig, crawl_with, is_host_failure, local_breaker,
+    };
     use staunch_demo::service::{HOSTS, Service};
     use staunch_redis::{FailureMode, LocalRedis, RedisBreaker, RedisStore};
     use staunch_tokio::Tokio;
@@ -182,31 +184,14 @@ mod lab {
             .map_err(|e| format!("tokio: {e}"))?;
         rt.block_on(async {
             let timer = Tokio::current().map_err(|e| e.to_string())?;
-            let config = CrawlConfig {
-                hosts: hosts.split(',').map(str::to_owned).collect(),
-                seed: 7 + index.parse::<u64>().unwrap_or(0),
-                pages: 40,
-                concurrency: 8,
-                fail: 0.3,
-                latency: Duration::from_millis(40),
-                timeout: Duration::from_millis(500),
-                attempts: 3,
-                breaker_threshold: 3,
-            };
+            let mut config = CrawlConfig::lab(hosts.split(',').map(str::to_owned).collect());
+            config.seed += index.parse::<u64>().unwrap_or(0);
             let store = RedisStore::open(url, Duration::from_millis(200), timer.clone())
                 .map_err(|e| e.to_string())?;
             let breaker_for =
                 |name: &str, observers: Observers| -> Result<CircuitBreaker, String> {
                     if !shared {
-                        return CircuitBreaker::builder(timer.clone())
-                            .name(name)
-                            .consecutive_failures(config.breaker_threshold)
-                            .open_duration(BREAKER_OPEN)
-                            .half_open_probes(1)
-                            .failure_if(is_host_failure)
-                            .observers(observers)
-                            .build()
-                            .map_err(|e| e.to_string());
+                        return local_breaker(&timer, &config, name, observers);
                     }
                     let shared = RedisBreaker::builder(store.clone(), timer.clone(), name)
                         .time_window(Duration::from_secs(10), 10)

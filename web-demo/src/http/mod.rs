@@ -96,6 +96,24 @@ pub struct CrawlConfig {
 }
 
 impl CrawlConfig {
+    /// The native lab's settings over `hosts`: seed 7, up to 40 pages, 8 in
+    /// flight, a 30 % flaky host, 40 ms base latency, 500 ms per request,
+    /// 3 attempts, breakers tripping on 3 failures.
+    #[must_use]
+    pub fn lab(hosts: Vec<String>) -> CrawlConfig {
+        CrawlConfig {
+            hosts,
+            seed: 7,
+            pages: 40,
+            concurrency: 8,
+            fail: 0.3,
+            latency: Duration::from_millis(40),
+            timeout: Duration::from_millis(500),
+            attempts: 3,
+            breaker_threshold: 3,
+        }
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -348,18 +366,32 @@ where
     R: Timer + Spawn + Clone + 'static,
     C: HttpClient + Clone + MaybeSend + MaybeSync + 'static,
 {
-    let local = |name: &str, observers: Observers| {
-        CircuitBreaker::builder(rt.clone())
-            .name(name)
-            .consecutive_failures(config.breaker_threshold)
-            .open_duration(BREAKER_OPEN)
-            .half_open_probes(1)
-            .failure_if(is_host_failure)
-            .observers(observers)
-            .build()
-            .map_err(|e| e.to_string())
-    };
+    let local = |name: &str, observers: Observers| local_breaker(rt, config, name, observers);
     crawl_with(rt, client, config, scope, observers, "", &local).await
+}
+
+/// One host's in-process breaker, as [`crawl`] makes it: open after
+/// `config.breaker_threshold` failures in a row, for [`BREAKER_OPEN`], one
+/// probe, 429s and cancellations not counted.
+///
+/// # Errors
+///
+/// The breaker's [`ConfigError`](staunch::ConfigError), as text.
+pub fn local_breaker<R: Timer + Clone + 'static>(
+    rt: &R,
+    config: &CrawlConfig,
+    name: &str,
+    observers: Observers,
+) -> Result<CircuitBreaker, String> {
+    CircuitBreaker::builder(rt.clone())
+        .name(name)
+        .consecutive_failures(config.breaker_threshold)
+        .open_duration(BREAKER_OPEN)
+        .half_open_probes(1)
+        .failure_if(is_host_failure)
+        .observers(observers)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// How long a host's breaker stays open after it trips.
