@@ -2,7 +2,6 @@
 //! (Its own test binary: the recorder is process-global.)
 #![cfg(not(target_arch = "wasm32"))]
 
-
 use staunch::observe::{MetricsObserver, Observers};
 use staunch::scope::CancelScope;
 use staunch_demo::http::native::{ReqwestClient, SmolClient};

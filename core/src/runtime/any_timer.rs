@@ -58,50 +58,37 @@ impl BoxTimer {
     }
 }
 
-impl fmt::Debug for BoxTimer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BoxTimer")
-    }
+/// `Debug` and [`Timer`] for a type-erased timer: every call goes to the
+/// `dyn DynTimer` inside.
+macro_rules! erased_timer {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(stringify!($name))
+            }
+        }
+
+        impl Timer for $name {
+            type Sleep = BoxTask;
+            fn now(&self) -> Instant {
+                self.0.now()
+            }
+            #[inline]
+            fn now_nanos(&self) -> u64 {
+                self.0.now_nanos()
+            }
+            fn sleep(&self, duration: Duration) -> BoxTask {
+                self.0.sleep_boxed(duration)
+            }
+            fn sleep_until(&self, at: Instant) -> BoxTask {
+                self.0.sleep_until_boxed(at)
+            }
+        }
+    };
 }
 
-impl Timer for BoxTimer {
-    type Sleep = BoxTask;
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-    #[inline]
-    fn now_nanos(&self) -> u64 {
-        self.0.now_nanos()
-    }
-    fn sleep(&self, duration: Duration) -> BoxTask {
-        self.0.sleep_boxed(duration)
-    }
-    fn sleep_until(&self, at: Instant) -> BoxTask {
-        self.0.sleep_until_boxed(at)
-    }
-}
-
-impl fmt::Debug for AnyTimer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AnyTimer")
-    }
-}
-
-impl Timer for AnyTimer {
-    type Sleep = BoxTask;
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-    fn now_nanos(&self) -> u64 {
-        self.0.now_nanos()
-    }
-    fn sleep(&self, duration: Duration) -> BoxTask {
-        self.0.sleep_boxed(duration)
-    }
-    fn sleep_until(&self, at: Instant) -> BoxTask {
-        self.0.sleep_until_boxed(at)
-    }
-}
+erased_timer!(AnyTimer);
+erased_timer!(BoxTimer);
 
 #[cfg(test)]
 mod tests {
