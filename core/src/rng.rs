@@ -30,17 +30,18 @@ impl SplitMix64 {
         } else {
             (high, low)
         };
-        let Ok(span) = u64::try_from((high - low).as_nanos()) else {
+        let width = high - low;
+        let span = nanos(width);
+        if span == u64::MAX {
             // Wider than 584 years of nanoseconds: draw whole seconds and
             // then the nanoseconds, so the whole range stays reachable (no
             // cut at the u64 cap) without float arithmetic (which would
             // cost the browser build a kilobyte).
-            let secs = self.up_to((high - low).as_secs());
-            let nanos = self.up_to(999_999_999) as u32;
-            let offset =
-                Duration::new(secs, 0).saturating_add(Duration::from_nanos(u64::from(nanos)));
+            let secs = self.up_to(width.as_secs());
+            let sub = self.up_to(999_999_999);
+            let offset = Duration::from_secs(secs).saturating_add(Duration::from_nanos(sub));
             return low.saturating_add(offset).min(high);
-        };
+        }
         low.saturating_add(Duration::from_nanos(self.up_to(span)))
     }
 
