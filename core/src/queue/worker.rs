@@ -17,16 +17,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use event_listener::Event;
 use futures::FutureExt;
 
-use super::Receiver;
 use super::report::{DeadLetter, Done, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
+use super::{Receiver, TryRecvError};
 use crate::Error;
 use crate::Guarded;
 use crate::observe::{Event as ObsEvent, Observers};
@@ -295,22 +297,45 @@ impl Drop for KeySlot<'_> {
     }
 }
 
-/// Calls the handler once, turning a panic (where the target unwinds) into
-/// [`Error::Panicked`].
-fn call_handler<I, T, E, F, Fut>(
-    handler: &F,
-    item: I,
-) -> impl Future<Output = Result<T, Error<E>>> + use<I, T, E, F, Fut>
-where
-    F: Fn(I) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(item)));
-    async move {
-        let fut = started.map_err(|p| Error::Panicked(Panicked::from_payload(&*p)))?;
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(result) => result.map_err(Error::Inner),
-            Err(p) => Err(Error::Panicked(Panicked::from_payload(&*p))),
+pin_project_lite::pin_project! {
+    /// One call of the handler, a panic in it (where the target unwinds)
+    /// turned into [`Error::Panicked`]. Written out rather than as an async
+    /// block around `catch_unwind`: the worker builds one per item, and
+    /// each layer of async state costs moves of the whole state.
+    #[project = AttemptProj]
+    enum Attempt<Fut> {
+        Running { #[pin] fut: Fut },
+        Panicked { panic: Option<Panicked> },
+    }
+}
+
+impl<Fut> Attempt<Fut> {
+    /// Calls `handler(item)`; a panic in the call itself is kept for the
+    /// first poll.
+    fn call<I>(handler: &impl Fn(I) -> Fut, item: I) -> Attempt<Fut> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item))) {
+            Ok(fut) => Attempt::Running { fut },
+            Err(p) => Attempt::Panicked {
+                panic: Some(Panicked::from_payload(&*p)),
+            },
+        }
+    }
+}
+
+impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Attempt<Fut> {
+    type Output = Result<T, Error<E>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AttemptProj::Running { fut } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(Error::Inner)),
+                    Err(p) => Poll::Ready(Err(Error::Panicked(Panicked::from_payload(&*p)))),
+                }
+            }
+            AttemptProj::Panicked { panic } => Poll::Ready(Err(Error::Panicked(
+                panic.take().expect("polled after completion"),
+            ))),
         }
     }
 }
@@ -334,8 +359,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     fn process(&self, item: &I) -> impl Future<Output = (Result<T, Error<E>>, u32)> {
-        let attempt = call_handler(&*self.0, item.clone());
-        async move { (attempt.await, 1) }
+        Attempt::call(&*self.0, item.clone()).map(|result| (result, 1))
     }
 }
 
@@ -359,7 +383,7 @@ where
             .policy
             .run(|_| {
                 attempts.fetch_add(1, Ordering::Relaxed);
-                Guarded::new(call_handler(&*self.handler, item.clone()))
+                Guarded::new(Attempt::call(&*self.handler, item.clone()))
             })
             .await;
         (result, attempts.into_inner())
@@ -399,10 +423,30 @@ where
         let stopped = self
             .scope
             .run(async {
-                while let Ok(envelope) = self.queue.recv().await {
-                    let result = self.process(current.insert(envelope)).await;
+                loop {
+                    // A queued item is taken without building `recv`'s
+                    // future; only an empty queue is waited on.
+                    let envelope = match self.queue.try_recv() {
+                        Ok(envelope) => envelope,
+                        Err(TryRecvError::Closed) => break,
+                        Err(TryRecvError::Empty) => match self.queue.recv().await {
+                            Ok(envelope) => envelope,
+                            Err(_) => break,
+                        },
+                    };
+                    let envelope = current.insert(envelope);
+                    let started = envelope.enqueued.map(|_| self.timer.now());
+                    // The key limit's wait only for keyed items of a limited
+                    // pool, so a plain item's state holds no slot future.
+                    let (result, attempts) = match (&self.shared.keys, &envelope.key) {
+                        (Some(keys), Some(key)) => {
+                            let _slot = keys.acquire(key).await;
+                            self.process.process(&envelope.item).await
+                        }
+                        _ => self.process.process(&envelope.item).await,
+                    };
                     let envelope = current.take().expect("set above");
-                    self.complete(envelope, result);
+                    self.complete(envelope, (result, attempts, started));
                 }
             })
             .await;
@@ -412,17 +456,6 @@ where
             self.shared
                 .give_back(envelope, Unprocessed::CancelledInFlight);
         }
-    }
-
-    /// Runs one item through the key limit, the policy and the handler.
-    async fn process(&self, envelope: &Envelope<I>) -> (Result<T, Error<E>>, u32, Option<Instant>) {
-        let started = envelope.enqueued.map(|_| self.timer.now());
-        let _slot = match (&self.shared.keys, &envelope.key) {
-            (Some(keys), Some(key)) => Some(keys.acquire(key).await),
-            _ => None,
-        };
-        let (result, attempts) = self.process.process(&envelope.item).await;
-        (result, attempts, started)
     }
 
     /// Emits the outcome of a processed item.
@@ -500,5 +533,83 @@ where
             }
         }
         shared.finish();
+    }
+}
+
+#[cfg(all(test, not(staunch_loom), panic = "unwind"))]
+mod tests {
+    use std::future::ready;
+
+    use futures::StreamExt;
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::queue::WorkerPool;
+    use crate::testing::VirtualRuntime;
+
+    fn panicked<T, E>(result: Result<T, Error<E>>) -> String {
+        match result {
+            Err(Error::Panicked(p)) => p.message,
+            _ => panic!("not a panic"),
+        }
+    }
+
+    #[test]
+    fn an_attempt_turns_a_panic_in_the_call_or_in_a_poll_into_panicked() {
+        let values = |n: u32| ready(if n == 0 { Err("zero") } else { Ok(n) });
+        assert_eq!(block_on(Attempt::call(&values, 3)).ok(), Some(3));
+        assert!(matches!(
+            block_on(Attempt::call(&values, 0)),
+            Err(Error::Inner("zero"))
+        ));
+
+        let in_call = |_: u32| -> std::future::Ready<Result<u32, ()>> { panic!("in the call") };
+        assert!(panicked(block_on(Attempt::call(&in_call, 1))).contains("in the call"));
+
+        let in_poll = |_: u32| async {
+            if std::hint::black_box(true) {
+                panic!("in a poll");
+            }
+            Ok::<u32, ()>(1)
+        };
+        assert!(panicked(block_on(Attempt::call(&in_poll, 1))).contains("in a poll"));
+    }
+
+    /// The pool's other unwinding case (a panic inside the handler's
+    /// future) is in the conformance suite.
+    #[test]
+    fn a_handler_that_panics_before_returning_its_future_fails_only_its_item() {
+        let rt = VirtualRuntime::new();
+        let mut out = rt
+            .block_on({
+                let rt = rt.clone();
+                async move {
+                    let (pool, completions) = WorkerPool::builder(rt)
+                        .workers(2)
+                        .build(|i: u32| {
+                            assert!(i != 2, "item two panics in the call");
+                            ready(Ok::<_, ()>(i))
+                        })
+                        .expect("valid");
+                    for i in 0..4 {
+                        pool.submit(i).await.expect("open");
+                    }
+                    pool.close();
+                    completions.collect::<Vec<_>>().await
+                }
+            })
+            .expect("no deadlock");
+        out.sort_by_key(|c| c.index);
+        assert_eq!(out.len(), 4);
+        let dead = out[2].result.as_ref().expect_err("item two fails");
+        assert_eq!((dead.item, dead.attempts), (2, 1));
+        assert!(
+            matches!(&dead.error, Error::Panicked(p) if p.message.contains("panics in the call"))
+        );
+        assert!(
+            out.iter()
+                .filter(|c| c.index != 2)
+                .all(|c| c.result.is_ok())
+        );
     }
 }
