@@ -12,7 +12,7 @@ use futures::Stream;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
-use super::report::{Completion, Done, PoolStats, ShutdownReport, Unprocessed};
+use super::report::{Completion, Done, Extra, PoolStats, ShutdownReport, Unprocessed};
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
@@ -351,15 +351,21 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
 
 impl<I> Submitter<I> {
     fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
+        let enqueued = (!self.shared.observers.is_empty()).then(|| self.clock.now());
         Envelope {
             index: self
                 .shared
                 .producers
                 .next_index
                 .fetch_add(1, Ordering::AcqRel),
-            key,
             item,
-            enqueued: (!self.shared.observers.is_empty()).then(|| self.clock.now()),
+            extra: (key.is_some() || enqueued.is_some()).then(|| {
+                Box::new(Extra {
+                    key,
+                    enqueued,
+                    attempts: None,
+                })
+            }),
         }
     }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use event_listener::Event;
 use futures::FutureExt;
 
-use super::report::{DeadLetter, Done, PoolStats, Returned, Unprocessed};
+use super::report::{DeadLetter, Done, Extra, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
 use super::{Receiver, TryRecvError};
 use crate::Error;
@@ -42,10 +42,15 @@ use crate::scope::CancelScope;
 /// An item on its way through the pool.
 pub(super) struct Envelope<I> {
     pub(super) index: u64,
-    pub(super) key: Option<Arc<str>>,
     pub(super) item: I,
-    /// When it was submitted; read only when someone observes events.
-    pub(super) enqueued: Option<Instant>,
+    /// Its key and submission time, if it has either (see [`Extra`]).
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+impl<I> Envelope<I> {
+    fn key(&self) -> Option<&Arc<str>> {
+        self.extra.as_ref()?.key.as_ref()
+    }
 }
 
 /// The pool's clock, type-erased so that the pool is not generic over its runtime.
@@ -146,7 +151,7 @@ impl<I> Shared<I> {
     pub(super) fn give_back(&self, envelope: Envelope<I>, state: Unprocessed) {
         let returned = Returned {
             index: envelope.index,
-            key: envelope.key,
+            key: envelope.extra.and_then(|extra| extra.key),
             state,
             item: envelope.item,
         };
@@ -435,10 +440,12 @@ where
                         },
                     };
                     let envelope = current.insert(envelope);
-                    let started = envelope.enqueued.map(|_| self.timer.now());
+                    let started = (envelope.extra.as_ref())
+                        .and_then(|extra| extra.enqueued)
+                        .map(|_| self.timer.now());
                     // The key limit's wait only for keyed items of a limited
                     // pool, so a plain item's state holds no slot future.
-                    let (result, attempts) = match (&self.shared.keys, &envelope.key) {
+                    let (result, attempts) = match (&self.shared.keys, envelope.key()) {
                         (Some(keys), Some(key)) => {
                             let _slot = keys.acquire(key).await;
                             self.process.process(&envelope.item).await
@@ -480,10 +487,10 @@ where
         }
         let Envelope {
             index,
-            key,
             item,
-            enqueued,
+            mut extra,
         } = envelope;
+        let enqueued = extra.as_ref().and_then(|extra| extra.enqueued);
         let ok = result.is_ok();
         shared.observers.emit(|| ObsEvent::QueueItemDone {
             name: shared.name.clone(),
@@ -514,11 +521,13 @@ where
                 }))
             }
         };
+        if attempts != 1 {
+            extra.get_or_insert_default().attempts = Some(attempts);
+        }
         let completion = Done {
             index,
-            key,
-            attempts,
             result,
+            extra,
         };
         if let Err(unread) = self.out.try_send(completion) {
             // Nobody reads completions any more: a failure must still be seen.
@@ -552,6 +561,14 @@ mod tests {
             Err(Error::Panicked(p)) => p.message,
             _ => panic!("not a panic"),
         }
+    }
+
+    /// Every byte of these crosses between threads once per item.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_plain_items_envelope_and_completion_stay_small() {
+        assert_eq!(std::mem::size_of::<Envelope<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Done<u64, u64, ()>>(), 32);
     }
 
     #[test]
