@@ -24,7 +24,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use event_listener::Event;
-use futures::FutureExt;
 
 use super::report::{DeadLetter, Done, Extra, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
@@ -329,6 +328,7 @@ impl<Fut> Attempt<Fut> {
 
 impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Attempt<Fut> {
     type Output = Result<T, Error<E>>;
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AttemptProj::Running { fut } => {
@@ -364,7 +364,27 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     fn process(&self, item: &I) -> impl Future<Output = (Result<T, Error<E>>, u32)> {
-        Attempt::call(&*self.0, item.clone()).map(|result| (result, 1))
+        Single {
+            attempt: Attempt::call(&*self.0, item.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Direct`]'s one attempt, counted. Its own future rather than
+    /// `FutureExt::map`, whose out-of-line poll read the attempt's result
+    /// back through memory on every item.
+    struct Single<Fut> {
+        #[pin]
+        attempt: Attempt<Fut>,
+    }
+}
+
+impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Single<Fut> {
+    type Output = (Result<T, Error<E>>, u32);
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().attempt.poll(cx).map(|result| (result, 1))
     }
 }
 
