@@ -669,6 +669,7 @@ impl<I, T, E> Completions<I, T, E> {
 
 impl<I, T, E> Stream for Completions<I, T, E> {
     type Item = Completion<I, T, E>;
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx
             .as_mut()

@@ -44,6 +44,7 @@ pub(super) struct Done<I, T, E> {
 }
 
 impl<I, T, E> Done<I, T, E> {
+    #[inline]
     pub(super) fn into_completion(self) -> Completion<I, T, E> {
         let (key, attempts) = self
             .extra
