@@ -120,6 +120,7 @@ impl<T> Sender<T> {
     /// # Errors
     ///
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
+    #[inline]
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         if self.tx.is_closed() {
             return Err(TrySendError::Closed(item));
@@ -132,6 +133,7 @@ impl<T> Sender<T> {
 
     /// Pushes an item whose slot is already taken; on a closed queue the
     /// slot is released and the item handed back.
+    #[inline]
     fn push(&self, item: T) -> Result<(), T> {
         self.tx.try_send(item).map_err(|e| {
             self.shared.release_slot();
@@ -363,6 +365,7 @@ impl<T> Receiver<T> {
     ///
     /// [`TryRecvError::Empty`] while open; [`TryRecvError::Closed`] once the
     /// queue is closed and empty.
+    #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         match self.rx.try_recv() {
             Ok(item) => {

@@ -115,6 +115,8 @@ mod report;
 mod signal;
 mod worker;
 
+#[cfg(all(test, not(staunch_loom)))]
+mod carried_tests;
 #[cfg(test)]
 mod tests;
 

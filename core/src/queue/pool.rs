@@ -12,7 +12,7 @@ use futures::Stream;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
-use super::report::{Completion, Done, PoolStats, ShutdownReport, Unprocessed};
+use super::report::{Completion, Done, Extra, PoolStats, ShutdownReport, Unprocessed};
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
@@ -350,16 +350,23 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
 }
 
 impl<I> Submitter<I> {
+    #[inline]
     fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
+        let enqueued = (!self.shared.observers.is_empty()).then(|| self.clock.now());
         Envelope {
             index: self
                 .shared
                 .producers
                 .next_index
                 .fetch_add(1, Ordering::AcqRel),
-            key,
             item,
-            enqueued: (!self.shared.observers.is_empty()).then(|| self.clock.now()),
+            extra: (key.is_some() || enqueued.is_some()).then(|| {
+                Box::new(Extra {
+                    key,
+                    enqueued,
+                    attempts: None,
+                })
+            }),
         }
     }
 
@@ -420,9 +427,18 @@ impl<I> Submitter<I> {
     ) -> Result<u64, SendError<I>> {
         let envelope = self.envelope(key, item);
         let index = envelope.index;
-        let guard = PendingGuard(&self.shared, true);
-        let sent = self.tx.send(envelope).await;
-        std::mem::forget(guard);
+        // An envelope that fits goes in without building the waiting send
+        // and its guard (whose first poll would make this same attempt).
+        let sent = match self.tx.try_send(envelope) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(envelope)) => Err(SendError::Closed(envelope)),
+            Err(TrySendError::Full(envelope)) => {
+                let guard = PendingGuard(&self.shared, true);
+                let sent = self.tx.send(envelope).await;
+                std::mem::forget(guard);
+                sent
+            }
+        };
         self.settle(index, sent.map_err(|e| e.map_item(|env| env.item)))
     }
 
@@ -504,7 +520,8 @@ impl<I> WorkerPool<I> {
     ///
     /// See [`Submitter::submit`].
     pub async fn submit(&self, item: I) -> Result<u64, SendError<I>> {
-        self.submitter.submit(item).await
+        // Straight to the shared path: one async layer fewer per item.
+        self.submitter.submit_keyed_inner(None, item).await
     }
 
     /// See [`Submitter::submit_keyed`].
@@ -652,6 +669,7 @@ impl<I, T, E> Completions<I, T, E> {
 
 impl<I, T, E> Stream for Completions<I, T, E> {
     type Item = Completion<I, T, E>;
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx
             .as_mut()

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::Error;
+use crate::runtime::Instant;
 
 /// One processed item, as the pool's completion stream yields it (in
 /// completion order).
@@ -20,22 +21,38 @@ pub struct Completion<I, T, E> {
     pub result: Result<T, DeadLetter<I, E>>,
 }
 
+/// What only some items carry, out of line: a key, the submission time
+/// (taken only while someone observes events) and an attempt count other
+/// than 1. Each item crosses two queues between threads, and every byte of
+/// its envelope and its completion crosses with it: for most items both
+/// are the index, the item (or value) and a null pointer.
+#[derive(Debug, Default)]
+pub(super) struct Extra {
+    pub(super) key: Option<Arc<str>>,
+    pub(super) enqueued: Option<Instant>,
+    /// `None` for 1.
+    pub(super) attempts: Option<u32>,
+}
+
 /// A [`Completion`] as it travels from a worker to the reader: the dead
-/// letter boxed, so the channel's slots (allocated zeroed, 31 at a time)
-/// stay small on the common path, where items succeed.
+/// letter and the rare fields boxed, so the channel's slots (allocated
+/// zeroed, 31 at a time) stay small on the common path, where items succeed at the first attempt.
 pub(super) struct Done<I, T, E> {
     pub(super) index: u64,
-    pub(super) key: Option<Arc<str>>,
-    pub(super) attempts: u32,
     pub(super) result: Result<T, Box<DeadLetter<I, E>>>,
+    pub(super) extra: Option<Box<Extra>>,
 }
 
 impl<I, T, E> Done<I, T, E> {
+    #[inline]
     pub(super) fn into_completion(self) -> Completion<I, T, E> {
+        let (key, attempts) = self
+            .extra
+            .map_or((None, None), |extra| (extra.key, extra.attempts));
         Completion {
             index: self.index,
-            key: self.key,
-            attempts: self.attempts,
+            key,
+            attempts: attempts.unwrap_or(1),
             result: self.result.map_err(|dead| *dead),
         }
     }

@@ -1,6 +1,7 @@
 //! Property tests: every way of stopping a worker pool returns exactly the
 //! items a plain reference model says were not processed, on random
-//! workloads, on the virtual clock.
+//! workloads, on the virtual clock. Then the bookkeeping of submits that
+//! did not go in.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use proptest::prelude::*;
 
-use super::{Unprocessed, WorkerPool};
+use super::{SendError, Unprocessed, WorkerPool};
 use crate::runtime::{ErrorSink, Timer};
 use crate::testing::VirtualRuntime;
 
@@ -180,4 +181,50 @@ proptest! {
         prop_assert_eq!(&fates.processed, &expected.processed);
         prop_assert_eq!(lost, expected.queued.len() + expected.cancelled.len());
     }
+}
+
+/// A submit dropped while it waits for room, and a submit after the close,
+/// leave nothing behind: `join` returns once the items that went in are
+/// done, and the stats count only those.
+#[test]
+fn submits_that_did_not_go_in_are_not_waited_for_nor_counted() {
+    let rt = VirtualRuntime::new();
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let (pool, completions) = WorkerPool::builder(rt.clone())
+                .workers(1)
+                .capacity(1)
+                .build({
+                    let rt = rt.clone();
+                    move |i: u64| {
+                        let sleep = rt.sleep(Duration::from_millis(10));
+                        async move {
+                            sleep.await;
+                            Ok::<_, ()>(i)
+                        }
+                    }
+                })
+                .expect("valid");
+            assert_eq!(pool.submit(0).await.ok(), Some(0));
+            rt.sleep(Duration::from_millis(1)).await; // the worker takes item 0
+            assert_eq!(pool.submit(1).await.ok(), Some(1)); // queued: the queue is full
+            {
+                let waiting = pool.submit(2);
+                let mut waiting = std::pin::pin!(waiting);
+                assert!(futures::poll!(waiting.as_mut()).is_pending());
+            } // dropped while waiting for room
+            pool.join().await;
+            assert_eq!(rt.now().since_origin(), Duration::from_millis(20));
+            assert!(pool.close());
+            assert!(matches!(pool.submit(3).await, Err(SendError::Closed(3))));
+            pool.join().await;
+            let stats = pool.stats();
+            assert_eq!((stats.submitted, stats.succeeded), (2, 2));
+            drop(pool);
+            let indexes: Vec<_> = completions.map(|c| c.index).collect().await;
+            assert_eq!(indexes, [0, 1]);
+        }
+    })
+    .expect("no deadlock");
 }

@@ -17,16 +17,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use event_listener::Event;
-use futures::FutureExt;
 
-use super::Receiver;
-use super::report::{DeadLetter, Done, PoolStats, Returned, Unprocessed};
+use super::report::{DeadLetter, Done, Extra, PoolStats, Returned, Unprocessed};
 use super::signal::Signal;
+use super::{Receiver, TryRecvError};
 use crate::Error;
 use crate::Guarded;
 use crate::observe::{Event as ObsEvent, Observers};
@@ -40,10 +41,15 @@ use crate::scope::CancelScope;
 /// An item on its way through the pool.
 pub(super) struct Envelope<I> {
     pub(super) index: u64,
-    pub(super) key: Option<Arc<str>>,
     pub(super) item: I,
-    /// When it was submitted; read only when someone observes events.
-    pub(super) enqueued: Option<Instant>,
+    /// Its key and submission time, if it has either (see [`Extra`]).
+    pub(super) extra: Option<Box<Extra>>,
+}
+
+impl<I> Envelope<I> {
+    fn key(&self) -> Option<&Arc<str>> {
+        self.extra.as_ref()?.key.as_ref()
+    }
 }
 
 /// The pool's clock, type-erased so that the pool is not generic over its runtime.
@@ -144,7 +150,7 @@ impl<I> Shared<I> {
     pub(super) fn give_back(&self, envelope: Envelope<I>, state: Unprocessed) {
         let returned = Returned {
             index: envelope.index,
-            key: envelope.key,
+            key: envelope.extra.and_then(|extra| extra.key),
             state,
             item: envelope.item,
         };
@@ -295,22 +301,46 @@ impl Drop for KeySlot<'_> {
     }
 }
 
-/// Calls the handler once, turning a panic (where the target unwinds) into
-/// [`Error::Panicked`].
-fn call_handler<I, T, E, F, Fut>(
-    handler: &F,
-    item: I,
-) -> impl Future<Output = Result<T, Error<E>>> + use<I, T, E, F, Fut>
-where
-    F: Fn(I) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| handler(item)));
-    async move {
-        let fut = started.map_err(|p| Error::Panicked(Panicked::from_payload(&*p)))?;
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(result) => result.map_err(Error::Inner),
-            Err(p) => Err(Error::Panicked(Panicked::from_payload(&*p))),
+pin_project_lite::pin_project! {
+    /// One call of the handler, a panic in it (where the target unwinds)
+    /// turned into [`Error::Panicked`]. Written out rather than as an async
+    /// block around `catch_unwind`: the worker builds one per item, and
+    /// each layer of async state costs moves of the whole state.
+    #[project = AttemptProj]
+    enum Attempt<Fut> {
+        Running { #[pin] fut: Fut },
+        Panicked { panic: Option<Panicked> },
+    }
+}
+
+impl<Fut> Attempt<Fut> {
+    /// Calls `handler(item)`; a panic in the call itself is kept for the
+    /// first poll.
+    fn call<I>(handler: &impl Fn(I) -> Fut, item: I) -> Attempt<Fut> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler(item))) {
+            Ok(fut) => Attempt::Running { fut },
+            Err(p) => Attempt::Panicked {
+                panic: Some(Panicked::from_payload(&*p)),
+            },
+        }
+    }
+}
+
+impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Attempt<Fut> {
+    type Output = Result<T, Error<E>>;
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AttemptProj::Running { fut } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(Error::Inner)),
+                    Err(p) => Poll::Ready(Err(Error::Panicked(Panicked::from_payload(&*p)))),
+                }
+            }
+            AttemptProj::Panicked { panic } => Poll::Ready(Err(Error::Panicked(
+                panic.take().expect("polled after completion"),
+            ))),
         }
     }
 }
@@ -334,8 +364,27 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     fn process(&self, item: &I) -> impl Future<Output = (Result<T, Error<E>>, u32)> {
-        let attempt = call_handler(&*self.0, item.clone());
-        async move { (attempt.await, 1) }
+        Single {
+            attempt: Attempt::call(&*self.0, item.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Direct`]'s one attempt, counted. Its own future rather than
+    /// `FutureExt::map`, whose out-of-line poll read the attempt's result
+    /// back through memory on every item.
+    struct Single<Fut> {
+        #[pin]
+        attempt: Attempt<Fut>,
+    }
+}
+
+impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Single<Fut> {
+    type Output = (Result<T, Error<E>>, u32);
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().attempt.poll(cx).map(|result| (result, 1))
     }
 }
 
@@ -359,7 +408,7 @@ where
             .policy
             .run(|_| {
                 attempts.fetch_add(1, Ordering::Relaxed);
-                Guarded::new(call_handler(&*self.handler, item.clone()))
+                Guarded::new(Attempt::call(&*self.handler, item.clone()))
             })
             .await;
         (result, attempts.into_inner())
@@ -399,10 +448,32 @@ where
         let stopped = self
             .scope
             .run(async {
-                while let Ok(envelope) = self.queue.recv().await {
-                    let result = self.process(current.insert(envelope)).await;
+                loop {
+                    // A queued item is taken without building `recv`'s
+                    // future; only an empty queue is waited on.
+                    let envelope = match self.queue.try_recv() {
+                        Ok(envelope) => envelope,
+                        Err(TryRecvError::Closed) => break,
+                        Err(TryRecvError::Empty) => match self.queue.recv().await {
+                            Ok(envelope) => envelope,
+                            Err(_) => break,
+                        },
+                    };
+                    let envelope = current.insert(envelope);
+                    let started = (envelope.extra.as_ref())
+                        .and_then(|extra| extra.enqueued)
+                        .map(|_| self.timer.now());
+                    // The key limit's wait only for keyed items of a limited
+                    // pool, so a plain item's state holds no slot future.
+                    let (result, attempts) = match (&self.shared.keys, envelope.key()) {
+                        (Some(keys), Some(key)) => {
+                            let _slot = keys.acquire(key).await;
+                            self.process.process(&envelope.item).await
+                        }
+                        _ => self.process.process(&envelope.item).await,
+                    };
                     let envelope = current.take().expect("set above");
-                    self.complete(envelope, result);
+                    self.complete(envelope, (result, attempts, started));
                 }
             })
             .await;
@@ -412,17 +483,6 @@ where
             self.shared
                 .give_back(envelope, Unprocessed::CancelledInFlight);
         }
-    }
-
-    /// Runs one item through the key limit, the policy and the handler.
-    async fn process(&self, envelope: &Envelope<I>) -> (Result<T, Error<E>>, u32, Option<Instant>) {
-        let started = envelope.enqueued.map(|_| self.timer.now());
-        let _slot = match (&self.shared.keys, &envelope.key) {
-            (Some(keys), Some(key)) => Some(keys.acquire(key).await),
-            _ => None,
-        };
-        let (result, attempts) = self.process.process(&envelope.item).await;
-        (result, attempts, started)
     }
 
     /// Emits the outcome of a processed item.
@@ -447,10 +507,10 @@ where
         }
         let Envelope {
             index,
-            key,
             item,
-            enqueued,
+            mut extra,
         } = envelope;
+        let enqueued = extra.as_ref().and_then(|extra| extra.enqueued);
         let ok = result.is_ok();
         shared.observers.emit(|| ObsEvent::QueueItemDone {
             name: shared.name.clone(),
@@ -481,11 +541,13 @@ where
                 }))
             }
         };
+        if attempts != 1 {
+            extra.get_or_insert_default().attempts = Some(attempts);
+        }
         let completion = Done {
             index,
-            key,
-            attempts,
             result,
+            extra,
         };
         if let Err(unread) = self.out.try_send(completion) {
             // Nobody reads completions any more: a failure must still be seen.
@@ -500,5 +562,91 @@ where
             }
         }
         shared.finish();
+    }
+}
+
+#[cfg(all(test, not(staunch_loom), panic = "unwind"))]
+mod tests {
+    use std::future::ready;
+
+    use futures::StreamExt;
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::queue::WorkerPool;
+    use crate::testing::VirtualRuntime;
+
+    fn panicked<T, E>(result: Result<T, Error<E>>) -> String {
+        match result {
+            Err(Error::Panicked(p)) => p.message,
+            _ => panic!("not a panic"),
+        }
+    }
+
+    /// Every byte of these crosses between threads once per item.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_plain_items_envelope_and_completion_stay_small() {
+        assert_eq!(std::mem::size_of::<Envelope<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Done<u64, u64, ()>>(), 32);
+    }
+
+    #[test]
+    fn an_attempt_turns_a_panic_in_the_call_or_in_a_poll_into_panicked() {
+        let values = |n: u32| ready(if n == 0 { Err("zero") } else { Ok(n) });
+        assert_eq!(block_on(Attempt::call(&values, 3)).ok(), Some(3));
+        assert!(matches!(
+            block_on(Attempt::call(&values, 0)),
+            Err(Error::Inner("zero"))
+        ));
+
+        let in_call = |_: u32| -> std::future::Ready<Result<u32, ()>> { panic!("in the call") };
+        assert!(panicked(block_on(Attempt::call(&in_call, 1))).contains("in the call"));
+
+        let in_poll = |_: u32| async {
+            if std::hint::black_box(true) {
+                panic!("in a poll");
+            }
+            Ok::<u32, ()>(1)
+        };
+        assert!(panicked(block_on(Attempt::call(&in_poll, 1))).contains("in a poll"));
+    }
+
+    /// The pool's other unwinding case (a panic inside the handler's
+    /// future) is in the conformance suite.
+    #[test]
+    fn a_handler_that_panics_before_returning_its_future_fails_only_its_item() {
+        let rt = VirtualRuntime::new();
+        let mut out = rt
+            .block_on({
+                let rt = rt.clone();
+                async move {
+                    let (pool, completions) = WorkerPool::builder(rt)
+                        .workers(2)
+                        .build(|i: u32| {
+                            assert!(i != 2, "item two panics in the call");
+                            ready(Ok::<_, ()>(i))
+                        })
+                        .expect("valid");
+                    for i in 0..4 {
+                        pool.submit(i).await.expect("open");
+                    }
+                    pool.close();
+                    completions.collect::<Vec<_>>().await
+                }
+            })
+            .expect("no deadlock");
+        out.sort_by_key(|c| c.index);
+        assert_eq!(out.len(), 4);
+        let dead = out[2].result.as_ref().expect_err("item two fails");
+        assert_eq!((dead.item, dead.attempts), (2, 1));
+        assert!(
+            matches!(&dead.error, Error::Panicked(p) if p.message.contains("panics in the call"))
+        );
+        assert!(
+            out.iter()
+                .filter(|c| c.index != 2)
+                .all(|c| c.result.is_ok())
+        );
     }
 }
