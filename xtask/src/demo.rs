@@ -156,15 +156,17 @@ impl Drop for LabService {
     }
 }
 
+/// Runs one of the demo's binaries, built in release mode, with `args`.
+fn run_demo_bin(bin: &str, args: &[&str]) -> Result {
+    cmd::run(
+        Command::new("cargo")
+            .args(["run", "--release", "-p", "staunch-demo", "--bin", bin, "--"])
+            .args(args),
+    )
+}
+
 fn run_native() -> Result {
-    cmd::run(Command::new("cargo").args([
-        "run",
-        "--release",
-        "-p",
-        "staunch-demo",
-        "--bin",
-        "resilience-lab",
-    ]))
+    run_demo_bin("resilience-lab", &[])
 }
 
 /// The lab's crawlers as three OS processes, first with per-process
@@ -172,17 +174,7 @@ fn run_native() -> Result {
 /// (installed here when missing).
 fn run_shared() -> Result {
     setup::redis_server()?;
-    cmd::run(Command::new("cargo").args([
-        "run",
-        "--release",
-        "-p",
-        "staunch-demo",
-        "--bin",
-        "lab-shared",
-        "--",
-        "--processes",
-        "3",
-    ]))
+    run_demo_bin("lab-shared", &["--processes", "3"])
 }
 
 /// Builds the demo, serves it on a free loopback port, and drives it in
