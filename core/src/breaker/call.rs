@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::store::{Acquired, PendingAdmission};
+use super::store::{Acquired, PendingAdmission, Store};
 use super::ticket::Ticket;
 use super::{CircuitBreaker, CircuitOpen, Guard};
 use crate::Error;
@@ -117,10 +117,18 @@ where
                     *this.stage = Stage::Fresh;
                     break ticket;
                 }
-                Stage::Fresh => match this.breaker.store.acquire() {
-                    Acquired::Now(ticket) => break ticket,
-                    Acquired::Refused(open) => return refuse(this.stage, open),
-                    Acquired::Decide(pending) => *this.stage = Stage::Deciding(pending),
+                // The in-memory store answers directly; the others through
+                // the store's three answers.
+                Stage::Fresh => match &this.breaker.store {
+                    Store::Memory(shared) => match shared.acquire() {
+                        Ok(ticket) => break ticket,
+                        Err(open) => return refuse(this.stage, open),
+                    },
+                    Store::Custom(_) => match this.breaker.store.acquire() {
+                        Acquired::Now(ticket) => break ticket,
+                        Acquired::Refused(open) => return refuse(this.stage, open),
+                        Acquired::Decide(pending) => *this.stage = Stage::Deciding(pending),
+                    },
                 },
                 Stage::Deciding(pending) => match pending.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
