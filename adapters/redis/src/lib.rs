@@ -35,7 +35,7 @@
 //! | --- | --- | --- |
 //! | one shared rate-limit check | p50 64 µs, p99 198 µs | one Lua script round trip |
 //! | shared checks per second | ~55 000 | 32 tokio tasks, one multiplexed connection |
-//! | closed-state breaker call | 6.4–9.9 ns vs 4.4–7.7 ns in memory (1.27–1.50x over 5 runs) | `examples/closed_call_overhead.rs`, medians of 11 rounds |
+//! | closed-state breaker call | 5.9–6.2 ns vs 4.7–5.0 ns in memory (1.20–1.32x over 5 runs, idle machine) | `examples/closed_call_overhead.rs`, medians of 11 rounds |
 //! | trip seen by 3 processes | 2.2 ms (tokio), 2.0 ms (smol) | 2 ms sync interval |
 //!
 //! A closed-state call never waits on Redis: [`RedisBreaker::breaker`] is a
