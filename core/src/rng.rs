@@ -25,24 +25,27 @@ impl SplitMix64 {
     /// A uniformly spread duration in `[low, high]` (inclusive), to the
     /// nanosecond. `low > high` is treated as `[high, low]`.
     pub(crate) fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        let (low, high) = if low <= high {
-            (low, high)
-        } else {
-            (high, low)
-        };
-        let width = high - low;
-        let span = nanos(width);
-        if span == u64::MAX {
-            // Wider than 584 years of nanoseconds: draw whole seconds and
-            // then the nanoseconds, so the whole range stays reachable (no
-            // cut at the u64 cap) without float arithmetic (which would
-            // cost the browser build a kilobyte).
-            let secs = self.up_to(width.as_secs());
-            let sub = self.up_to(999_999_999);
-            let offset = Duration::from_secs(secs).saturating_add(Duration::from_nanos(sub));
-            return low.saturating_add(offset).min(high);
+        let (a, b) = (nanos(low), nanos(high));
+        if a == u64::MAX || b == u64::MAX {
+            // 584 years or more: `nanos` has saturated.
+            return self.between_wide(low.min(high), low.max(high));
         }
-        low.saturating_add(Duration::from_nanos(self.up_to(span)))
+        // In u64 nanoseconds: `Duration` arithmetic costs the browser build
+        // several hundred bytes here.
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        Duration::from_nanos(low + self.up_to(high - low))
+    }
+
+    /// `between` for a range reaching past what a `u64` of nanoseconds holds
+    /// (584 years): whole seconds, then the nanoseconds, so the whole range
+    /// stays reachable (no cut at the u64 cap) without float arithmetic.
+    #[cold]
+    fn between_wide(&mut self, low: Duration, high: Duration) -> Duration {
+        let width = high.saturating_sub(low);
+        let secs = self.up_to(width.as_secs());
+        let sub = self.up_to(999_999_999);
+        let offset = Duration::from_secs(secs).saturating_add(Duration::from_nanos(sub));
+        low.saturating_add(offset).min(high)
     }
 
     /// A uniformly spread number in `[0, max]`.
@@ -65,11 +68,16 @@ pub(crate) const fn mix(mut z: u64) -> u64 {
 
 /// Whole nanoseconds in `d`, saturating at `u64::MAX` (about 584 years).
 pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // In u64 arithmetic: `as_nanos` is a u128, which costs the browser
+    // build a 128-bit multiplication at every use.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// A seed that differs between processes where the platform offers entropy
 /// (std's hash-map keys), and between calls within a process.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn fresh_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +85,21 @@ pub(crate) fn fresh_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
     hasher.finish()
+}
+
+/// A seed that differs between page loads and between calls within one.
+///
+/// std's hash-map keys are fixed on wasm32-unknown-unknown (it has no
+/// entropy source), so every browser would draw the same jitter and retry in
+/// step; JavaScript's `Math.random` is seeded per page, and is also far
+/// smaller than SipHash in the module.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    // 53 random bits: all the precision an f64 in [0, 1) has.
+    let random = (js_sys::Math::random() * (1u64 << 53) as f64) as u64;
+    mix(random ^ CALLS.fetch_add(1, Ordering::Relaxed).rotate_left(53))
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ enum Curve {
 #[must_use = "a BackoffBuilder does nothing until `build()` is called"]
 pub struct BackoffBuilder {
     curve: Curve,
+    /// `curve`'s arithmetic (see [`Advance`]).
+    advance: Advance,
     initial: Duration,
     factor: Option<f64>,
     /// What `build` says about a bad `factor`, worded when it was set: the
@@ -77,6 +79,8 @@ pub struct BackoffBuilder {
     max_delay_problem: Option<String>,
     max_count: Option<usize>,
     jitter: Jitter,
+    /// `jitter`'s arithmetic (see [`Spread`]).
+    spread: Spread,
     seed: Option<u64>,
 }
 
@@ -97,9 +101,10 @@ impl fmt::Debug for BackoffBuilder {
 }
 
 impl BackoffBuilder {
-    fn new(curve: Curve, initial: Duration) -> BackoffBuilder {
+    fn new(curve: Curve, advance: Advance, initial: Duration) -> BackoffBuilder {
         BackoffBuilder {
             curve,
+            advance,
             initial,
             factor: None,
             factor_problem: None,
@@ -107,6 +112,7 @@ impl BackoffBuilder {
             max_delay_problem: None,
             max_count: None,
             jitter: Jitter::None,
+            spread: Jitter::None.spread(),
             seed: None,
         }
     }
@@ -143,8 +149,10 @@ impl BackoffBuilder {
     }
 
     /// The random spread to add (default [`Jitter::None`]).
+    #[inline]
     pub fn jitter(mut self, jitter: Jitter) -> BackoffBuilder {
         self.jitter = jitter;
+        self.spread = jitter.spread();
         self
     }
 
@@ -211,10 +219,12 @@ impl BackoffBuilder {
         let seed = self.seed.unwrap_or_else(fresh_seed);
         Ok(Backoff {
             curve: self.curve,
+            advance: self.advance,
             initial: self.initial,
             factor,
             max,
             jitter: self.jitter,
+            spread: self.spread,
             max_count: self.max_count,
             remaining: self.max_count,
             seed,
@@ -245,13 +255,17 @@ impl BackoffBuilder {
 /// assert_eq!(delays, [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]);
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Backoff {
     curve: Curve,
+    /// `curve`'s arithmetic (see [`Advance`]).
+    advance: Advance,
     initial: Duration,
     factor: f64,
     max: Duration,
     jitter: Jitter,
+    /// `jitter`'s arithmetic (see [`Spread`]).
+    spread: Spread,
     max_count: Option<usize>,
     remaining: Option<usize>,
     seed: u64,
@@ -264,25 +278,93 @@ pub struct Backoff {
     last_jittered: Duration,
 }
 
+impl fmt::Debug for Backoff {
+    // The fields `#[derive(Debug)]` printed before `spread` existed (a
+    // function's address says nothing `jitter` does not).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backoff")
+            .field("curve", &self.curve)
+            .field("initial", &self.initial)
+            .field("factor", &self.factor)
+            .field("max", &self.max)
+            .field("jitter", &self.jitter)
+            .field("max_count", &self.max_count)
+            .field("remaining", &self.remaining)
+            .field("seed", &self.seed)
+            .field("rng", &self.rng)
+            .field("next", &self.next)
+            .field("before", &self.before)
+            .field("last_jittered", &self.last_jittered)
+            .finish()
+    }
+}
+
+/// How one [`Jitter`] spreads the curve's delay. Chosen where the jitter
+/// is set, from a value the caller usually writes out
+/// (`.jitter(Jitter::Full)`), so the compiler keeps only the kinds a
+/// program uses: a `match` in `next` would link all four into every
+/// browser build.
+type Spread = fn(&mut Backoff, Duration) -> Duration;
+
+/// The delay that follows `next` on one [`Curve`], before the cap; chosen by
+/// the curve's constructor, so a program links only the curves it uses
+/// (as [`Spread`] does for jitter).
+type Advance = fn(&mut Backoff) -> Duration;
+
+impl Jitter {
+    #[inline]
+    fn spread(self) -> Spread {
+        match self {
+            Jitter::None => |_, delay| delay,
+            Jitter::Full => |b, delay| b.rng.between(Duration::ZERO, delay),
+            Jitter::Equal => |b, delay| b.rng.between(delay / 2, delay),
+            Jitter::Decorrelated => |b, _| {
+                let high = b
+                    .last_jittered
+                    .saturating_mul(DECORRELATED_GROWTH)
+                    .min(b.max);
+                let d = b.rng.between(b.initial, high);
+                b.last_jittered = d;
+                d
+            },
+        }
+    }
+}
+
 impl Backoff {
     /// The same delay every time.
     pub fn constant(delay: Duration) -> BackoffBuilder {
-        BackoffBuilder::new(Curve::Constant, delay)
+        BackoffBuilder::new(Curve::Constant, |b| b.next, delay)
     }
 
     /// `initial`, `initial + step`, `initial + 2 step`, ...
     pub fn linear(initial: Duration, step: Duration) -> BackoffBuilder {
-        BackoffBuilder::new(Curve::Linear { step }, initial)
+        BackoffBuilder::new(
+            Curve::Linear { step },
+            |b| match b.curve {
+                Curve::Linear { step } => b.next.saturating_add(step),
+                _ => b.next,
+            },
+            initial,
+        )
     }
 
     /// `initial`, `initial × factor`, `initial × factor²`, ... (factor 2 by default).
     pub fn exponential(initial: Duration) -> BackoffBuilder {
-        BackoffBuilder::new(Curve::Exponential, initial)
+        BackoffBuilder::new(Curve::Exponential, |b| scale(b.next, b.factor), initial)
     }
 
     /// `initial`, `initial`, `2 initial`, `3 initial`, `5 initial`, ...
     pub fn fibonacci(initial: Duration) -> BackoffBuilder {
-        BackoffBuilder::new(Curve::Fibonacci, initial)
+        BackoffBuilder::new(
+            Curve::Fibonacci,
+            |b| {
+                let sum = b.before.saturating_add(b.next);
+                b.before = b.next;
+                sum
+            },
+            initial,
+        )
     }
 
     /// The longest delay this backoff yields.
@@ -310,17 +392,7 @@ impl Backoff {
     }
 
     fn advance_curve(&mut self) {
-        let following = match self.curve {
-            Curve::Constant => self.next,
-            Curve::Linear { step } => self.next.saturating_add(step),
-            Curve::Exponential => scale(self.next, self.factor),
-            Curve::Fibonacci => {
-                let sum = self.before.saturating_add(self.next);
-                self.before = self.next;
-                sum
-            }
-        };
-        self.next = following.min(self.max);
+        self.next = (self.advance)(self).min(self.max);
     }
 }
 
@@ -329,13 +401,20 @@ impl Backoff {
 /// nanoseconds holds (584 years) it computes in seconds, so a growing curve
 /// never comes back down at that cap.
 fn scale(d: Duration, factor: f64) -> Duration {
+    // `+ 0.5` then truncation rounds a non-negative product half up, without
+    // linking a `round` routine into the browser build.
     let product = nanos(d) as f64 * factor;
     if product < u64::MAX as f64 {
-        return Duration::from_nanos(product.round() as u64);
+        return Duration::from_nanos((product + 0.5) as u64);
     }
-    Duration::try_from_secs_f64(d.as_secs_f64() * factor)
-        .unwrap_or(Duration::MAX)
-        .max(d)
+    // Whole seconds from here on: sub-second precision is meaningless past
+    // 584 years, and a saturating float-to-integer cast reaches the cap.
+    let secs = d.as_secs() as f64 * factor;
+    if secs < u64::MAX as f64 {
+        Duration::from_secs(secs as u64).max(d)
+    } else {
+        Duration::MAX
+    }
 }
 
 impl Iterator for Backoff {
@@ -352,20 +431,7 @@ impl Iterator for Backoff {
             // (if absurd) wait that a retry would then sleep through.
             return Some(Duration::MAX);
         }
-        Some(match self.jitter {
-            Jitter::None => delay,
-            Jitter::Full => self.rng.between(Duration::ZERO, delay),
-            Jitter::Equal => self.rng.between(delay / 2, delay),
-            Jitter::Decorrelated => {
-                let high = self
-                    .last_jittered
-                    .saturating_mul(DECORRELATED_GROWTH)
-                    .min(self.max);
-                let d = self.rng.between(self.initial, high);
-                self.last_jittered = d;
-                d
-            }
-        })
+        Some((self.spread)(self, delay))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
