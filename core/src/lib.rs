@@ -71,6 +71,7 @@
 
 mod config;
 mod error;
+mod nanos;
 mod rng;
 mod slot_wait;
 mod sync;

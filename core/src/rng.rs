@@ -66,14 +66,7 @@ pub(crate) const fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whole nanoseconds in `d`, saturating at `u64::MAX` (about 584 years).
-pub(crate) fn nanos(d: Duration) -> u64 {
-    // In u64 arithmetic: `as_nanos` is a u128, which costs the browser
-    // build a 128-bit multiplication at every use.
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
-}
+pub(crate) use crate::nanos::saturating_nanos as nanos;
 
 /// A seed that differs between processes where the platform offers entropy
 /// (std's hash-map keys), and between calls within a process.

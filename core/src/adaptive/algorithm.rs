@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::ConfigError;
+use crate::nanos::saturating_nanos;
 
 /// One finished call, as the algorithms see it.
 #[derive(Debug, Clone, Copy)]
@@ -248,7 +249,7 @@ struct Summary {
 impl Window {
     /// Adds `sample`; the window's summary once it spans a round trip.
     fn add(&mut self, sample: Sample) -> Option<Summary> {
-        let latency_ns = u64::try_from(sample.latency.as_nanos()).unwrap_or(u64::MAX);
+        let latency_ns = saturating_nanos(sample.latency);
         let opened = *self.opened_ns.get_or_insert(sample.now_ns);
         self.min_latency_ns = if self.samples == 0 {
             latency_ns
@@ -295,7 +296,7 @@ impl Learner {
         let in_use = w.max_in_flight as f64 * 2.0 >= limit;
         match &mut self.kind {
             Kind::Aimd(config) => {
-                let slow = w.mean_latency_ns > config.latency_threshold.as_nanos() as f64;
+                let slow = w.mean_latency_ns > saturating_nanos(config.latency_threshold) as f64;
                 if w.dropped || slow {
                     limit * config.backoff
                 } else if in_use {

@@ -72,9 +72,35 @@ struct Shared {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
-    /// Words for `CallRejected` events; set with the observers, so
-    /// programs without observers do not link the formatting.
-    words: Option<fn(&Rejected) -> String>,
+    /// Tells the observers; set with them, so programs without observers
+    /// do not link the events or their wording.
+    tell: Option<Tell>,
+}
+
+/// What a limit tells its observers.
+enum Notice<'a> {
+    /// A call was rejected.
+    Rejected(&'a Rejected),
+    /// The limit moved from `from` to `to`.
+    LimitChanged { from: usize, to: usize },
+}
+
+/// Tells the observers of the limit named `name` a [`Notice`].
+type Tell = fn(&Observers, &Arc<str>, Notice<'_>);
+
+/// The [`Tell`] stored with observers.
+fn tell(observers: &Observers, name: &Arc<str>, notice: Notice<'_>) {
+    observers.emit(|| match notice {
+        Notice::Rejected(rejected) => Event::CallRejected {
+            name: name.clone(),
+            reason: rejected.to_string(),
+        },
+        Notice::LimitChanged { from, to } => Event::ConcurrencyLimitChanged {
+            name: name.clone(),
+            from,
+            to,
+        },
+    });
 }
 
 /// A concurrency limit that learns; see the [module docs](self).
@@ -119,7 +145,7 @@ impl ConcurrencyLimit {
             queue_timeout: None,
             name: Arc::from(""),
             observers: Observers::new(),
-            words: None,
+            tell: None,
         }
     }
 
@@ -284,11 +310,12 @@ impl ConcurrencyLimit {
     }
 
     fn reject(&self, rejected: Rejected) -> Rejected {
-        if let Some(words) = self.shared.words {
-            self.shared.observers.emit(|| Event::CallRejected {
-                name: self.shared.name.clone(),
-                reason: words(&rejected),
-            });
+        if let Some(tell) = self.shared.tell {
+            tell(
+                &self.shared.observers,
+                &self.shared.name,
+                Notice::Rejected(&rejected),
+            );
         }
         rejected
     }
@@ -306,7 +333,7 @@ pub struct ConcurrencyLimitBuilder {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
-    words: Option<fn(&Rejected) -> String>,
+    tell: Option<Tell>,
 }
 
 impl fmt::Debug for ConcurrencyLimitBuilder {
@@ -356,7 +383,7 @@ impl ConcurrencyLimitBuilder {
     /// Who hears about rejections and limit changes.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
-        self.words = Some(Rejected::to_string);
+        self.tell = Some(tell);
         self
     }
 
@@ -400,7 +427,7 @@ impl ConcurrencyLimitBuilder {
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,
-                words: self.words,
+                tell: self.tell,
             }),
         })
     }
@@ -467,15 +494,15 @@ impl LimitPermit {
                 latency: now - self.started,
                 in_flight: self.in_flight,
                 dropped,
-                now_ns: u64::try_from(now.since_origin().as_nanos()).unwrap_or(u64::MAX),
+                now_ns: crate::nanos::saturating_nanos(now.since_origin()),
             }
         });
-        if let Some((from, to)) = shared.slots.release(sample).wake() {
-            shared.observers.emit(|| Event::ConcurrencyLimitChanged {
-                name: shared.name.clone(),
-                from,
-                to,
-            });
+        if let (Some((from, to)), Some(tell)) = (shared.slots.release(sample).wake(), shared.tell) {
+            tell(
+                &shared.observers,
+                &shared.name,
+                Notice::LimitChanged { from, to },
+            );
         }
     }
 }

@@ -149,7 +149,12 @@ impl Slots {
             let limit = s.limit;
             let learned = s.learner.learn(sample, limit);
             s.limit = if learned.is_finite() {
-                learned.clamp(self.min, self.max)
+                // `max` then `min`, not `f64::clamp`: the bounds were
+                // checked when the limit was built, and `clamp`'s check of
+                // them formats floats when it fails, which linked float
+                // formatting (about 10 KB of wasm) into every program whose
+                // `Policy` could hold an adaptive limit.
+                learned.max(self.min).min(self.max)
             } else {
                 limit
             };

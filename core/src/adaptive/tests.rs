@@ -150,3 +150,30 @@ fn limit_changes_are_events() {
         }]
     );
 }
+
+#[test]
+fn a_rejection_is_an_event_with_the_rejections_words() {
+    let rt = VirtualRuntime::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observers = crate::observe::Observers::new().with({
+        let seen = seen.clone();
+        move |e: &Event| seen.lock().unwrap().push(e.clone())
+    });
+    let limit = ConcurrencyLimit::builder(rt, Aimd::default())
+        .initial_limit(1)
+        .min_limit(1)
+        .max_limit(1)
+        .name("upstream")
+        .observers(observers)
+        .build()
+        .unwrap();
+    let _inside = limit.try_acquire().unwrap();
+    let err = limit.try_acquire().unwrap_err();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Event::CallRejected {
+            name: "upstream".into(),
+            reason: err.to_string(),
+        }]
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::machine::Shared;
-use super::reason::{Words, words};
+use super::reason::{Tell, tell};
 use super::store::Store;
 use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, WindowKind};
 use super::{CircuitBreaker, NotFailure};
@@ -94,7 +94,7 @@ pub struct CircuitBreakerBuilder {
     predicate: Option<Typed<bool>>,
     name: Arc<str>,
     observers: Observers,
-    words: Option<Words>,
+    tell: Option<Tell>,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -128,7 +128,7 @@ impl CircuitBreakerBuilder {
             predicate: None,
             name: Arc::from(""),
             observers: Observers::new(),
-            words: None,
+            tell: None,
         }
     }
 
@@ -231,9 +231,9 @@ impl CircuitBreakerBuilder {
     /// Who hears about state changes and refused calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
-        // The events' words are only made for observers: taking the
-        // formatter here keeps it out of programs that register none.
-        self.words = Some(words);
+        // The events are only made for observers: taking the code that
+        // makes them here keeps it out of programs that register none.
+        self.tell = Some(tell);
         self
     }
 
@@ -304,7 +304,7 @@ impl CircuitBreakerBuilder {
                         "needs between 1 and 1000 buckets",
                     ));
                 }
-                if length.as_nanos() < u128::from(buckets) {
+                if crate::nanos::saturating_nanos(length) < u64::from(buckets) {
                     return Err(ConfigError::new(
                         "time_window",
                         "is too short for its buckets; give it a positive length",
@@ -346,7 +346,7 @@ impl CircuitBreakerBuilder {
                 self.clock,
                 self.name,
                 self.observers,
-                self.words,
+                self.tell,
             ))),
             predicate: self.predicate,
         })

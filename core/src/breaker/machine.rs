@@ -84,11 +84,12 @@ use super::fast_path::{
     COUNT_MASK, GEN_MASK, LIMIT_MASK, LIMIT_SHIFT, MAX_TIMED_LIMIT, UNLIMITED, WARM, counted,
     fresh, start,
 };
-use super::reason::{Reason, Words};
+use super::reason::{Notice, Reason, Tell};
 use super::ticket::{Outcome, Ticket};
 use super::window::{Mark, Totals, Window, WindowKind};
 use super::{CircuitOpen, CircuitState, Metrics};
-use crate::observe::{Event, Observers};
+use crate::nanos::saturating_nanos;
+use crate::observe::Observers;
 use crate::retry::Backoff;
 use crate::runtime::{AnyTimer, Instant, Timer};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering, lock};
@@ -174,8 +175,8 @@ pub(crate) struct Shared {
     pub(crate) clock: AnyTimer,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
-    /// Words for the observers' events; set with them (see `reason.rs`).
-    words: Option<Words>,
+    /// Tells the observers; set with them (see `reason.rs`).
+    tell: Option<Tell>,
     pub(super) word: AtomicU64,
     /// Calls refused since the breaker was built.
     pub(super) refused: AtomicU64,
@@ -204,7 +205,7 @@ impl Shared {
         clock: AnyTimer,
         name: Arc<str>,
         observers: Observers,
-        words: Option<Words>,
+        tell: Option<Tell>,
     ) -> Shared {
         let machine = Machine {
             generation: 0,
@@ -223,7 +224,7 @@ impl Shared {
             clock,
             name,
             observers,
-            words,
+            tell,
             word: AtomicU64::new(CLOSED),
             refused: AtomicU64::new(0),
             pending: AtomicU64::new(pending),
@@ -280,10 +281,10 @@ impl Shared {
         let p = self.pending.load(Ordering::Relaxed);
         let limit = (p & LIMIT_MASK) >> LIMIT_SHIFT;
         let limit = if elapsed >= slice && !elapsed.is_zero() {
-            let per_slice = u128::from(m.rate_calls) * slice.as_nanos() / elapsed.as_nanos();
+            let per_slice = per_slice(m.rate_calls, slice, elapsed);
             m.rate_since = now;
             m.rate_calls = 0;
-            u64::try_from(per_slice).unwrap_or(u64::MAX)
+            per_slice
         } else {
             // Faster than one slice so far: at least what came.
             limit.max(m.rate_calls)
@@ -348,11 +349,8 @@ impl Shared {
             )),
             Err(open) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                if let Some(words) = self.words {
-                    self.observers.emit(|| Event::CallRejected {
-                        name: self.name.clone(),
-                        reason: words(Reason::Refused(open)),
-                    });
+                if let Some(tell) = self.tell {
+                    tell(&self.observers, &self.name, Notice::Refused(open));
                 }
                 Err(open)
             }
@@ -603,13 +601,12 @@ impl Shared {
     }
 
     fn emit(&self, change: Change) {
-        if let (Some((from, to, reason)), Some(words)) = (change, self.words) {
-            self.observers.emit(|| Event::CircuitStateChanged {
-                name: self.name.clone(),
-                from,
-                to,
-                reason: words(reason),
-            });
+        if let (Some((from, to, reason)), Some(tell)) = (change, self.tell) {
+            tell(
+                &self.observers,
+                &self.name,
+                Notice::Changed { from, to, reason },
+            );
         }
     }
 
@@ -691,5 +688,47 @@ fn share(part: u64, whole: u64) -> f64 {
         0.0
     } else {
         part as f64 / whole as f64
+    }
+}
+
+/// How many of `calls`, counted over `elapsed`, fall in one `slice`
+/// (`calls × slice / elapsed`, rounded down; `elapsed` is not zero).
+///
+/// In `u64` nanoseconds: 128-bit arithmetic would link a 1 KB division
+/// routine into every browser build with a breaker. The product overflows
+/// only past about 18 billion calls in a one-second slice; then the ratio
+/// is taken first, in floating point, which is exact enough for a limit.
+fn per_slice(calls: u64, slice: Duration, elapsed: Duration) -> u64 {
+    let (slice, elapsed) = (saturating_nanos(slice), saturating_nanos(elapsed).max(1));
+    match calls.checked_mul(slice) {
+        Some(product) => product / elapsed,
+        None => (calls as f64 * (slice as f64 / elapsed as f64)) as u64,
+    }
+}
+
+#[cfg(test)]
+mod per_slice_tests {
+    use super::per_slice;
+    use std::time::Duration;
+
+    #[test]
+    fn scales_a_count_to_one_slice_rounding_down() {
+        let ms = Duration::from_millis;
+        assert_eq!(per_slice(10, ms(100), ms(300)), 3);
+        assert_eq!(per_slice(30, ms(100), ms(100)), 30);
+        assert_eq!(per_slice(7, ms(100), ms(200)), 3);
+        assert_eq!(per_slice(0, ms(100), ms(250)), 0);
+    }
+
+    #[test]
+    fn a_product_past_u64_takes_the_ratio_first() {
+        let secs = Duration::from_secs;
+        // u64::MAX / 2 calls × 10 s overflows a u64 of nanoseconds.
+        let calls = u64::MAX / 2;
+        let got = per_slice(calls, secs(10), secs(20));
+        let want = calls / 2;
+        assert!(got.abs_diff(want) <= want / 1_000_000, "{got} vs {want}");
+        // Durations past 584 years saturate alike, and the ratio is 1.
+        assert_eq!(per_slice(5, Duration::MAX, Duration::MAX), 5);
     }
 }

@@ -42,8 +42,7 @@ impl Ticket {
             // Saturates 584 years after the clock's origin, one below the
             // "not timed" mark: a later start can only look slower.
             started: started.map_or(NOT_TIMED, |at| {
-                u64::try_from(at.since_origin().as_nanos())
-                    .map_or(NOT_TIMED - 1, |n| n.min(NOT_TIMED - 1))
+                crate::nanos::saturating_nanos(at.since_origin()).min(NOT_TIMED - 1)
             }),
         }
     }

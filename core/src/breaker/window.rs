@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use crate::nanos::saturating_nanos;
 use crate::runtime::Instant;
 
 /// What one call did, as the windows see it.
@@ -204,7 +205,7 @@ pub(crate) struct Time {
 
 impl Time {
     fn new(length: Duration, buckets: u32) -> Time {
-        let nanos = u64::try_from(length.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = saturating_nanos(length);
         Time {
             // Epoch 0 would look current at the origin; `u64::MAX` never does.
             buckets: vec![
@@ -226,7 +227,7 @@ impl Time {
     }
 
     fn epoch(&self, now: Instant) -> u64 {
-        let nanos = u64::try_from(now.since_origin().as_nanos()).unwrap_or(u64::MAX);
+        let nanos = saturating_nanos(now.since_origin());
         nanos / self.bucket_nanos
     }
 

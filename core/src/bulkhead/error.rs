@@ -1,6 +1,9 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::observe::{Event, Observers};
 
 /// A bulkhead refused the call: it was full, or the call waited too long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -22,4 +25,19 @@ pub enum Rejected {
         /// How long the call waited.
         waited: Duration,
     },
+}
+
+/// Tells the observers of the limit named `name` that it rejected a call.
+///
+/// The bulkhead and the adaptive limit store this with their observers
+/// (`observers(...)`), so a program that registers none links neither the
+/// event's construction and drop glue nor the rejection's wording.
+pub(crate) type TellRejected = fn(&Observers, &Arc<str>, &Rejected);
+
+/// The [`TellRejected`] stored with observers.
+pub(crate) fn tell_rejected(observers: &Observers, name: &Arc<str>, rejected: &Rejected) {
+    observers.emit(|| Event::CallRejected {
+        name: name.clone(),
+        reason: rejected.to_string(),
+    });
 }

@@ -60,11 +60,12 @@ use std::time::Duration;
 
 pub use acquire::Acquire;
 pub use error::Rejected;
+pub(crate) use error::{TellRejected, tell_rejected};
 
 use crate::ConfigError;
 use crate::Error;
 use crate::fallible::{Fallible, Guarded};
-use crate::observe::{Event, Observers};
+use crate::observe::Observers;
 use crate::runtime::{AnyTimer, Timer};
 use queue::{Entered, Slots};
 
@@ -74,9 +75,9 @@ struct Shared {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
-    /// Words for `CallRejected` events; set with the observers, so
-    /// programs without observers do not link the formatting.
-    words: Option<fn(&Rejected) -> String>,
+    /// Tells the observers of rejections; set with them, so programs
+    /// without observers do not link the event or its wording.
+    tell: Option<TellRejected>,
 }
 
 /// Bounded concurrency shared by every caller of one resource; see the
@@ -116,7 +117,7 @@ impl Bulkhead {
             queue_timeout: None,
             name: Arc::from(""),
             observers: Observers::new(),
-            words: None,
+            tell: None,
         }
     }
 
@@ -228,11 +229,8 @@ impl Bulkhead {
     }
 
     fn reject(&self, rejected: Rejected) -> Rejected {
-        if let Some(words) = self.shared.words {
-            self.shared.observers.emit(|| Event::CallRejected {
-                name: self.shared.name.clone(),
-                reason: words(&rejected),
-            });
+        if let Some(tell) = self.shared.tell {
+            tell(&self.shared.observers, &self.shared.name, &rejected);
         }
         rejected
     }
@@ -247,7 +245,7 @@ pub struct BulkheadBuilder {
     queue_timeout: Option<Duration>,
     name: Arc<str>,
     observers: Observers,
-    words: Option<fn(&Rejected) -> String>,
+    tell: Option<TellRejected>,
 }
 
 impl fmt::Debug for BulkheadBuilder {
@@ -282,7 +280,7 @@ impl BulkheadBuilder {
     /// Who hears about rejected calls.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
-        self.words = Some(Rejected::to_string);
+        self.tell = Some(tell_rejected);
         self
     }
 
@@ -307,7 +305,7 @@ impl BulkheadBuilder {
                 queue_timeout: self.queue_timeout,
                 name: self.name,
                 observers: self.observers,
-                words: self.words,
+                tell: self.tell,
             }),
         })
     }

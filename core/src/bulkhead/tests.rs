@@ -401,3 +401,28 @@ mod loom_tests {
         });
     }
 }
+
+#[test]
+fn a_rejection_is_an_event_with_the_rejections_words() {
+    use crate::observe::{Event, Observers};
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let b = Bulkhead::builder(rt, 1)
+        .max_queued(0)
+        .name("db")
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| seen.lock().unwrap().push(e.clone())
+        }))
+        .build()
+        .unwrap();
+    let _inside = b.try_acquire().unwrap();
+    let err = b.try_acquire().unwrap_err();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Event::CallRejected {
+            name: "db".into(),
+            reason: err.to_string(),
+        }]
+    );
+}

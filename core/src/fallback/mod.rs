@@ -67,10 +67,11 @@ pub struct Fallback<T, E> {
     when: Option<Predicate<E>>,
     name: Arc<str>,
     observers: Observers,
-    /// The `Debug` text of the replaced error for `FallbackUsed` events;
-    /// set with the observers, so programs without observers do not link
+    /// Tells the observers that the fallback replaced an error (a
+    /// `FallbackUsed` event with the error's `Debug` text); set with the
+    /// observers, so programs without observers link neither the event nor
     /// the formatting.
-    describe: Option<fn(&Error<E>) -> String>,
+    tell: Option<TellUsed<E>>,
 }
 
 impl<T, E> Clone for Fallback<T, E> {
@@ -80,7 +81,7 @@ impl<T, E> Clone for Fallback<T, E> {
             when: self.when.clone(),
             name: self.name.clone(),
             observers: self.observers.clone(),
-            describe: self.describe,
+            tell: self.tell,
         }
     }
 }
@@ -102,7 +103,7 @@ impl<T: 'static, E: 'static> Fallback<T, E> {
             when: None,
             name: Arc::from(""),
             observers: Observers::new(),
-            describe: None,
+            tell: None,
         }
     }
 
@@ -175,7 +176,7 @@ impl<T, E> Fallback<T, E> {
         E: fmt::Debug,
     {
         self.observers = observers;
-        self.describe = Some(debug_text::<E>);
+        self.tell = Some(tell_used::<E>);
         self
     }
 
@@ -215,11 +216,8 @@ impl<T, E> Fallback<T, E> {
         match future.await {
             Ok(v) => Ok(v),
             Err(e) if self.applies_to(&e) => {
-                if let Some(describe) = self.describe {
-                    self.observers.emit(|| Event::FallbackUsed {
-                        name: self.name.clone(),
-                        error: describe(&e),
-                    });
+                if let Some(tell) = self.tell {
+                    tell(&self.observers, &self.name, &e);
                 }
                 match &self.action {
                     Action::Sync(f) => f(e),
@@ -231,7 +229,15 @@ impl<T, E> Fallback<T, E> {
     }
 }
 
-/// The replaced error's `Debug` form, as `FallbackUsed` events carry it.
-fn debug_text<E: fmt::Debug>(error: &Error<E>) -> String {
-    format!("{error:?}")
+/// Tells the observers of the fallback named by the `Arc<str>` that it
+/// replaced an error.
+type TellUsed<E> = fn(&Observers, &Arc<str>, &Error<E>);
+
+/// Tells observers that `error` was replaced: a `FallbackUsed` event with
+/// the error's `Debug` form.
+fn tell_used<E: fmt::Debug>(observers: &Observers, name: &Arc<str>, error: &Error<E>) {
+    observers.emit(|| Event::FallbackUsed {
+        name: name.clone(),
+        error: format!("{error:?}"),
+    });
 }

@@ -127,7 +127,7 @@ use crate::scope::CancelScope;
 use crate::sync::Arc;
 
 use child::child_task;
-use state::{Shared, unit_maker};
+use state::{Shared, Tell, unit_maker};
 
 /// A nursery: spawns children, then joins them; no child outlives it.
 ///
@@ -194,6 +194,8 @@ pub struct TaskGroupBuilder<S> {
     scope: Option<CancelScope>,
     sink: Option<ErrorSink>,
     observers: Observers,
+    /// Set with the observers (see `state::tell`).
+    tell: Option<Tell>,
 }
 
 impl<S: Spawn> TaskGroupBuilder<S> {
@@ -229,6 +231,9 @@ impl<S: Spawn> TaskGroupBuilder<S> {
     /// the error sink.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.observers = observers;
+        // Taken here, not in `build`, so programs that register no
+        // observers do not link the events.
+        self.tell = Some(state::tell);
         self
     }
 
@@ -248,6 +253,7 @@ impl<S: Spawn> TaskGroupBuilder<S> {
         let scope = self.scope.unwrap_or_default();
         let mut shared = Shared::new(self.spawner, scope, self.fail_fast, self.limit, sink);
         shared.observers = self.observers;
+        shared.tell = self.tell;
         Ok(TaskGroup {
             handle: GroupHandle {
                 shared: Arc::new(shared),
@@ -338,6 +344,7 @@ impl<S: Spawn> TaskGroup<S, (), ()> {
             scope: None,
             sink: None,
             observers: Observers::new(),
+            tell: None,
         }
     }
 }

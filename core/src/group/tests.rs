@@ -879,3 +879,36 @@ fn a_childs_end_and_a_tasks_end_map_onto_one_error_the_same_way() {
     assert!(matches!(task(JoinError::Aborted), Error::Cancelled(c) if c == aborted));
     assert!(task(JoinError::AlreadyJoined).is_cancelled());
 }
+
+#[test]
+fn a_failure_sent_to_the_sink_is_also_told_to_observers() {
+    let (rt, sunk) = collecting(VirtualRuntime::new());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let observers = crate::observe::Observers::new().with({
+        let events = events.clone();
+        move |e: &crate::observe::Event| events.lock().unwrap().push(e.clone())
+    });
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let group = TaskGroup::builder(rt.clone())
+                .supervisor()
+                .observers(observers)
+                .build::<(), &str>()
+                .unwrap();
+            group
+                .spawn_named("unawaited", async { Err("lost?") })
+                .unwrap();
+            rt.sleep(ms(1)).await;
+            drop(group);
+        }
+    })
+    .unwrap();
+    let sunk = sunk.lock().unwrap();
+    assert_eq!(sunk.len(), 1, "{sunk:?}");
+    let events = events.lock().unwrap();
+    assert_eq!(
+        *events,
+        vec![crate::observe::Event::Unobserved(sunk[0].clone())]
+    );
+}

@@ -65,6 +65,17 @@ pub struct Hedge {
     max_attempts: u32,
     name: Arc<str>,
     observers: Observers,
+    /// Tells the observers that an attempt started; set with them, so
+    /// programs without observers do not link the event.
+    tell: Option<fn(&Observers, &Arc<str>, u32)>,
+}
+
+/// Tells observers that hedge attempt `attempt` started.
+fn tell_started(observers: &Observers, name: &Arc<str>, attempt: u32) {
+    observers.emit(|| Event::HedgeStarted {
+        name: name.clone(),
+        attempt,
+    });
 }
 
 impl fmt::Debug for Hedge {
@@ -108,6 +119,7 @@ impl HedgeBuilder {
     /// Who hears when a hedge attempt starts.
     pub fn observers(mut self, observers: Observers) -> Self {
         self.hedge.observers = observers;
+        self.hedge.tell = Some(tell_started);
         self
     }
 
@@ -151,6 +163,7 @@ impl Hedge {
                 max_attempts: 2,
                 name: Arc::from(""),
                 observers: Observers::new(),
+                tell: None,
             },
         }
     }
@@ -229,10 +242,9 @@ impl Hedge {
                         previous = Some(e.kind());
                     }
                     started += 1;
-                    self.observers.emit(|| Event::HedgeStarted {
-                        name: self.name.clone(),
-                        attempt: started,
-                    });
+                    if let Some(tell) = self.tell {
+                        tell(&self.observers, &self.name, started);
+                    }
                     running.push(op(Attempt {
                         number: started,
                         elapsed: timer.now().saturating_duration_since(start),

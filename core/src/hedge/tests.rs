@@ -176,3 +176,34 @@ fn a_zero_delay_hedge_is_bounded_at_build_time() {
     assert_eq!(started.load(Ordering::SeqCst), Hedge::MAX_ATTEMPTS);
     assert_eq!(rt.now().since_origin(), Duration::ZERO);
 }
+
+#[test]
+fn each_hedge_attempt_after_the_first_is_an_event() {
+    use crate::observe::{Event, Observers};
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hedge = Hedge::builder(rt.clone())
+        .delay(ms(20))
+        .max_attempts(3)
+        .name("search")
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| seen.lock().unwrap().push(e.clone())
+        }))
+        .build()
+        .unwrap();
+    let out = rt.block_on(hedge.run(|attempt| {
+        let n = attempt.number();
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(if n == 3 { 5 } else { 1000 })).await;
+            Ok::<_, ()>(n)
+        }
+    }));
+    assert_eq!(out.unwrap().unwrap(), 3);
+    let started = |attempt| Event::HedgeStarted {
+        name: "search".into(),
+        attempt,
+    };
+    assert_eq!(*seen.lock().unwrap(), [started(2), started(3)]);
+}

@@ -118,7 +118,7 @@ impl Stats {
         r.successes += u64::from(success);
         r.min = r.min.min(took);
         r.max = r.max.max(took);
-        let ns = took.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let ns = crate::nanos::saturating_nanos(took);
         let x = ns as f64;
         let delta = x - r.mean_ns;
         r.mean_ns += delta / r.count as f64;
