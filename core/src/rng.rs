@@ -37,15 +37,13 @@ impl SplitMix64 {
     }
 
     /// `between` for a range reaching past what a `u64` of nanoseconds holds
-    /// (584 years): whole seconds, then the nanoseconds, so the whole range
-    /// stays reachable (no cut at the u64 cap) without float arithmetic.
+    /// (584 years): a whole number of seconds from `low`, so the whole range
+    /// stays reachable (no cut at the u64 cap) without float arithmetic; a
+    /// second is nothing at that scale.
     #[cold]
     fn between_wide(&mut self, low: Duration, high: Duration) -> Duration {
-        let width = high.saturating_sub(low);
-        let secs = self.up_to(width.as_secs());
-        let sub = self.up_to(999_999_999);
-        let offset = Duration::from_secs(secs).saturating_add(Duration::from_nanos(sub));
-        low.saturating_add(offset).min(high)
+        let secs = self.up_to(high.saturating_sub(low).as_secs());
+        low.saturating_add(Duration::from_secs(secs))
     }
 
     /// A uniformly spread number in `[0, max]`.
