@@ -153,16 +153,17 @@ impl Config {
         if error.is_cancelled() {
             return Decision::Stop;
         }
-        match &self.classifier {
-            Classifier::Default => default_decision(error, self.retry_circuit_open),
+        // The classifier's answer if it has one, else the default: one
+        // place decides by default, so it is compiled once per error type.
+        let answer = match &self.classifier {
+            Classifier::Default => None,
             Classifier::RetryIf(retryable) => match error {
-                Error::Inner(e) if retryable.apply(e) == Some(false) => Decision::Stop,
-                other => default_decision(other, self.retry_circuit_open),
+                Error::Inner(e) if retryable.apply(e) == Some(false) => Some(Decision::Stop),
+                _ => None,
             },
-            Classifier::Custom(classify) => classify
-                .apply(error)
-                .unwrap_or_else(|| default_decision(error, self.retry_circuit_open)),
-        }
+            Classifier::Custom(classify) => classify.apply(error),
+        };
+        answer.unwrap_or_else(|| default_decision(error, self.retry_circuit_open))
     }
 }
 

@@ -103,15 +103,16 @@ impl Retry {
         let mut number = 1u32;
         loop {
             config.note(Note::Started { attempt: number });
+            // One clock read serves the attempt's context and its limit.
+            let elapsed = start.map_or(Duration::ZERO, |start| {
+                timer.now().saturating_duration_since(start)
+            });
             let attempt = Attempt {
                 number,
-                elapsed: match start {
-                    Some(start) => timer.now().saturating_duration_since(start),
-                    None => Duration::ZERO,
-                },
+                elapsed,
                 previous,
             };
-            let limit = self.attempt_limit(timer, start);
+            let limit = self.attempt_limit(elapsed);
             let outcome = run_attempt(timer, &mut start, limit, op(attempt)).await;
             let error = match outcome {
                 Ok(value) => return Ok(value),
@@ -214,15 +215,12 @@ impl Retry {
 
     /// How long the next attempt may run: the per-attempt timeout, clipped
     /// to the time left in the budget. `None` when no timeout is set.
-    fn attempt_limit<T: Timer>(&self, timer: &T, start: Option<Instant>) -> Option<Duration> {
+    fn attempt_limit(&self, elapsed: Duration) -> Option<Duration> {
         let config = &*self.config;
         let limit = config.attempt_timeout?;
         let Some(budget) = config.budget else {
             return Some(limit);
         };
-        let elapsed = start.map_or(Duration::ZERO, |start| {
-            timer.now().saturating_duration_since(start)
-        });
         Some(limit.min(budget.saturating_sub(elapsed)))
     }
 }
