@@ -128,11 +128,7 @@ fn gradient_shrinks_when_latency_rises_above_its_baseline() {
 #[test]
 fn limit_changes_are_events() {
     let rt = VirtualRuntime::new();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let observers = crate::observe::Observers::new().with({
-        let seen = seen.clone();
-        move |e: &Event| seen.lock().unwrap().push(e.clone())
-    });
+    let (observers, seen) = crate::observe::recording();
     let limit = ConcurrencyLimit::builder(rt, Aimd::default())
         .initial_limit(1)
         .name("upstream")
@@ -154,11 +150,7 @@ fn limit_changes_are_events() {
 #[test]
 fn a_rejection_is_an_event_with_the_rejections_words() {
     let rt = VirtualRuntime::new();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let observers = crate::observe::Observers::new().with({
-        let seen = seen.clone();
-        move |e: &Event| seen.lock().unwrap().push(e.clone())
-    });
+    let (observers, seen) = crate::observe::recording();
     let limit = ConcurrencyLimit::builder(rt, Aimd::default())
         .initial_limit(1)
         .min_limit(1)

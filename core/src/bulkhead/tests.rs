@@ -404,16 +404,13 @@ mod loom_tests {
 
 #[test]
 fn a_rejection_is_an_event_with_the_rejections_words() {
-    use crate::observe::{Event, Observers};
+    use crate::observe::Event;
     let rt = VirtualRuntime::new();
-    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let (observers, seen) = crate::observe::recording();
     let b = Bulkhead::builder(rt, 1)
         .max_queued(0)
         .name("db")
-        .observers(Observers::new().with({
-            let seen = seen.clone();
-            move |e: &Event| seen.lock().unwrap().push(e.clone())
-        }))
+        .observers(observers)
         .build()
         .unwrap();
     let _inside = b.try_acquire().unwrap();

@@ -1,4 +1,3 @@
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
@@ -61,13 +60,8 @@ fn a_closure_fallback_sees_the_error_and_may_fail_too() {
 
 #[test]
 fn using_a_fallback_is_an_event() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let f = Fallback::value(0)
-        .name("price")
-        .observers(Observers::new().with({
-            let seen = seen.clone();
-            move |e: &Event| seen.lock().unwrap().push(e.clone())
-        }));
+    let (observers, seen) = crate::observe::recording();
+    let f = Fallback::value(0).name("price").observers(observers);
     let _ = block_on(f.call(async { Err::<i32, _>("down") }));
     assert_eq!(
         *seen.lock().unwrap(),

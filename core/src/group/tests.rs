@@ -585,11 +585,7 @@ fn dropping_a_group_at_every_poll_point_leaks_no_child_and_loses_no_error() {
 #[test]
 fn cancelled_children_are_reported_to_observers_by_name_with_the_reason() {
     let rt = VirtualRuntime::new();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let observers = crate::observe::Observers::new().with({
-        let events = events.clone();
-        move |e: &crate::observe::Event| events.lock().unwrap().push(e.clone())
-    });
+    let (observers, events) = crate::observe::recording();
     rt.block_on({
         let rt = rt.clone();
         async move {
@@ -883,11 +879,7 @@ fn a_childs_end_and_a_tasks_end_map_onto_one_error_the_same_way() {
 #[test]
 fn a_failure_sent_to_the_sink_is_also_told_to_observers() {
     let (rt, sunk) = collecting(VirtualRuntime::new());
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let observers = crate::observe::Observers::new().with({
-        let events = events.clone();
-        move |e: &crate::observe::Event| events.lock().unwrap().push(e.clone())
-    });
+    let (observers, events) = crate::observe::recording();
     rt.block_on({
         let rt = rt.clone();
         async move {

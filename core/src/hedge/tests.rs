@@ -179,17 +179,14 @@ fn a_zero_delay_hedge_is_bounded_at_build_time() {
 
 #[test]
 fn each_hedge_attempt_after_the_first_is_an_event() {
-    use crate::observe::{Event, Observers};
+    use crate::observe::Event;
     let rt = VirtualRuntime::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (observers, seen) = crate::observe::recording();
     let hedge = Hedge::builder(rt.clone())
         .delay(ms(20))
         .max_attempts(3)
         .name("search")
-        .observers(Observers::new().with({
-            let seen = seen.clone();
-            move |e: &Event| seen.lock().unwrap().push(e.clone())
-        }))
+        .observers(observers)
         .build()
         .unwrap();
     let out = rt.block_on(hedge.run(|attempt| {

@@ -95,6 +95,18 @@ impl Observers {
     }
 }
 
+/// Observers that keep every event, and the list they keep them in: the
+/// unit tests' way to see what a primitive told its observers.
+#[cfg(test)]
+pub(crate) fn recording() -> (Observers, Arc<std::sync::Mutex<Vec<Event>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observers = Observers::new().with({
+        let seen = seen.clone();
+        move |e: &Event| seen.lock().unwrap().push(e.clone())
+    });
+    (observers, seen)
+}
+
 impl fmt::Debug for Observers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Observers({})", self.0.as_ref().map_or(0, |a| a.len()))
