@@ -109,6 +109,7 @@
 //! everywhere on `wasm32-unknown-unknown`.
 
 mod channel;
+mod counts;
 mod error;
 mod pool;
 mod report;

@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -311,6 +310,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
             self.observers.clone(),
             sink,
             self.per_key,
+            self.workers,
         ));
         let scope = CancelScope::new();
         let process = Arc::new(process);
@@ -329,6 +329,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
         };
         for i in 0..self.workers {
             let worker = Worker {
+                index: i,
                 queue: rx.clone(),
                 shared: shared.clone(),
                 process: process.clone(),
@@ -354,11 +355,7 @@ impl<I> Submitter<I> {
     fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
         let enqueued = (!self.shared.observers.is_empty()).then(|| self.clock.now());
         Envelope {
-            index: self
-                .shared
-                .producers
-                .next_index
-                .fetch_add(1, Ordering::AcqRel),
+            index: self.shared.counts.take_index(),
             item,
             extra: (key.is_some() || enqueued.is_some()).then(|| {
                 Box::new(Extra {
