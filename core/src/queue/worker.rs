@@ -256,7 +256,8 @@ impl<Fut> Attempt<Fut> {
 
 impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Attempt<Fut> {
     type Output = Result<T, Error<E>>;
-    #[inline]
+    // Always, as for `Single::poll`, which calls it.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AttemptProj::Running { fut } => {
@@ -310,7 +311,10 @@ pin_project_lite::pin_project! {
 
 impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Single<Fut> {
     type Output = (Result<T, Error<E>>, u32);
-    #[inline]
+    // Always: out of line (as LLVM chose with `#[inline]`), the result went
+    // back to the worker's loop through the stack, written in 8-byte parts
+    // and read in 16-byte ones, a store-forwarding stall on every item.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().attempt.poll(cx).map(|result| (result, 1))
     }
