@@ -3,15 +3,17 @@
 //!
 //! Who writes what (so that the per-item path shares no written cache line
 //! between threads, and takes no locked instruction for counting):
-//! - Submitters take indexes (`next_index`) and count refusals (`refused`,
-//!   an index taken and then not enqueued), on one line.
+//! - Submitters take indexes: an item's index is the number of the queue
+//!   slot it took (`taken`, see `channel`). They count refusals
+//!   (`refused`: a slot taken and then not filled, because the queue closed
+//!   in between); rare.
 //! - Each worker counts its own items (`done`, `dead_lettered`, `retries`)
 //!   on a line of its own, and is the only writer of it: an increment is a
 //!   plain load and a `Release` store, no read-modify-write.
 //! - Items handed back (shutdown, cancellation, drop) are counted in
 //!   `returned`, by whichever thread hands them back; rare.
 //!
-//! The pool is idle when `done + returned + refused == next_index`: every
+//! The pool is idle when `done + returned + refused == taken`: every
 //! index taken was finished or refused. [`Counts::is_idle`] reads the
 //! finished counts first and the index last. An item is finished only after
 //! its index was taken, and a worker's `Release` store of `done` (read with
@@ -40,29 +42,11 @@
 //! the finish. `refused` and `returned` are `SeqCst` read-modify-writes
 //! followed by the fenced notify, the same argument.
 
+use super::channel::SlotsTaken;
+use super::padded::Padded;
 use super::report::PoolStats;
 use super::signal::Signal;
 use crate::sync::{AtomicU64, Ordering};
-
-/// Keeps what it holds on its own cache line(s), away from what other
-/// threads write.
-#[repr(align(128))]
-#[derive(Default)]
-pub(super) struct Padded<T>(T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// Written by submitters.
-#[derive(Default)]
-struct ProducerCounts {
-    next_index: AtomicU64,
-    refused: AtomicU64,
-}
 
 /// Written by one worker only.
 #[derive(Default)]
@@ -83,32 +67,30 @@ fn bump(counter: &AtomicU64, n: u64) {
 
 /// Every counter of a pool, and the signal `join` waits on.
 pub(super) struct Counts {
-    producers: Padded<ProducerCounts>,
+    /// Indexes taken: the queue's slots taken.
+    taken: SlotsTaken,
+    refused: AtomicU64,
     workers: Box<[Padded<WorkerCounts>]>,
     returned: AtomicU64,
     idle: Signal,
 }
 
 impl Counts {
-    /// Counters for a pool of `workers` workers.
-    pub(super) fn new(workers: usize) -> Counts {
+    /// Counters for a pool of `workers` workers whose queue's slot
+    /// numbers are the submission indexes.
+    pub(super) fn new(workers: usize, taken: SlotsTaken) -> Counts {
         Counts {
-            producers: Padded::default(),
+            taken,
+            refused: AtomicU64::new(0),
             workers: (0..workers).map(|_| Padded::default()).collect(),
             returned: AtomicU64::new(0),
             idle: Signal::new(),
         }
     }
 
-    /// Takes the next submission index.
-    #[inline]
-    pub(super) fn take_index(&self) -> u64 {
-        self.producers.next_index.fetch_add(1, Ordering::AcqRel)
-    }
-
     /// A submit took an index and then did not enqueue its item.
     pub(super) fn refuse(&self) {
-        self.producers.refused.fetch_add(1, Ordering::SeqCst);
+        self.refused.fetch_add(1, Ordering::SeqCst);
         self.idle.notify_fenced(usize::MAX);
     }
 
@@ -152,8 +134,8 @@ impl Counts {
     /// Whether every index taken so far was refused or finished: counts
     /// first, index last (see the module docs).
     pub(super) fn is_idle(&self) -> bool {
-        let finished = self.finished() + self.producers.refused.load(Ordering::Acquire);
-        finished == self.producers.next_index.load(Ordering::Acquire)
+        let finished = self.finished() + self.refused.load(Ordering::Acquire);
+        finished == self.taken.load()
     }
 
     /// Waits until [`is_idle`](Self::is_idle).
@@ -181,9 +163,9 @@ impl Counts {
         let dead_lettered = sum(|w| &w.dead_lettered);
         // Refusals read before indexes: a racing refusal cannot make the
         // difference wrap.
-        let refused = self.producers.refused.load(Ordering::Relaxed);
+        let refused = self.refused.load(Ordering::Relaxed);
         PoolStats {
-            submitted: self.producers.next_index.load(Ordering::Relaxed) - refused,
+            submitted: self.taken.load() - refused,
             succeeded: sum(|w| &w.done) - dead_lettered,
             dead_lettered,
             retries: sum(|w| &w.retries),
@@ -202,6 +184,7 @@ mod loom_tests {
     use futures::FutureExt;
 
     use super::*;
+    use crate::queue::channel::{Receiver, Sender, bounded};
     use crate::sync::Arc;
 
     struct Flag(AtomicBool);
@@ -209,6 +192,17 @@ mod loom_tests {
         fn wake_by_ref(arc_self: &StdArc<Self>) {
             arc_self.0.store(true, StdOrdering::SeqCst);
         }
+    }
+
+    /// A pool's counts over a queue of 8, and its two halves.
+    fn counts(workers: usize) -> (Arc<Counts>, Sender<u8>, Receiver<u8>) {
+        let (tx, rx) = bounded(8);
+        (Arc::new(Counts::new(workers, tx.slots_taken())), tx, rx)
+    }
+
+    /// Submits an item: takes its index (a slot) and fills the slot.
+    fn submit(tx: &Sender<u8>) {
+        tx.try_send(0).expect("room");
     }
 
     /// Polls `join`'s wait once; then, after `racing` ran on another
@@ -231,8 +225,8 @@ mod loom_tests {
     #[test]
     fn loom_a_worker_settling_after_its_last_item_wakes_a_waiting_join() {
         loom::model(|| {
-            let counts = Arc::new(Counts::new(1));
-            counts.take_index();
+            let (counts, tx, _rx) = counts(1);
+            submit(&tx);
             join_racing(counts, |c| {
                 c.completed(0, true, 1);
                 c.settle();
@@ -243,9 +237,9 @@ mod loom_tests {
     #[test]
     fn loom_a_refusal_or_a_return_racing_join_wakes_it() {
         loom::model(|| {
-            let counts = Arc::new(Counts::new(1));
-            counts.take_index();
-            counts.take_index();
+            let (counts, tx, _rx) = counts(1);
+            submit(&tx);
+            submit(&tx);
             join_racing(counts, |c| {
                 c.refuse();
                 c.returned();
@@ -258,13 +252,13 @@ mod loom_tests {
     #[test]
     fn loom_an_item_submitted_and_finished_during_the_check_never_hides_one_in_flight() {
         loom::model(|| {
-            let counts = Arc::new(Counts::new(2));
-            counts.take_index();
-            counts.take_index();
+            let (counts, tx, _rx) = counts(2);
+            submit(&tx);
+            submit(&tx);
             counts.completed(0, true, 1);
             let other = counts.clone();
             let t = loom::thread::spawn(move || {
-                other.take_index();
+                submit(&tx);
                 other.completed(1, true, 1);
             });
             assert!(!counts.is_idle());

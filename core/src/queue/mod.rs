@@ -111,6 +111,7 @@
 mod channel;
 mod counts;
 mod error;
+mod padded;
 mod pool;
 mod report;
 mod signal;
@@ -118,7 +119,7 @@ mod worker;
 
 #[cfg(all(test, not(staunch_loom)))]
 mod carried_tests;
-#[cfg(test)]
+#[cfg(all(test, not(staunch_loom)))]
 mod tests;
 
 pub use channel::{Permit, Receiver, Sender};

@@ -87,13 +87,13 @@ impl<I> Shared<I> {
         observers: Observers,
         sink: ErrorSink,
         key_limit: Option<usize>,
-        workers: usize,
+        counts: Counts,
     ) -> Shared<I> {
         Shared {
             name,
             observers,
             sink,
-            counts: Counts::new(workers),
+            counts,
             returns: Mutex::new(Returns {
                 items: Vec::new(),
                 dropped: false,
