@@ -363,7 +363,14 @@ impl<I> Submitter<I> {
         item: I,
     ) -> Result<u64, I> {
         let index = permit.number();
-        let enqueued = (!self.shared.observers.is_empty()).then(|| self.clock.now());
+        let enqueued = (!self.shared.observers.is_empty()).then(|| {
+            // The index is taken: should the user's clock panic, refuse it,
+            // or `join` would wait for it forever.
+            let guard = RefuseOnDrop(&self.shared);
+            let now = self.clock.now();
+            std::mem::forget(guard);
+            now
+        });
         let envelope = Envelope {
             index,
             item,
@@ -477,7 +484,16 @@ impl<I> Submitter<I> {
     }
 }
 
-/// Lets the erased clock time a `send_timeout`.
+/// Refuses an index taken by a submit that unwinds before it enqueued.
+struct RefuseOnDrop<'a, I>(&'a Shared<I>);
+
+impl<I> Drop for RefuseOnDrop<'_, I> {
+    fn drop(&mut self) {
+        self.0.refuse();
+    }
+}
+
+/// Lets the erased clock time a `reserve_timeout`.
 struct ClockRef<'a>(&'a dyn PoolClock);
 
 impl Timer for ClockRef<'_> {
