@@ -3,66 +3,110 @@
 //! waiting send keeps its item in hand (and so can give it back).
 //!
 //! Invariants:
-//! - `used` counts queued items plus live [`Permit`]s and never exceeds
-//!   `capacity`: a slot is taken (compare-and-swap) before an item is
-//!   pushed, and released only after an item was taken out or a permit was
-//!   dropped unused. So the queue never holds more than `capacity` items.
-//! - Only `used` bounds the queue (the underlying channel is at least as
-//!   large), so a push fails only when the channel is closed, and then the
-//!   slot is released and the item handed back.
+//! - `taken - released` counts queued items plus live [`Permit`]s and never
+//!   exceeds `capacity`: a slot is taken (compare-and-swap on `taken`)
+//!   before an item is pushed, and released (`released` grows) only after
+//!   an item was taken out or a permit was dropped unused. So the queue
+//!   never holds more than `capacity` items. Both counts only grow, so a
+//!   slot's number (`taken` before its increment) is unique: the pool uses
+//!   it as the item's submission index.
+//! - Senders write `taken` and receivers `released`, on separate cache
+//!   lines. A sender reads `released` only when its last look at it
+//!   (`seen`, a lower bound kept beside `taken`) no longer leaves room, so
+//!   while the queue is not nearly full senders and receivers write no
+//!   line the other side reads on every item.
+//! - Only `taken - released` bounds the queue (the underlying channel is at
+//!   least as large), so a push fails only when the channel is closed, and
+//!   then the slot is released and the item handed back.
 //! - Every release notifies one waiting sender (`space`); closing notifies
 //!   all of them, so no sender sleeps through a close.
 //! - An item leaves the channel only inside a synchronous step of a poll
 //!   that then returns it: no receive future holds an item across an await.
 
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
 
+use super::padded::Padded;
 use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
 
 struct Shared {
-    capacity: usize,
-    used: AtomicUsize,
+    capacity: u64,
+    senders: Padded<SenderCounts>,
+    /// Slots given back: items taken out, permits dropped, failed pushes.
+    released: Padded<AtomicU64>,
     receivers: AtomicUsize,
     space: Signal,
 }
 
+/// Written by senders.
+#[derive(Default)]
+struct SenderCounts {
+    /// Slots taken so far.
+    taken: AtomicU64,
+    /// A value `released` had: never more than it has now.
+    seen: AtomicU64,
+}
+
 impl Shared {
-    /// Takes a slot if one is free. `SeqCst` loads: a sender re-checks
-    /// here after it started listening for room (see `signal`).
-    fn try_take_slot(&self) -> bool {
-        let mut used = self.used.load(Ordering::SeqCst);
+    /// Takes a slot if one is free; gives its number (slots are numbered
+    /// from 0 in the order they are taken).
+    ///
+    /// Only reads `released` when `seen` says the queue is full, and then
+    /// with a `SeqCst` load: a sender re-checks here after it started
+    /// listening for room (see `signal`), and only that load can make it
+    /// conclude there is none.
+    fn try_take_slot(&self) -> Option<u64> {
+        let counts = &*self.senders;
+        let mut taken = counts.taken.load(Ordering::Relaxed);
         loop {
-            if used >= self.capacity {
-                return false;
+            // `taken` may be older than `seen` (another sender took and a
+            // receiver released since): saturate, the exchange then fails.
+            if taken.saturating_sub(counts.seen.load(Ordering::Relaxed)) >= self.capacity {
+                let released = self.released.load(Ordering::SeqCst);
+                counts.seen.fetch_max(released, Ordering::Relaxed);
+                if taken.saturating_sub(released) >= self.capacity {
+                    return None;
+                }
             }
-            match self.used.compare_exchange_weak(
-                used,
-                used + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
+            match counts.taken.compare_exchange_weak(
+                taken,
+                taken + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
-                Err(now) => used = now,
+                Ok(_) => return Some(taken),
+                Err(now) => taken = now,
             }
         }
     }
 
     /// Frees a slot and wakes one sender waiting for room, if any (a
     /// `SeqCst` write, as `signal` requires).
+    #[inline]
     fn release_slot(&self) {
-        self.used.fetch_sub(1, Ordering::SeqCst);
+        self.released.fetch_add(1, Ordering::SeqCst);
         self.space.notify(1);
+    }
+}
+
+/// How many slots a queue's senders have taken so far: the pool's count of
+/// submission indexes taken.
+pub(super) struct SlotsTaken(Arc<Shared>);
+
+impl SlotsTaken {
+    /// The count now (`Acquire`).
+    pub(super) fn load(&self) -> u64 {
+        self.0.senders.taken.load(Ordering::Acquire)
     }
 }
 
@@ -94,8 +138,9 @@ pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         async_channel::unbounded()
     };
     let shared = Arc::new(Shared {
-        capacity,
-        used: AtomicUsize::new(0),
+        capacity: capacity as u64,
+        senders: Padded::default(),
+        released: Padded::default(),
         receivers: AtomicUsize::new(1),
         space: Signal::new(),
     });
@@ -125,10 +170,35 @@ impl<T> Sender<T> {
         if self.tx.is_closed() {
             return Err(TrySendError::Closed(item));
         }
-        if !self.shared.try_take_slot() {
+        if self.shared.try_take_slot().is_none() {
             return Err(TrySendError::Full(item));
         }
         self.push(item).map_err(TrySendError::Closed)
+    }
+
+    /// Takes a slot if there is room right now (the pool's submit: the
+    /// slot's number becomes the item's index before the item is built).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`].
+    #[inline]
+    pub(super) fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        if self.tx.is_closed() {
+            return Err(TrySendError::Closed(()));
+        }
+        match self.shared.try_take_slot() {
+            Some(number) => Ok(Permit {
+                sender: self,
+                number,
+            }),
+            None => Err(TrySendError::Full(())),
+        }
+    }
+
+    /// The count of slots taken, for the pool's idle check.
+    pub(super) fn slots_taken(&self) -> SlotsTaken {
+        SlotsTaken(self.shared.clone())
     }
 
     /// Pushes an item whose slot is already taken; on a closed queue the
@@ -291,23 +361,51 @@ impl<T> Sender<T> {
     ///
     /// Dropping the future before it completes reserves nothing.
     pub async fn reserve(&self) -> Result<Permit<'_, T>, SendError<()>> {
+        self.reserve_until(std::future::pending()).await
+    }
+
+    /// Waits at most `limit` (on `timer`'s clock) for room and holds it,
+    /// as [`reserve`](Self::reserve) does; room there now is taken without
+    /// starting a timer. For the pool's timed submit.
+    pub(super) async fn reserve_timeout<R: Timer>(
+        &self,
+        timer: &R,
+        limit: Duration,
+    ) -> Result<Permit<'_, T>, SendError<()>> {
+        match self.try_reserve() {
+            Ok(permit) => return Ok(permit),
+            Err(TrySendError::Closed(())) => return Err(SendError::Closed(())),
+            Err(TrySendError::Full(())) => {}
+        }
+        let stop = timer.sleep(limit).map(move |()| Stop::Timeout(limit));
+        self.reserve_until(stop).await
+    }
+
+    async fn reserve_until<S: Future<Output = Stop>>(
+        &self,
+        stop: S,
+    ) -> Result<Permit<'_, T>, SendError<()>> {
+        let mut stop = pin!(stop);
         let mut listener: Option<SignalListener<'_>> = None;
         poll_fn(|cx| {
             loop {
-                if self.tx.is_closed() {
-                    return Poll::Ready(Err(SendError::Closed(())));
-                }
-                if self.shared.try_take_slot() {
-                    return Poll::Ready(Ok(Permit { sender: self }));
+                match self.try_reserve() {
+                    Ok(permit) => return Poll::Ready(Ok(permit)),
+                    Err(TrySendError::Closed(())) => {
+                        return Poll::Ready(Err(SendError::Closed(())));
+                    }
+                    Err(TrySendError::Full(())) => {}
                 }
                 match listener.as_mut() {
+                    // Listen, then look again: a slot freed in between is not missed.
                     None => listener = Some(self.shared.space.listen()),
                     Some(l) => match Pin::new(l).poll(cx) {
                         Poll::Ready(()) => listener = None,
-                        Poll::Pending => return Poll::Pending,
+                        Poll::Pending => break,
                     },
                 }
             }
+            stop.as_mut().poll(cx).map(|why| Err(stopped((), why)))
         })
         .await
     }
@@ -338,7 +436,7 @@ impl<T> Sender<T> {
     /// The most items the queue holds (queued items plus live permits).
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.shared.capacity
+        self.shared.capacity as usize
     }
 }
 
@@ -563,7 +661,7 @@ impl<T> Receiver<T> {
     /// The most items the queue holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.shared.capacity
+        self.shared.capacity as usize
     }
 }
 
@@ -571,9 +669,16 @@ impl<T> Receiver<T> {
 #[must_use = "a permit holds a slot in the queue until it is used or dropped"]
 pub struct Permit<'a, T> {
     sender: &'a Sender<T>,
+    /// The slot's number: how many slots were taken before it.
+    number: u64,
 }
 
 impl<T> Permit<'_, T> {
+    /// The slot's number: how many slots were taken before it.
+    pub(super) fn number(&self) -> u64 {
+        self.number
+    }
+
     /// Puts `item` in the reserved slot; never waits.
     ///
     /// # Errors
@@ -654,5 +759,51 @@ impl<T> fmt::Debug for Receiver<T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+#[cfg(all(test, staunch_loom))]
+mod loom_tests {
+    use super::*;
+
+    /// A queue of 2 holding one item; a receiver frees a slot while two
+    /// senders race for room: the bound holds whatever they saw of the
+    /// receivers' count, and the slot numbers stay unique.
+    #[test]
+    fn loom_senders_racing_a_receive_never_overfill_and_number_slots_once() {
+        loom::model(|| {
+            let (tx, rx) = bounded::<u64>(2);
+            tx.try_send(0).expect("room");
+            let senders: Vec<_> = (0..2)
+                .map(|_| {
+                    let tx = tx.clone();
+                    loom::thread::spawn(move || {
+                        let permit = tx.try_reserve().ok()?;
+                        let number = permit.number();
+                        // The channel underneath holds `capacity`: an
+                        // overfilled queue fails this push.
+                        permit.send(number).expect("room in the channel");
+                        Some(number)
+                    })
+                })
+                .collect();
+            // A scheduling point, so that the senders may run before the
+            // receive too (loom switches threads only at its own operations).
+            loom::thread::yield_now();
+            let received = u64::from(rx.try_recv().is_ok());
+            let mut numbers: Vec<u64> = senders
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            assert!(!numbers.is_empty(), "a slot was free all along");
+            assert!(1 - received + numbers.len() as u64 <= 2, "overfilled");
+            assert_eq!(rx.len() as u64, 1 - received + numbers.len() as u64);
+            numbers.sort_unstable();
+            numbers.dedup();
+            assert_eq!(
+                numbers.len() as u64 + 1,
+                tx.shared.senders.taken.load(Ordering::Relaxed)
+            );
+        });
     }
 }

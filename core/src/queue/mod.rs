@@ -109,7 +109,9 @@
 //! everywhere on `wasm32-unknown-unknown`.
 
 mod channel;
+mod counts;
 mod error;
+mod padded;
 mod pool;
 mod report;
 mod signal;
@@ -117,7 +119,7 @@ mod worker;
 
 #[cfg(all(test, not(staunch_loom)))]
 mod carried_tests;
-#[cfg(test)]
+#[cfg(all(test, not(staunch_loom)))]
 mod tests;
 
 pub use channel::{Permit, Receiver, Sender};

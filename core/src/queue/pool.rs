@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,9 +11,10 @@ use futures::Stream;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
+use super::counts::Counts;
 use super::report::{Completion, Done, Extra, PoolStats, ShutdownReport, Unprocessed};
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
-use super::{Receiver, SendError, Sender, TrySendError, bounded};
+use super::{Permit, Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
 use crate::observe::{Event, Observers};
 use crate::policy::Policy;
@@ -311,6 +311,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
             self.observers.clone(),
             sink,
             self.per_key,
+            Counts::new(self.workers, tx.slots_taken()),
         ));
         let scope = CancelScope::new();
         let process = Arc::new(process);
@@ -329,6 +330,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
         };
         for i in 0..self.workers {
             let worker = Worker {
+                index: i,
                 queue: rx.clone(),
                 shared: shared.clone(),
                 process: process.clone(),
@@ -350,15 +352,27 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
 }
 
 impl<I> Submitter<I> {
+    /// Puts `item` in the slot `permit` holds, under the slot's number (its
+    /// submission index); a queue closed since the slot was taken refuses
+    /// it and hands it back.
     #[inline]
-    fn envelope(&self, key: Option<Arc<str>>, item: I) -> Envelope<I> {
-        let enqueued = (!self.shared.observers.is_empty()).then(|| self.clock.now());
-        Envelope {
-            index: self
-                .shared
-                .producers
-                .next_index
-                .fetch_add(1, Ordering::AcqRel),
+    fn put(
+        &self,
+        permit: Permit<'_, Envelope<I>>,
+        key: Option<Arc<str>>,
+        item: I,
+    ) -> Result<u64, I> {
+        let index = permit.number();
+        let enqueued = (!self.shared.observers.is_empty()).then(|| {
+            // The index is taken: should the user's clock panic, refuse it,
+            // or `join` would wait for it forever.
+            let guard = RefuseOnDrop(&self.shared);
+            let now = self.clock.now();
+            std::mem::forget(guard);
+            now
+        });
+        let envelope = Envelope {
+            index,
             item,
             extra: (key.is_some() || enqueued.is_some()).then(|| {
                 Box::new(Extra {
@@ -367,11 +381,8 @@ impl<I> Submitter<I> {
                     attempts: None,
                 })
             }),
-        }
-    }
-
-    fn settle<X>(&self, index: u64, sent: Result<(), X>) -> Result<u64, X> {
-        match sent {
+        };
+        match permit.send(envelope) {
             Ok(()) => {
                 self.shared.observers.emit(|| Event::QueueItemSubmitted {
                     name: self.shared.name.clone(),
@@ -380,9 +391,9 @@ impl<I> Submitter<I> {
                 });
                 Ok(index)
             }
-            Err(e) => {
+            Err(refused) => {
                 self.shared.refuse();
-                Err(e)
+                Err(refused.into_item().item)
             }
         }
     }
@@ -425,21 +436,16 @@ impl<I> Submitter<I> {
         key: Option<Arc<str>>,
         item: I,
     ) -> Result<u64, SendError<I>> {
-        let envelope = self.envelope(key, item);
-        let index = envelope.index;
-        // An envelope that fits goes in without building the waiting send
-        // and its guard (whose first poll would make this same attempt).
-        let sent = match self.tx.try_send(envelope) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(envelope)) => Err(SendError::Closed(envelope)),
-            Err(TrySendError::Full(envelope)) => {
-                let guard = PendingGuard(&self.shared, true);
-                let sent = self.tx.send(envelope).await;
-                std::mem::forget(guard);
-                sent
-            }
+        // Room there now is taken without building the waiting future.
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Closed(())) => return Err(SendError::Closed(item)),
+            Err(TrySendError::Full(())) => match self.tx.reserve().await {
+                Ok(permit) => permit,
+                Err(closed) => return Err(closed.map_item(|()| item)),
+            },
         };
-        self.settle(index, sent.map_err(|e| e.map_item(|env| env.item)))
+        self.put(permit, key, item).map_err(SendError::Closed)
     }
 
     /// Submits `item` if the queue has room right now.
@@ -448,13 +454,12 @@ impl<I> Submitter<I> {
     ///
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
     pub fn try_submit(&self, item: I) -> Result<u64, TrySendError<I>> {
-        let envelope = self.envelope(None, item);
-        let index = envelope.index;
-        let sent = self.tx.try_send(envelope).map_err(|e| match e {
-            TrySendError::Full(env) => TrySendError::Full(env.item),
-            TrySendError::Closed(env) => TrySendError::Closed(env.item),
-        });
-        self.settle(index, sent)
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => return Err(TrySendError::Full(item)),
+            Err(TrySendError::Closed(())) => return Err(TrySendError::Closed(item)),
+        };
+        self.put(permit, None, item).map_err(TrySendError::Closed)
     }
 
     /// Submits `item`, waiting at most `limit` for room.
@@ -467,30 +472,28 @@ impl<I> Submitter<I> {
     ///
     /// As for [`submit`](Self::submit); a timeout gives the item back.
     pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
-        let envelope = self.envelope(None, item);
-        let index = envelope.index;
-        let guard = PendingGuard(&self.shared, true);
-        let sent = self
+        let permit = match self
             .tx
-            .send_timeout(&ClockRef(&*self.clock), limit, envelope)
-            .await;
-        std::mem::forget(guard);
-        self.settle(index, sent.map_err(|e| e.map_item(|env| env.item)))
+            .reserve_timeout(&ClockRef(&*self.clock), limit)
+            .await
+        {
+            Ok(permit) => permit,
+            Err(stopped) => return Err(stopped.map_item(|()| item)),
+        };
+        self.put(permit, None, item).map_err(SendError::Closed)
     }
 }
 
-/// Undoes `begin` if a submit future is dropped while waiting for room.
-struct PendingGuard<'a, I>(&'a Shared<I>, bool);
+/// Refuses an index taken by a submit that unwinds before it enqueued.
+struct RefuseOnDrop<'a, I>(&'a Shared<I>);
 
-impl<I> Drop for PendingGuard<'_, I> {
+impl<I> Drop for RefuseOnDrop<'_, I> {
     fn drop(&mut self) {
-        if self.1 {
-            self.0.refuse();
-        }
+        self.0.refuse();
     }
 }
 
-/// Lets the erased clock time a `send_timeout`.
+/// Lets the erased clock time a `reserve_timeout`.
 struct ClockRef<'a>(&'a dyn PoolClock);
 
 impl Timer for ClockRef<'_> {

@@ -2,21 +2,27 @@
 //!
 //! event-listener 5 takes its list lock (after a full fence) on every
 //! `notify`, listeners or not. The queue notifies once per received item
-//! (room for a sender) and the pool once per finished item (for `join`), so
-//! that lock dominated the pool's per-item cost. [`Signal`] counts its
-//! listeners and skips the event while the count is zero.
+//! (room for a sender), so that lock dominated the pool's per-item cost.
+//! [`Signal`] counts its listeners and skips the event while the count is
+//! zero.
 //!
-//! Ordering contract (Dekker's pattern, every access `SeqCst`): the
-//! notifier changes the state waiters look at with a `SeqCst` read-modify-
-//! write, then [`Signal::notify`] loads the count (`SeqCst`); a waiter
-//! calls [`Signal::listen`] (a `SeqCst` increment) and then re-reads that
-//! state with `SeqCst` loads before it sleeps. In the single total order of
-//! these accesses either the notifier sees the listener, or the waiter's
-//! re-read sees the change: no wake-up is lost.
+//! Ordering contract (Dekker's pattern): the notifier changes the state
+//! waiters look at, then either
+//! - [`Signal::notify`]: the change was a `SeqCst` read-modify-write and
+//!   the count is loaded with `SeqCst`; or
+//! - [`Signal::notify_fenced`]: the change was any write (a single
+//!   writer's plain store), then a `SeqCst` fence, then the count's load;
+//!
+//! a waiter calls [`Signal::listen`] (an increment, then a `SeqCst` fence)
+//! and then re-reads that state before it sleeps. In the single total order
+//! of the `SeqCst` operations and fences either the notifier sees the
+//! listener, or the waiter's re-read sees the change: no wake-up is lost.
+//! (loom treats `SeqCst` accesses as `AcqRel` but models `SeqCst` fences,
+//! so the models check the fenced form.)
 
+use crate::sync::{AtomicUsize, Ordering, fence};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use event_listener::{Event, EventListener};
@@ -37,8 +43,20 @@ impl Signal {
 
     /// Wakes up to `n` listeners, if there are any (see the module's
     /// ordering contract).
+    #[inline]
     pub(super) fn notify(&self, n: usize) {
         if self.listening.load(Ordering::SeqCst) != 0 {
+            self.event.notify(n);
+        }
+    }
+
+    /// Wakes up to `n` listeners, if there are any, after a change that was
+    /// any write (see the module's ordering contract): a `SeqCst` fence,
+    /// then one load.
+    #[inline]
+    pub(super) fn notify_fenced(&self, n: usize) {
+        fence(Ordering::SeqCst);
+        if self.listening.load(Ordering::Relaxed) != 0 {
             self.event.notify(n);
         }
     }
@@ -49,10 +67,11 @@ impl Signal {
         self.event.notify(usize::MAX);
     }
 
-    /// Starts listening; the caller then re-checks its condition (with
-    /// `SeqCst` loads) before awaiting.
+    /// Starts listening; the caller then re-checks its condition before
+    /// awaiting.
     pub(super) fn listen(&self) -> SignalListener<'_> {
         self.listening.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         SignalListener {
             listener: self.event.listen(),
             listening: &self.listening,

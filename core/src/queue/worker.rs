@@ -1,11 +1,10 @@
 //! What each worker of a pool runs, and the state the workers share.
 //!
 //! Invariants (the "processed or returned, never both, never neither" rule):
-//! - Every submit takes an index (`next_index`); the index is then either
-//!   refused (the submit failed or was dropped) or finished, exactly once.
-//!   The pool is idle when `finished + refused == next_index`. Producers
-//!   write one cache line, workers another, so the hot path shares none.
-//!   An item is finished exactly once: its completion is emitted (success or
+//! - Every submit takes an index; the index is then either refused (the
+//!   submit failed or was dropped) or finished, exactly once (the counting,
+//!   and how `join` learns of it, is in `counts`). An item is finished
+//!   exactly once: its completion is emitted (success or
 //!   dead letter), or it is given back (shutdown) / reported lost (drop).
 //! - A worker owns its item from `recv` to finish. The handler only ever
 //!   gets clones, so a cancelled attempt never takes the item with it.
@@ -18,15 +17,15 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use event_listener::Event;
 
+use super::counts::Counts;
 use super::report::{DeadLetter, Done, Extra, PoolStats, Returned, Unprocessed};
-use super::signal::Signal;
 use super::{Receiver, TryRecvError};
 use crate::Error;
 use crate::Guarded;
@@ -77,9 +76,7 @@ pub(super) struct Shared<I> {
     pub(super) name: Arc<str>,
     pub(super) observers: Observers,
     pub(super) sink: ErrorSink,
-    pub(super) producers: Padded<ProducerCounts>,
-    workers: Padded<WorkerCounts>,
-    idle: Signal,
+    pub(super) counts: Counts,
     returns: Mutex<Returns<I>>,
     pub(super) keys: Option<KeyLimit>,
 }
@@ -90,14 +87,13 @@ impl<I> Shared<I> {
         observers: Observers,
         sink: ErrorSink,
         key_limit: Option<usize>,
+        counts: Counts,
     ) -> Shared<I> {
         Shared {
             name,
             observers,
             sink,
-            producers: Padded(ProducerCounts::default()),
-            workers: Padded(WorkerCounts::default()),
-            idle: Signal::new(),
+            counts,
             returns: Mutex::new(Returns {
                 items: Vec::new(),
                 dropped: false,
@@ -108,41 +104,11 @@ impl<I> Shared<I> {
 
     /// A submit took an index and then did not enqueue the item.
     pub(super) fn refuse(&self) {
-        self.producers.refused.fetch_add(1, Ordering::SeqCst);
-        self.idle.notify(usize::MAX);
-    }
-
-    /// An item is done (processed, returned or lost).
-    pub(super) fn finish(&self) {
-        // `SeqCst`, as `Signal` requires: then the notify costs one atomic
-        // load unless someone waits in `join`.
-        self.workers.finished.fetch_add(1, Ordering::SeqCst);
-        self.idle.notify(usize::MAX);
-    }
-
-    /// Whether every index taken so far was refused or finished. Reads the
-    /// index first: counts read later can only be larger, and never more
-    /// than the index, so equality means every earlier item is done.
-    /// `SeqCst` loads: `wait_idle` re-checks here after it started
-    /// listening (see `Signal`).
-    fn is_idle(&self) -> bool {
-        let taken = self.producers.next_index.load(Ordering::SeqCst);
-        let refused = self.producers.refused.load(Ordering::SeqCst);
-        let finished = self.workers.finished.load(Ordering::SeqCst);
-        finished + refused == taken
+        self.counts.refuse();
     }
 
     pub(super) async fn wait_idle(&self) {
-        loop {
-            if self.is_idle() {
-                return;
-            }
-            let listener = self.idle.listen();
-            if self.is_idle() {
-                return;
-            }
-            listener.await;
-        }
+        self.counts.wait_idle().await;
     }
 
     /// Hands an unprocessed item back: into the shutdown report, or to the
@@ -155,7 +121,6 @@ impl<I> Shared<I> {
             item: envelope.item,
         };
         let mut returns = lock(&self.returns);
-        self.workers.returned.fetch_add(1, Ordering::Relaxed);
         if returns.dropped {
             drop(returns);
             self.report_lost(&returned);
@@ -163,7 +128,7 @@ impl<I> Shared<I> {
             returns.items.push(returned);
             drop(returns);
         }
-        self.finish();
+        self.counts.returned();
     }
 
     /// The pool was dropped: from now on unprocessed items go to the error
@@ -197,45 +162,8 @@ impl<I> Shared<I> {
     }
 
     pub(super) fn stats(&self, queued: usize) -> PoolStats {
-        PoolStats {
-            submitted: self.producers.next_index.load(Ordering::Relaxed)
-                - self.producers.refused.load(Ordering::Relaxed),
-            succeeded: self.workers.succeeded.load(Ordering::Relaxed),
-            dead_lettered: self.workers.dead_lettered.load(Ordering::Relaxed),
-            retries: self.workers.retries.load(Ordering::Relaxed),
-            returned: self.workers.returned.load(Ordering::Relaxed),
-            queued: queued as u64,
-        }
+        self.counts.stats(queued)
     }
-}
-
-/// Keeps what it holds on its own cache line(s), away from what other
-/// threads write.
-#[repr(align(128))]
-pub(super) struct Padded<T>(T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// Written by submitters.
-#[derive(Default)]
-pub(super) struct ProducerCounts {
-    pub(super) next_index: AtomicU64,
-    refused: AtomicU64,
-}
-
-/// Written by workers.
-#[derive(Default)]
-struct WorkerCounts {
-    finished: AtomicU64,
-    succeeded: AtomicU64,
-    dead_lettered: AtomicU64,
-    retries: AtomicU64,
-    returned: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -328,7 +256,8 @@ impl<Fut> Attempt<Fut> {
 
 impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Attempt<Fut> {
     type Output = Result<T, Error<E>>;
-    #[inline]
+    // Always, as for `Single::poll`, which calls it.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AttemptProj::Running { fut } => {
@@ -382,7 +311,10 @@ pin_project_lite::pin_project! {
 
 impl<T, E, Fut: Future<Output = Result<T, E>>> Future for Single<Fut> {
     type Output = (Result<T, Error<E>>, u32);
-    #[inline]
+    // Always: out of line (as LLVM chose with `#[inline]`), the result went
+    // back to the worker's loop through the stack, written in 8-byte parts
+    // and read in 16-byte ones, a store-forwarding stall on every item.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().attempt.poll(cx).map(|result| (result, 1))
     }
@@ -417,6 +349,8 @@ where
 
 /// Everything one worker needs.
 pub(super) struct Worker<I, T, E, P, R> {
+    /// Which of the pool's workers this is (its counters).
+    pub(super) index: usize,
     pub(super) queue: Receiver<Envelope<I>>,
     pub(super) shared: Arc<Shared<I>>,
     pub(super) process: Arc<P>,
@@ -454,10 +388,15 @@ where
                     let envelope = match self.queue.try_recv() {
                         Ok(envelope) => envelope,
                         Err(TryRecvError::Closed) => break,
-                        Err(TryRecvError::Empty) => match self.queue.recv().await {
-                            Ok(envelope) => envelope,
-                            Err(_) => break,
-                        },
+                        Err(TryRecvError::Empty) => {
+                            // About to wait: what this worker finished is
+                            // told to `join` now (see `counts`).
+                            self.shared.counts.settle();
+                            match self.queue.recv().await {
+                                Ok(envelope) => envelope,
+                                Err(_) => break,
+                            }
+                        }
                     };
                     let envelope = current.insert(envelope);
                     let started = (envelope.extra.as_ref())
@@ -483,6 +422,7 @@ where
             self.shared
                 .give_back(envelope, Unprocessed::CancelledInFlight);
         }
+        self.shared.counts.settle();
     }
 
     /// Emits the outcome of a processed item.
@@ -499,12 +439,6 @@ where
             return;
         }
         let shared = &self.shared;
-        if attempts > 1 {
-            shared
-                .workers
-                .retries
-                .fetch_add(u64::from(attempts - 1), Ordering::Relaxed);
-        }
         let Envelope {
             index,
             item,
@@ -522,12 +456,8 @@ where
             depth: self.queue.len(),
         });
         let result = match result {
-            Ok(value) => {
-                shared.workers.succeeded.fetch_add(1, Ordering::Relaxed);
-                Ok(value)
-            }
+            Ok(value) => Ok(value),
             Err(error) => {
-                shared.workers.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 shared.observers.emit(|| ObsEvent::DeadLettered {
                     name: shared.name.clone(),
                     index,
@@ -561,7 +491,7 @@ where
                 });
             }
         }
-        shared.finish();
+        shared.counts.completed(self.index, ok, attempts);
     }
 }
 
