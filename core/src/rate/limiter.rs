@@ -478,9 +478,15 @@ impl RateLimiterBuilder {
                 "must be at least 1, or no call could ever be admitted",
             ));
         }
+        let gcra = Gcra::new(emission_ns, burst).ok_or_else(|| {
+            ConfigError::new(
+                "burst",
+                "the burst times the interval between calls must stay under about 584 years; lower the burst or raise the rate",
+            )
+        })?;
         Ok(Settings {
             clock: EpochClock::new(self.timer, self.epoch),
-            gcra: Gcra::new(emission_ns, burst),
+            gcra,
             max_wait: self.max_wait,
             name: self.name,
             observers: self.observers,
@@ -492,7 +498,8 @@ impl RateLimiterBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for a zero rate, a zero period, an interval between
-    /// calls under a nanosecond, or a zero burst.
+    /// calls under a nanosecond, a zero burst, or a burst whose calls, spaced
+    /// at the rate, would span more than about 584 years.
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {

@@ -33,6 +33,15 @@ fn bad_configuration_gets_errors_that_say_what_to_fix() {
     let err = zero_burst.unwrap_err();
     assert_eq!(err.setting, "burst");
     assert!(err.to_string().contains("at least 1"));
+    // One call a century, ten at once: a burst spanning a millennium, past
+    // what a u64 of nanoseconds holds.
+    let century = Duration::from_secs(100 * 365 * 86_400);
+    let too_long_a_burst = RateLimiter::builder(rt.clone(), Rate::new(1, century))
+        .burst(10)
+        .build();
+    let err = too_long_a_burst.unwrap_err();
+    assert_eq!(err.setting, "burst");
+    assert!(err.to_string().contains("584 years"));
     let no_keys = KeyedRateLimiter::<u32>::builder(RateLimiter::builder(rt, Rate::per_second(1)))
         .max_keys(0)
         .build();
