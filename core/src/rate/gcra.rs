@@ -58,9 +58,16 @@ impl Gcra {
         })
     }
 
+    /// `burst · T`.
+    pub(crate) fn span_ns(&self) -> u64 {
+        self.tau_ns + self.emission_ns
+    }
+
     /// The latest TAT at which a call costing `cost` is still admitted at
-    /// `now`: `now + burst·T - cost·T`, saturating (for a clock past 2554).
-    /// `cost` must be at most the burst (every caller checks it first).
+    /// `now`: `now + burst·T - cost·T`. `cost` must be at most the burst
+    /// (every caller checks it first) and `now` at most
+    /// `u64::MAX - burst·T` (the limiter's clock stops there), so nothing
+    /// here or in [`decide`](Self::decide) overflows.
     ///
     /// A call is admitted when its new TAT, `max(TAT, now) + cost·T`, lies
     /// at most `burst·T` after `now`; since `now` itself is never past this
@@ -79,18 +86,19 @@ impl Gcra {
             .tau_ns
             .wrapping_add(self.emission_ns)
             .wrapping_sub(u64::from(cost).wrapping_mul(self.emission_ns));
-        now.saturating_add(allowance)
+        now.wrapping_add(allowance)
     }
 
     /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait
     /// (never zero), given `threshold` = [`threshold(now, cost)`](Self::threshold).
+    /// The new TAT is at most `threshold + cost·T = now + burst·T`, which
+    /// fits.
     #[inline]
     pub(crate) fn decide(&self, tat: u64, now: u64, threshold: u64, cost: u32) -> Result<u64, u64> {
         if tat <= threshold {
-            // Saturates only for a clock within `burst·T` of 2554.
             Ok(tat
                 .max(now)
-                .saturating_add(u64::from(cost).wrapping_mul(self.emission_ns)))
+                .wrapping_add(u64::from(cost).wrapping_mul(self.emission_ns)))
         } else {
             Err(tat - threshold)
         }

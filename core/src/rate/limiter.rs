@@ -484,8 +484,14 @@ impl RateLimiterBuilder {
                 "the burst times the interval between calls must stay under about 584 years; lower the burst or raise the rate",
             )
         })?;
+        let clock = EpochClock::new(self.timer, self.epoch, gcra.span_ns()).ok_or_else(|| {
+            ConfigError::new(
+                "epoch",
+                "the epoch plus the burst times the interval between calls must lie before the year 2554, where u64 nanoseconds end; set an earlier epoch",
+            )
+        })?;
         Ok(Settings {
-            clock: EpochClock::new(self.timer, self.epoch),
+            clock,
             gcra,
             max_wait: self.max_wait,
             name: self.name,
