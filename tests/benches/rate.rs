@@ -49,20 +49,21 @@ fn nonzero(n: u32) -> NonZeroU32 {
 /// A burst no benchmark spends: every check takes the admit path.
 const HUGE: u32 = 1_000_000_000;
 
-/// A `Timer` on governor's clock, read the way governor reads it: quanta's
-/// raw TSC counter scaled to nanoseconds (`now_nanos`, which the limiter's
-/// check uses; `now` builds the `Instant` from the same reading).
+/// A `Timer` on governor's clock, read exactly the way governor's
+/// `QuantaClock` reads it: quanta's raw TSC counter scaled to nanoseconds
+/// since the counter's own zero (`now_nanos`, which the limiter's check
+/// uses; `now` builds the `Instant` from the same reading). The limiter
+/// places that origin on the Unix epoch once, when built.
 #[derive(Clone)]
 struct QuantaTimer {
     clock: quanta::Clock,
-    origin: u64,
 }
 
 impl QuantaTimer {
     fn new() -> QuantaTimer {
-        let clock = quanta::Clock::new();
-        let origin = clock.raw();
-        QuantaTimer { clock, origin }
+        QuantaTimer {
+            clock: quanta::Clock::new(),
+        }
     }
 }
 
@@ -72,7 +73,7 @@ impl Timer for QuantaTimer {
         Instant::from_origin(Duration::from_nanos(self.now_nanos()))
     }
     fn now_nanos(&self) -> u64 {
-        self.clock.delta_as_nanos(self.origin, self.clock.raw())
+        self.clock.delta_as_nanos(0, self.clock.raw())
     }
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         Smol::current().sleep(duration)
