@@ -83,7 +83,7 @@ impl EpochClock {
     }
 }
 
-/// `d` in nanoseconds, saturating (u64 arithmetic: this is on every check's path).
+/// `d` in nanoseconds, saturating (u64 arithmetic, as the limiter's clock).
 #[inline]
 pub(crate) fn saturating_ns(d: Duration) -> u64 {
     d.as_secs()

@@ -465,6 +465,10 @@ impl RateLimiterBuilder {
     /// Where the timer's origin lies after the Unix epoch. By default the
     /// wall clock is read once at `build`; set it when the timer is virtual
     /// or when processes sharing state must agree to the nanosecond.
+    ///
+    /// The limiter counts nanoseconds since the Unix epoch in a `u64`, which
+    /// ends in 2554: its clock stops one burst (`burst` intervals) before
+    /// that, and `build` refuses an epoch later than that point.
     pub fn epoch(mut self, origin: Duration) -> Self {
         self.epoch = Some(origin);
         self
@@ -523,8 +527,9 @@ impl RateLimiterBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for a zero rate, a zero period, an interval between
-    /// calls under a nanosecond, a zero burst, or a burst whose calls, spaced
-    /// at the rate, would span more than about 584 years.
+    /// calls under a nanosecond, a zero burst, a burst whose calls, spaced
+    /// at the rate, would span more than about 584 years, or an
+    /// [`epoch`](Self::epoch) within one such span of the year 2554.
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
