@@ -13,10 +13,10 @@ use crate::runtime::Timer;
 /// # Invariant
 ///
 /// [`now_ns`](EpochClock::now_ns) never exceeds `u64::MAX - headroom_ns`,
-/// where the headroom is the limiter's `burst·T + 1`: the clock stops
-/// there (in 2554, less the headroom) instead of wrapping. So the GCRA's
-/// sums, `now + burst·T + 1` at most, cannot overflow, and a check needs
-/// no saturating arithmetic past this one clamp.
+/// where the headroom is the limiter's `burst·T`: the clock stops there
+/// (in 2554, less the headroom) instead of wrapping. So the GCRA's sums,
+/// `now + burst·T` at most, cannot overflow, and a check needs no
+/// saturating arithmetic past this one clamp.
 #[derive(Debug)]
 pub(crate) struct EpochClock {
     timer: BoxTimer,
@@ -50,32 +50,8 @@ impl EpochClock {
     /// Nanoseconds since the Unix epoch, at most `u64::MAX - headroom`.
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
-        self.at(self.reading())
-    }
-
-    /// The timer's reading, before it is stopped at the last one honoured.
-    #[inline]
-    pub(crate) fn reading(&self) -> u64 {
-        self.timer.now_nanos()
-    }
-
-    /// The Unix time of a [`reading`](Self::reading).
-    #[inline]
-    pub(crate) fn at(&self, reading: u64) -> u64 {
         // No overflow: `origin + last reading` is `u64::MAX - headroom`.
-        reading.min(self.last_reading_ns) + self.origin_ns
-    }
-
-    /// The Unix time of a reading known to lie below
-    /// [`last_reading_ns`](Self::last_reading_ns): no clamp needed.
-    #[inline]
-    pub(crate) fn at_below_last(&self, reading: u64) -> u64 {
-        reading + self.origin_ns
-    }
-
-    /// The latest timer reading honoured.
-    pub(crate) fn last_reading_ns(&self) -> u64 {
-        self.last_reading_ns
+        self.timer.now_nanos().min(self.last_reading_ns) + self.origin_ns
     }
 
     pub(crate) fn timer(&self) -> &BoxTimer {

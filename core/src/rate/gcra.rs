@@ -39,82 +39,68 @@ pub(crate) struct Gcra {
     pub(crate) emission_ns: u64,
     /// How many calls may come at once.
     pub(crate) burst: u32,
-    /// `(burst - 1)·T + 1`: a call of cost 1 at `now` is refused exactly
-    /// when the TAT lies this far past `now` or further. Kept so that the
-    /// common `check()` finds its bound in one load.
-    refused_ahead_ns: u64,
+    /// `(burst - 1) · T`: how far past `now` the TAT may lie for a call of
+    /// cost 1 to be admitted (governor's `tau`). Kept so that the common
+    /// `check()` finds its allowance in one load.
+    tau_ns: u64,
 }
 
 impl Gcra {
     /// The arithmetic for `burst` calls at once, one per `emission_ns`, or
-    /// `None` when `burst · T + 1` does not fit in a `u64` of nanoseconds
-    /// (about 584 years).
+    /// `None` when `burst · T` does not fit in a `u64` of nanoseconds
+    /// (about 584 years). Given that, no allowance below can overflow.
     pub(crate) fn new(emission_ns: u64, burst: u32) -> Option<Gcra> {
         let span_ns = emission_ns.checked_mul(u64::from(burst))?;
-        span_ns.checked_add(1)?;
         Some(Gcra {
             emission_ns,
             burst,
-            // `burst·T - T + 1`: below `burst·T + 1`, and `T >= 1`.
-            refused_ahead_ns: span_ns - emission_ns + 1,
+            tau_ns: span_ns.checked_sub(emission_ns)?,
         })
     }
 
-    /// `burst·T + 1`: how far below `u64::MAX` the limiter's clock must
-    /// stop for this arithmetic never to overflow (fits, see `new`).
-    pub(crate) fn headroom_ns(&self) -> u64 {
-        self.refused_ahead_ns + self.emission_ns
+    /// `burst · T`.
+    pub(crate) fn span_ns(&self) -> u64 {
+        self.tau_ns + self.emission_ns
     }
 
-    /// The earliest TAT at which a call costing `cost` is refused at `now`:
-    /// `now + burst·T - cost·T + 1`. `cost` must be at most the burst
+    /// The latest TAT at which a call costing `cost` is still admitted at
+    /// `now`: `now + burst·T - cost·T`. `cost` must be at most the burst
     /// (every caller checks it first) and `now` at most
-    /// `u64::MAX - headroom` (the limiter's clock stops there), so
-    /// nothing here or in [`decide`](Self::decide) overflows.
+    /// `u64::MAX - burst·T` (the limiter's clock stops there), so nothing
+    /// here or in [`decide`](Self::decide) overflows.
     ///
     /// A call is admitted when its new TAT, `max(TAT, now) + cost·T`, lies
-    /// at most `burst·T` after `now`; since `now` itself is below this
-    /// bound, that is exactly `TAT < bound`. So deciding needs one
+    /// at most `burst·T` after `now`; since `now` itself is never past this
+    /// threshold, that is exactly `TAT <= threshold`. So deciding needs one
     /// comparison, and the refusal's wait, `new TAT - burst·T - now`, is
-    /// `TAT - bound + 1` (there `TAT > now`, so the maximum is the TAT).
+    /// `TAT - threshold` (there `TAT > now`, so the maximum is the TAT).
     ///
     /// Worked out once per check, by the caller: a compare-and-swap retry
     /// does not redo it.
     #[inline]
-    pub(crate) fn refused_from(&self, now: u64, cost: u32) -> u64 {
-        // `(burst - 1)·T + 1 + T - cost·T` = `burst·T - cost·T + 1`, which
-        // fits (see `new`) and is positive for a cost up to the burst; for
-        // a cost of 1, the plain `check`, it folds to one field.
-        let ahead = self
-            .refused_ahead_ns
+    pub(crate) fn threshold(&self, now: u64, cost: u32) -> u64 {
+        // `tau + T - cost·T` = `burst·T - cost·T`, which fits (see `new`)
+        // and is not negative for a cost up to the burst; a cost of 1, the
+        // plain `check`, folds to `tau`.
+        let allowance = self
+            .tau_ns
             .wrapping_add(self.emission_ns)
             .wrapping_sub(u64::from(cost).wrapping_mul(self.emission_ns));
-        now.wrapping_add(ahead)
+        now.wrapping_add(allowance)
     }
 
     /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait
-    /// (never zero), given `refused_from` =
-    /// [`refused_from(now, cost)`](Self::refused_from). The new TAT is at
-    /// most `refused_from - 1 + cost·T = now + burst·T`, which fits.
+    /// (never zero), given `threshold` = [`threshold(now, cost)`](Self::threshold).
+    /// The new TAT is at most `threshold + cost·T = now + burst·T`, which
+    /// fits.
     #[inline]
-    pub(crate) fn decide(
-        &self,
-        tat: u64,
-        now: u64,
-        refused_from: u64,
-        cost: u32,
-    ) -> Result<u64, u64> {
-        // A subtraction whose overflow decides, rather than a comparison:
-        // the compiler then keeps the TAT in the register the
-        // compare-and-swap wants, and a refusal is known to be nonzero
-        // without a test (measured: 54 instructions per admitted check
-        // and 47 per refusal, against 57 and 47 for `tat <= bound`).
-        match tat.checked_sub(refused_from) {
-            // At most `u64::MAX - refused_from`, and `refused_from >= 1`.
-            Some(past) => Err(past + 1),
-            None => Ok(tat
+    pub(crate) fn decide(&self, tat: u64, now: u64, threshold: u64, cost: u32) -> Result<u64, u64> {
+        if tat <= threshold {
+            Ok(tat
                 .max(now)
-                .wrapping_add(u64::from(cost).wrapping_mul(self.emission_ns))),
+                .wrapping_add(u64::from(cost).wrapping_mul(self.emission_ns)))
+        } else {
+            Err(tat - threshold)
         }
     }
 }
@@ -172,10 +158,10 @@ pub(crate) fn admit<S: RateStore + ?Sized>(
     now: u64,
     cost: u32,
 ) -> Result<(), u64> {
-    let refused_from = gcra.refused_from(now, cost);
+    let threshold = gcra.threshold(now, cost);
     let mut tat = store.load();
     loop {
-        let new_tat = gcra.decide(tat, now, refused_from, cost)?;
+        let new_tat = gcra.decide(tat, now, threshold, cost)?;
         match store.compare_exchange(tat, new_tat) {
             Ok(()) => return Ok(()),
             Err(actual) => tat = actual,

@@ -76,12 +76,6 @@ impl Rate {
 /// The settings a limiter and a keyed limiter share.
 pub(crate) struct Settings {
     pub(crate) clock: EpochClock,
-    /// A plain limiter's check takes its fast path for a clock reading
-    /// below this: the clock's last honoured reading when nobody observes
-    /// the limiter, or zero (no reading is below it) when someone does.
-    /// One comparison thus stands for two tests, "no observers" and "the
-    /// clock has not reached its end (2554)"; the slow path does both.
-    pub(crate) fast_below_ns: u64,
     pub(crate) gcra: Gcra,
     pub(crate) max_wait: Option<Duration>,
     pub(crate) name: Arc<str>,
@@ -261,42 +255,35 @@ impl<S: RateStore> RateLimiter<S> {
     /// `Err` is the wait in nanoseconds, never zero: a refused call's new
     /// TAT lies past its limit.
     ///
-    /// One comparison of the clock's reading with
-    /// [`fast_below_ns`](Settings::fast_below_ns) picks the path: below it
-    /// there are no observers and the reading needs no clamp, so a check
-    /// compiled into its caller is the clock read and the decision alone;
-    /// otherwise the decision is made out of line, then told to observers
-    /// if there are any. Both paths return one number, zero exactly when
-    /// the call was admitted, and that is what the caller's `is_ok()` ends
-    /// up testing. (Were the paths to return a `Result<(), RateLimited>`,
-    /// every refusal would build its `Duration` even for a caller that
-    /// never reads it, since `is_ok()` reads it: `Ok` is marked by an
-    /// out-of-range nanosecond count in it.)
+    /// Observers cost one branch, taken first, and are told out of line, so
+    /// a check compiled into its caller is the decision alone. Both paths
+    /// return one number, zero exactly when the call was admitted, and that
+    /// is what the caller's `is_ok()` ends up testing. (Were the paths to
+    /// return a `Result<(), RateLimited>`, every refusal would build its
+    /// `Duration` even for a caller that never reads it, since `is_ok()`
+    /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
     #[inline]
     fn decide(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &*self.settings;
-        let reading = s.clock.reading();
-        if reading < s.fast_below_ns {
-            self.take(s.clock.at_below_last(reading), cost)
+        if self.settings.observers.is_empty() {
+            self.take(cost)
         } else {
-            self.decide_slowly(reading, cost)
+            self.decide_observed(cost)
         }
     }
 
-    /// One decision at `now`, told to nobody.
+    /// One decision at the clock's current time, told to nobody.
     #[inline]
-    fn take(&self, now: u64, cost: u32) -> Result<(), NonZeroU64> {
-        admit(&*self.state, &self.settings.gcra, now, cost)
+    fn take(&self, cost: u32) -> Result<(), NonZeroU64> {
+        let s = &*self.settings;
+        admit(&*self.state, &s.gcra, s.clock.now_ns(), cost)
             .map_err(|wait| NonZeroU64::new(wait).unwrap_or(NonZeroU64::MIN))
     }
 
-    /// [`take`](Self::take) at the clamped `reading`, then the event if
-    /// anyone observes.
-    #[cold]
+    /// [`take`](Self::take), then the event.
     #[inline(never)]
-    fn decide_slowly(&self, reading: u64, cost: u32) -> Result<(), NonZeroU64> {
+    fn decide_observed(&self, cost: u32) -> Result<(), NonZeroU64> {
         let s = &*self.settings;
-        let outcome = self.take(s.clock.at(reading), cost);
+        let outcome = self.take(cost);
         match outcome {
             Ok(()) => s.admitted(cost),
             Err(wait) => {
@@ -501,20 +488,14 @@ impl RateLimiterBuilder {
                 "the burst times the interval between calls must stay under about 584 years; lower the burst or raise the rate",
             )
         })?;
-        let clock = EpochClock::new(self.timer, self.epoch, gcra.headroom_ns()).ok_or_else(|| {
+        let clock = EpochClock::new(self.timer, self.epoch, gcra.span_ns()).ok_or_else(|| {
             ConfigError::new(
                 "epoch",
                 "the epoch plus the burst times the interval between calls must lie before the year 2554, where u64 nanoseconds end; set an earlier epoch",
             )
         })?;
-        let fast_below_ns = if self.observers.is_empty() {
-            clock.last_reading_ns()
-        } else {
-            0
-        };
         Ok(Settings {
             clock,
-            fast_below_ns,
             gcra,
             max_wait: self.max_wait,
             name: self.name,
