@@ -9,29 +9,49 @@ use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 
 /// A timer plus the Unix time of its origin.
+///
+/// # Invariant
+///
+/// [`now_ns`](EpochClock::now_ns) never exceeds `u64::MAX - headroom_ns`,
+/// where the headroom is the limiter's `burst·T`: the clock stops there
+/// (in 2554, less the headroom) instead of wrapping. So the GCRA's sums,
+/// `now + burst·T` at most, cannot overflow, and a check needs no
+/// saturating arithmetic past this one clamp.
 #[derive(Debug)]
 pub(crate) struct EpochClock {
     timer: BoxTimer,
     /// Nanoseconds from the Unix epoch to the timer's origin.
     origin_ns: u64,
+    /// The latest timer reading honoured: `u64::MAX - headroom - origin`.
+    last_reading_ns: u64,
 }
 
 impl EpochClock {
     /// `timer`, with its origin placed at `origin` after the Unix epoch, or
-    /// (when `None`) wherever the wall clock says it is now.
-    pub(crate) fn new(timer: BoxTimer, origin: Option<Duration>) -> EpochClock {
+    /// (when `None`) wherever the wall clock says it is now, keeping
+    /// `headroom_ns` below `u64::MAX` free. `None` when the origin itself
+    /// lies within the headroom of the end of `u64` nanoseconds.
+    pub(crate) fn new(
+        timer: BoxTimer,
+        origin: Option<Duration>,
+        headroom_ns: u64,
+    ) -> Option<EpochClock> {
         let origin =
             origin.unwrap_or_else(|| unix_time_now().saturating_sub(timer.now().since_origin()));
-        EpochClock {
+        let origin_ns = saturating_ns(origin);
+        let last_reading_ns = (u64::MAX - headroom_ns).checked_sub(origin_ns)?;
+        Some(EpochClock {
             timer,
-            origin_ns: saturating_ns(origin),
-        }
+            origin_ns,
+            last_reading_ns,
+        })
     }
 
-    /// Nanoseconds since the Unix epoch.
+    /// Nanoseconds since the Unix epoch, at most `u64::MAX - headroom`.
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
-        self.origin_ns.saturating_add(self.timer.now_nanos())
+        // No overflow: `origin + last reading` is `u64::MAX - headroom`.
+        self.timer.now_nanos().min(self.last_reading_ns) + self.origin_ns
     }
 
     pub(crate) fn timer(&self) -> &BoxTimer {
@@ -39,7 +59,7 @@ impl EpochClock {
     }
 }
 
-/// `d` in nanoseconds, saturating (u64 arithmetic: this is on every check's path).
+/// `d` in nanoseconds, saturating (u64 arithmetic, as the limiter's clock).
 #[inline]
 pub(crate) fn saturating_ns(d: Duration) -> u64 {
     d.as_secs()

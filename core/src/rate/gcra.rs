@@ -39,45 +39,68 @@ pub(crate) struct Gcra {
     pub(crate) emission_ns: u64,
     /// How many calls may come at once.
     pub(crate) burst: u32,
-    /// `burst · T`.
-    pub(crate) span_ns: u64,
+    /// `(burst - 1) · T`: how far past `now` the TAT may lie for a call of
+    /// cost 1 to be admitted (governor's `tau`). Kept so that the common
+    /// `check()` finds its allowance in one load.
+    tau_ns: u64,
 }
 
 impl Gcra {
-    pub(crate) fn new(emission_ns: u64, burst: u32) -> Gcra {
-        Gcra {
+    /// The arithmetic for `burst` calls at once, one per `emission_ns`, or
+    /// `None` when `burst · T` does not fit in a `u64` of nanoseconds
+    /// (about 584 years). Given that, no allowance below can overflow.
+    pub(crate) fn new(emission_ns: u64, burst: u32) -> Option<Gcra> {
+        let span_ns = emission_ns.checked_mul(u64::from(burst))?;
+        Some(Gcra {
             emission_ns,
             burst,
-            span_ns: emission_ns.saturating_mul(u64::from(burst)),
-        }
+            tau_ns: span_ns.checked_sub(emission_ns)?,
+        })
     }
 
-    /// The latest TAT an admission at `now` may leave: `now + burst·T`,
-    /// saturating.
+    /// `burst · T`.
+    pub(crate) fn span_ns(&self) -> u64 {
+        self.tau_ns + self.emission_ns
+    }
+
+    /// The latest TAT at which a call costing `cost` is still admitted at
+    /// `now`: `now + burst·T - cost·T`. `cost` must be at most the burst
+    /// (every caller checks it first) and `now` at most
+    /// `u64::MAX - burst·T` (the limiter's clock stops there), so nothing
+    /// here or in [`decide`](Self::decide) overflows.
     ///
-    /// A call is admitted when `new TAT - burst·T <= now`, which is
-    /// `new TAT <= now + burst·T`; with saturating arithmetic too, since a
-    /// saturated limit admits every new TAT, as the saturated subtraction
-    /// (at most `u64::MAX - burst·T`, below such a `now`) would have.
+    /// A call is admitted when its new TAT, `max(TAT, now) + cost·T`, lies
+    /// at most `burst·T` after `now`; since `now` itself is never past this
+    /// threshold, that is exactly `TAT <= threshold`. So deciding needs one
+    /// comparison, and the refusal's wait, `new TAT - burst·T - now`, is
+    /// `TAT - threshold` (there `TAT > now`, so the maximum is the TAT).
+    ///
+    /// Worked out once per check, by the caller: a compare-and-swap retry
+    /// does not redo it.
     #[inline]
-    pub(crate) fn limit(&self, now: u64) -> u64 {
-        now.saturating_add(self.span_ns)
+    pub(crate) fn threshold(&self, now: u64, cost: u32) -> u64 {
+        // `tau + T - cost·T` = `burst·T - cost·T`, which fits (see `new`)
+        // and is not negative for a cost up to the burst; a cost of 1, the
+        // plain `check`, folds to `tau`.
+        let allowance = self
+            .tau_ns
+            .wrapping_add(self.emission_ns)
+            .wrapping_sub(u64::from(cost).wrapping_mul(self.emission_ns));
+        now.wrapping_add(allowance)
     }
 
-    /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait,
-    /// given `limit` = [`limit(now)`](Self::limit) (worked out by the
-    /// caller, once: a compare-and-swap retry does not redo it). The wait is
-    /// `new TAT - limit`: a refused call's limit has not saturated, so that
-    /// is `new TAT - burst·T - now`.
+    /// The TAT after admitting `cost` at `now`, or the nanoseconds to wait
+    /// (never zero), given `threshold` = [`threshold(now, cost)`](Self::threshold).
+    /// The new TAT is at most `threshold + cost·T = now + burst·T`, which
+    /// fits.
     #[inline]
-    pub(crate) fn decide(&self, tat: u64, now: u64, limit: u64, cost: u32) -> Result<u64, u64> {
-        let new_tat = tat
-            .max(now)
-            .saturating_add(self.emission_ns.saturating_mul(u64::from(cost)));
-        if new_tat <= limit {
-            Ok(new_tat)
+    pub(crate) fn decide(&self, tat: u64, now: u64, threshold: u64, cost: u32) -> Result<u64, u64> {
+        if tat <= threshold {
+            Ok(tat
+                .max(now)
+                .wrapping_add(u64::from(cost).wrapping_mul(self.emission_ns)))
         } else {
-            Err(new_tat - limit)
+            Err(tat - threshold)
         }
     }
 }
@@ -135,10 +158,10 @@ pub(crate) fn admit<S: RateStore + ?Sized>(
     now: u64,
     cost: u32,
 ) -> Result<(), u64> {
-    let limit = gcra.limit(now);
+    let threshold = gcra.threshold(now, cost);
     let mut tat = store.load();
     loop {
-        let new_tat = gcra.decide(tat, now, limit, cost)?;
+        let new_tat = gcra.decide(tat, now, threshold, cost)?;
         match store.compare_exchange(tat, new_tat) {
             Ok(()) => return Ok(()),
             Err(actual) => tat = actual,

@@ -303,7 +303,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     fn take(&self, key: &K, cost: u32, now: u64) -> Result<(), Result<u64, RateError>> {
         let inner = &*self.inner;
         let gcra = &inner.settings.gcra;
-        let limit = gcra.limit(now);
+        let threshold = gcra.threshold(now, cost);
         let hash = inner.hasher.hash_one(key);
         // The high 32 bits pick the shard, scaled onto `0..len` by a
         // multiply and shift instead of a division (Lemire's fast range);
@@ -312,10 +312,10 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         let mut shard = lock(&inner.shards[index]);
         let view = HashedRef { hash, key };
         if let Some(tat) = shard.tats.get_mut(&view as &dyn KeyView<K>) {
-            *tat = gcra.decide(*tat, now, limit, cost).map_err(Ok)?;
+            *tat = gcra.decide(*tat, now, threshold, cost).map_err(Ok)?;
             return Ok(());
         }
-        let new_tat = gcra.decide(0, now, limit, cost).map_err(Ok)?;
+        let new_tat = gcra.decide(0, now, threshold, cost).map_err(Ok)?;
         if shard.tats.len() >= shard.sweep_at || shard.tats.len() >= inner.shard_cap {
             shard.sweep(now);
         }

@@ -452,6 +452,10 @@ impl RateLimiterBuilder {
     /// Where the timer's origin lies after the Unix epoch. By default the
     /// wall clock is read once at `build`; set it when the timer is virtual
     /// or when processes sharing state must agree to the nanosecond.
+    ///
+    /// The limiter counts nanoseconds since the Unix epoch in a `u64`, which
+    /// ends in 2554: its clock stops one burst (`burst` intervals) before
+    /// that, and `build` refuses an epoch later than that point.
     pub fn epoch(mut self, origin: Duration) -> Self {
         self.epoch = Some(origin);
         self
@@ -478,9 +482,21 @@ impl RateLimiterBuilder {
                 "must be at least 1, or no call could ever be admitted",
             ));
         }
+        let gcra = Gcra::new(emission_ns, burst).ok_or_else(|| {
+            ConfigError::new(
+                "burst",
+                "the burst times the interval between calls must stay under about 584 years; lower the burst or raise the rate",
+            )
+        })?;
+        let clock = EpochClock::new(self.timer, self.epoch, gcra.span_ns()).ok_or_else(|| {
+            ConfigError::new(
+                "epoch",
+                "the epoch plus the burst times the interval between calls must lie before the year 2554, where u64 nanoseconds end; set an earlier epoch",
+            )
+        })?;
         Ok(Settings {
-            clock: EpochClock::new(self.timer, self.epoch),
-            gcra: Gcra::new(emission_ns, burst),
+            clock,
+            gcra,
             max_wait: self.max_wait,
             name: self.name,
             observers: self.observers,
@@ -492,7 +508,9 @@ impl RateLimiterBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for a zero rate, a zero period, an interval between
-    /// calls under a nanosecond, or a zero burst.
+    /// calls under a nanosecond, a zero burst, a burst whose calls, spaced
+    /// at the rate, would span more than about 584 years, or an
+    /// [`epoch`](Self::epoch) within one such span of the year 2554.
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {

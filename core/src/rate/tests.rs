@@ -33,10 +33,41 @@ fn bad_configuration_gets_errors_that_say_what_to_fix() {
     let err = zero_burst.unwrap_err();
     assert_eq!(err.setting, "burst");
     assert!(err.to_string().contains("at least 1"));
+    // One call a century, ten at once: a burst spanning a millennium, past
+    // what a u64 of nanoseconds holds.
+    let century = Duration::from_secs(100 * 365 * 86_400);
+    let too_long_a_burst = RateLimiter::builder(rt.clone(), Rate::new(1, century))
+        .burst(10)
+        .build();
+    let err = too_long_a_burst.unwrap_err();
+    assert_eq!(err.setting, "burst");
+    assert!(err.to_string().contains("584 years"));
+    // A century-long burst from an epoch in 2540 would end past 2554.
+    let too_late = RateLimiter::builder(rt.clone(), Rate::new(1, century))
+        .epoch(Duration::from_secs(18_000_000_000))
+        .build();
+    let err = too_late.unwrap_err();
+    assert_eq!(err.setting, "epoch");
+    assert!(err.to_string().contains("2554"));
     let no_keys = KeyedRateLimiter::<u32>::builder(RateLimiter::builder(rt, Rate::per_second(1)))
         .max_keys(0)
         .build();
     assert_eq!(no_keys.unwrap_err().setting, "max_keys");
+}
+
+#[test]
+fn a_clock_at_the_end_of_u64_nanoseconds_stops_there_and_still_limits() {
+    let rt = VirtualRuntime::new();
+    let limiter = limiter(&rt, 10, 2);
+    // Past what a u64 of nanoseconds holds: the timer saturates, and the
+    // limiter's clock stops `burst·T` short of the end, so no sum overflows.
+    rt.advance(Duration::from_secs(u64::MAX / 1_000_000_000 + 1));
+    assert!(limiter.check().is_ok());
+    assert!(limiter.check_n(1).is_ok());
+    let refused = limiter.check().unwrap_err();
+    assert_eq!(refused.retry_after, ms(100));
+    rt.advance(Duration::from_secs(1));
+    assert!(limiter.check().is_err(), "time no longer passes for it");
 }
 
 #[test]
