@@ -3,8 +3,9 @@
 //! `Duration::as_nanos` returns a `u128`; converting it, comparing it or
 //! dividing by it links 128-bit multiplication and division routines
 //! (`__multi3`, `__udivti3`: about 1 KB) into every browser build that uses
-//! the breaker, the adaptive limit or jitter. Past 584 years the exact
-//! count no longer matters to any of them, so they count in `u64` here.
+//! the breaker, the adaptive limit, jitter or the rate limiter's clock.
+//! Past 584 years the exact count no longer matters to any of them, so they
+//! count in `u64` here.
 
 use std::time::Duration;
 

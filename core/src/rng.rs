@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::nanos::saturating_nanos;
+
 /// SplitMix64 (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SplitMix64 {
@@ -25,7 +27,7 @@ impl SplitMix64 {
     /// A uniformly spread duration in `[low, high]` (inclusive), to the
     /// nanosecond. `low > high` is treated as `[high, low]`.
     pub(crate) fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        let (a, b) = (nanos(low), nanos(high));
+        let (a, b) = (saturating_nanos(low), saturating_nanos(high));
         if a == u64::MAX || b == u64::MAX {
             // 584 years or more: `nanos` has saturated.
             return self.between_wide(low.min(high), low.max(high));
@@ -63,8 +65,6 @@ pub(crate) const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
-
-pub(crate) use crate::nanos::saturating_nanos as nanos;
 
 /// A seed that differs between processes where the platform offers entropy
 /// (std's hash-map keys), and between calls within a process.

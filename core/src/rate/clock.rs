@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::nanos::saturating_nanos;
 use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 
@@ -38,7 +39,7 @@ impl EpochClock {
     ) -> Option<EpochClock> {
         let origin =
             origin.unwrap_or_else(|| unix_time_now().saturating_sub(timer.now().since_origin()));
-        let origin_ns = saturating_ns(origin);
+        let origin_ns = saturating_nanos(origin);
         let last_reading_ns = (u64::MAX - headroom_ns).checked_sub(origin_ns)?;
         Some(EpochClock {
             timer,
@@ -57,14 +58,6 @@ impl EpochClock {
     pub(crate) fn timer(&self) -> &BoxTimer {
         &self.timer
     }
-}
-
-/// `d` in nanoseconds, saturating (u64 arithmetic, as the limiter's clock).
-#[inline]
-pub(crate) fn saturating_ns(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

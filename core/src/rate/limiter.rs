@@ -5,10 +5,11 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::{EpochClock, saturating_ns};
+use super::clock::EpochClock;
 use super::gcra::{Gcra, RateStore, admit};
 use super::{RateError, RateLimited};
 use crate::ConfigError;
+use crate::nanos::saturating_nanos;
 use crate::observe::{Event, Observers};
 use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
@@ -182,7 +183,7 @@ impl Settings {
         let start = self.clock.now_ns();
         let deadline = self
             .max_wait
-            .map(|w| start.saturating_add(saturating_ns(w)));
+            .map(|w| start.saturating_add(saturating_nanos(w)));
         loop {
             let now = self.clock.now_ns();
             match take(now) {

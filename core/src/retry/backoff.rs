@@ -8,7 +8,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::ConfigError;
-use crate::rng::{SplitMix64, fresh_seed, nanos};
+use crate::nanos::saturating_nanos;
+use crate::rng::{SplitMix64, fresh_seed};
 
 /// The default cap on a delay when none is set: 10 s (or the initial delay
 /// if that is longer).
@@ -403,7 +404,7 @@ impl Backoff {
 fn scale(d: Duration, factor: f64) -> Duration {
     // `+ 0.5` then truncation rounds a non-negative product half up, without
     // linking a `round` routine into the browser build.
-    let product = nanos(d) as f64 * factor;
+    let product = saturating_nanos(d) as f64 * factor;
     if product < u64::MAX as f64 {
         return Duration::from_nanos((product + 0.5) as u64);
     }
