@@ -185,7 +185,6 @@ impl<S, T, E: fmt::Debug> Clone for GroupHandle<S, T, E> {
 }
 
 /// Configures a [`TaskGroup`]; from [`TaskGroup::builder`].
-#[derive(Debug)]
 #[must_use = "a builder does nothing until build() is called"]
 pub struct TaskGroupBuilder<S> {
     spawner: S,
@@ -196,6 +195,21 @@ pub struct TaskGroupBuilder<S> {
     observers: Observers,
     /// Set with the observers (see `state::tell`).
     tell: Option<Tell>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for TaskGroupBuilder<S> {
+    // The settings, as `#[derive(Debug)]` printed them before `tell` (a
+    // function's address says nothing `observers` does not).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroupBuilder")
+            .field("spawner", &self.spawner)
+            .field("fail_fast", &self.fail_fast)
+            .field("limit", &self.limit)
+            .field("scope", &self.scope)
+            .field("sink", &self.sink)
+            .field("observers", &self.observers)
+            .finish()
+    }
 }
 
 impl<S: Spawn> TaskGroupBuilder<S> {
