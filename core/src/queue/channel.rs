@@ -1,6 +1,7 @@
-//! The bounded queue: async-channel underneath, with staunch's own capacity
-//! count so that capacity can be reserved before the item exists and a
-//! waiting send keeps its item in hand (and so can give it back).
+//! The bounded queue: a [`Lane`] (the items and waiting receivers) plus
+//! staunch's own capacity count, so that capacity can be reserved before
+//! the item exists and a waiting send keeps its item in hand (and so can
+//! give it back).
 //!
 //! Invariants:
 //! - `taken - released` counts queued items plus live [`Permit`]s and never
@@ -15,12 +16,13 @@
 //!   (`seen`, a lower bound kept beside `taken`) no longer leaves room, so
 //!   while the queue is not nearly full senders and receivers write no
 //!   line the other side reads on every item.
-//! - Only `taken - released` bounds the queue (the underlying channel is at
-//!   least as large), so a push fails only when the channel is closed, and
-//!   then the slot is released and the item handed back.
-//! - Every release notifies one waiting sender (`space`); closing notifies
-//!   all of them, so no sender sleeps through a close.
-//! - An item leaves the channel only inside a synchronous step of a poll
+//! - Only `taken - released` bounds the queue (the lane holds at least as
+//!   many, and an item leaves it before its slot is released), so a push
+//!   fails only when the queue is closed, and then the slot is released
+//!   and the item handed back.
+//! - Every release wakes one more sender waiting for room (`space`);
+//!   closing wakes all of them, so no sender sleeps through a close.
+//! - An item leaves the lane only inside a synchronous step of a poll
 //!   that then returns it: no receive future holds an item across an await.
 
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
@@ -33,13 +35,15 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
+use super::lane::{Lane, Waiting};
 use super::padded::Padded;
 use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
 
-struct Shared {
+/// The capacity count: not generic, so the pool's counts can read `taken`.
+struct Slots {
     capacity: u64,
     senders: Padded<SenderCounts>,
     /// Slots given back: items taken out, permits dropped, failed pushes.
@@ -57,7 +61,7 @@ struct SenderCounts {
     seen: AtomicU64,
 }
 
-impl Shared {
+impl Slots {
     /// Takes a slot if one is free; gives its number (slots are numbered
     /// from 0 in the order they are taken).
     ///
@@ -90,18 +94,18 @@ impl Shared {
         }
     }
 
-    /// Frees a slot and wakes one sender waiting for room, if any (a
+    /// Frees a slot and wakes one more sender waiting for room, if any (a
     /// `SeqCst` write, as `signal` requires).
     #[inline]
     fn release_slot(&self) {
         self.released.fetch_add(1, Ordering::SeqCst);
-        self.space.notify(1);
+        self.space.notify_one_more();
     }
 }
 
 /// How many slots a queue's senders have taken so far: the pool's count of
 /// submission indexes taken.
-pub(super) struct SlotsTaken(Arc<Shared>);
+pub(super) struct SlotsTaken(Arc<Slots>);
 
 impl SlotsTaken {
     /// The count now (`Acquire`).
@@ -113,31 +117,30 @@ impl SlotsTaken {
 /// The producing half of a [`bounded`](super::bounded) queue. Clone it for
 /// more producers; the queue closes when the last one is dropped.
 pub struct Sender<T> {
-    tx: async_channel::Sender<T>,
-    shared: Arc<Shared>,
+    lane: Arc<Lane<T>>,
+    slots: Arc<Slots>,
 }
 
 /// The consuming half of a [`bounded`](super::bounded) queue. Clone it for
 /// more consumers (each item goes to one of them); when the last one is
 /// dropped the queue closes and senders get their items back.
 pub struct Receiver<T> {
-    rx: async_channel::Receiver<T>,
-    shared: Arc<Shared>,
+    lane: Arc<Lane<T>>,
+    slots: Arc<Slots>,
 }
 
 /// Up to this capacity the items live in one array allocated up front
-/// (async-channel's bounded flavour, the fastest); above it in blocks that
-/// grow and shrink with the queue, so a huge bound costs nothing until used.
+/// (the fastest); above it in blocks that grow and shrink with the queue,
+/// so a huge bound costs nothing until used.
 const ARRAY_UP_TO: usize = 1 << 16;
 
 pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    // Only `used` bounds the queue; the array is never full before it.
-    let (tx, rx) = if capacity <= ARRAY_UP_TO {
-        async_channel::bounded(capacity)
+    let lane = Arc::new(if capacity <= ARRAY_UP_TO {
+        Lane::bounded(capacity)
     } else {
-        async_channel::unbounded()
-    };
-    let shared = Arc::new(Shared {
+        Lane::unbounded()
+    });
+    let slots = Arc::new(Slots {
         capacity: capacity as u64,
         senders: Padded::default(),
         released: Padded::default(),
@@ -146,10 +149,10 @@ pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     });
     (
         Sender {
-            tx,
-            shared: shared.clone(),
+            lane: lane.clone(),
+            slots: slots.clone(),
         },
-        Receiver { rx, shared },
+        Receiver { lane, slots },
     )
 }
 
@@ -167,10 +170,10 @@ impl<T> Sender<T> {
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], with the item.
     #[inline]
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        if self.tx.is_closed() {
+        if self.lane.is_closed() {
             return Err(TrySendError::Closed(item));
         }
-        if self.shared.try_take_slot().is_none() {
+        if self.slots.try_take_slot().is_none() {
             return Err(TrySendError::Full(item));
         }
         self.push(item).map_err(TrySendError::Closed)
@@ -184,10 +187,10 @@ impl<T> Sender<T> {
     /// [`TrySendError::Full`] or [`TrySendError::Closed`].
     #[inline]
     pub(super) fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
-        if self.tx.is_closed() {
+        if self.lane.is_closed() {
             return Err(TrySendError::Closed(()));
         }
-        match self.shared.try_take_slot() {
+        match self.slots.try_take_slot() {
             Some(number) => Ok(Permit {
                 sender: self,
                 number,
@@ -198,17 +201,16 @@ impl<T> Sender<T> {
 
     /// The count of slots taken, for the pool's idle check.
     pub(super) fn slots_taken(&self) -> SlotsTaken {
-        SlotsTaken(self.shared.clone())
+        SlotsTaken(self.slots.clone())
     }
 
     /// Pushes an item whose slot is already taken; on a closed queue the
     /// slot is released and the item handed back.
     #[inline]
     fn push(&self, item: T) -> Result<(), T> {
-        self.tx.try_send(item).map_err(|e| {
-            self.shared.release_slot();
-            e.into_inner()
-        })
+        self.lane
+            .push(item)
+            .inspect_err(|_| self.slots.release_slot())
     }
 
     /// Sends `item`, waiting while the queue is full (backpressure).
@@ -321,7 +323,7 @@ impl<T> Sender<T> {
                 }
                 match listener.as_mut() {
                     // Listen, then look again: a slot freed in between is not missed.
-                    None => listener = Some(self.shared.space.listen()),
+                    None => listener = Some(self.slots.space.listen()),
                     Some(l) => match Pin::new(l).poll(cx) {
                         Poll::Ready(()) => listener = None,
                         Poll::Pending => break,
@@ -398,7 +400,7 @@ impl<T> Sender<T> {
                 }
                 match listener.as_mut() {
                     // Listen, then look again: a slot freed in between is not missed.
-                    None => listener = Some(self.shared.space.listen()),
+                    None => listener = Some(self.slots.space.listen()),
                     Some(l) => match Pin::new(l).poll(cx) {
                         Poll::Ready(()) => listener = None,
                         Poll::Pending => break,
@@ -413,30 +415,28 @@ impl<T> Sender<T> {
     /// Closes the queue: sends fail from now on; receivers still get what is
     /// queued, then [`RecvError::Closed`]. Returns whether this call closed it.
     pub fn close(&self) -> bool {
-        let closed = self.tx.close();
-        self.shared.space.notify_all_always();
-        closed
+        close(&self.lane, &self.slots)
     }
 
     /// Whether the queue is closed.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.lane.is_closed()
     }
     /// How many items are queued right now.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.tx.len()
+        self.lane.len()
     }
     /// Whether nothing is queued right now.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.tx.is_empty()
+        self.lane.is_empty()
     }
     /// The most items the queue holds (queued items plus live permits).
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.shared.capacity as usize
+        self.slots.capacity as usize
     }
 }
 
@@ -447,13 +447,12 @@ fn stopped<T>(item: T, why: Stop) -> SendError<T> {
     }
 }
 
-fn drain<T>(rx: &async_channel::Receiver<T>, shared: &Shared) -> Vec<T> {
-    let mut items = Vec::with_capacity(rx.len());
-    while let Ok(item) = rx.try_recv() {
-        shared.release_slot();
-        items.push(item);
-    }
-    items
+/// Closes the lane, then wakes every sender waiting for room: they see
+/// the close and take their items back.
+fn close<T>(lane: &Lane<T>, slots: &Slots) -> bool {
+    let closed = lane.close();
+    slots.space.notify_all_always();
+    closed
 }
 
 impl<T> Receiver<T> {
@@ -465,14 +464,9 @@ impl<T> Receiver<T> {
     /// queue is closed and empty.
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.rx.try_recv() {
-            Ok(item) => {
-                self.shared.release_slot();
-                Ok(item)
-            }
-            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Closed),
-        }
+        let item = self.lane.pop()?;
+        self.slots.release_slot();
+        Ok(item)
     }
 
     /// Waits for an item. Queued items are still received after the queue
@@ -488,7 +482,7 @@ impl<T> Receiver<T> {
     /// it, so dropping the future at any point loses no item.
     pub async fn recv(&self) -> Result<T, RecvError> {
         // A queued item is taken without building the waiting machinery
-        // (async-channel's receive future and its listener): the worker
+        // (the wait's listener and its drop guard): the worker
         // pool's hot path. The same item the first poll would have taken.
         match self.try_recv() {
             Ok(item) => return Ok(item),
@@ -554,15 +548,15 @@ impl<T> Receiver<T> {
 
     async fn recv_until<S: Future<Output = Stop>>(&self, stop: S) -> Result<T, RecvError> {
         let mut stop = pin!(stop);
-        let mut recv = pin!(self.rx.recv());
+        let mut waiting = Waiting::on(&self.lane);
         poll_fn(|cx| {
-            if let Poll::Ready(got) = recv.as_mut().poll(cx) {
+            if let Poll::Ready(got) = waiting.poll_pop(cx) {
                 return Poll::Ready(match got {
-                    Ok(item) => {
-                        self.shared.release_slot();
+                    Some(item) => {
+                        self.slots.release_slot();
                         Ok(item)
                     }
-                    Err(async_channel::RecvError) => Err(RecvError::Closed),
+                    None => Err(RecvError::Closed),
                 });
             }
             stop.as_mut().poll(cx).map(|why| {
@@ -619,9 +613,7 @@ impl<T> Receiver<T> {
 
     /// Closes the queue; see [`Sender::close`].
     pub fn close(&self) -> bool {
-        let closed = self.rx.close();
-        self.shared.space.notify_all_always();
-        closed
+        close(&self.lane, &self.slots)
     }
 
     /// Closes the queue and takes every item still queued, in queue order
@@ -640,28 +632,32 @@ impl<T> Receiver<T> {
     #[must_use = "the returned items were never processed; handle them or they are lost"]
     pub fn shutdown_immediate(&self) -> Vec<T> {
         self.close();
-        drain(&self.rx, &self.shared)
+        let mut items = Vec::with_capacity(self.lane.len());
+        while let Ok(item) = self.try_recv() {
+            items.push(item);
+        }
+        items
     }
 
     /// Whether the queue is closed (it may still hold items to drain).
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.rx.is_closed()
+        self.lane.is_closed()
     }
     /// How many items are queued right now.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.rx.len()
+        self.lane.len()
     }
     /// Whether nothing is queued right now.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.lane.is_empty()
     }
     /// The most items the queue holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.shared.capacity as usize
+        self.slots.capacity as usize
     }
 }
 
@@ -693,7 +689,7 @@ impl<T> Permit<'_, T> {
 
 impl<T> Drop for Permit<'_, T> {
     fn drop(&mut self) {
-        self.sender.shared.release_slot();
+        self.sender.slots.release_slot();
     }
 }
 
@@ -705,37 +701,37 @@ impl<T> fmt::Debug for Permit<'_, T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
+        self.lane.add_sender();
         Sender {
-            tx: self.tx.clone(),
-            shared: self.shared.clone(),
+            lane: self.lane.clone(),
+            slots: self.slots.clone(),
         }
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        if self.tx.sender_count() == 1 {
-            // The last producer: async-channel closes the channel as this
-            // field drops; wake waiting senders of other clones (none) and
-            // nothing else is needed. Receivers wake through the channel.
-            self.shared.space.notify_all_always();
+        // The last producer closes the queue (trio's rule): receivers
+        // drain what is queued, then see the end.
+        if self.lane.remove_sender() {
+            self.slots.space.notify_all_always();
         }
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.shared.receivers.fetch_add(1, Ordering::AcqRel);
+        self.slots.receivers.fetch_add(1, Ordering::AcqRel);
         Receiver {
-            rx: self.rx.clone(),
-            shared: self.shared.clone(),
+            lane: self.lane.clone(),
+            slots: self.slots.clone(),
         }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.slots.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last consumer: close, so waiting senders get their items back.
             self.close();
         }
@@ -802,7 +798,7 @@ mod loom_tests {
             numbers.dedup();
             assert_eq!(
                 numbers.len() as u64 + 1,
-                tx.shared.senders.taken.load(Ordering::Relaxed)
+                tx.slots.senders.taken.load(Ordering::Relaxed)
             );
         });
     }

@@ -3,8 +3,9 @@
 //!
 //! # Queues
 //!
-//! [`bounded`] makes a multi-producer, multi-consumer queue (async-channel
-//! underneath, so it runs on every executor and in the browser):
+//! [`bounded`] makes a multi-producer, multi-consumer queue (async-channel's
+//! engine underneath, `concurrent-queue` and `event-listener`, so it runs on
+//! every executor and in the browser):
 //!
 //! - [`Sender::send_timeout`] and [`Sender::send_in`] (bounded by a
 //!   [`CancelScope`](crate::scope::CancelScope)) give the item back inside
@@ -111,6 +112,7 @@
 mod channel;
 mod counts;
 mod error;
+mod lane;
 mod padded;
 mod pool;
 mod report;
@@ -121,6 +123,8 @@ mod worker;
 mod carried_tests;
 #[cfg(all(test, not(staunch_loom)))]
 mod tests;
+#[cfg(all(test, not(staunch_loom)))]
+mod wake_tests;
 
 pub use channel::{Permit, Receiver, Sender};
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};

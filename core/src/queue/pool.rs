@@ -11,7 +11,10 @@ use futures::Stream;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
+use event_listener::EventListener;
+
 use super::counts::Counts;
+use super::lane::{Lane, LaneSender};
 use super::report::{Completion, Done, Extra, PoolStats, ShutdownReport, Unprocessed};
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Permit, Receiver, SendError, Sender, TrySendError, bounded};
@@ -60,7 +63,9 @@ pub struct Submitter<I> {
 /// `StreamExt`. Unbounded, so workers never wait on a slow reader; drop it
 /// if you do not want completions (failures then go to the error sink).
 pub struct Completions<I, T, E> {
-    rx: Pin<Box<async_channel::Receiver<Done<I, T, E>>>>,
+    lane: Arc<Lane<Done<I, T, E>>>,
+    /// Set while `poll_next` waits for a completion.
+    listener: Option<EventListener>,
 }
 
 /// Why a pool could not be built.
@@ -305,7 +310,7 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
     {
         self.check()?;
         let (tx, rx) = bounded(self.capacity)?;
-        let (out, completions) = async_channel::unbounded();
+        let (out, completions) = LaneSender::unbounded();
         let shared = Arc::new(Shared::new(
             self.name.clone(),
             self.observers.clone(),
@@ -345,7 +350,8 @@ impl<R: Timer + Clone + 'static> WorkerPoolBuilder<R> {
         Ok((
             pool,
             Completions {
-                rx: Box::pin(completions),
+                lane: completions,
+                listener: None,
             },
         ))
     }
@@ -660,13 +666,29 @@ impl<I, T, E> Completions<I, T, E> {
     ///
     /// Cancel-safe: a dropped call takes no completion.
     pub async fn next(&mut self) -> Option<Completion<I, T, E>> {
-        self.rx.recv().await.ok().map(Done::into_completion)
+        std::future::poll_fn(|cx| self.poll_done(cx)).await
     }
 
     /// A completion if one is ready now.
     #[must_use]
     pub fn try_next(&mut self) -> Option<Completion<I, T, E>> {
-        self.rx.try_recv().ok().map(Done::into_completion)
+        self.lane.pop().ok().map(Done::into_completion)
+    }
+
+    #[inline]
+    fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion<I, T, E>>> {
+        self.lane
+            .poll_pop(&mut self.listener, cx)
+            .map(|done| done.map(Done::into_completion))
+    }
+}
+
+impl<I, T, E> Drop for Completions<I, T, E> {
+    fn drop(&mut self) {
+        self.lane.stop_listening(&mut self.listener);
+        // Nobody reads from now on: workers see the lane closed and send
+        // failures to the error sink instead.
+        self.lane.close();
     }
 }
 
@@ -674,10 +696,7 @@ impl<I, T, E> Stream for Completions<I, T, E> {
     type Item = Completion<I, T, E>;
     #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx
-            .as_mut()
-            .poll_next(cx)
-            .map(|done| done.map(Done::into_completion))
+        self.poll_done(cx)
     }
 }
 
@@ -712,7 +731,7 @@ impl<I> fmt::Debug for Submitter<I> {
 impl<I, T, E> fmt::Debug for Completions<I, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completions")
-            .field("ready", &self.rx.len())
+            .field("ready", &self.lane.len())
             .finish()
     }
 }

@@ -1,19 +1,21 @@
 //! An [`Event`] whose notify costs one atomic load while nobody listens.
 //!
 //! event-listener 5 takes its list lock (after a full fence) on every
-//! `notify`, listeners or not. The queue notifies once per received item
-//! (room for a sender), so that lock dominated the pool's per-item cost.
+//! `notify`, listeners or not. The queue notifies once per item pushed
+//! (for receivers) and once per item taken (room for a sender), so that
+//! lock dominated the pool's per-item cost.
 //! [`Signal`] counts its listeners and skips the event while the count is
 //! zero.
 //!
 //! Ordering contract (Dekker's pattern): the notifier changes the state
 //! waiters look at, then either
-//! - [`Signal::notify`]: the change was a `SeqCst` read-modify-write and
+//! - [`Signal::notify_one_more`]: the change was a `SeqCst` read-modify-write and
 //!   the count is loaded with `SeqCst`; or
 //! - [`Signal::notify_fenced`]: the change was any write (a single
 //!   writer's plain store), then a `SeqCst` fence, then the count's load;
 //!
-//! a waiter calls [`Signal::listen`] (an increment, then a `SeqCst` fence)
+//! a waiter calls [`Signal::listen`] or [`Signal::start_listening`] (an
+//! increment, then a `SeqCst` fence)
 //! and then re-reads that state before it sleeps. In the single total order
 //! of the `SeqCst` operations and fences either the notifier sees the
 //! listener, or the waiter's re-read sees the change: no wake-up is lost.
@@ -25,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use event_listener::{Event, EventListener};
+use event_listener::{Event, EventListener, IntoNotification};
 
 /// An event plus a count of its live listeners.
 pub(super) struct Signal {
@@ -41,12 +43,15 @@ impl Signal {
         }
     }
 
-    /// Wakes up to `n` listeners, if there are any (see the module's
-    /// ordering contract).
+    /// Wakes one more listener (one not woken yet), if there are any (see
+    /// the module's ordering contract). "One more", not "at least one":
+    /// two changes in a row (two items pushed, two slots freed) must wake
+    /// two waiters even when the first has not run yet, or the second
+    /// could sleep beside an item or a slot meant for it.
     #[inline]
-    pub(super) fn notify(&self, n: usize) {
+    pub(super) fn notify_one_more(&self) {
         if self.listening.load(Ordering::SeqCst) != 0 {
-            self.event.notify(n);
+            self.event.notify(1.additional());
         }
     }
 
@@ -70,12 +75,25 @@ impl Signal {
     /// Starts listening; the caller then re-checks its condition before
     /// awaiting.
     pub(super) fn listen(&self) -> SignalListener<'_> {
-        self.listening.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
         SignalListener {
-            listener: self.event.listen(),
+            listener: self.start_listening(),
             listening: &self.listening,
         }
+    }
+
+    /// Starts listening, for a caller that keeps the listener itself (it
+    /// owns the signal through an `Arc`, so it cannot hold a borrow) and
+    /// calls [`stop_listening`](Self::stop_listening) when it drops it.
+    /// The caller then re-checks its condition before awaiting.
+    pub(super) fn start_listening(&self) -> EventListener {
+        self.listening.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.event.listen()
+    }
+
+    /// Counts one listener from [`start_listening`](Self::start_listening) gone.
+    pub(super) fn stop_listening(&self) {
+        self.listening.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

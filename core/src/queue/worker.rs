@@ -25,6 +25,7 @@ use std::time::Duration;
 use event_listener::Event;
 
 use super::counts::Counts;
+use super::lane::LaneSender;
 use super::report::{DeadLetter, Done, Extra, PoolStats, Returned, Unprocessed};
 use super::{Receiver, TryRecvError};
 use crate::Error;
@@ -356,7 +357,7 @@ pub(super) struct Worker<I, T, E, P, R> {
     pub(super) process: Arc<P>,
     pub(super) timer: R,
     pub(super) scope: CancelScope,
-    pub(super) out: async_channel::Sender<Done<I, T, E>>,
+    pub(super) out: LaneSender<Done<I, T, E>>,
 }
 
 impl<I, T, E, P, R> fmt::Debug for Worker<I, T, E, P, R> {
@@ -479,9 +480,9 @@ where
             result,
             extra,
         };
-        if let Err(unread) = self.out.try_send(completion) {
+        if let Err(unread) = self.out.send(completion) {
             // Nobody reads completions any more: a failure must still be seen.
-            if let Err(dead) = unread.into_inner().result {
+            if let Err(dead) = unread.result {
                 shared.sink.report(UnobservedError {
                     task: Some(shared.name.clone()),
                     kind: UnobservedKind::Failed(format!(

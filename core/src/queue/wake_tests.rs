@@ -1,0 +1,149 @@
+//! Who is woken when: every change that lets a waiter go on wakes a waiter
+//! that has not been woken yet, so no waiter sleeps beside an item or a
+//! slot meant for it, and a woken waiter that leaves passes its turn on.
+
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::{WorkerPool, bounded};
+use crate::testing::VirtualRuntime;
+
+/// A waker that remembers whether it was woken.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn flag() -> (Arc<Flag>, Waker) {
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    (flag.clone(), Waker::from(flag))
+}
+
+fn woken(flag: &Flag) -> bool {
+    flag.0.load(Ordering::SeqCst)
+}
+
+fn poll<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+#[test]
+fn two_slots_freed_before_either_waiting_sender_runs_wake_both_senders() {
+    let (tx, rx) = bounded::<u32>(2).expect("valid");
+    tx.try_send(1).expect("room");
+    tx.try_send(2).expect("room");
+    let (a_flag, a_waker) = flag();
+    let (b_flag, b_waker) = flag();
+    let mut a = pin!(tx.send(3));
+    let mut b = pin!(tx.send(4));
+    assert!(poll(a.as_mut(), &a_waker).is_pending());
+    assert!(poll(b.as_mut(), &b_waker).is_pending());
+
+    // Both slots free up before sender `a` gets to run.
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+
+    assert!(woken(&a_flag), "the first slot wakes a sender");
+    assert!(
+        woken(&b_flag),
+        "the second slot must wake the other sender, not only the one already woken"
+    );
+    assert!(matches!(poll(a.as_mut(), &a_waker), Poll::Ready(Ok(()))));
+    assert!(matches!(poll(b.as_mut(), &b_waker), Poll::Ready(Ok(()))));
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(3), Ok(4)));
+}
+
+#[test]
+fn two_items_sent_before_either_waiting_receiver_runs_wake_both_receivers() {
+    let (tx, rx) = bounded::<u32>(4).expect("valid");
+    let other = rx.clone();
+    let (a_flag, a_waker) = flag();
+    let (b_flag, b_waker) = flag();
+    let mut a = pin!(rx.recv());
+    let mut b = pin!(other.recv());
+    assert!(poll(a.as_mut(), &a_waker).is_pending());
+    assert!(poll(b.as_mut(), &b_waker).is_pending());
+
+    tx.try_send(1).expect("room");
+    tx.try_send(2).expect("room");
+
+    assert!(woken(&a_flag) && woken(&b_flag), "one receiver per item");
+    assert_eq!(poll(a.as_mut(), &a_waker), Poll::Ready(Ok(1)));
+    assert_eq!(poll(b.as_mut(), &b_waker), Poll::Ready(Ok(2)));
+}
+
+#[test]
+fn a_woken_receiver_dropped_before_it_took_the_item_passes_the_wake_on() {
+    let (tx, rx) = bounded::<u32>(4).expect("valid");
+    let other = rx.clone();
+    let (a_flag, a_waker) = flag();
+    let (b_flag, b_waker) = flag();
+    let mut a = Box::pin(rx.recv());
+    let mut b = pin!(other.recv());
+    assert!(poll(a.as_mut(), &a_waker).is_pending());
+    assert!(poll(b.as_mut(), &b_waker).is_pending());
+
+    tx.try_send(7).expect("room");
+    assert!(woken(&a_flag));
+    assert!(!woken(&b_flag), "one item wakes one receiver");
+
+    drop(a); // cancelled after its wake, before it took the item
+    assert!(
+        woken(&b_flag),
+        "the wake goes to the receiver still waiting"
+    );
+    assert_eq!(poll(b.as_mut(), &b_waker), Poll::Ready(Ok(7)));
+}
+
+#[test]
+fn a_receiver_waiting_when_the_last_sender_drops_sees_the_end() {
+    let (tx, rx) = bounded::<u32>(1).expect("valid");
+    let (flag_, waker) = flag();
+    let mut waiting = pin!(rx.recv());
+    assert!(poll(waiting.as_mut(), &waker).is_pending());
+    drop(tx);
+    assert!(woken(&flag_));
+    assert_eq!(
+        poll(waiting.as_mut(), &waker),
+        Poll::Ready(Err(super::RecvError::Closed))
+    );
+}
+
+#[test]
+fn dropped_completions_send_a_later_failure_to_the_error_sink() {
+    let rt = VirtualRuntime::new();
+    let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = crate::runtime::ErrorSink::new({
+        let reports = reports.clone();
+        move |error| reports.lock().expect("not poisoned").push(error)
+    });
+    let out = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let (pool, completions) = WorkerPool::builder(rt)
+                    .workers(1)
+                    .error_sink(sink)
+                    .build(|i: u32| async move { if i == 1 { Err("boom") } else { Ok(i) } })
+                    .expect("valid");
+                let mut completions = completions;
+                pool.submit(0).await.expect("open");
+                let first = completions.next().await.map(|c| c.index);
+                drop(completions);
+                pool.submit(1).await.expect("open");
+                pool.close();
+                pool.join().await;
+                first
+            }
+        })
+        .expect("no deadlock");
+    assert_eq!(out, Some(0));
+    let reports = reports.lock().expect("not poisoned");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(format!("{:?}", reports[0]).contains("nobody reads the pool's completions"));
+}
