@@ -33,9 +33,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
-use super::padded::Padded;
 use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
+use crate::padded::Padded;
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
 

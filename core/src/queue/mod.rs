@@ -111,7 +111,6 @@
 mod channel;
 mod counts;
 mod error;
-mod padded;
 mod pool;
 mod report;
 mod signal;

@@ -149,6 +149,23 @@ impl RateStore for AtomicU64 {
     }
 }
 
+/// An [`Arc`](std::sync::Arc) of a store is the same store: limiters
+/// holding clones of one `Arc` share one state (see
+/// [`build_with_store`](super::RateLimiterBuilder::build_with_store)).
+impl<S: RateStore + ?Sized> RateStore for std::sync::Arc<S>
+where
+    std::sync::Arc<S>: MaybeSend + MaybeSync,
+{
+    #[inline]
+    fn load(&self) -> u64 {
+        (**self).load()
+    }
+    #[inline]
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<(), u64> {
+        (**self).compare_exchange(current, new)
+    }
+}
+
 /// Admits `cost` at `now` against `store`, retrying on a lost race with the
 /// value that won, so every admission is counted exactly once.
 #[inline]

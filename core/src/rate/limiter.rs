@@ -11,6 +11,7 @@ use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::nanos::saturating_nanos;
 use crate::observe::{Event, Observers};
+use crate::padded::Padded;
 use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 use crate::sync::AtomicU64;
@@ -214,26 +215,42 @@ impl Settings {
 /// [`build_with_store`](RateLimiterBuilder::build_with_store), whose store
 /// type is `S`.
 pub struct RateLimiter<S: RateStore = AtomicU64> {
-    settings: Arc<Settings>,
+    inner: Arc<Inner<S>>,
+}
+
+/// A limiter's settings and its state, in one allocation: a check follows
+/// one pointer to reach both.
+///
+/// # Layout
+///
+/// Every check reads the settings and every admission writes the state, on
+/// whichever thread calls. The state sits on cache lines of its own
+/// ([`Padded`], 128 bytes), so a compare-and-swap on one core does not
+/// evict the settings (the timer, the GCRA's numbers) from another core's
+/// cache: with two threads checking at once, only the state's line moves
+/// between them, as it must. The reference counts, written only by `clone`
+/// and `drop`, sit before it, off its lines too.
+struct Inner<S> {
+    settings: Settings,
     /// The one TAT.
-    state: Arc<S>,
+    state: Padded<S>,
 }
 
 impl<S: RateStore> Clone for RateLimiter<S> {
     fn clone(&self) -> Self {
         RateLimiter {
-            settings: self.settings.clone(),
-            state: self.state.clone(),
+            inner: self.inner.clone(),
         }
     }
 }
 
 impl<S: RateStore> fmt::Debug for RateLimiter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
         f.debug_struct("RateLimiter")
-            .field("name", &self.settings.name)
+            .field("name", &s.name)
             .field("emission_interval", &self.emission_interval())
-            .field("burst", &self.settings.gcra.burst)
+            .field("burst", &s.gcra.burst)
             .finish_non_exhaustive()
     }
 }
@@ -296,7 +313,7 @@ impl<S: RateStore> RateLimiter<S> {
     /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
     #[inline]
     fn decide(&self, cost: u32) -> Result<(), NonZeroU64> {
-        if self.settings.observers.is_empty() {
+        if self.inner.settings.observers.is_empty() {
             self.take(cost)
         } else {
             self.decide_observed(cost)
@@ -306,15 +323,15 @@ impl<S: RateStore> RateLimiter<S> {
     /// One decision at the clock's current time, told to nobody.
     #[inline]
     fn take(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &*self.settings;
-        admit(&*self.state, &s.gcra, s.clock.now_ns(), cost)
+        let Inner { settings: s, state } = &*self.inner;
+        admit(&**state, &s.gcra, s.clock.now_ns(), cost)
             .map_err(|wait| NonZeroU64::new(wait).unwrap_or(NonZeroU64::MIN))
     }
 
     /// [`take`](Self::take), then the event.
     #[inline(never)]
     fn decide_observed(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &*self.settings;
+        let s = &self.inner.settings;
         let outcome = self.take(cost);
         match outcome {
             Ok(()) => s.admitted(cost),
@@ -344,7 +361,7 @@ impl<S: RateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
-        self.settings.check_cost(cost)?;
+        self.inner.settings.check_cost(cost)?;
         self.decide(cost).map_err(|wait| {
             RateError::Limited(RateLimited {
                 retry_after: Duration::from_nanos(wait.get()),
@@ -407,24 +424,22 @@ impl<S: RateStore> RateLimiter<S> {
     /// As for [`until_ready`](Self::until_ready): nothing is held while
     /// waiting.
     pub async fn until_ready_n(&self, cost: u32) -> Result<(), RateError> {
-        let s = &*self.settings;
+        let Inner { settings: s, state } = &*self.inner;
         s.check_cost(cost)?;
-        s.until_ready(cost, |now| {
-            admit(&*self.state, &s.gcra, now, cost).map_err(Ok)
-        })
-        .await
+        s.until_ready(cost, |now| admit(&**state, &s.gcra, now, cost).map_err(Ok))
+            .await
     }
 
     /// The interval between two calls at the steady rate.
     #[must_use]
     pub fn emission_interval(&self) -> Duration {
-        Duration::from_nanos(self.settings.gcra.emission_ns)
+        Duration::from_nanos(self.inner.settings.gcra.emission_ns)
     }
 
     /// How many calls may come at once.
     #[must_use]
     pub fn burst(&self) -> u32 {
-        self.settings.gcra.burst
+        self.inner.settings.gcra.burst
     }
 
     /// The theoretical arrival time: when the limiter would be idle again,
@@ -432,13 +447,7 @@ impl<S: RateStore> RateLimiter<S> {
     /// absolute value is the limiter's whole state.
     #[must_use]
     pub fn theoretical_arrival(&self) -> Duration {
-        Duration::from_nanos(RateStore::load(&*self.state))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn sharing_state_with(mut self, other: &RateLimiter<S>) -> RateLimiter<S> {
-        self.state = other.state.clone();
-        self
+        Duration::from_nanos(RateStore::load(&*self.inner.state))
     }
 }
 
@@ -551,13 +560,18 @@ impl RateLimiterBuilder {
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
-        self.build_with_store(Arc::new(AtomicU64::new(0)))
+        self.build_with_store(AtomicU64::new(0))
     }
 
     /// Checks the settings and builds the limiter keeping its state in
     /// `store` instead of in memory; limiters (in this process or others)
     /// sharing one store share one limit, whenever each was built, since
     /// the state is an absolute time.
+    ///
+    /// The limiter holds `store` itself, beside its settings, so a check
+    /// reaches both through one pointer. To share one store between
+    /// limiters in this process, pass each an [`Arc`] of it: an `Arc` of a
+    /// store is a store.
     ///
     /// # Errors
     ///
@@ -585,7 +599,9 @@ impl RateLimiterBuilder {
     ///
     /// let rt = VirtualRuntime::new();
     /// let store = Arc::new(Counted::default());
-    /// let a = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
+    /// // Two limiters, one store: each holds an `Arc` of it.
+    /// let a: RateLimiter<Arc<Counted>> =
+    ///     RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
     /// let b = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
     /// assert!(a.check().is_ok());
     /// assert!(b.check().is_ok());
@@ -595,13 +611,12 @@ impl RateLimiterBuilder {
     /// ```
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-    pub fn build_with_store<S: RateStore>(
-        self,
-        store: Arc<S>,
-    ) -> Result<RateLimiter<S>, ConfigError> {
+    pub fn build_with_store<S: RateStore>(self, store: S) -> Result<RateLimiter<S>, ConfigError> {
         Ok(RateLimiter {
-            settings: Arc::new(self.settings()?),
-            state: store,
+            inner: Arc::new(Inner {
+                settings: self.settings()?,
+                state: Padded(store),
+            }),
         })
     }
 }

@@ -128,7 +128,15 @@ fn until_ready_refuses_at_once_when_the_wait_exceeds_the_maximum() {
 #[test]
 fn limiters_built_at_different_times_agree_on_shared_state() {
     let rt = VirtualRuntime::new();
-    let first = limiter(&rt, 10, 2);
+    let shared = |state: &std::sync::Arc<crate::sync::AtomicU64>| {
+        RateLimiter::builder(rt.clone(), Rate::per_second(10))
+            .burst(2)
+            .epoch(Duration::from_secs(1_700_000_000))
+            .build_with_store(state.clone())
+            .expect("valid limiter")
+    };
+    let state = std::sync::Arc::new(crate::sync::AtomicU64::new(0));
+    let first = shared(&state);
     rt.block_on({
         let rt = rt.clone();
         async move {
@@ -136,7 +144,7 @@ fn limiters_built_at_different_times_agree_on_shared_state() {
         }
     })
     .unwrap();
-    let second = limiter(&rt, 10, 2).sharing_state_with(&first);
+    let second = shared(&state);
     assert!(first.check().is_ok());
     assert!(second.check().is_ok());
     // The burst is spent, whichever limiter asks.
