@@ -1,7 +1,6 @@
 //! [`RateLimiter`]: one GCRA cell shared by every caller.
 
 use std::fmt;
-use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +84,13 @@ pub(crate) struct Settings {
     /// Tells the observers; set with them, so programs without observers
     /// do not link the events.
     pub(crate) tell: Option<Tell>,
+    /// A timer reading below this is decided on the quiet path: there is
+    /// nobody to tell and the clock's clamp would change nothing. It is
+    /// the clock's first clamped reading when there are no observers, and
+    /// 0 (no reading is below it) when there are. So a check tests one
+    /// number it compares with the reading it has just taken, instead of
+    /// testing the observers and clamping the reading apart.
+    pub(crate) quiet_below: u64,
 }
 
 /// What a limiter tells its observers.
@@ -296,7 +302,7 @@ impl<S: RateStore> RateLimiter<S> {
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
         self.decide(1).map_err(|wait| RateLimited {
-            retry_after: Duration::from_nanos(wait.get()),
+            retry_after: Duration::from_nanos(wait),
         })
     }
 
@@ -304,39 +310,36 @@ impl<S: RateStore> RateLimiter<S> {
     /// `Err` is the wait in nanoseconds, never zero: a refused call's new
     /// TAT lies past its limit.
     ///
-    /// Observers cost one branch, taken first, and are told out of line, so
-    /// a check compiled into its caller is the decision alone. Both paths
+    /// Observers and the clock's clamp cost one branch together (see
+    /// [`Settings::quiet_below`]), and are handled out of line, so a check
+    /// compiled into its caller is the clock read and the decision. Both paths
     /// return one number, zero exactly when the call was admitted, and that
     /// is what the caller's `is_ok()` ends up testing. (Were the paths to
     /// return a `Result<(), RateLimited>`, every refusal would build its
     /// `Duration` even for a caller that never reads it, since `is_ok()`
     /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
     #[inline]
-    fn decide(&self, cost: u32) -> Result<(), NonZeroU64> {
-        if self.inner.settings.observers.is_empty() {
-            self.take(cost)
+    fn decide(&self, cost: u32) -> Result<(), u64> {
+        let Inner { settings: s, state } = &*self.inner;
+        let reading = s.clock.reading();
+        if reading < s.quiet_below {
+            admit(&**state, &s.gcra, s.clock.at_unclamped(reading), cost)
         } else {
-            self.decide_observed(cost)
+            self.decide_observed(reading, cost)
         }
     }
 
-    /// One decision at the clock's current time, told to nobody.
-    #[inline]
-    fn take(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let Inner { settings: s, state } = &*self.inner;
-        admit(&**state, &s.gcra, s.clock.now_ns(), cost)
-            .map_err(|wait| NonZeroU64::new(wait).unwrap_or(NonZeroU64::MIN))
-    }
-
-    /// [`take`](Self::take), then the event.
+    /// The decision at `reading`, clamped, then the event if there are
+    /// observers.
+    #[cold]
     #[inline(never)]
-    fn decide_observed(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &self.inner.settings;
-        let outcome = self.take(cost);
+    fn decide_observed(&self, reading: u64, cost: u32) -> Result<(), u64> {
+        let Inner { settings: s, state } = &*self.inner;
+        let outcome = admit(&**state, &s.gcra, s.clock.at(reading), cost);
         match outcome {
             Ok(()) => s.admitted(cost),
             Err(wait) => {
-                s.limited(cost, wait.get());
+                s.limited(cost, wait);
             }
         }
         outcome
@@ -364,7 +367,7 @@ impl<S: RateStore> RateLimiter<S> {
         self.inner.settings.check_cost(cost)?;
         self.decide(cost).map_err(|wait| {
             RateError::Limited(RateLimited {
-                retry_after: Duration::from_nanos(wait.get()),
+                retry_after: Duration::from_nanos(wait),
             })
         })
     }
@@ -539,7 +542,13 @@ impl RateLimiterBuilder {
                 "the epoch plus the burst times the interval between calls must lie before the year 2554, where u64 nanoseconds end; set an earlier epoch",
             )
         })?;
+        let quiet_below = if self.observers.is_empty() {
+            clock.first_clamped_reading()
+        } else {
+            0
+        };
         Ok(Settings {
+            quiet_below,
             clock,
             gcra,
             max_wait: self.max_wait,
