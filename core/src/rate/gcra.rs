@@ -175,8 +175,41 @@ pub(crate) fn admit<S: RateStore + ?Sized>(
     now: u64,
     cost: u32,
 ) -> Result<(), u64> {
-    let threshold = gcra.threshold(now, cost);
-    let mut tat = store.load();
+    admit_below(store, gcra, now, gcra.threshold(now, cost), cost)
+}
+
+/// [`admit`], given `threshold` = [`gcra.threshold(now, cost)`](Gcra::threshold).
+///
+/// The first attempt is compiled into the caller as straight-line code; a
+/// compare-and-swap that lost a race retries out of line. So an uncontended
+/// check has no loop for the compiler to hoist loads out of (a refusal
+/// never reads `T`), and every call site carries one attempt, not a loop.
+#[inline]
+pub(crate) fn admit_below<S: RateStore + ?Sized>(
+    store: &S,
+    gcra: &Gcra,
+    now: u64,
+    threshold: u64,
+    cost: u32,
+) -> Result<(), u64> {
+    let tat = store.load();
+    let new_tat = gcra.decide(tat, now, threshold, cost)?;
+    match store.compare_exchange(tat, new_tat) {
+        Ok(()) => Ok(()),
+        Err(actual) => retry(store, gcra, now, threshold, cost, actual),
+    }
+}
+
+/// [`admit_below`] after a lost race, from the TAT that won it.
+#[inline(never)]
+fn retry<S: RateStore + ?Sized>(
+    store: &S,
+    gcra: &Gcra,
+    now: u64,
+    threshold: u64,
+    cost: u32,
+    mut tat: u64,
+) -> Result<(), u64> {
     loop {
         let new_tat = gcra.decide(tat, now, threshold, cost)?;
         match store.compare_exchange(tat, new_tat) {
