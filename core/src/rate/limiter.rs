@@ -213,6 +213,33 @@ impl Settings {
     }
 }
 
+/// What [`RateLimiter::decide`] answers, before it becomes the caller's
+/// `Result`.
+///
+/// Every path sets the tag to a constant, and the tag's value is the
+/// answer to `is_ok()` as it stands (`Admitted` is 1), so a caller that
+/// asks only that stores or tests the tag, and the wait, one subtraction,
+/// is dropped. (Were the paths to return a `Result<(), RateLimited>`, a
+/// refusal would build its `Duration` even for `is_ok()`, which reads it:
+/// `Ok` is marked by an out-of-range nanosecond count in it.)
+#[repr(u8)]
+enum Decision {
+    /// Refused; admitted after this many nanoseconds, never zero.
+    Refused { wait_ns: u64 } = 0,
+    /// Admitted.
+    Admitted = 1,
+}
+
+impl Decision {
+    #[inline]
+    fn of(outcome: Result<(), u64>) -> Decision {
+        match outcome {
+            Ok(()) => Decision::Admitted,
+            Err(wait_ns) => Decision::Refused { wait_ns },
+        }
+    }
+}
+
 /// A GCRA rate limiter shared by every caller of one resource; see the
 /// [module docs](super).
 ///
@@ -301,29 +328,30 @@ impl<S: RateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
-        self.decide(1).map_err(|wait| RateLimited {
-            retry_after: Duration::from_nanos(wait),
-        })
+        match self.decide(1) {
+            Decision::Admitted => Ok(()),
+            Decision::Refused { wait_ns } => Err(RateLimited {
+                retry_after: Duration::from_nanos(wait_ns),
+            }),
+        }
     }
 
-    /// One decision for `cost` now, told to observers if there are any. The
-    /// `Err` is the wait in nanoseconds, never zero: a refused call's new
-    /// TAT lies past its limit.
+    /// One decision for `cost` now, told to observers if there are any.
     ///
     /// Observers and the clock's clamp cost one branch together (see
     /// [`Settings::quiet_below`]), and are handled out of line, so a check
-    /// compiled into its caller is the clock read and the decision. Both paths
-    /// return one number, zero exactly when the call was admitted, and that
-    /// is what the caller's `is_ok()` ends up testing. (Were the paths to
-    /// return a `Result<(), RateLimited>`, every refusal would build its
-    /// `Duration` even for a caller that never reads it, since `is_ok()`
-    /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
+    /// compiled into its caller is the clock read and the decision.
     #[inline]
-    fn decide(&self, cost: u32) -> Result<(), u64> {
+    fn decide(&self, cost: u32) -> Decision {
         let Inner { settings: s, state } = &*self.inner;
         let reading = s.clock.reading();
         if reading < s.quiet_below {
-            admit(&**state, &s.gcra, s.clock.at_unclamped(reading), cost)
+            Decision::of(admit(
+                &**state,
+                &s.gcra,
+                s.clock.at_unclamped(reading),
+                cost,
+            ))
         } else {
             self.decide_observed(reading, cost)
         }
@@ -333,16 +361,18 @@ impl<S: RateStore> RateLimiter<S> {
     /// observers.
     #[cold]
     #[inline(never)]
-    fn decide_observed(&self, reading: u64, cost: u32) -> Result<(), u64> {
+    fn decide_observed(&self, reading: u64, cost: u32) -> Decision {
         let Inner { settings: s, state } = &*self.inner;
-        let outcome = admit(&**state, &s.gcra, s.clock.at(reading), cost);
-        match outcome {
-            Ok(()) => s.admitted(cost),
-            Err(wait) => {
-                s.limited(cost, wait);
+        match admit(&**state, &s.gcra, s.clock.at(reading), cost) {
+            Ok(()) => {
+                s.admitted(cost);
+                Decision::Admitted
+            }
+            Err(wait_ns) => {
+                s.limited(cost, wait_ns);
+                Decision::Refused { wait_ns }
             }
         }
-        outcome
     }
 
     /// Admits a call costing `cost` units of the rate now, or refuses.
@@ -365,11 +395,12 @@ impl<S: RateStore> RateLimiter<S> {
     #[inline]
     pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
         self.inner.settings.check_cost(cost)?;
-        self.decide(cost).map_err(|wait| {
-            RateError::Limited(RateLimited {
-                retry_after: Duration::from_nanos(wait),
-            })
-        })
+        match self.decide(cost) {
+            Decision::Admitted => Ok(()),
+            Decision::Refused { wait_ns } => Err(RateError::Limited(RateLimited {
+                retry_after: Duration::from_nanos(wait_ns),
+            })),
+        }
     }
 
     /// Waits until one call is admitted (at most the builder's
