@@ -218,3 +218,37 @@ fn retry<S: RateStore + ?Sized>(
         }
     }
 }
+
+#[cfg(all(test, staunch_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::Arc;
+
+    /// Three callers race for a burst of two at one instant: whatever the
+    /// interleaving, exactly two are admitted and the TAT counts both, so
+    /// a caller that lost a compare-and-swap retried from the TAT that won
+    /// (invariant 4).
+    #[test]
+    fn loom_racing_callers_are_each_counted_exactly_once() {
+        loom::model(|| {
+            let gcra = Gcra::new(100, 2).expect("fits");
+            let tat = Arc::new(AtomicU64::new(0));
+            let now = 1_000;
+            let others: Vec<_> = (0..2)
+                .map(|_| {
+                    let tat = tat.clone();
+                    loom::thread::spawn(move || admit(&*tat, &gcra, now, 1).is_ok())
+                })
+                .collect();
+            let mine = admit(&*tat, &gcra, now, 1).is_ok();
+            let admitted = others
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .chain([mine])
+                .filter(|&admitted| admitted)
+                .count();
+            assert_eq!(admitted, 2);
+            assert_eq!(RateStore::load(&*tat), now + 200);
+        });
+    }
+}
