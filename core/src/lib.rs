@@ -72,6 +72,7 @@
 mod config;
 mod error;
 mod nanos;
+mod padded;
 mod rng;
 mod slot_wait;
 mod sync;

@@ -36,9 +36,9 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use super::lane::{Lane, Waiting};
-use super::padded::Padded;
 use super::signal::{Signal, SignalListener};
 use super::{RecvError, SendError, TryRecvError, TrySendError};
+use crate::padded::Padded;
 use crate::runtime::Timer;
 use crate::scope::{CancelScope, Cancelled};
 

@@ -43,9 +43,9 @@
 //! followed by the fenced notify, the same argument.
 
 use super::channel::SlotsTaken;
-use super::padded::Padded;
 use super::report::PoolStats;
 use super::signal::Signal;
+use crate::padded::Padded;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Written by one worker only.

@@ -113,7 +113,6 @@ mod channel;
 mod counts;
 mod error;
 mod lane;
-mod padded;
 mod pool;
 mod report;
 mod signal;

@@ -51,8 +51,35 @@ impl EpochClock {
     /// Nanoseconds since the Unix epoch, at most `u64::MAX - headroom`.
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
+        self.at(self.reading())
+    }
+
+    /// The timer's reading now: nanoseconds since its origin, unclamped.
+    #[inline]
+    pub(crate) fn reading(&self) -> u64 {
+        self.timer.now_nanos()
+    }
+
+    /// `reading` as nanoseconds since the Unix epoch, at most
+    /// `u64::MAX - headroom`.
+    #[inline]
+    pub(crate) fn at(&self, reading: u64) -> u64 {
         // No overflow: `origin + last reading` is `u64::MAX - headroom`.
-        self.timer.now_nanos().min(self.last_reading_ns) + self.origin_ns
+        reading.min(self.last_reading_ns) + self.origin_ns
+    }
+
+    /// [`at`](Self::at) for a reading known to lie below
+    /// [`first_clamped_reading`](Self::first_clamped_reading), where the
+    /// clamp changes nothing: one add.
+    #[inline]
+    pub(crate) fn at_unclamped(&self, reading: u64) -> u64 {
+        reading + self.origin_ns
+    }
+
+    /// The first reading that [`at`](Self::at) clamps.
+    pub(crate) fn first_clamped_reading(&self) -> u64 {
+        // No overflow: the headroom is at least one nanosecond.
+        self.last_reading_ns + 1
     }
 
     pub(crate) fn timer(&self) -> &BoxTimer {

@@ -1,7 +1,6 @@
 //! [`RateLimiter`]: one GCRA cell shared by every caller.
 
 use std::fmt;
-use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use super::{RateError, RateLimited};
 use crate::ConfigError;
 use crate::nanos::saturating_nanos;
 use crate::observe::{Event, Observers};
+use crate::padded::Padded;
 use crate::runtime::BoxTimer;
 use crate::runtime::Timer;
 use crate::sync::AtomicU64;
@@ -84,6 +84,13 @@ pub(crate) struct Settings {
     /// Tells the observers; set with them, so programs without observers
     /// do not link the events.
     pub(crate) tell: Option<Tell>,
+    /// A timer reading below this is decided on the quiet path: there is
+    /// nobody to tell and the clock's clamp would change nothing. It is
+    /// the clock's first clamped reading when there are no observers, and
+    /// 0 (no reading is below it) when there are. So a check tests one
+    /// number it compares with the reading it has just taken, instead of
+    /// testing the observers and clamping the reading apart.
+    pub(crate) quiet_below: u64,
 }
 
 /// What a limiter tells its observers.
@@ -206,6 +213,33 @@ impl Settings {
     }
 }
 
+/// What [`RateLimiter::decide`] answers, before it becomes the caller's
+/// `Result`.
+///
+/// Every path sets the tag to a constant, and the tag's value is the
+/// answer to `is_ok()` as it stands (`Admitted` is 1), so a caller that
+/// asks only that stores or tests the tag, and the wait, one subtraction,
+/// is dropped. (Were the paths to return a `Result<(), RateLimited>`, a
+/// refusal would build its `Duration` even for `is_ok()`, which reads it:
+/// `Ok` is marked by an out-of-range nanosecond count in it.)
+#[repr(u8)]
+enum Decision {
+    /// Refused; admitted after this many nanoseconds, never zero.
+    Refused { wait_ns: u64 } = 0,
+    /// Admitted.
+    Admitted = 1,
+}
+
+impl Decision {
+    #[inline]
+    fn of(outcome: Result<(), u64>) -> Decision {
+        match outcome {
+            Ok(()) => Decision::Admitted,
+            Err(wait_ns) => Decision::Refused { wait_ns },
+        }
+    }
+}
+
 /// A GCRA rate limiter shared by every caller of one resource; see the
 /// [module docs](super).
 ///
@@ -214,26 +248,42 @@ impl Settings {
 /// [`build_with_store`](RateLimiterBuilder::build_with_store), whose store
 /// type is `S`.
 pub struct RateLimiter<S: RateStore = AtomicU64> {
-    settings: Arc<Settings>,
+    inner: Arc<Inner<S>>,
+}
+
+/// A limiter's settings and its state, in one allocation: a check follows
+/// one pointer to reach both.
+///
+/// # Layout
+///
+/// Every check reads the settings and every admission writes the state, on
+/// whichever thread calls. The state sits on cache lines of its own
+/// ([`Padded`], 128 bytes), so a compare-and-swap on one core does not
+/// evict the settings (the timer, the GCRA's numbers) from another core's
+/// cache: with two threads checking at once, only the state's line moves
+/// between them, as it must. The reference counts, written only by `clone`
+/// and `drop`, sit before it, off its lines too.
+struct Inner<S> {
+    settings: Settings,
     /// The one TAT.
-    state: Arc<S>,
+    state: Padded<S>,
 }
 
 impl<S: RateStore> Clone for RateLimiter<S> {
     fn clone(&self) -> Self {
         RateLimiter {
-            settings: self.settings.clone(),
-            state: self.state.clone(),
+            inner: self.inner.clone(),
         }
     }
 }
 
 impl<S: RateStore> fmt::Debug for RateLimiter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
         f.debug_struct("RateLimiter")
-            .field("name", &self.settings.name)
+            .field("name", &s.name)
             .field("emission_interval", &self.emission_interval())
-            .field("burst", &self.settings.gcra.burst)
+            .field("burst", &s.gcra.burst)
             .finish_non_exhaustive()
     }
 }
@@ -278,51 +328,51 @@ impl<S: RateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
-        self.decide(1).map_err(|wait| RateLimited {
-            retry_after: Duration::from_nanos(wait.get()),
-        })
-    }
-
-    /// One decision for `cost` now, told to observers if there are any. The
-    /// `Err` is the wait in nanoseconds, never zero: a refused call's new
-    /// TAT lies past its limit.
-    ///
-    /// Observers cost one branch, taken first, and are told out of line, so
-    /// a check compiled into its caller is the decision alone. Both paths
-    /// return one number, zero exactly when the call was admitted, and that
-    /// is what the caller's `is_ok()` ends up testing. (Were the paths to
-    /// return a `Result<(), RateLimited>`, every refusal would build its
-    /// `Duration` even for a caller that never reads it, since `is_ok()`
-    /// reads it: `Ok` is marked by an out-of-range nanosecond count in it.)
-    #[inline]
-    fn decide(&self, cost: u32) -> Result<(), NonZeroU64> {
-        if self.settings.observers.is_empty() {
-            self.take(cost)
-        } else {
-            self.decide_observed(cost)
+        match self.decide(1) {
+            Decision::Admitted => Ok(()),
+            Decision::Refused { wait_ns } => Err(RateLimited {
+                retry_after: Duration::from_nanos(wait_ns),
+            }),
         }
     }
 
-    /// One decision at the clock's current time, told to nobody.
+    /// One decision for `cost` now, told to observers if there are any.
+    ///
+    /// Observers and the clock's clamp cost one branch together (see
+    /// [`Settings::quiet_below`]), and are handled out of line, so a check
+    /// compiled into its caller is the clock read and the decision.
     #[inline]
-    fn take(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &*self.settings;
-        admit(&*self.state, &s.gcra, s.clock.now_ns(), cost)
-            .map_err(|wait| NonZeroU64::new(wait).unwrap_or(NonZeroU64::MIN))
+    fn decide(&self, cost: u32) -> Decision {
+        let Inner { settings: s, state } = &*self.inner;
+        let reading = s.clock.reading();
+        if reading < s.quiet_below {
+            Decision::of(admit(
+                &**state,
+                &s.gcra,
+                s.clock.at_unclamped(reading),
+                cost,
+            ))
+        } else {
+            self.decide_observed(reading, cost)
+        }
     }
 
-    /// [`take`](Self::take), then the event.
+    /// The decision at `reading`, clamped, then the event if there are
+    /// observers.
+    #[cold]
     #[inline(never)]
-    fn decide_observed(&self, cost: u32) -> Result<(), NonZeroU64> {
-        let s = &*self.settings;
-        let outcome = self.take(cost);
-        match outcome {
-            Ok(()) => s.admitted(cost),
-            Err(wait) => {
-                s.limited(cost, wait.get());
+    fn decide_observed(&self, reading: u64, cost: u32) -> Decision {
+        let Inner { settings: s, state } = &*self.inner;
+        match admit(&**state, &s.gcra, s.clock.at(reading), cost) {
+            Ok(()) => {
+                s.admitted(cost);
+                Decision::Admitted
+            }
+            Err(wait_ns) => {
+                s.limited(cost, wait_ns);
+                Decision::Refused { wait_ns }
             }
         }
-        outcome
     }
 
     /// Admits a call costing `cost` units of the rate now, or refuses.
@@ -344,12 +394,13 @@ impl<S: RateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn check_n(&self, cost: u32) -> Result<(), RateError> {
-        self.settings.check_cost(cost)?;
-        self.decide(cost).map_err(|wait| {
-            RateError::Limited(RateLimited {
-                retry_after: Duration::from_nanos(wait.get()),
-            })
-        })
+        self.inner.settings.check_cost(cost)?;
+        match self.decide(cost) {
+            Decision::Admitted => Ok(()),
+            Decision::Refused { wait_ns } => Err(RateError::Limited(RateLimited {
+                retry_after: Duration::from_nanos(wait_ns),
+            })),
+        }
     }
 
     /// Waits until one call is admitted (at most the builder's
@@ -407,24 +458,22 @@ impl<S: RateStore> RateLimiter<S> {
     /// As for [`until_ready`](Self::until_ready): nothing is held while
     /// waiting.
     pub async fn until_ready_n(&self, cost: u32) -> Result<(), RateError> {
-        let s = &*self.settings;
+        let Inner { settings: s, state } = &*self.inner;
         s.check_cost(cost)?;
-        s.until_ready(cost, |now| {
-            admit(&*self.state, &s.gcra, now, cost).map_err(Ok)
-        })
-        .await
+        s.until_ready(cost, |now| admit(&**state, &s.gcra, now, cost).map_err(Ok))
+            .await
     }
 
     /// The interval between two calls at the steady rate.
     #[must_use]
     pub fn emission_interval(&self) -> Duration {
-        Duration::from_nanos(self.settings.gcra.emission_ns)
+        Duration::from_nanos(self.inner.settings.gcra.emission_ns)
     }
 
     /// How many calls may come at once.
     #[must_use]
     pub fn burst(&self) -> u32 {
-        self.settings.gcra.burst
+        self.inner.settings.gcra.burst
     }
 
     /// The theoretical arrival time: when the limiter would be idle again,
@@ -432,13 +481,7 @@ impl<S: RateStore> RateLimiter<S> {
     /// absolute value is the limiter's whole state.
     #[must_use]
     pub fn theoretical_arrival(&self) -> Duration {
-        Duration::from_nanos(RateStore::load(&*self.state))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn sharing_state_with(mut self, other: &RateLimiter<S>) -> RateLimiter<S> {
-        self.state = other.state.clone();
-        self
+        Duration::from_nanos(RateStore::load(&*self.inner.state))
     }
 }
 
@@ -530,7 +573,13 @@ impl RateLimiterBuilder {
                 "the epoch plus the burst times the interval between calls must lie before the year 2554, where u64 nanoseconds end; set an earlier epoch",
             )
         })?;
+        let quiet_below = if self.observers.is_empty() {
+            clock.first_clamped_reading()
+        } else {
+            0
+        };
         Ok(Settings {
+            quiet_below,
             clock,
             gcra,
             max_wait: self.max_wait,
@@ -551,13 +600,18 @@ impl RateLimiterBuilder {
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
-        self.build_with_store(Arc::new(AtomicU64::new(0)))
+        self.build_with_store(AtomicU64::new(0))
     }
 
     /// Checks the settings and builds the limiter keeping its state in
     /// `store` instead of in memory; limiters (in this process or others)
     /// sharing one store share one limit, whenever each was built, since
     /// the state is an absolute time.
+    ///
+    /// The limiter holds `store` itself, beside its settings, so a check
+    /// reaches both through one pointer. To share one store between
+    /// limiters in this process, pass each an [`Arc`] of it: an `Arc` of a
+    /// store is a store.
     ///
     /// # Errors
     ///
@@ -585,7 +639,9 @@ impl RateLimiterBuilder {
     ///
     /// let rt = VirtualRuntime::new();
     /// let store = Arc::new(Counted::default());
-    /// let a = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
+    /// // Two limiters, one store: each holds an `Arc` of it.
+    /// let a: RateLimiter<Arc<Counted>> =
+    ///     RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
     /// let b = RateLimiter::builder(rt.clone(), Rate::per_second(10)).burst(2).build_with_store(store.clone())?;
     /// assert!(a.check().is_ok());
     /// assert!(b.check().is_ok());
@@ -595,13 +651,12 @@ impl RateLimiterBuilder {
     /// ```
     // On wasm32 the timer is not `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
-    pub fn build_with_store<S: RateStore>(
-        self,
-        store: Arc<S>,
-    ) -> Result<RateLimiter<S>, ConfigError> {
+    pub fn build_with_store<S: RateStore>(self, store: S) -> Result<RateLimiter<S>, ConfigError> {
         Ok(RateLimiter {
-            settings: Arc::new(self.settings()?),
-            state: store,
+            inner: Arc::new(Inner {
+                settings: self.settings()?,
+                state: Padded(store),
+            }),
         })
     }
 }

@@ -70,6 +70,44 @@ fn a_clock_at_the_end_of_u64_nanoseconds_stops_there_and_still_limits() {
     assert!(limiter.check().is_err(), "time no longer passes for it");
 }
 
+/// A check decides on the quiet path while the timer's reading is at most
+/// the clock's last reading, and on the clamped path from the next
+/// nanosecond on: the two meet exactly there, and the clock stops there.
+#[test]
+fn the_quiet_and_the_clamped_paths_meet_at_the_clocks_last_reading() {
+    let rt = VirtualRuntime::new();
+    // 10 a second, burst 2: `burst·T` is 200 ms. With this epoch the clock
+    // stops when the timer reads 5 s.
+    let span = ms(200).as_nanos() as u64;
+    let last = Duration::from_secs(5).as_nanos() as u64;
+    let limiter = RateLimiter::builder(rt.clone(), Rate::per_second(10))
+        .burst(2)
+        .epoch(Duration::from_nanos(u64::MAX - span - last))
+        .build()
+        .unwrap();
+    rt.advance(Duration::from_nanos(last - 1));
+    assert!(limiter.check().is_ok());
+    rt.advance(Duration::from_nanos(1)); // the last reading, still quiet
+    assert!(limiter.check().is_ok());
+    // Two calls 1 ns apart: the TAT is the stopping point plus two
+    // intervals, less that nanosecond.
+    let stop = Duration::from_nanos(u64::MAX - span);
+    assert_eq!(
+        limiter.theoretical_arrival(),
+        stop + ms(200) - Duration::from_nanos(1)
+    );
+    let wait = ms(100) - Duration::from_nanos(1);
+    assert_eq!(limiter.check().unwrap_err().retry_after, wait);
+    rt.advance(Duration::from_nanos(1)); // the first clamped reading
+    assert_eq!(limiter.check().unwrap_err().retry_after, wait);
+    rt.advance(Duration::from_secs(3600));
+    assert_eq!(
+        limiter.check().unwrap_err().retry_after,
+        wait,
+        "the clock stopped at its last reading"
+    );
+}
+
 #[test]
 fn a_cost_over_the_burst_is_refused_as_never_admissible() {
     let rt = VirtualRuntime::new();
@@ -128,7 +166,15 @@ fn until_ready_refuses_at_once_when_the_wait_exceeds_the_maximum() {
 #[test]
 fn limiters_built_at_different_times_agree_on_shared_state() {
     let rt = VirtualRuntime::new();
-    let first = limiter(&rt, 10, 2);
+    let shared = |state: &std::sync::Arc<crate::sync::AtomicU64>| {
+        RateLimiter::builder(rt.clone(), Rate::per_second(10))
+            .burst(2)
+            .epoch(Duration::from_secs(1_700_000_000))
+            .build_with_store(state.clone())
+            .expect("valid limiter")
+    };
+    let state = std::sync::Arc::new(crate::sync::AtomicU64::new(0));
+    let first = shared(&state);
     rt.block_on({
         let rt = rt.clone();
         async move {
@@ -136,7 +182,7 @@ fn limiters_built_at_different_times_agree_on_shared_state() {
         }
     })
     .unwrap();
-    let second = limiter(&rt, 10, 2).sharing_state_with(&first);
+    let second = shared(&state);
     assert!(first.check().is_ok());
     assert!(second.check().is_ok());
     // The burst is spent, whichever limiter asks.
