@@ -38,6 +38,7 @@
 //! ```
 
 mod backoff;
+mod budget;
 mod error;
 mod notify;
 mod policy;

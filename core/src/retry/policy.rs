@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use super::budget::Budget;
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
 use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
@@ -133,7 +134,7 @@ pub(crate) struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) seed: u64,
-    pub(crate) budget: Option<Duration>,
+    pub(crate) budget: Option<Budget>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) classifier: Classifier,
     pub(crate) retry_circuit_open: bool,
@@ -141,8 +142,8 @@ pub(crate) struct Config {
     pub(crate) keep_all_errors: bool,
     pub(crate) name: Arc<str>,
     pub(crate) observers: Observers,
-    /// Builds the events for `observers`; set together with them (see
-    /// [`RetryBuilder::observers`] and `notify.rs`).
+    /// Calls `on_retry` and builds the events for `observers`; set together
+    /// with either (see [`RetryBuilder::observers`] and `notify.rs`).
     pub(crate) notify: Option<Notify>,
 }
 
@@ -206,7 +207,7 @@ impl fmt::Debug for Retry {
             .field("name", &c.name)
             .field("max_attempts", &c.max_attempts)
             .field("backoff", &c.backoff)
-            .field("budget", &c.budget)
+            .field("budget", &c.budget.as_ref().map(|b| b.total))
             .field("attempt_timeout", &c.attempt_timeout)
             .field("retry_circuit_open", &c.retry_circuit_open)
             .field("keep_all_errors", &c.keep_all_errors)
@@ -270,7 +271,7 @@ pub struct RetryBuilder {
     max_attempts: u32,
     backoff: BackoffBuilder,
     seed: Option<u64>,
-    budget: Option<Duration>,
+    budget: Option<Budget>,
     attempt_timeout: Option<Duration>,
     classifier: Classifier,
     retry_circuit_open: bool,
@@ -286,7 +287,7 @@ impl fmt::Debug for RetryBuilder {
         f.debug_struct("RetryBuilder")
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
-            .field("budget", &self.budget)
+            .field("budget", &self.budget.as_ref().map(|b| b.total))
             .field("attempt_timeout", &self.attempt_timeout)
             .finish_non_exhaustive()
     }
@@ -351,7 +352,7 @@ impl RetryBuilder {
     /// lead to a useful attempt, so the last error is a real failure, not a
     /// timeout of an attempt that never had a chance.
     pub fn budget(mut self, budget: Duration) -> Self {
-        self.budget = Some(budget);
+        self.budget = Some(Budget::new(budget));
         self
     }
 
@@ -410,6 +411,9 @@ impl RetryBuilder {
         hook: impl Fn(u32, ErrorKind, Duration) + MaybeSend + MaybeSync + 'static,
     ) -> Self {
         self.on_retry = Some(Box::new(hook));
+        // The hook is called from the notes' function, so programs without
+        // a hook or observers do not link its call.
+        self.notify = Some(notify_observers);
         self
     }
 
@@ -452,7 +456,7 @@ impl RetryBuilder {
                 "must be at least 1 (the first call counts); use 1 to disable retries",
             ));
         }
-        if self.budget.is_some_and(|b| b.is_zero()) {
+        if self.budget.as_ref().is_some_and(|b| b.total.is_zero()) {
             return Err(ConfigError::new(
                 "budget",
                 "must be above zero; use `max_attempts(1)` to disable retries",

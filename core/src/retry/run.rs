@@ -120,7 +120,7 @@ impl Retry {
             };
             let start = *start.get_or_insert_with(|| timer.now());
             let backoff = backoff.get_or_insert_with(|| self.fresh_backoff());
-            let delay = match self.next_delay(timer, start, number, &error, backoff) {
+            let delay = match self.next_delay(start, number, &error, backoff) {
                 Ok(delay) => delay,
                 Err(stop) => {
                     config.note(Note::Exhausted { attempts: number });
@@ -132,9 +132,7 @@ impl Retry {
                     });
                 }
             };
-            if let Some(hook) = &config.on_retry {
-                hook(number, error.kind(), delay);
-            }
+            // The `on_retry` hook, if any, is called from here too.
             // Only the operation's own error is formatted (with its own
             // `Debug`); staunch's kinds go by name, so the formatting of
             // durations and cancel reasons is not linked into every program.
@@ -168,9 +166,8 @@ impl Retry {
     }
 
     /// The delay before the next attempt, or why there is none.
-    fn next_delay<T: Timer, E: 'static>(
+    fn next_delay<E: 'static>(
         &self,
-        timer: &T,
         start: Instant,
         number: u32,
         error: &Error<E>,
@@ -197,19 +194,11 @@ impl Retry {
             // the call for ever, so it ends the call instead.
             return Err(StopReason::NeverRetry);
         }
-        match config.budget {
-            None => Ok(delay),
-            Some(budget) => {
-                // The budget is a hard limit: the next attempt must start
-                // strictly before it ends, or there is no time left for it
-                // to succeed in.
-                let elapsed = timer.now().saturating_duration_since(start);
-                if elapsed.saturating_add(delay) >= budget {
-                    Err(StopReason::Budget)
-                } else {
-                    Ok(delay)
-                }
+        match &config.budget {
+            Some(budget) if (budget.spent)(budget, &self.timer, start, delay) => {
+                Err(StopReason::Budget)
             }
+            _ => Ok(delay),
         }
     }
 
@@ -218,10 +207,10 @@ impl Retry {
     fn attempt_limit(&self, elapsed: Duration) -> Option<Duration> {
         let config = &*self.config;
         let limit = config.attempt_timeout?;
-        let Some(budget) = config.budget else {
-            return Some(limit);
-        };
-        Some(limit.min(budget.saturating_sub(elapsed)))
+        Some(match &config.budget {
+            Some(budget) => (budget.clip)(budget, elapsed, limit),
+            None => limit,
+        })
     }
 }
 
