@@ -53,8 +53,18 @@ mod tests {
         let budget = Budget::new(Duration::from_millis(100));
         rt.advance(Duration::from_millis(60));
         let start = Instant::ORIGIN;
-        assert!(!(budget.spent)(&budget, &timer, start, Duration::from_millis(39)));
-        assert!((budget.spent)(&budget, &timer, start, Duration::from_millis(40)));
+        assert!(!(budget.spent)(
+            &budget,
+            &timer,
+            start,
+            Duration::from_millis(39)
+        ));
+        assert!((budget.spent)(
+            &budget,
+            &timer,
+            start,
+            Duration::from_millis(40)
+        ));
         assert!((budget.spent)(&budget, &timer, start, Duration::MAX));
     }
 

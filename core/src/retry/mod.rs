@@ -40,6 +40,7 @@
 mod backoff;
 mod budget;
 mod error;
+mod extras;
 mod notify;
 mod policy;
 mod run;

@@ -40,6 +40,11 @@ pub(crate) type Notify = fn(&Config, Note<'_>);
 /// is called before each sleep, then the observers get the events retry has
 /// always sent, the error in its `Debug` form.
 pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
+    // Only the methods that set a hook or observers store this function,
+    // and both make the extras.
+    let Some(extras) = config.extras() else {
+        return;
+    };
     if let (
         Some(hook),
         Note::Scheduled {
@@ -48,12 +53,12 @@ pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
             kind,
             ..
         },
-    ) = (&config.on_retry, &note)
+    ) = (&extras.on_retry, &note)
     {
         hook(*attempt, *kind, *delay);
     }
-    config.observers.emit(|| {
-        let name = config.name.clone();
+    extras.observers.emit(|| {
+        let name = extras.name.clone();
         match note {
             Note::Started { attempt } => Event::AttemptStarted { name, attempt },
             Note::Scheduled {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::budget::Budget;
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
+use super::budget::Budget;
+use super::extras::{self, Extras, Hooks};
 use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
 use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
@@ -115,39 +116,30 @@ impl Attempt {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration) + Send + Sync;
-#[cfg(target_arch = "wasm32")]
-pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration);
-
-/// How failed attempts are classified; each custom form answers for one
-/// error type and leaves errors of other types to the default.
-pub(crate) enum Classifier {
-    Default,
-    /// Given for the operation's own error type `E`.
-    RetryIf(Typed<bool>),
-    /// Given for `Error<E>`.
-    Custom(Typed<Decision>),
-}
-
 pub(crate) struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) seed: u64,
     pub(crate) budget: Option<Budget>,
     pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) classifier: Classifier,
     pub(crate) retry_circuit_open: bool,
-    pub(crate) on_retry: Option<Box<OnRetry>>,
     pub(crate) keep_all_errors: bool,
-    pub(crate) name: Arc<str>,
-    pub(crate) observers: Observers,
+    /// The classifier, hook, observers and name, if any was set.
+    pub(crate) extras: Option<Box<dyn Hooks>>,
+    /// How many calls this policy (and its clones) has run: each later
+    /// call derives its own seed from it.
+    pub(crate) runs: AtomicU64,
     /// Calls `on_retry` and builds the events for `observers`; set together
     /// with either (see [`RetryBuilder::observers`] and `notify.rs`).
     pub(crate) notify: Option<Notify>,
 }
 
 impl Config {
+    /// The optional settings, if any was set.
+    pub(crate) fn extras(&self) -> Option<&Extras> {
+        self.extras.as_deref().map(Hooks::get)
+    }
+
     /// The classifier's decision, with the hard rule on top: cancellation
     /// is never retried, whatever a custom classifier says.
     pub(crate) fn decide<E: 'static>(&self, error: &Error<E>) -> Decision {
@@ -156,14 +148,10 @@ impl Config {
         }
         // The classifier's answer if it has one, else the default: one
         // place decides by default, so it is compiled once per error type.
-        let answer = match &self.classifier {
-            Classifier::Default => None,
-            Classifier::RetryIf(retryable) => match error {
-                Error::Inner(e) if retryable.apply(e) == Some(false) => Some(Decision::Stop),
-                _ => None,
-            },
-            Classifier::Custom(classify) => classify.apply(error),
-        };
+        let answer = self
+            .extras()
+            .and_then(|extras| extras.classifier.as_ref())
+            .and_then(|classify| classify.apply(error).flatten());
         answer.unwrap_or_else(|| default_decision(error, self.retry_circuit_open))
     }
 }
@@ -184,27 +172,17 @@ impl Config {
 ///
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.
+#[derive(Clone)]
 pub struct Retry {
     pub(crate) timer: AnyTimer,
     pub(crate) config: Arc<Config>,
-    pub(crate) runs: Arc<AtomicU64>,
-}
-
-impl Clone for Retry {
-    fn clone(&self) -> Self {
-        Retry {
-            timer: self.timer.clone(),
-            config: self.config.clone(),
-            runs: self.runs.clone(),
-        }
-    }
 }
 
 impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         f.debug_struct("Retry")
-            .field("name", &c.name)
+            .field("name", &c.extras().map_or("", |extras| &extras.name))
             .field("max_attempts", &c.max_attempts)
             .field("backoff", &c.backoff)
             .field("budget", &c.budget.as_ref().map(|b| b.total))
@@ -273,12 +251,9 @@ pub struct RetryBuilder {
     seed: Option<u64>,
     budget: Option<Budget>,
     attempt_timeout: Option<Duration>,
-    classifier: Classifier,
     retry_circuit_open: bool,
-    on_retry: Option<Box<OnRetry>>,
     keep_all_errors: bool,
-    name: Arc<str>,
-    observers: Observers,
+    extras: Option<Box<dyn Hooks>>,
     notify: Option<Notify>,
 }
 
@@ -304,12 +279,9 @@ impl RetryBuilder {
             seed: None,
             budget: None,
             attempt_timeout: None,
-            classifier: Classifier::Default,
             retry_circuit_open: false,
-            on_retry: None,
             keep_all_errors: false,
-            name: Arc::from(""),
-            observers: Observers::new(),
+            extras: None,
             notify: None,
         }
     }
@@ -375,7 +347,8 @@ impl RetryBuilder {
         mut self,
         classify: impl Fn(&Error<E>) -> Decision + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.classifier = Classifier::Custom(Typed::new(classify));
+        extras::make(&mut self.extras).classifier =
+            Some(Typed::new(move |error: &Error<E>| Some(classify(error))));
         self
     }
 
@@ -388,7 +361,7 @@ impl RetryBuilder {
         mut self,
         retryable: impl Fn(&E) -> bool + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.classifier = Classifier::RetryIf(Typed::new(retryable));
+        extras::make(&mut self.extras).classifier = Some(extras::retry_if(retryable));
         self
     }
 
@@ -410,7 +383,7 @@ impl RetryBuilder {
         mut self,
         hook: impl Fn(u32, ErrorKind, Duration) + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.on_retry = Some(Box::new(hook));
+        extras::make(&mut self.extras).on_retry = Some(Box::new(hook));
         // The hook is called from the notes' function, so programs without
         // a hook or observers do not link its call.
         self.notify = Some(notify_observers);
@@ -426,13 +399,13 @@ impl RetryBuilder {
 
     /// The operation's name, carried by events (default: empty).
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
+        extras::make(&mut self.extras).name = name.into();
         self
     }
 
     /// Where attempt, retry and give-up events go (default: nowhere).
     pub fn observers(mut self, observers: Observers) -> Self {
-        self.observers = observers;
+        extras::make(&mut self.extras).observers = observers;
         // Events are only built for observers: taking the event builder
         // here, not in the retry loop, keeps that code out of programs that
         // never register one.
@@ -478,15 +451,12 @@ impl RetryBuilder {
                 seed,
                 budget: self.budget,
                 attempt_timeout: self.attempt_timeout,
-                classifier: self.classifier,
                 retry_circuit_open: self.retry_circuit_open,
-                on_retry: self.on_retry,
                 keep_all_errors: self.keep_all_errors,
-                name: self.name,
-                observers: self.observers,
+                extras: self.extras,
+                runs: AtomicU64::new(0),
                 notify: self.notify,
             }),
-            runs: Arc::new(AtomicU64::new(0)),
         })
     }
 }

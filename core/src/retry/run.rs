@@ -156,7 +156,7 @@ impl Retry {
     /// This run's backoff: the first run replays the seed, later runs
     /// derive their own so callers sharing the policy spread out.
     fn fresh_backoff(&self) -> Backoff {
-        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let run = self.config.runs.fetch_add(1, Ordering::Relaxed);
         let seed = if run == 0 {
             self.config.seed
         } else {
