@@ -61,11 +61,18 @@ pub(crate) fn saturating_sub(a: Duration, b: Duration) -> Duration {
 }
 
 /// Whole nanoseconds in `d`, saturating at `u64::MAX` (about 584 years).
+///
+/// The seconds are compared with the largest count that fits rather than
+/// multiplied with an overflow check: on wasm32 that check is a 128-bit
+/// multiplication (`__multi3`, linked into every browser build that reads a
+/// clock or jitters a delay).
 #[inline]
 pub(crate) fn saturating_nanos(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
+    const MAX_SECS: u64 = u64::MAX / NANOS_PER_SEC as u64;
+    if d.as_secs() > MAX_SECS {
+        return u64::MAX;
+    }
+    (d.as_secs() * u64::from(NANOS_PER_SEC)).saturating_add(u64::from(d.subsec_nanos()))
 }
 
 #[cfg(test)]
