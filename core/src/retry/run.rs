@@ -8,8 +8,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::backoff::Backoff;
@@ -226,37 +227,62 @@ impl Retry {
 /// would (the attempt is polled first, the timer armed only once it is
 /// pending, the attempt dropped as soon as the time is up), so that an
 /// attempt's future is compiled into one poll site whether or not a limit
-/// is set.
-async fn run_attempt<T: Timer, F, V, E>(
-    timer: &T,
-    start: &mut Option<Instant>,
+/// is set. A future written by hand, not an `async fn`: it has no state of
+/// its own to track, so it needs neither a state machine nor its
+/// "resumed after completion" panic.
+fn run_attempt<'a, T: Timer, F>(
+    timer: &'a T,
+    start: &'a mut Option<Instant>,
     limit: Option<Duration>,
     attempt: F,
-) -> Result<V, Error<E>>
+) -> RunAttempt<'a, T, F> {
+    RunAttempt {
+        timer,
+        start,
+        limit,
+        attempt,
+        sleep: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`run_attempt`].
+    struct RunAttempt<'a, T: Timer, F> {
+        timer: &'a T,
+        start: &'a mut Option<Instant>,
+        limit: Option<Duration>,
+        #[pin]
+        attempt: F,
+        #[pin]
+        sleep: Option<T::Sleep>,
+    }
+}
+
+impl<T: Timer, F, V, E> Future for RunAttempt<'_, T, F>
 where
     F: Future<Output = Result<V, Error<E>>>,
 {
-    let mut attempt = std::pin::pin!(attempt);
-    let mut sleep = std::pin::pin!(None::<T::Sleep>);
-    futures::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = attempt.as_mut().poll(cx) {
+    type Output = Result<V, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.attempt.poll(cx) {
             return Poll::Ready(out);
         }
-        if start.is_none() {
-            *start = Some(timer.now());
+        if this.start.is_none() {
+            **this.start = Some(this.timer.now());
         }
-        let Some(limit) = limit else {
+        let Some(limit) = *this.limit else {
             return Poll::Pending;
         };
-        if sleep.is_none() {
-            sleep.set(Some(timer.sleep(limit)));
+        if this.sleep.is_none() {
+            this.sleep.set(Some(this.timer.sleep(limit)));
         }
-        match sleep.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+        match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(Err(Error::Timeout(Elapsed { after: limit }))),
             _ => Poll::Pending,
         }
-    })
-    .await
+    }
 }
 
 /// `kept.push(item)`, growing by hand: a full vector is moved into a new one
