@@ -1,6 +1,6 @@
 //! The `Web` runtime: timers and spawning through JavaScript globals.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -129,10 +129,13 @@ impl Timer for Web {
     }
 }
 
+/// Shared by a sleep and its timer's callback. A `Cell`, not a `RefCell`,
+/// holds the waker: it is only ever swapped whole, so there is no borrow to
+/// check and no borrow panic to link.
 #[derive(Default)]
 struct Fired {
     flag: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    waker: Cell<Option<Waker>>,
 }
 
 /// The sleep future of [`Web`]. Dropping it clears its `setTimeout`.
@@ -182,14 +185,14 @@ impl Future for WebSleep {
             self.disarm();
             return Poll::Ready(());
         }
-        *self.fired.waker.borrow_mut() = Some(cx.waker().clone());
+        self.fired.waker.set(Some(cx.waker().clone()));
         if self.armed.is_none() {
             // Long sleeps are chained in steps setTimeout accepts.
             let step = crate::step::next_timeout_ms(remaining);
             let fired = self.fired.clone();
             let closure = Closure::<dyn FnMut()>::new(move || {
                 fired.flag.set(true);
-                if let Some(w) = fired.waker.borrow_mut().take() {
+                if let Some(w) = fired.waker.take() {
                     w.wake();
                 }
             });
