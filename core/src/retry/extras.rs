@@ -7,10 +7,11 @@
 //! neither their drop glue (observer lists, boxed closures, the name) nor
 //! the allocation of an empty name.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::policy::Decision;
+use super::policy::{Config, Decision};
 use crate::observe::Observers;
 use crate::runtime::{MaybeSend, MaybeSync};
 use crate::typed::Typed;
@@ -61,6 +62,18 @@ pub(crate) fn make(slot: &mut Option<Box<dyn Hooks>>) -> &mut Extras {
     .get_mut()
 }
 
+/// Asks the classifier in `config`'s extras about an `Error<E>` behind
+/// `&dyn Any`. The loop reaches the classifier only through this function,
+/// stored by the builder methods that set one, so a program without a
+/// classifier does not link the asking.
+pub(crate) type Classify = fn(&Config, &dyn Any) -> Option<Decision>;
+
+/// The [`Classify`] stored with a classifier.
+pub(crate) fn classify(config: &Config, error: &dyn Any) -> Option<Decision> {
+    let classifier = config.extras()?.classifier.as_ref()?;
+    classifier.apply_any(error).flatten()
+}
+
 /// A classifier for `Error<E>` from a `retry_if` predicate on `E`: a
 /// failing predicate stops, everything else is left to the default.
 pub(crate) fn retry_if<E: 'static>(
@@ -84,6 +97,21 @@ mod tests {
         let extras = slot.as_deref().map(Hooks::get).unwrap();
         assert_eq!(&*extras.name, "fetch");
         assert!(extras.on_retry.is_none());
+    }
+
+    #[test]
+    fn the_asking_function_is_stored_only_with_a_classifier() {
+        let rt = crate::testing::VirtualRuntime::new();
+        let plain = super::super::Retry::new(rt.clone());
+        assert!(plain.config.classify.is_none());
+        let picky = super::super::Retry::builder(rt)
+            .retry_if(|e: &u8| *e != 0)
+            .build()
+            .unwrap();
+        let ask = picky.config.classify.unwrap();
+        assert_eq!(ask(&picky.config, &Error::Inner(0u8)), Some(Decision::Stop));
+        assert_eq!(ask(&picky.config, &Error::Inner(1u8)), None);
+        assert_eq!(ask(&plain.config, &Error::Inner(0u8)), None);
     }
 
     #[test]

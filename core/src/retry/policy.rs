@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
 use super::budget::Budget;
-use super::extras::{self, Extras, Hooks};
+use super::extras::{self, Classify, Extras, Hooks};
 use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
 use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
@@ -126,6 +126,8 @@ pub(crate) struct Config {
     pub(crate) keep_all_errors: bool,
     /// The classifier, hook, observers and name, if any was set.
     pub(crate) extras: Option<Box<dyn Hooks>>,
+    /// Asks the classifier in the extras; set with it (see `extras.rs`).
+    pub(crate) classify: Option<Classify>,
     /// How many calls this policy (and its clones) has run: each later
     /// call derives its own seed from it.
     pub(crate) runs: AtomicU64,
@@ -148,10 +150,7 @@ impl Config {
         }
         // The classifier's answer if it has one, else the default: one
         // place decides by default, so it is compiled once per error type.
-        let answer = self
-            .extras()
-            .and_then(|extras| extras.classifier.as_ref())
-            .and_then(|classify| classify.apply(error).flatten());
+        let answer = self.classify.and_then(|classify| classify(self, error));
         answer.unwrap_or_else(|| default_decision(error, self.retry_circuit_open))
     }
 }
@@ -254,6 +253,7 @@ pub struct RetryBuilder {
     retry_circuit_open: bool,
     keep_all_errors: bool,
     extras: Option<Box<dyn Hooks>>,
+    classify: Option<Classify>,
     notify: Option<Notify>,
 }
 
@@ -282,6 +282,7 @@ impl RetryBuilder {
             retry_circuit_open: false,
             keep_all_errors: false,
             extras: None,
+            classify: None,
             notify: None,
         }
     }
@@ -349,6 +350,7 @@ impl RetryBuilder {
     ) -> Self {
         extras::make(&mut self.extras).classifier =
             Some(Typed::new(move |error: &Error<E>| Some(classify(error))));
+        self.classify = Some(extras::classify);
         self
     }
 
@@ -362,6 +364,7 @@ impl RetryBuilder {
         retryable: impl Fn(&E) -> bool + MaybeSend + MaybeSync + 'static,
     ) -> Self {
         extras::make(&mut self.extras).classifier = Some(extras::retry_if(retryable));
+        self.classify = Some(extras::classify);
         self
     }
 
@@ -454,6 +457,7 @@ impl RetryBuilder {
                 retry_circuit_open: self.retry_circuit_open,
                 keep_all_errors: self.keep_all_errors,
                 extras: self.extras,
+                classify: self.classify,
                 runs: AtomicU64::new(0),
                 notify: self.notify,
             }),
