@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use crate::runtime::{AnyTimer, Instant, Timer};
+use crate::runtime::{Instant, OwnedTimer, Timer};
 
 /// The total time a call may spend, with its checks.
 pub(crate) struct Budget {
     pub(crate) total: Duration,
     /// Whether an attempt that starts after `delay`, in a call that started
     /// at `start`, would start at or after the budget's end.
-    pub(crate) spent: fn(&Budget, &AnyTimer, Instant, Duration) -> bool,
+    pub(crate) spent: fn(&Budget, &OwnedTimer, Instant, Duration) -> bool,
     /// The per-attempt limit, clipped to the time left `elapsed` into the call.
     pub(crate) clip: fn(&Budget, Duration, Duration) -> Duration,
 }
@@ -32,7 +32,7 @@ impl Budget {
 
 /// The budget is a hard limit: the next attempt must start strictly before
 /// it ends, or there is no time left for it to succeed in.
-fn spent_by(budget: &Budget, timer: &AnyTimer, start: Instant, delay: Duration) -> bool {
+fn spent_by(budget: &Budget, timer: &OwnedTimer, start: Instant, delay: Duration) -> bool {
     let elapsed = timer.now().saturating_duration_since(start);
     elapsed.saturating_add(delay) >= budget.total
 }
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn an_attempt_must_start_strictly_before_the_budget_ends() {
         let rt = VirtualRuntime::new();
-        let timer = AnyTimer::new(rt.clone());
+        let timer = OwnedTimer::new(rt.clone());
         let budget = Budget::new(Duration::from_millis(100));
         rt.advance(Duration::from_millis(60));
         let start = Instant::ORIGIN;

@@ -10,7 +10,7 @@ use super::budget::Budget;
 use super::extras::{self, Classify, Extras, Hooks};
 use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
-use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{MaybeSend, MaybeSync, OwnedTimer, Timer};
 use crate::typed::Typed;
 use crate::{ConfigError, Error, ErrorKind};
 
@@ -117,6 +117,7 @@ impl Attempt {
 }
 
 pub(crate) struct Config {
+    pub(crate) timer: OwnedTimer,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) seed: u64,
@@ -173,7 +174,6 @@ impl Config {
 /// the seed as given, each later run derives its own seed from it.
 #[derive(Clone)]
 pub struct Retry {
-    pub(crate) timer: AnyTimer,
     pub(crate) config: Arc<Config>,
 }
 
@@ -205,7 +205,7 @@ impl Retry {
     /// ```
     #[must_use]
     pub fn new<T: Timer + 'static>(timer: T) -> Retry {
-        RetryBuilder::new(AnyTimer::new(timer))
+        RetryBuilder::new(OwnedTimer::new(timer))
             .build()
             .expect("the default retry settings are valid")
     }
@@ -213,7 +213,7 @@ impl Retry {
     /// A builder sleeping on `timer`, starting from the defaults listed on
     /// [`Retry`].
     pub fn builder<T: Timer + 'static>(timer: T) -> RetryBuilder {
-        RetryBuilder::new(AnyTimer::new(timer))
+        RetryBuilder::new(OwnedTimer::new(timer))
     }
 
     /// The most attempts a call makes, the first one included.
@@ -244,7 +244,7 @@ impl Retry {
 /// ```
 #[must_use = "a RetryBuilder does nothing until `build()` is called"]
 pub struct RetryBuilder {
-    timer: AnyTimer,
+    timer: OwnedTimer,
     max_attempts: u32,
     backoff: BackoffBuilder,
     seed: Option<u64>,
@@ -269,7 +269,7 @@ impl fmt::Debug for RetryBuilder {
 }
 
 impl RetryBuilder {
-    fn new(timer: AnyTimer) -> RetryBuilder {
+    fn new(timer: OwnedTimer) -> RetryBuilder {
         RetryBuilder {
             timer,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -447,8 +447,8 @@ impl RetryBuilder {
         let backoff = self.backoff.build()?;
         let seed = self.seed.unwrap_or_else(|| backoff.seed());
         Ok(Retry {
-            timer: self.timer,
             config: Arc::new(Config {
+                timer: self.timer,
                 max_attempts: self.max_attempts,
                 backoff,
                 seed,

@@ -150,7 +150,7 @@ impl Retry {
             return Err(StopReason::NeverRetry);
         }
         match &config.budget {
-            Some(budget) if (budget.spent)(budget, &self.timer, start, delay) => {
+            Some(budget) if (budget.spent)(budget, &self.config.timer, start, delay) => {
                 Err(StopReason::Budget)
             }
             _ => Ok(delay),
@@ -217,7 +217,7 @@ where
         let mut this = self.project();
         let retry = *this.retry;
         let config = &*retry.config;
-        let timer = &retry.timer;
+        let timer = &retry.config.timer;
         loop {
             if *this.number == 0 {
                 // Finished: polled again, it starts nothing.
