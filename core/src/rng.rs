@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::nanos::saturating_nanos;
+use crate::nanos::{saturating_add, saturating_nanos, saturating_sub};
 
 /// SplitMix64 (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,8 @@ impl SplitMix64 {
     /// second is nothing at that scale.
     #[cold]
     fn between_wide(&mut self, low: Duration, high: Duration) -> Duration {
-        let secs = self.up_to(high.saturating_sub(low).as_secs());
-        low.saturating_add(Duration::from_secs(secs))
+        let secs = self.up_to(saturating_sub(high, low).as_secs());
+        saturating_add(low, Duration::from_secs(secs))
     }
 
     /// A uniformly spread number in `[0, max]`.
@@ -54,9 +54,23 @@ impl SplitMix64 {
             self.next_u64()
         } else {
             // Multiply-shift: maps a 64-bit draw onto [0, max] without division.
-            ((u128::from(self.next_u64()) * (u128::from(max) + 1)) >> 64) as u64
+            mul_high(self.next_u64(), max + 1)
         }
     }
+}
+
+/// The high 64 bits of the 128-bit product `a * b`, from four 32-bit
+/// products: the same number as `(u128::from(a) * u128::from(b)) >> 64`,
+/// without the 128-bit multiplication routine (`__multi3`) that the
+/// browser build would otherwise link for it.
+fn mul_high(a: u64, b: u64) -> u64 {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let (a_hi, a_lo) = (a >> 32, a & LOW);
+    let (b_hi, b_lo) = (b >> 32, b & LOW);
+    let hi_lo = a_hi * b_lo;
+    // At most (2^32 - 1)^2 + 2 (2^32 - 1) = 2^64 - 1: no overflow.
+    let middle = ((a_lo * b_lo) >> 32) + (hi_lo & LOW) + a_lo * b_hi;
+    a_hi * b_hi + (hi_lo >> 32) + (middle >> 32)
 }
 
 /// The SplitMix64 output function; also used to derive per-run seeds.
@@ -117,6 +131,30 @@ mod tests {
         assert_eq!(rng.between(lo, lo), lo);
         let huge = rng.between(Duration::ZERO, Duration::MAX);
         assert!(huge <= Duration::MAX);
+    }
+
+    #[test]
+    fn mul_high_is_the_high_half_of_the_128_bit_product() {
+        let edges = [
+            0,
+            1,
+            2,
+            u64::from(u32::MAX),
+            1 << 32,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let wide = |a: u64, b: u64| ((u128::from(a) * u128::from(b)) >> 64) as u64;
+        for a in edges {
+            for b in edges {
+                assert_eq!(mul_high(a, b), wide(a, b), "{a} * {b}");
+            }
+        }
+        let mut rng = SplitMix64::new(3);
+        for _ in 0..10_000 {
+            let (a, b) = (rng.next_u64(), rng.next_u64());
+            assert_eq!(mul_high(a, b), wide(a, b), "{a} * {b}");
+        }
     }
 
     #[test]

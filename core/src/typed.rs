@@ -48,4 +48,9 @@ impl<R: 'static> Typed<R> {
     pub(crate) fn apply<A: 'static>(&self, value: &A) -> Option<R> {
         (self.0)(value)
     }
+
+    /// [`apply`](Self::apply) to a value already behind `&dyn Any`.
+    pub(crate) fn apply_any(&self, value: &dyn Any) -> Option<R> {
+        (self.0)(value)
+    }
 }

@@ -1,6 +1,6 @@
 //! The `Web` runtime: timers and spawning through JavaScript globals.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -95,18 +95,15 @@ impl Default for Web {
     }
 }
 
-/// Milliseconds as a duration, to the nanosecond; zero for anything not
-/// finite or not positive. A float-to-integer `as` cast saturates, so this
-/// needs none of `Duration::try_from_secs_f64`'s exact conversion, which
-/// cost every browser build over half a kilobyte (a clock reads far below
-/// the 584 years a `u64` of nanoseconds holds).
+/// Milliseconds as a duration, to the nanosecond. A float-to-integer `as`
+/// cast saturates: NaN and anything not positive give zero, anything past
+/// the 584 years a `u64` of nanoseconds holds gives that much, so this needs
+/// no checks of its own, nor `Duration::try_from_secs_f64`'s exact
+/// conversion, which cost every browser build over half a kilobyte (a clock
+/// reads far below 584 years).
 fn millis_to_duration(ms: f64) -> Duration {
-    if ms.is_finite() && ms > 0.0 {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Duration::from_nanos((ms * 1_000_000.0) as u64)
-    } else {
-        Duration::ZERO
-    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Duration::from_nanos((ms * 1_000_000.0) as u64)
 }
 
 impl Timer for Web {
@@ -129,10 +126,13 @@ impl Timer for Web {
     }
 }
 
+/// Shared by a sleep and its timer's callback. A `Cell`, not a `RefCell`,
+/// holds the waker: it is only ever swapped whole, so there is no borrow to
+/// check and no borrow panic to link.
 #[derive(Default)]
 struct Fired {
     flag: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    waker: Cell<Option<Waker>>,
 }
 
 /// The sleep future of [`Web`]. Dropping it clears its `setTimeout`.
@@ -182,14 +182,14 @@ impl Future for WebSleep {
             self.disarm();
             return Poll::Ready(());
         }
-        *self.fired.waker.borrow_mut() = Some(cx.waker().clone());
+        self.fired.waker.set(Some(cx.waker().clone()));
         if self.armed.is_none() {
             // Long sleeps are chained in steps setTimeout accepts.
             let step = crate::step::next_timeout_ms(remaining);
             let fired = self.fired.clone();
             let closure = Closure::<dyn FnMut()>::new(move || {
                 fired.flag.set(true);
-                if let Some(w) = fired.waker.borrow_mut().take() {
+                if let Some(w) = fired.waker.take() {
                     w.wake();
                 }
             });

@@ -38,7 +38,9 @@
 //! ```
 
 mod backoff;
+mod budget;
 mod error;
+mod extras;
 mod notify;
 mod policy;
 mod run;

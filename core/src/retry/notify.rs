@@ -1,9 +1,11 @@
 //! The retry loop's events for observers.
 //!
-//! The loop does not build [`Event`]s itself: it calls a function that
+//! The loop does not build [`Event`]s itself, nor call the `on_retry` hook:
+//! it calls a function that
 //! [`RetryBuilder::observers`](super::RetryBuilder::observers) stores with
-//! the observers. A program that registers none never links the events'
-//! construction or their drop glue. The text of a failure is the
+//! the observers and [`RetryBuilder::on_retry`](super::RetryBuilder::on_retry)
+//! with the hook. A program that sets neither never links the events'
+//! construction, their drop glue or the hook's call. The text of a failure is the
 //! operation's own error in its `Debug` form (`Inner("503")`), or the name
 //! of staunch's kind (`Timeout`): formatting durations and cancel reasons
 //! would link that machinery into every program.
@@ -34,11 +36,29 @@ pub(crate) enum Note<'a> {
 /// Turns a [`Note`] into an [`Event`] for the config's observers.
 pub(crate) type Notify = fn(&Config, Note<'_>);
 
-/// The [`Notify`] stored with observers: the events retry has always sent,
-/// the error in its `Debug` form.
+/// The [`Notify`] stored with observers or an `on_retry` hook: the hook
+/// is called before each sleep, then the observers get the events retry has
+/// always sent, the error in its `Debug` form.
 pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
-    config.observers.emit(|| {
-        let name = config.name.clone();
+    // Only the methods that set a hook or observers store this function,
+    // and both make the extras.
+    let Some(extras) = config.extras() else {
+        return;
+    };
+    if let (
+        Some(hook),
+        Note::Scheduled {
+            attempt,
+            delay,
+            kind,
+            ..
+        },
+    ) = (&extras.on_retry, &note)
+    {
+        hook(*attempt, *kind, *delay);
+    }
+    extras.observers.emit(|| {
+        let name = extras.name.clone();
         match note {
             Note::Started { attempt } => Event::AttemptStarted { name, attempt },
             Note::Scheduled {
@@ -61,7 +81,9 @@ pub(crate) fn notify_observers(config: &Config, note: Note<'_>) {
 }
 
 impl Config {
-    /// Tells the observers, if any were registered.
+    /// Tells the observers, if any were registered. Out of line: one
+    /// check serves the loop's three notes.
+    #[inline(never)]
     pub(crate) fn note(&self, note: Note<'_>) {
         if let Some(notify) = self.notify {
             notify(self, note);

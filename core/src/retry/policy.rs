@@ -6,9 +6,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
+use super::budget::Budget;
+use super::extras::{self, Classify, Extras, Hooks};
 use super::notify::{Notify, notify_observers};
 use crate::observe::Observers;
-use crate::runtime::{AnyTimer, MaybeSend, MaybeSync, Timer};
+use crate::runtime::{MaybeSend, MaybeSync, OwnedTimer, Timer};
 use crate::typed::Typed;
 use crate::{ConfigError, Error, ErrorKind};
 
@@ -114,39 +116,33 @@ impl Attempt {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration) + Send + Sync;
-#[cfg(target_arch = "wasm32")]
-pub(crate) type OnRetry = dyn Fn(u32, ErrorKind, Duration);
-
-/// How failed attempts are classified; each custom form answers for one
-/// error type and leaves errors of other types to the default.
-pub(crate) enum Classifier {
-    Default,
-    /// Given for the operation's own error type `E`.
-    RetryIf(Typed<bool>),
-    /// Given for `Error<E>`.
-    Custom(Typed<Decision>),
-}
-
 pub(crate) struct Config {
+    pub(crate) timer: OwnedTimer,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) seed: u64,
-    pub(crate) budget: Option<Duration>,
+    pub(crate) budget: Option<Budget>,
     pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) classifier: Classifier,
     pub(crate) retry_circuit_open: bool,
-    pub(crate) on_retry: Option<Box<OnRetry>>,
     pub(crate) keep_all_errors: bool,
-    pub(crate) name: Arc<str>,
-    pub(crate) observers: Observers,
-    /// Builds the events for `observers`; set together with them (see
-    /// [`RetryBuilder::observers`] and `notify.rs`).
+    /// The classifier, hook, observers and name, if any was set.
+    pub(crate) extras: Option<Box<dyn Hooks>>,
+    /// Asks the classifier in the extras; set with it (see `extras.rs`).
+    pub(crate) classify: Option<Classify>,
+    /// How many calls this policy (and its clones) has run: each later
+    /// call derives its own seed from it.
+    pub(crate) runs: AtomicU64,
+    /// Calls `on_retry` and builds the events for `observers`; set together
+    /// with either (see [`RetryBuilder::observers`] and `notify.rs`).
     pub(crate) notify: Option<Notify>,
 }
 
 impl Config {
+    /// The optional settings, if any was set.
+    pub(crate) fn extras(&self) -> Option<&Extras> {
+        self.extras.as_deref().map(Hooks::get)
+    }
+
     /// The classifier's decision, with the hard rule on top: cancellation
     /// is never retried, whatever a custom classifier says.
     pub(crate) fn decide<E: 'static>(&self, error: &Error<E>) -> Decision {
@@ -155,14 +151,7 @@ impl Config {
         }
         // The classifier's answer if it has one, else the default: one
         // place decides by default, so it is compiled once per error type.
-        let answer = match &self.classifier {
-            Classifier::Default => None,
-            Classifier::RetryIf(retryable) => match error {
-                Error::Inner(e) if retryable.apply(e) == Some(false) => Some(Decision::Stop),
-                _ => None,
-            },
-            Classifier::Custom(classify) => classify.apply(error),
-        };
+        let answer = self.classify.and_then(|classify| classify(self, error));
         answer.unwrap_or_else(|| default_decision(error, self.retry_circuit_open))
     }
 }
@@ -183,30 +172,19 @@ impl Config {
 ///
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.
+#[derive(Clone)]
 pub struct Retry {
-    pub(crate) timer: AnyTimer,
     pub(crate) config: Arc<Config>,
-    pub(crate) runs: Arc<AtomicU64>,
-}
-
-impl Clone for Retry {
-    fn clone(&self) -> Self {
-        Retry {
-            timer: self.timer.clone(),
-            config: self.config.clone(),
-            runs: self.runs.clone(),
-        }
-    }
 }
 
 impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         f.debug_struct("Retry")
-            .field("name", &c.name)
+            .field("name", &c.extras().map_or("", |extras| &extras.name))
             .field("max_attempts", &c.max_attempts)
             .field("backoff", &c.backoff)
-            .field("budget", &c.budget)
+            .field("budget", &c.budget.as_ref().map(|b| b.total))
             .field("attempt_timeout", &c.attempt_timeout)
             .field("retry_circuit_open", &c.retry_circuit_open)
             .field("keep_all_errors", &c.keep_all_errors)
@@ -227,7 +205,7 @@ impl Retry {
     /// ```
     #[must_use]
     pub fn new<T: Timer + 'static>(timer: T) -> Retry {
-        RetryBuilder::new(AnyTimer::new(timer))
+        RetryBuilder::new(OwnedTimer::new(timer))
             .build()
             .expect("the default retry settings are valid")
     }
@@ -235,7 +213,7 @@ impl Retry {
     /// A builder sleeping on `timer`, starting from the defaults listed on
     /// [`Retry`].
     pub fn builder<T: Timer + 'static>(timer: T) -> RetryBuilder {
-        RetryBuilder::new(AnyTimer::new(timer))
+        RetryBuilder::new(OwnedTimer::new(timer))
     }
 
     /// The most attempts a call makes, the first one included.
@@ -266,18 +244,16 @@ impl Retry {
 /// ```
 #[must_use = "a RetryBuilder does nothing until `build()` is called"]
 pub struct RetryBuilder {
-    timer: AnyTimer,
+    timer: OwnedTimer,
     max_attempts: u32,
     backoff: BackoffBuilder,
     seed: Option<u64>,
-    budget: Option<Duration>,
+    budget: Option<Budget>,
     attempt_timeout: Option<Duration>,
-    classifier: Classifier,
     retry_circuit_open: bool,
-    on_retry: Option<Box<OnRetry>>,
     keep_all_errors: bool,
-    name: Arc<str>,
-    observers: Observers,
+    extras: Option<Box<dyn Hooks>>,
+    classify: Option<Classify>,
     notify: Option<Notify>,
 }
 
@@ -286,14 +262,14 @@ impl fmt::Debug for RetryBuilder {
         f.debug_struct("RetryBuilder")
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
-            .field("budget", &self.budget)
+            .field("budget", &self.budget.as_ref().map(|b| b.total))
             .field("attempt_timeout", &self.attempt_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl RetryBuilder {
-    fn new(timer: AnyTimer) -> RetryBuilder {
+    fn new(timer: OwnedTimer) -> RetryBuilder {
         RetryBuilder {
             timer,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -303,12 +279,10 @@ impl RetryBuilder {
             seed: None,
             budget: None,
             attempt_timeout: None,
-            classifier: Classifier::Default,
             retry_circuit_open: false,
-            on_retry: None,
             keep_all_errors: false,
-            name: Arc::from(""),
-            observers: Observers::new(),
+            extras: None,
+            classify: None,
             notify: None,
         }
     }
@@ -351,7 +325,7 @@ impl RetryBuilder {
     /// lead to a useful attempt, so the last error is a real failure, not a
     /// timeout of an attempt that never had a chance.
     pub fn budget(mut self, budget: Duration) -> Self {
-        self.budget = Some(budget);
+        self.budget = Some(Budget::new(budget));
         self
     }
 
@@ -374,7 +348,9 @@ impl RetryBuilder {
         mut self,
         classify: impl Fn(&Error<E>) -> Decision + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.classifier = Classifier::Custom(Typed::new(classify));
+        extras::make(&mut self.extras).classifier =
+            Some(Typed::new(move |error: &Error<E>| Some(classify(error))));
+        self.classify = Some(extras::classify);
         self
     }
 
@@ -387,7 +363,8 @@ impl RetryBuilder {
         mut self,
         retryable: impl Fn(&E) -> bool + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.classifier = Classifier::RetryIf(Typed::new(retryable));
+        extras::make(&mut self.extras).classifier = Some(extras::retry_if(retryable));
+        self.classify = Some(extras::classify);
         self
     }
 
@@ -409,7 +386,10 @@ impl RetryBuilder {
         mut self,
         hook: impl Fn(u32, ErrorKind, Duration) + MaybeSend + MaybeSync + 'static,
     ) -> Self {
-        self.on_retry = Some(Box::new(hook));
+        extras::make(&mut self.extras).on_retry = Some(Box::new(hook));
+        // The hook is called from the notes' function, so programs without
+        // a hook or observers do not link its call.
+        self.notify = Some(notify_observers);
         self
     }
 
@@ -422,13 +402,13 @@ impl RetryBuilder {
 
     /// The operation's name, carried by events (default: empty).
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
+        extras::make(&mut self.extras).name = name.into();
         self
     }
 
     /// Where attempt, retry and give-up events go (default: nowhere).
     pub fn observers(mut self, observers: Observers) -> Self {
-        self.observers = observers;
+        extras::make(&mut self.extras).observers = observers;
         // Events are only built for observers: taking the event builder
         // here, not in the retry loop, keeps that code out of programs that
         // never register one.
@@ -452,7 +432,7 @@ impl RetryBuilder {
                 "must be at least 1 (the first call counts); use 1 to disable retries",
             ));
         }
-        if self.budget.is_some_and(|b| b.is_zero()) {
+        if self.budget.as_ref().is_some_and(|b| b.total.is_zero()) {
             return Err(ConfigError::new(
                 "budget",
                 "must be above zero; use `max_attempts(1)` to disable retries",
@@ -467,22 +447,20 @@ impl RetryBuilder {
         let backoff = self.backoff.build()?;
         let seed = self.seed.unwrap_or_else(|| backoff.seed());
         Ok(Retry {
-            timer: self.timer,
             config: Arc::new(Config {
+                timer: self.timer,
                 max_attempts: self.max_attempts,
                 backoff,
                 seed,
                 budget: self.budget,
                 attempt_timeout: self.attempt_timeout,
-                classifier: self.classifier,
                 retry_circuit_open: self.retry_circuit_open,
-                on_retry: self.on_retry,
                 keep_all_errors: self.keep_all_errors,
-                name: self.name,
-                observers: self.observers,
+                extras: self.extras,
+                classify: self.classify,
+                runs: AtomicU64::new(0),
                 notify: self.notify,
             }),
-            runs: Arc::new(AtomicU64::new(0)),
         })
     }
 }

@@ -8,18 +8,21 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::{RetryError, StopReason};
 use super::notify::Note;
 use super::policy::{Attempt, Decision, Retry};
-use crate::Error;
+use crate::fallible::Lifted;
 use crate::rng::mix;
+use crate::runtime::BoxTask;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::Elapsed;
+use crate::{Error, ErrorKind};
 
 impl Retry {
     /// Runs `op` until it succeeds or the policy gives up, sleeping on the
@@ -85,80 +88,30 @@ impl Retry {
     /// assert!(err.is_circuit_open());
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub async fn run<G, F>(&self, mut op: F) -> Result<G::Ok, RetryError<G::Err>>
+    pub fn run<G, F>(&self, op: F) -> impl Future<Output = Result<G::Ok, RetryError<G::Err>>>
     where
         F: FnMut(Attempt) -> G,
         G: crate::Fallible,
         G::Err: fmt::Debug + 'static,
     {
-        let mut op = move |attempt| crate::fallible::lifted(op(attempt));
-        let config = &*self.config;
-        let timer = &self.timer;
-        // Read lazily (see `first_attempt`); set once the first attempt has
-        // either gone pending or failed.
-        let mut start: Option<Instant> = None;
-        let mut backoff: Option<Backoff> = None;
-        let mut earlier = Vec::new();
-        let mut previous = None;
-        let mut number = 1u32;
-        loop {
-            config.note(Note::Started { attempt: number });
-            // One clock read serves the attempt's context and its limit.
-            let elapsed = start.map_or(Duration::ZERO, |start| {
-                timer.now().saturating_duration_since(start)
-            });
-            let attempt = Attempt {
-                number,
-                elapsed,
-                previous,
-            };
-            let limit = self.attempt_limit(elapsed);
-            let outcome = run_attempt(timer, &mut start, limit, op(attempt)).await;
-            let error = match outcome {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let start = *start.get_or_insert_with(|| timer.now());
-            let backoff = backoff.get_or_insert_with(|| self.fresh_backoff());
-            let delay = match self.next_delay(timer, start, number, &error, backoff) {
-                Ok(delay) => delay,
-                Err(stop) => {
-                    config.note(Note::Exhausted { attempts: number });
-                    return Err(RetryError {
-                        attempts: number,
-                        stop,
-                        last: error,
-                        earlier,
-                    });
-                }
-            };
-            if let Some(hook) = &config.on_retry {
-                hook(number, error.kind(), delay);
-            }
-            // Only the operation's own error is formatted (with its own
-            // `Debug`); staunch's kinds go by name, so the formatting of
-            // durations and cancel reasons is not linked into every program.
-            config.note(Note::Scheduled {
-                attempt: number,
-                delay,
-                kind: error.kind(),
-                inner: error.inner().map(|e| e as &dyn fmt::Debug),
-            });
-            previous = Some(error.kind());
-            if config.keep_all_errors {
-                earlier.push(error);
-            } else {
-                drop(error);
-            }
-            timer.sleep(delay).await;
-            number += 1;
+        Run {
+            retry: self,
+            op,
+            start: None,
+            backoff: None,
+            earlier: Vec::new(),
+            previous: None,
+            number: 1,
+            limit: None,
+            attempt: None,
+            sleep: None,
         }
     }
 
     /// This run's backoff: the first run replays the seed, later runs
     /// derive their own so callers sharing the policy spread out.
     fn fresh_backoff(&self) -> Backoff {
-        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let run = self.config.runs.fetch_add(1, Ordering::Relaxed);
         let seed = if run == 0 {
             self.config.seed
         } else {
@@ -168,9 +121,8 @@ impl Retry {
     }
 
     /// The delay before the next attempt, or why there is none.
-    fn next_delay<T: Timer, E: 'static>(
+    fn next_delay<E: 'static>(
         &self,
-        timer: &T,
         start: Instant,
         number: u32,
         error: &Error<E>,
@@ -197,19 +149,11 @@ impl Retry {
             // the call for ever, so it ends the call instead.
             return Err(StopReason::NeverRetry);
         }
-        match config.budget {
-            None => Ok(delay),
-            Some(budget) => {
-                // The budget is a hard limit: the next attempt must start
-                // strictly before it ends, or there is no time left for it
-                // to succeed in.
-                let elapsed = timer.now().saturating_duration_since(start);
-                if elapsed.saturating_add(delay) >= budget {
-                    Err(StopReason::Budget)
-                } else {
-                    Ok(delay)
-                }
+        match &config.budget {
+            Some(budget) if (budget.spent)(budget, &self.config.timer, start, delay) => {
+                Err(StopReason::Budget)
             }
+            _ => Ok(delay),
         }
     }
 
@@ -218,54 +162,200 @@ impl Retry {
     fn attempt_limit(&self, elapsed: Duration) -> Option<Duration> {
         let config = &*self.config;
         let limit = config.attempt_timeout?;
-        let Some(budget) = config.budget else {
-            return Some(limit);
-        };
-        Some(limit.min(budget.saturating_sub(elapsed)))
+        Some(match &config.budget {
+            Some(budget) => (budget.clip)(budget, elapsed, limit),
+            None => limit,
+        })
     }
 }
 
-/// Awaits `attempt` for at most `limit` (when set), and the first time it
-/// goes pending records the start of the call if none is recorded yet.
-///
-/// A call that succeeds on the first poll of its first attempt (the common
-/// case) never reads the clock. An attempt that goes pending is timed from
-/// the end of its first poll, which on a virtual clock is exact and on a real
-/// clock misses only that poll's own synchronous work.
-///
-/// The limit is enforced here, as [`timeout`](crate::timeout::timeout)
-/// would (the attempt is polled first, the timer armed only once it is
-/// pending, the attempt dropped as soon as the time is up), so that an
-/// attempt's future is compiled into one poll site whether or not a limit
-/// is set.
-async fn run_attempt<T: Timer, F, V, E>(
-    timer: &T,
-    start: &mut Option<Instant>,
-    limit: Option<Duration>,
-    attempt: F,
-) -> Result<V, Error<E>>
+pin_project_lite::pin_project! {
+    /// The future of [`Retry::run`], written by hand rather than as an
+    /// `async fn`: the loop's state is these fields, so it is built in place
+    /// (an `async fn` copies its arguments once more on the first poll), and
+    /// there is no "resumed after completion" panic.
+    ///
+    /// Phases: `attempt` set is an attempt running, with `sleep` its time
+    /// limit once armed; `attempt` unset and `sleep` set is the backoff
+    /// between attempts; both unset is the next attempt to start. `number`
+    /// zero marks a finished call.
+    struct Run<'a, F, G>
+    where
+        G: crate::Fallible,
+    {
+        retry: &'a Retry,
+        op: F,
+        // Read lazily: set once the first attempt has either gone pending
+        // or failed, so a call that succeeds on the first poll of its first
+        // attempt (the common case) never reads the clock. An attempt that
+        // goes pending is timed from the end of its first poll, which on a
+        // virtual clock is exact and on a real clock misses only that
+        // poll's own synchronous work.
+        start: Option<Instant>,
+        // Started (and a run seed drawn) on the first failure.
+        backoff: Option<Backoff>,
+        earlier: Vec<Error<G::Err>>,
+        previous: Option<ErrorKind>,
+        number: u32,
+        // The running attempt's limit.
+        limit: Option<Duration>,
+        #[pin]
+        attempt: Option<Lifted<G>>,
+        sleep: Option<BoxTask>,
+    }
+}
+
+impl<F, G> Future for Run<'_, F, G>
 where
-    F: Future<Output = Result<V, Error<E>>>,
+    F: FnMut(Attempt) -> G,
+    G: crate::Fallible,
+    G::Err: fmt::Debug + 'static,
 {
-    let mut attempt = std::pin::pin!(attempt);
-    let mut sleep = std::pin::pin!(None::<T::Sleep>);
-    futures::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = attempt.as_mut().poll(cx) {
-            return Poll::Ready(out);
+    type Output = Result<G::Ok, RetryError<G::Err>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let retry = *this.retry;
+        let config = &*retry.config;
+        let timer = &retry.config.timer;
+        loop {
+            if *this.number == 0 {
+                // Finished: polled again, it starts nothing.
+                return Poll::Pending;
+            }
+            let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                if let Some(sleep) = this.sleep {
+                    // The backoff between attempts.
+                    ready!(sleep.as_mut().poll(cx));
+                    *this.sleep = None;
+                    *this.number += 1;
+                }
+                config.note(Note::Started {
+                    attempt: *this.number,
+                });
+                // One clock read serves the attempt's context and its limit.
+                let elapsed = this.start.map_or(Duration::ZERO, |start| {
+                    timer.now().saturating_duration_since(start)
+                });
+                *this.limit = retry.attempt_limit(elapsed);
+                let attempt = (this.op)(Attempt {
+                    number: *this.number,
+                    elapsed,
+                    previous: *this.previous,
+                });
+                this.attempt.set(Some(crate::fallible::lifted(attempt)));
+                continue;
+            };
+            // The attempt is polled first, its timer armed only once it is
+            // pending, and the attempt dropped as soon as the time is up, as
+            // `timeout` would.
+            let outcome = match attempt.poll(cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => {
+                    if this.start.is_none() {
+                        *this.start = Some(timer.now());
+                    }
+                    let Some(limit) = *this.limit else {
+                        return Poll::Pending;
+                    };
+                    let sleep = this.sleep.get_or_insert_with(|| timer.sleep(limit));
+                    ready!(sleep.as_mut().poll(cx));
+                    Err(Error::Timeout(Elapsed { after: limit }))
+                }
+            };
+            this.attempt.set(None);
+            *this.sleep = None;
+            let error = match outcome {
+                Ok(value) => {
+                    *this.number = 0;
+                    return Poll::Ready(Ok(value));
+                }
+                Err(error) => error,
+            };
+            let number = *this.number;
+            let start = *this.start.get_or_insert_with(|| timer.now());
+            let backoff = this.backoff.get_or_insert_with(|| retry.fresh_backoff());
+            let delay = match retry.next_delay(start, number, &error, backoff) {
+                Ok(delay) => delay,
+                Err(stop) => {
+                    config.note(Note::Exhausted { attempts: number });
+                    *this.number = 0;
+                    return Poll::Ready(Err(RetryError {
+                        attempts: number,
+                        stop,
+                        last: error,
+                        earlier: std::mem::take(this.earlier),
+                    }));
+                }
+            };
+            // The `on_retry` hook, if any, is called from here too.
+            // Only the operation's own error is formatted (with its own
+            // `Debug`); staunch's kinds go by name, so the formatting of
+            // durations and cancel reasons is not linked into every program.
+            config.note(Note::Scheduled {
+                attempt: number,
+                delay,
+                kind: error.kind(),
+                inner: error.inner().map(|e| e as &dyn fmt::Debug),
+            });
+            *this.previous = Some(error.kind());
+            if config.keep_all_errors {
+                keep(this.earlier, error);
+            } else {
+                drop(error);
+            }
+            *this.sleep = Some(timer.sleep(delay));
         }
-        if start.is_none() {
-            *start = Some(timer.now());
+    }
+}
+
+/// `kept.push(item)`, growing by hand: a full vector is moved into a new one
+/// twice as large, made with `Vec::with_capacity`. The push then never grows,
+/// so `Vec`'s own growth (`grow_amortized`, and `realloc` with this type's
+/// alignment, which keeps the allocator's aligned path linked in the browser
+/// build) is not linked for the errors of programs that never keep them,
+/// about 0.5 KB; growth is still amortised constant time.
+fn keep<T>(kept: &mut Vec<T>, item: T) {
+    if kept.len() == kept.capacity() {
+        let full = std::mem::take(kept);
+        let mut bigger = Vec::with_capacity(2 * full.len() + 2);
+        bigger.extend(full);
+        *kept = bigger;
+    }
+    kept.push(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep;
+    use crate::retry::Retry;
+    use crate::testing::VirtualRuntime;
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    #[test]
+    fn a_finished_call_polled_again_starts_nothing() {
+        let retry = Retry::new(VirtualRuntime::new());
+        let calls = Cell::new(0);
+        let run = retry.run(|_| {
+            calls.set(calls.get() + 1);
+            async { Ok::<_, ()>(7) }
+        });
+        let mut run = std::pin::pin!(run);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(run.as_mut().poll(&mut cx), Poll::Ready(Ok(7))));
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn kept_items_stay_in_order_as_the_vector_grows() {
+        let mut kept = Vec::new();
+        for i in 0..100 {
+            keep(&mut kept, i);
+            assert!(kept.capacity() <= 2 * kept.len() + 2);
         }
-        let Some(limit) = limit else {
-            return Poll::Pending;
-        };
-        if sleep.is_none() {
-            sleep.set(Some(timer.sleep(limit)));
-        }
-        match sleep.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(Error::Timeout(Elapsed { after: limit }))),
-            _ => Poll::Pending,
-        }
-    })
-    .await
+        assert_eq!(kept, (0..100).collect::<Vec<_>>());
+    }
 }

@@ -606,6 +606,33 @@ fn attempts_see_their_number_elapsed_time_and_previous_error_kind() {
 }
 
 #[test]
+fn the_hook_alone_is_called_before_each_sleep() {
+    // No observers: the hook is reached through the notes' function that
+    // `on_retry` stores by itself.
+    let hooked = Arc::new(Mutex::new(Vec::new()));
+    let retry = Retry::builder(test_rt())
+        .max_attempts(3)
+        .backoff(Backoff::constant(ms(10)))
+        .on_retry({
+            let hooked = hooked.clone();
+            move |n, kind, d| hooked.lock().unwrap().push((n, kind, d))
+        })
+        .build()
+        .unwrap();
+    assert!(retry.config.notify.is_some());
+    let (_, err) = starts(&retry);
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(
+        *hooked.lock().unwrap(),
+        [
+            (1, crate::ErrorKind::Inner, ms(10)),
+            (2, crate::ErrorKind::Inner, ms(10))
+        ]
+    );
+    assert!(Retry::new(test_rt()).config.notify.is_none());
+}
+
+#[test]
 fn the_hook_and_the_observers_see_every_decision() {
     let hooked = Arc::new(Mutex::new(Vec::new()));
     let events = Arc::new(Mutex::new(Vec::new()));

@@ -4,6 +4,8 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
 
+use crate::nanos;
+
 /// A point in time on a [`Timer`](super::Timer)'s monotonic clock, measured as
 /// the time elapsed since that timer's origin.
 ///
@@ -59,19 +61,19 @@ impl Instant {
     /// `self + duration`, or [`Instant::NEVER`] if that would overflow.
     #[must_use]
     pub fn saturating_add(self, duration: Duration) -> Instant {
-        Instant(self.0.saturating_add(duration))
+        Instant(nanos::saturating_add(self.0, duration))
     }
 
     /// `self - duration`, or [`Instant::ORIGIN`] if that would go before it.
     #[must_use]
     pub fn saturating_sub(self, duration: Duration) -> Instant {
-        Instant(self.0.saturating_sub(duration))
+        Instant(nanos::saturating_sub(self.0, duration))
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
     #[must_use]
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        self.0.saturating_sub(earlier.0)
+        nanos::saturating_sub(self.0, earlier.0)
     }
 
     /// `self + duration`, or `None` if that would overflow.

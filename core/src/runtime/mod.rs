@@ -55,7 +55,7 @@ mod spawn;
 mod timer;
 mod yield_now;
 
-pub(crate) use any_timer::{AnyTimer, BoxTimer};
+pub(crate) use any_timer::{AnyTimer, BoxTimer, OwnedTimer};
 pub use ext::{LocalSpawnExt, SpawnBlockingExt, SpawnExt};
 #[cfg(feature = "futures-timer")]
 pub use futures_timer::{FuturesTimer, FuturesTimerSleep};

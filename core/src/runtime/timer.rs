@@ -68,10 +68,7 @@ pub trait Timer: MaybeSend + MaybeSync {
     /// assert_eq!(rt.now().since_origin(), Duration::from_nanos(rt.now_nanos()));
     /// ```
     fn now_nanos(&self) -> u64 {
-        let d = self.now().since_origin();
-        d.as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()))
+        crate::nanos::saturating_nanos(self.now().since_origin())
     }
 
     /// A future that completes once `duration` has passed.
