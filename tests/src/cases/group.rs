@@ -650,10 +650,12 @@ pub async fn a_child_aborted_before_it_started_never_runs<R: TestRuntime>(rt: R)
         .limit(1)
         .build::<u32, String>()
         .expect("valid");
-    let sleeper = rt.clone();
+    // The first holds the group's one place until the test lets it go, so
+    // however slow the machine, the second is still waiting when aborted.
+    let (release, released) = futures::channel::oneshot::channel::<()>();
     let first = group
         .spawn(async move {
-            sleeper.sleep(ms(10)).await;
+            released.await.map_err(|_| "released".to_string())?;
             Ok(1)
         })
         .expect("spawn");
@@ -689,6 +691,7 @@ pub async fn a_child_aborted_before_it_started_never_runs<R: TestRuntime>(rt: R)
     };
     fresh.abort();
     assert_eq!(fresh.await, ChildEnd::Cancelled(CancelReason::Aborted));
+    release.send(()).expect("the first still waits");
     assert_eq!(first.await, ChildEnd::Finished);
     assert!(
         !ran_waiting.load(SeqCst) && !ran_fresh.load(SeqCst),
