@@ -30,7 +30,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -389,27 +389,36 @@ impl<T> Sender<T> {
     ) -> Result<Permit<'_, T>, SendError<()>> {
         let mut stop = pin!(stop);
         let mut listener: Option<SignalListener<'_>> = None;
-        poll_fn(|cx| {
-            loop {
-                match self.try_reserve() {
-                    Ok(permit) => return Poll::Ready(Ok(permit)),
-                    Err(TrySendError::Closed(())) => {
-                        return Poll::Ready(Err(SendError::Closed(())));
-                    }
-                    Err(TrySendError::Full(())) => {}
-                }
-                match listener.as_mut() {
-                    // Listen, then look again: a slot freed in between is not missed.
-                    None => listener = Some(self.slots.space.listen()),
-                    Some(l) => match Pin::new(l).poll(cx) {
-                        Poll::Ready(()) => listener = None,
-                        Poll::Pending => break,
-                    },
-                }
-            }
-            stop.as_mut().poll(cx).map(|why| Err(stopped((), why)))
+        poll_fn(|cx| match self.poll_reserve(&mut listener, cx) {
+            Poll::Ready(reserved) => Poll::Ready(reserved),
+            Poll::Pending => stop.as_mut().poll(cx).map(|why| Err(stopped((), why))),
         })
         .await
+    }
+
+    /// Takes a slot, or registers `cx` to be woken when one may be free.
+    /// `listener` is the caller's listening state, kept across polls (the
+    /// pool's submit future keeps it in its own fields).
+    pub(super) fn poll_reserve<'a>(
+        &'a self,
+        listener: &mut Option<SignalListener<'a>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Permit<'a, T>, SendError<()>>> {
+        loop {
+            match self.try_reserve() {
+                Ok(permit) => return Poll::Ready(Ok(permit)),
+                Err(TrySendError::Closed(())) => return Poll::Ready(Err(SendError::Closed(()))),
+                Err(TrySendError::Full(())) => {}
+            }
+            match listener.as_mut() {
+                // Listen, then look again: a slot freed in between is not missed.
+                None => *listener = Some(self.slots.space.listen()),
+                Some(l) => match Pin::new(l).poll(cx) {
+                    Poll::Ready(()) => *listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        }
     }
 
     /// Closes the queue: sends fail from now on; receivers still get what is

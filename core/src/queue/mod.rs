@@ -127,7 +127,7 @@ mod wake_tests;
 
 pub use channel::{Permit, Receiver, Sender};
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
-pub use pool::{Completions, PoolBuildError, Submitter, WorkerPool, WorkerPoolBuilder};
+pub use pool::{Completions, PoolBuildError, Submit, Submitter, WorkerPool, WorkerPoolBuilder};
 pub use report::{Completion, DeadLetter, PoolStats, Returned, ShutdownReport, Unprocessed};
 
 use crate::ConfigError;

@@ -16,6 +16,7 @@ use event_listener::EventListener;
 use super::counts::Counts;
 use super::lane::{Lane, LaneSender};
 use super::report::{Completion, Done, Extra, PoolStats, ShutdownReport, Unprocessed};
+use super::signal::SignalListener;
 use super::worker::{Direct, Envelope, PoolClock, Process, Shared, WithPolicy, Worker};
 use super::{Permit, Receiver, SendError, Sender, TrySendError, bounded};
 use crate::ConfigError;
@@ -415,8 +416,8 @@ impl<I> Submitter<I> {
     ///
     /// A dropped submit submitted nothing; the item is dropped with it. Use
     /// [`submit_timeout`](Self::submit_timeout) to get the item back instead.
-    pub async fn submit(&self, item: I) -> Result<u64, SendError<I>> {
-        self.submit_keyed_inner(None, item).await
+    pub fn submit(&self, item: I) -> Submit<'_, I> {
+        Submit::new(self, None, item)
     }
 
     /// Submits `item` under `key` (see
@@ -429,29 +430,8 @@ impl<I> Submitter<I> {
     /// # Cancel safety
     ///
     /// As for [`submit`](Self::submit).
-    pub async fn submit_keyed(
-        &self,
-        key: impl Into<Arc<str>>,
-        item: I,
-    ) -> Result<u64, SendError<I>> {
-        self.submit_keyed_inner(Some(key.into()), item).await
-    }
-
-    async fn submit_keyed_inner(
-        &self,
-        key: Option<Arc<str>>,
-        item: I,
-    ) -> Result<u64, SendError<I>> {
-        // Room there now is taken without building the waiting future.
-        let permit = match self.tx.try_reserve() {
-            Ok(permit) => permit,
-            Err(TrySendError::Closed(())) => return Err(SendError::Closed(item)),
-            Err(TrySendError::Full(())) => match self.tx.reserve().await {
-                Ok(permit) => permit,
-                Err(closed) => return Err(closed.map_item(|()| item)),
-            },
-        };
-        self.put(permit, key, item).map_err(SendError::Closed)
+    pub fn submit_keyed(&self, key: impl Into<Arc<str>>, item: I) -> Submit<'_, I> {
+        Submit::new(self, Some(key.into()), item)
     }
 
     /// Submits `item` if the queue has room right now.
@@ -487,6 +467,79 @@ impl<I> Submitter<I> {
             Err(stopped) => return Err(stopped.map_item(|()| item)),
         };
         self.put(permit, None, item).map_err(SendError::Closed)
+    }
+}
+
+/// The future of a submit ([`Submitter::submit`], [`WorkerPool::submit`]
+/// and their keyed forms): it takes room in the queue, waiting while the
+/// queue is full, then enqueues the item and gives its submission index.
+///
+/// Written out rather than as an `async fn`, so that a submit that finds
+/// room at once (the common case) is one poll of a small value: no state
+/// machine wrapping a second one, no drop glue for a waiting future it
+/// never built.
+///
+/// # Cancel safety
+///
+/// Dropped before it completes, it submitted nothing and holds no room; the
+/// item is dropped with it.
+#[must_use = "a submit does nothing unless it is awaited"]
+pub struct Submit<'a, I> {
+    submitter: &'a Submitter<I>,
+    key: Option<Arc<str>>,
+    /// `None` once the submit has completed.
+    item: Option<I>,
+    /// Set while waiting for room.
+    listener: Option<SignalListener<'a>>,
+}
+
+impl<'a, I> Submit<'a, I> {
+    fn new(submitter: &'a Submitter<I>, key: Option<Arc<str>>, item: I) -> Submit<'a, I> {
+        Submit {
+            submitter,
+            key,
+            item: Some(item),
+            listener: None,
+        }
+    }
+}
+
+// No field is pinned: the item is only ever moved out whole.
+impl<I> Unpin for Submit<'_, I> {}
+
+impl<I> Future for Submit<'_, I> {
+    type Output = Result<u64, SendError<I>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.item.is_none() {
+            // Completed already: there is nothing left to submit.
+            return Poll::Pending;
+        }
+        let submitter = this.submitter;
+        let reserved = match submitter.tx.poll_reserve(&mut this.listener, cx) {
+            Poll::Ready(reserved) => reserved,
+            Poll::Pending => return Poll::Pending,
+        };
+        let Some(item) = this.item.take() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match reserved {
+            Ok(permit) => submitter
+                .put(permit, this.key.take(), item)
+                .map_err(SendError::Closed),
+            Err(closed) => Err(closed.map_item(|()| item)),
+        })
+    }
+}
+
+impl<I> fmt::Debug for Submit<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submit")
+            .field("key", &self.key)
+            .field("done", &self.item.is_none())
+            .finish_non_exhaustive()
     }
 }
 
@@ -528,9 +581,8 @@ impl<I> WorkerPool<I> {
     /// # Cancel safety
     ///
     /// See [`Submitter::submit`].
-    pub async fn submit(&self, item: I) -> Result<u64, SendError<I>> {
-        // Straight to the shared path: one async layer fewer per item.
-        self.submitter.submit_keyed_inner(None, item).await
+    pub fn submit(&self, item: I) -> Submit<'_, I> {
+        self.submitter.submit(item)
     }
 
     /// See [`Submitter::submit_keyed`].
@@ -542,12 +594,8 @@ impl<I> WorkerPool<I> {
     /// # Cancel safety
     ///
     /// See [`Submitter::submit`].
-    pub async fn submit_keyed(
-        &self,
-        key: impl Into<Arc<str>>,
-        item: I,
-    ) -> Result<u64, SendError<I>> {
-        self.submitter.submit_keyed(key, item).await
+    pub fn submit_keyed(&self, key: impl Into<Arc<str>>, item: I) -> Submit<'_, I> {
+        self.submitter.submit_keyed(key, item)
     }
 
     /// See [`Submitter::try_submit`].

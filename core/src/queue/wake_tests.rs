@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::{WorkerPool, bounded};
+use crate::runtime::Timer;
 use crate::testing::VirtualRuntime;
 
 /// A waker that remembers whether it was woken.
@@ -146,4 +147,47 @@ fn dropped_completions_send_a_later_failure_to_the_error_sink() {
     let reports = reports.lock().expect("not poisoned");
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(format!("{:?}", reports[0]).contains("nobody reads the pool's completions"));
+}
+
+#[test]
+fn a_submit_waiting_for_room_is_woken_by_the_worker_that_frees_it_and_completes_once() {
+    let rt = VirtualRuntime::new();
+    rt.block_on({
+        let rt = rt.clone();
+        async move {
+            let (pool, _completions) = WorkerPool::builder(rt.clone())
+                .workers(1)
+                .capacity(1)
+                .build({
+                    let rt = rt.clone();
+                    move |i: u64| {
+                        let sleep = rt.sleep(std::time::Duration::from_millis(10));
+                        async move {
+                            sleep.await;
+                            Ok::<_, ()>(i)
+                        }
+                    }
+                })
+                .expect("valid");
+            assert_eq!(pool.submit(0).await.ok(), Some(0));
+            rt.sleep(std::time::Duration::from_millis(1)).await; // the worker takes item 0
+            assert_eq!(pool.submit(1).await.ok(), Some(1)); // the queue is full now
+            let (woke, waker) = flag();
+            let mut waiting = pool.submit(2);
+            assert!(poll(Pin::new(&mut waiting), &waker).is_pending());
+            // At 10 ms the worker finishes item 0 and takes item 1: room.
+            rt.sleep(std::time::Duration::from_millis(10)).await;
+            assert!(woken(&woke));
+            assert!(matches!(
+                poll(Pin::new(&mut waiting), &waker),
+                Poll::Ready(Ok(2))
+            ));
+            // Polled again after it completed, it submits nothing more.
+            assert!(poll(Pin::new(&mut waiting), &waker).is_pending());
+            pool.close();
+            pool.join().await;
+            assert_eq!(pool.stats().submitted, 3);
+        }
+    })
+    .expect("no deadlock");
 }
