@@ -479,6 +479,30 @@ impl<I> Submitter<I> {
 /// machine wrapping a second one, no drop glue for a waiting future it
 /// never built.
 ///
+/// ```
+/// use futures::StreamExt;
+/// use staunch::queue::{SendError, WorkerPool};
+/// use staunch::testing::VirtualRuntime;
+///
+/// let rt = VirtualRuntime::new();
+/// let (pool, completions) = WorkerPool::builder(rt.clone())
+///     .build(|n: u32| async move { Ok::<_, ()>(n * 2) })?;
+/// let done = rt.block_on(async {
+///     let index = pool.submit(21).await.unwrap(); // the item's index
+///     assert_eq!(index, 0);
+///     pool.close();
+///     // A closed pool hands the item back inside the error.
+///     assert!(matches!(pool.submit(7).await, Err(SendError::Closed(7))));
+///     completions.map(|c| c.result.ok()).collect::<Vec<_>>().await
+/// }).unwrap();
+/// assert_eq!(done, [Some(42)]);
+/// # Ok::<(), staunch::queue::PoolBuildError>(())
+/// ```
+///
+/// # Errors
+///
+/// Its output is [`SendError::Closed`] with the item once the pool is closed.
+///
 /// # Cancel safety
 ///
 /// Dropped before it completes, it submitted nothing and holds no room; the
