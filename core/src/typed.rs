@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::runtime::{MaybeSend, MaybeSync};
@@ -34,12 +35,19 @@ impl<R> fmt::Debug for Typed<R> {
 }
 
 impl<R: 'static> Typed<R> {
-    /// Wraps `f`, which answers for values of type `A`.
+    /// Wraps `f`, which answers for values of type `A`, seen as themselves
+    /// or as a `ManuallyDrop<A>` (as a retry shows its errors: the vtable
+    /// of a `&dyn Any` of `A` itself would link `A`'s drop).
     // On wasm32 the closure need not be `Send`; there is one thread there.
     #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub(crate) fn new<A: 'static>(f: impl Fn(&A) -> R + MaybeSend + MaybeSync + 'static) -> Self {
         Typed(Arc::new(move |value: &dyn Any| {
-            value.downcast_ref::<A>().map(&f)
+            let value = value.downcast_ref::<A>().or_else(|| {
+                value
+                    .downcast_ref::<ManuallyDrop<A>>()
+                    .map(|value| &**value)
+            });
+            value.map(&f)
         }))
     }
 

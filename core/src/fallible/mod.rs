@@ -73,6 +73,31 @@ pub trait Fallible {
     /// How the output failed, read in place: `None` for a success. Lets a
     /// guard judge an outcome before (and without) reshaping it.
     fn failure(out: &<Self::Future as Future>::Output) -> Option<Failure<'_, Self::Err>>;
+
+    /// Whether [`lift`](Fallible::lift) fails only with [`Error::Inner`]:
+    /// true for a plain future of `Result<T, E>`. A guard then knows that
+    /// the errors it holds are the operation's own or ones it made itself,
+    /// and drops them without linking the drop of staunch's other kinds
+    /// (see [`drop_error`]).
+    #[doc(hidden)]
+    const ONLY_INNER: bool = false;
+}
+
+/// Drops an error that a guard around `G` holds: the operation's own error
+/// or a timeout the guard made. For a plain future nothing else can occur,
+/// so only `E` is dropped and the drop of staunch's other kinds (cancel
+/// reasons and their shared strings, panic messages: about half a kilobyte
+/// of wasm) is not linked into programs that never make one.
+pub(crate) fn drop_error<G: Fallible>(error: Error<G::Err>) {
+    if G::ONLY_INNER {
+        match error {
+            Error::Inner(error) => drop(error),
+            // A timeout owns nothing; no other kind reaches here.
+            other => std::mem::forget(other),
+        }
+    } else {
+        drop(error);
+    }
 }
 
 /// How an operation failed, as [`Fallible::failure`] reads it.
@@ -105,6 +130,8 @@ where
     type Ok = T;
     type Err = E;
     type Future = F;
+
+    const ONLY_INNER: bool = true;
 
     #[inline(always)]
     fn into_fallible(self) -> F {

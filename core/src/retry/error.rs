@@ -1,8 +1,11 @@
 //! What a retried call returns when it gives up.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::time::Duration;
 
 use crate::Error;
+use crate::timeout::Elapsed;
 
 /// Why a retried call stopped trying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,12 +67,96 @@ impl fmt::Display for StopReason {
 /// assert_eq!(err.into_inner(), Some("down"));
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
-#[derive(Debug)]
 pub struct RetryError<E> {
     pub(crate) attempts: u32,
     pub(crate) stop: StopReason,
-    pub(crate) last: Error<E>,
-    pub(crate) earlier: Vec<Error<E>>,
+    pub(crate) last: ManuallyDrop<Error<E>>,
+    pub(crate) earlier: Errors<E>,
+}
+
+/// Errors a retried call made, dropped through a function the call chose.
+///
+/// For an operation that is a plain future of `Result<T, E>`, the only
+/// errors a retry makes are the operation's own and timeouts, so it drops
+/// them with a function that drops `E` alone. Dropping them as any
+/// `staunch::Error` would link the drop of every other kind (cancel reasons
+/// and their shared strings, panic messages) into programs that never make
+/// one: about half a kilobyte of wasm.
+pub(crate) struct Errors<E> {
+    list: ManuallyDrop<Vec<Error<E>>>,
+    dispose: fn(Error<E>),
+}
+
+impl<E> Errors<E> {
+    /// No errors yet; those added later are dropped with `dispose`.
+    pub(crate) fn new(dispose: fn(Error<E>)) -> Errors<E> {
+        Errors {
+            list: ManuallyDrop::new(Vec::new()),
+            dispose,
+        }
+    }
+
+    /// Drops `error` as this list drops its own.
+    pub(crate) fn dispose(&self, error: Error<E>) {
+        (self.dispose)(error);
+    }
+
+    /// The list; what is pushed onto it is dropped with `dispose` too.
+    pub(crate) fn list_mut(&mut self) -> &mut Vec<Error<E>> {
+        &mut self.list
+    }
+
+    /// The errors, moved out, leaving this list empty.
+    pub(crate) fn take(&mut self) -> Errors<E> {
+        Errors {
+            list: ManuallyDrop::new(std::mem::take(&mut *self.list)),
+            dispose: self.dispose,
+        }
+    }
+}
+
+impl<E> Drop for Errors<E> {
+    fn drop(&mut self) {
+        let mut list = std::mem::take(&mut *self.list);
+        // Newest first. Looping on the length, not on `pop` giving `None`
+        // (which the compiler cannot tell from an item of the list), shows
+        // it that the list is empty when dropped, so no item is dropped
+        // with `Error`'s own drop.
+        while !list.is_empty() {
+            if let Some(error) = list.pop() {
+                (self.dispose)(error);
+            }
+        }
+        drop(list);
+    }
+}
+
+/// What a [`RetryError`] holds in place of an error moved out of it: a
+/// timeout owns nothing, so leaving it undropped loses nothing.
+fn moved<E>() -> Error<E> {
+    Error::Timeout(Elapsed {
+        after: Duration::ZERO,
+    })
+}
+
+/// The last error is dropped as the earlier ones are (see [`Errors`]).
+impl<E> Drop for RetryError<E> {
+    fn drop(&mut self) {
+        self.earlier
+            .dispose(std::mem::replace(&mut *self.last, moved()));
+    }
+}
+
+// As `#[derive(Debug)]` printed it before the errors' drop was chosen per call.
+impl<E: fmt::Debug> fmt::Debug for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryError")
+            .field("attempts", &self.attempts)
+            .field("stop", &self.stop)
+            .field("last", &*self.last)
+            .field("earlier", &*self.earlier.list)
+            .finish()
+    }
 }
 
 impl<E> RetryError<E> {
@@ -90,19 +177,25 @@ impl<E> RetryError<E> {
     }
     /// The last attempt's error, by value.
     #[must_use]
-    pub fn into_last(self) -> Error<E> {
-        self.last
+    pub fn into_last(mut self) -> Error<E> {
+        std::mem::replace(&mut *self.last, moved())
     }
     /// The errors of the attempts before the last, oldest first; empty
     /// unless the policy keeps all errors.
     #[must_use]
     pub fn earlier_errors(&self) -> &[Error<E>] {
-        &self.earlier
+        &self.earlier.list
     }
     /// The operation's own error from the last attempt, if that is what it was.
     #[must_use]
-    pub fn into_inner(self) -> Option<E> {
-        self.last.into_inner()
+    pub fn into_inner(mut self) -> Option<E> {
+        match std::mem::replace(&mut *self.last, moved()) {
+            Error::Inner(e) => Some(e),
+            other => {
+                self.earlier.dispose(other);
+                None
+            }
+        }
     }
     /// Whether the last attempt was cancelled.
     #[must_use]
@@ -149,7 +242,7 @@ impl<E> fmt::Display for RetryError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         // `Error` is transparent, so the last error's own text is the next link.
-        match &self.last {
+        match &*self.last {
             Error::Inner(e) => Some(e),
             Error::Timeout(e) => Some(e),
             Error::Cancelled(e) => Some(e),
@@ -164,6 +257,6 @@ impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
 impl<E> From<RetryError<E>> for Error<E> {
     /// Keeps the last error, for pipelines that speak [`Error`].
     fn from(e: RetryError<E>) -> Error<E> {
-        e.last
+        e.into_last()
     }
 }

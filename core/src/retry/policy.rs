@@ -1,6 +1,7 @@
 //! The `Retry` policy value and its builder.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -145,7 +146,7 @@ impl Config {
 
     /// The classifier's decision, with the hard rule on top: cancellation
     /// is never retried, whatever a custom classifier says.
-    pub(crate) fn decide<E: 'static>(&self, error: &Error<E>) -> Decision {
+    pub(crate) fn decide<E: 'static>(&self, error: &ManuallyDrop<Error<E>>) -> Decision {
         if error.is_cancelled() {
             return Decision::Stop;
         }

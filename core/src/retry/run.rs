@@ -8,13 +8,14 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use super::backoff::Backoff;
-use super::error::{RetryError, StopReason};
+use super::error::{Errors, RetryError, StopReason};
 use super::notify::Note;
 use super::policy::{Attempt, Decision, Retry};
 use crate::fallible::Lifted;
@@ -99,7 +100,7 @@ impl Retry {
             op,
             start: None,
             backoff: None,
-            earlier: Vec::new(),
+            earlier: Errors::new(crate::fallible::drop_error::<G>),
             previous: None,
             number: 1,
             limit: None,
@@ -125,7 +126,7 @@ impl Retry {
         &self,
         start: Instant,
         number: u32,
-        error: &Error<E>,
+        error: &ManuallyDrop<Error<E>>,
         backoff: &mut Backoff,
     ) -> Result<Duration, StopReason> {
         let config = &*self.config;
@@ -194,7 +195,7 @@ pin_project_lite::pin_project! {
         start: Option<Instant>,
         // Started (and a run seed drawn) on the first failure.
         backoff: Option<Backoff>,
-        earlier: Vec<Error<G::Err>>,
+        earlier: Errors<G::Err>,
         previous: Option<ErrorKind>,
         number: u32,
         // The running attempt's limit.
@@ -275,6 +276,11 @@ where
             let number = *this.number;
             let start = *this.start.get_or_insert_with(|| timer.now());
             let backoff = this.backoff.get_or_insert_with(|| retry.fresh_backoff());
+            // Held undropped while the classifier looks at it behind
+            // `&dyn Any`, whose vtable would otherwise carry the drop of
+            // every kind of error (see `Errors`); a classifier that panics
+            // leaks it.
+            let error = ManuallyDrop::new(error);
             let delay = match retry.next_delay(start, number, &error, backoff) {
                 Ok(delay) => delay,
                 Err(stop) => {
@@ -284,7 +290,7 @@ where
                         attempts: number,
                         stop,
                         last: error,
-                        earlier: std::mem::take(this.earlier),
+                        earlier: this.earlier.take(),
                     }));
                 }
             };
@@ -299,10 +305,11 @@ where
                 inner: error.inner().map(|e| e as &dyn fmt::Debug),
             });
             *this.previous = Some(error.kind());
+            let error = ManuallyDrop::into_inner(error);
             if config.keep_all_errors {
-                keep(this.earlier, error);
+                keep(this.earlier.list_mut(), error);
             } else {
-                drop(error);
+                this.earlier.dispose(error);
             }
             *this.sleep = Some(timer.sleep(delay));
         }
@@ -320,7 +327,9 @@ fn keep<T>(kept: &mut Vec<T>, item: T) {
         let full = std::mem::take(kept);
         let mut bigger = Vec::with_capacity(2 * full.len() + 2);
         bigger.extend(full);
-        *kept = bigger;
+        // What `take` left in `kept` is a `Vec::new()`, which owns nothing:
+        // forgetting it frees nothing, and links no drop of the items.
+        std::mem::forget(std::mem::replace(kept, bigger));
     }
     kept.push(item);
 }

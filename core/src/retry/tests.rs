@@ -1044,3 +1044,90 @@ fn a_timed_out_attempt_is_dropped_when_its_time_is_up_not_after_the_backoff() {
     // 50 + 10 (backoff) + 50.
     assert_eq!(*drops.lock().unwrap(), [ms(50), ms(110)]);
 }
+
+#[test]
+fn every_error_a_call_made_is_dropped_once_kept_handed_back_or_abandoned() {
+    /// An operation's error that counts its drops.
+    #[derive(Debug)]
+    struct Counted(Arc<AtomicU32>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let rt = test_rt();
+    let build = |keep: bool| {
+        Retry::builder(rt.clone())
+            .max_attempts(3)
+            .backoff(Backoff::constant(ms(10)))
+            .keep_all_errors(keep)
+            .build()
+            .unwrap()
+    };
+    let drops = Arc::new(AtomicU32::new(0));
+    let failing = |_| {
+        let drops = drops.clone();
+        async move { Err::<(), _>(Counted(drops)) }
+    };
+    // Kept: none is dropped until the error is.
+    let err = rt.block_on(build(true).run(failing)).unwrap().unwrap_err();
+    assert_eq!(drops.load(Ordering::Relaxed), 0);
+    assert_eq!(err.earlier_errors().len(), 2);
+    drop(err);
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    // Not kept: dropped as the call goes, the last with the error.
+    drops.store(0, Ordering::Relaxed);
+    let err = rt.block_on(build(false).run(failing)).unwrap().unwrap_err();
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    drop(err);
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    // Handed back: the last is the caller's; the earlier ones go.
+    drops.store(0, Ordering::Relaxed);
+    let err = rt.block_on(build(true).run(failing)).unwrap().unwrap_err();
+    let last = err.into_inner().unwrap();
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    drop(last);
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    drops.store(0, Ordering::Relaxed);
+    let err = rt.block_on(build(false).run(failing)).unwrap().unwrap_err();
+    assert!(Error::from(err).is_inner());
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    // Abandoned in its backoff: the kept error goes with the call.
+    drops.store(0, Ordering::Relaxed);
+    let retry = build(true);
+    let mut run = Box::pin(retry.run(failing));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(drops.load(Ordering::Relaxed), 0);
+    drop(run);
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_staunch_calls_own_errors_are_dropped_in_full() {
+    // A cancellation's message is shared; dropping every error that holds
+    // it gives it back.
+    let message: Arc<str> = Arc::from("stop");
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
+        .keep_all_errors(true)
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(retry.run(|_| {
+            let reason = CancelReason::Explicit {
+                message: Some(message.clone()),
+            };
+            crate::Guarded::new(async move { Err::<(), Error<()>>(Cancelled { reason }.into()) })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(Arc::strong_count(&message), 2);
+    assert_eq!(
+        format!("{err:?}"),
+        "RetryError { attempts: 1, stop: Cancelled, last: Cancelled(Cancelled { reason: Explicit { message: Some(\"stop\") } }), earlier: [] }"
+    );
+    drop(err);
+    assert_eq!(Arc::strong_count(&message), 1);
+}
