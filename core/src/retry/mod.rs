@@ -44,6 +44,7 @@ mod extras;
 mod notify;
 mod policy;
 mod run;
+mod steps;
 
 pub use backoff::{Backoff, BackoffBuilder, Jitter};
 pub use error::{RetryError, StopReason};

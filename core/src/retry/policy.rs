@@ -1,7 +1,6 @@
 //! The `Retry` policy value and its builder.
 
 use std::fmt;
-use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use super::backoff::{Backoff, BackoffBuilder, DEFAULT_MAX_DELAY, Jitter};
 use super::budget::Budget;
 use super::extras::{self, Classify, Extras, Hooks};
 use super::notify::{Notify, notify_observers};
+use super::steps::{self, Steps};
 use crate::observe::Observers;
 use crate::runtime::{MaybeSend, MaybeSync, OwnedTimer, Timer};
 use crate::typed::Typed;
@@ -136,24 +136,15 @@ pub(crate) struct Config {
     /// Calls `on_retry` and builds the events for `observers`; set together
     /// with either (see [`RetryBuilder::observers`] and `notify.rs`).
     pub(crate) notify: Option<Notify>,
+    /// The loop's steps with a classifier, a budget, a hook or observers;
+    /// set with any of them (see `steps.rs`).
+    pub(crate) steps: Option<Steps>,
 }
 
 impl Config {
     /// The optional settings, if any was set.
     pub(crate) fn extras(&self) -> Option<&Extras> {
         self.extras.as_deref().map(Hooks::get)
-    }
-
-    /// The classifier's decision, with the hard rule on top: cancellation
-    /// is never retried, whatever a custom classifier says.
-    pub(crate) fn decide<E: 'static>(&self, error: &ManuallyDrop<Error<E>>) -> Decision {
-        if error.is_cancelled() {
-            return Decision::Stop;
-        }
-        // The classifier's answer if it has one, else the default: one
-        // place decides by default, so it is compiled once per error type.
-        let answer = self.classify.and_then(|classify| classify(self, error));
-        answer.unwrap_or_else(|| default_decision(error, self.retry_circuit_open))
     }
 }
 
@@ -256,6 +247,7 @@ pub struct RetryBuilder {
     extras: Option<Box<dyn Hooks>>,
     classify: Option<Classify>,
     notify: Option<Notify>,
+    steps: Option<Steps>,
 }
 
 impl fmt::Debug for RetryBuilder {
@@ -285,6 +277,7 @@ impl RetryBuilder {
             extras: None,
             classify: None,
             notify: None,
+            steps: None,
         }
     }
 
@@ -327,6 +320,7 @@ impl RetryBuilder {
     /// timeout of an attempt that never had a chance.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = Some(Budget::new(budget));
+        self.steps = Some(steps::ALL);
         self
     }
 
@@ -352,6 +346,7 @@ impl RetryBuilder {
         extras::make(&mut self.extras).classifier =
             Some(Typed::new(move |error: &Error<E>| Some(classify(error))));
         self.classify = Some(extras::classify);
+        self.steps = Some(steps::ALL);
         self
     }
 
@@ -366,6 +361,7 @@ impl RetryBuilder {
     ) -> Self {
         extras::make(&mut self.extras).classifier = Some(extras::retry_if(retryable));
         self.classify = Some(extras::classify);
+        self.steps = Some(steps::ALL);
         self
     }
 
@@ -391,6 +387,7 @@ impl RetryBuilder {
         // The hook is called from the notes' function, so programs without
         // a hook or observers do not link its call.
         self.notify = Some(notify_observers);
+        self.steps = Some(steps::ALL);
         self
     }
 
@@ -414,6 +411,7 @@ impl RetryBuilder {
         // here, not in the retry loop, keeps that code out of programs that
         // never register one.
         self.notify = Some(notify_observers);
+        self.steps = Some(steps::ALL);
         self
     }
 
@@ -461,6 +459,7 @@ impl RetryBuilder {
                 classify: self.classify,
                 runs: AtomicU64::new(0),
                 notify: self.notify,
+                steps: self.steps,
             }),
         })
     }

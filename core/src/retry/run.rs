@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::{Errors, RetryError, StopReason};
-use super::notify::Note;
-use super::policy::{Attempt, Decision, Retry};
+use super::policy::{Attempt, Decision, Retry, default_decision};
+use super::steps::Failed;
 use crate::fallible::Lifted;
 use crate::rng::mix;
 use crate::runtime::BoxTask;
@@ -121,23 +121,22 @@ impl Retry {
         self.config.backoff.restarted(seed)
     }
 
-    /// The delay before the next attempt, or why there is none.
-    fn next_delay<E: 'static>(
+    /// The delay before the next attempt, or why there is none, by the
+    /// plain rules: the classification, the attempts and the backoff.
+    pub(crate) fn delay_after(
         &self,
-        start: Instant,
         number: u32,
-        error: &ManuallyDrop<Error<E>>,
+        kind: ErrorKind,
+        decision: Decision,
         backoff: &mut Backoff,
     ) -> Result<Duration, StopReason> {
-        let config = &*self.config;
-        if error.is_cancelled() {
+        if kind == ErrorKind::Cancelled {
             return Err(StopReason::Cancelled);
         }
-        let decision = config.decide(error);
         if decision == Decision::Stop {
             return Err(StopReason::NotRetryable);
         }
-        if number >= config.max_attempts {
+        if number >= self.config.max_attempts {
             return Err(StopReason::MaxAttempts);
         }
         let curve = backoff.next().ok_or(StopReason::BackoffEnded)?;
@@ -150,22 +149,13 @@ impl Retry {
             // the call for ever, so it ends the call instead.
             return Err(StopReason::NeverRetry);
         }
-        match &config.budget {
-            Some(budget) if (budget.spent)(budget, &self.config.timer, start, delay) => {
-                Err(StopReason::Budget)
-            }
-            _ => Ok(delay),
-        }
+        Ok(delay)
     }
 
-    /// How long the next attempt may run: the per-attempt timeout, clipped
-    /// to the time left in the budget. `None` when no timeout is set.
-    fn attempt_limit(&self, elapsed: Duration) -> Option<Duration> {
-        let config = &*self.config;
-        let limit = config.attempt_timeout?;
-        Some(match &config.budget {
-            Some(budget) => (budget.clip)(budget, elapsed, limit),
-            None => limit,
+    /// The time since `start` (zero before it is set).
+    pub(crate) fn elapsed(&self, start: Option<Instant>) -> Duration {
+        start.map_or(Duration::ZERO, |start| {
+            self.config.timer.now().saturating_duration_since(start)
         })
     }
 }
@@ -231,14 +221,13 @@ where
                     *this.sleep = None;
                     *this.number += 1;
                 }
-                config.note(Note::Started {
-                    attempt: *this.number,
-                });
-                // One clock read serves the attempt's context and its limit.
-                let elapsed = this.start.map_or(Duration::ZERO, |start| {
-                    timer.now().saturating_duration_since(start)
-                });
-                *this.limit = retry.attempt_limit(elapsed);
+                // A plain policy's limit is its timeout; the budget's clip
+                // and the notes are among the steps (see `steps.rs`).
+                let (elapsed, limit) = match config.steps {
+                    None => (retry.elapsed(*this.start), config.attempt_timeout),
+                    Some(steps) => (steps.started)(retry, *this.number, *this.start),
+                };
+                *this.limit = limit;
                 let attempt = (this.op)(Attempt {
                     number: *this.number,
                     elapsed,
@@ -276,15 +265,36 @@ where
             let number = *this.number;
             let start = *this.start.get_or_insert_with(|| timer.now());
             let backoff = this.backoff.get_or_insert_with(|| retry.fresh_backoff());
-            // Held undropped while the classifier looks at it behind
+            // Held undropped while a classifier looks at it behind
             // `&dyn Any`, whose vtable would otherwise carry the drop of
             // every kind of error (see `Errors`); a classifier that panics
             // leaks it.
             let error = ManuallyDrop::new(error);
-            let delay = match retry.next_delay(start, number, &error, backoff) {
+            let kind = error.kind();
+            let by_default = default_decision(&error, config.retry_circuit_open);
+            let verdict = match config.steps {
+                None => retry.delay_after(number, kind, by_default, backoff),
+                // The steps also call the `on_retry` hook and tell the
+                // observers. Only the operation's own error is formatted
+                // for them (with its own `Debug`); staunch's kinds go by
+                // name, so the formatting of durations and cancel reasons
+                // is not linked into every program.
+                Some(steps) => (steps.failed)(
+                    retry,
+                    &Failed {
+                        number,
+                        start,
+                        kind,
+                        by_default,
+                        error: &error,
+                        inner: error.inner().map(|e| e as &dyn fmt::Debug),
+                    },
+                    backoff,
+                ),
+            };
+            let delay = match verdict {
                 Ok(delay) => delay,
                 Err(stop) => {
-                    config.note(Note::Exhausted { attempts: number });
                     *this.number = 0;
                     return Poll::Ready(Err(RetryError {
                         attempts: number,
@@ -294,17 +304,7 @@ where
                     }));
                 }
             };
-            // The `on_retry` hook, if any, is called from here too.
-            // Only the operation's own error is formatted (with its own
-            // `Debug`); staunch's kinds go by name, so the formatting of
-            // durations and cancel reasons is not linked into every program.
-            config.note(Note::Scheduled {
-                attempt: number,
-                delay,
-                kind: error.kind(),
-                inner: error.inner().map(|e| e as &dyn fmt::Debug),
-            });
-            *this.previous = Some(error.kind());
+            *this.previous = Some(kind);
             let error = ManuallyDrop::into_inner(error);
             if config.keep_all_errors {
                 keep(this.earlier.list_mut(), error);
