@@ -5,6 +5,7 @@ use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use crate::Error;
+use crate::fallible::{Fallible, drop_error};
 use crate::timeout::Elapsed;
 
 /// Why a retried call stopped trying.
@@ -74,25 +75,29 @@ pub struct RetryError<E> {
     pub(crate) earlier: Errors<E>,
 }
 
-/// Errors a retried call made, dropped through a function the call chose.
+/// Errors a retried call made, dropped through functions the call chose.
 ///
 /// For an operation that is a plain future of `Result<T, E>`, the only
 /// errors a retry makes are the operation's own and timeouts, so it drops
-/// them with a function that drops `E` alone. Dropping them as any
+/// them with functions that drop `E` alone. Dropping them as any
 /// `staunch::Error` would link the drop of every other kind (cancel reasons
 /// and their shared strings, panic messages) into programs that never make
 /// one: about half a kilobyte of wasm.
 pub(crate) struct Errors<E> {
     list: ManuallyDrop<Vec<Error<E>>>,
+    /// Drops one error.
     dispose: fn(Error<E>),
+    /// Drops the errors of a list and frees it.
+    clear: fn(&mut Vec<Error<E>>),
 }
 
 impl<E> Errors<E> {
-    /// No errors yet; those added later are dropped with `dispose`.
-    pub(crate) fn new(dispose: fn(Error<E>)) -> Errors<E> {
+    /// No errors yet, for a call of `G`'s.
+    pub(crate) fn new<G: Fallible<Err = E>>() -> Errors<E> {
         Errors {
             list: ManuallyDrop::new(Vec::new()),
-            dispose,
+            dispose: drop_error::<G>,
+            clear: clear::<G>,
         }
     }
 
@@ -111,24 +116,31 @@ impl<E> Errors<E> {
         Errors {
             list: ManuallyDrop::new(std::mem::take(&mut *self.list)),
             dispose: self.dispose,
+            clear: self.clear,
         }
     }
 }
 
 impl<E> Drop for Errors<E> {
     fn drop(&mut self) {
-        let mut list = std::mem::take(&mut *self.list);
-        // Newest first. Looping on the length, not on `pop` giving `None`
-        // (which the compiler cannot tell from an item of the list), shows
-        // it that the list is empty when dropped, so no item is dropped
-        // with `Error`'s own drop.
-        while !list.is_empty() {
-            if let Some(error) = list.pop() {
-                (self.dispose)(error);
-            }
-        }
-        drop(list);
+        (self.clear)(&mut self.list);
     }
+}
+
+/// Drops the errors of `list`, newest first, and frees it. Each is dropped
+/// as [`drop_error`] drops it: for an error type with nothing to drop, the
+/// loop does nothing and the compiler removes it.
+fn clear<G: Fallible>(list: &mut Vec<Error<G::Err>>) {
+    let mut list = std::mem::take(list);
+    // Looping on the length, not on `pop` giving `None` (which the compiler
+    // cannot tell from an item of the list), shows it that the list is
+    // empty when dropped, so no item is dropped with `Error`'s own drop.
+    while !list.is_empty() {
+        if let Some(error) = list.pop() {
+            drop_error::<G>(error);
+        }
+    }
+    drop(list);
 }
 
 /// What a [`RetryError`] holds in place of an error moved out of it: a

@@ -100,7 +100,7 @@ impl Retry {
             op,
             start: None,
             backoff: None,
-            earlier: Errors::new(crate::fallible::drop_error::<G>),
+            earlier: Errors::new::<G>(),
             previous: None,
             number: 1,
             limit: None,
@@ -309,7 +309,7 @@ where
             if config.keep_all_errors {
                 keep(this.earlier.list_mut(), error);
             } else {
-                this.earlier.dispose(error);
+                crate::fallible::drop_error::<G>(error);
             }
             *this.sleep = Some(timer.sleep(delay));
         }
