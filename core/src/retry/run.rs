@@ -287,7 +287,6 @@ where
                         kind,
                         by_default,
                         error: &error,
-                        inner: error.inner().map(|e| e as &dyn fmt::Debug),
                     },
                     backoff,
                 ),

@@ -10,14 +10,15 @@
 
 use std::any::Any;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::error::StopReason;
 use super::notify::Note;
 use super::policy::{Decision, Retry};
-use crate::ErrorKind;
 use crate::runtime::Instant;
+use crate::{Error, ErrorKind};
 
 /// A failed attempt, as the steps see it.
 pub(crate) struct Failed<'a> {
@@ -28,11 +29,23 @@ pub(crate) struct Failed<'a> {
     pub(crate) kind: ErrorKind,
     /// What the default classification says about the error.
     pub(crate) by_default: Decision,
-    /// The `staunch::Error<E>` itself, for a classifier, as a
-    /// `ManuallyDrop` (see `Errors` in `error.rs`).
-    pub(crate) error: &'a dyn Any,
+    /// The `staunch::Error<E>` itself, for a classifier and the notes.
+    pub(crate) error: &'a dyn Seen,
+}
+
+/// A failed attempt's `staunch::Error<E>` behind one reference: for a
+/// classifier as `&dyn Any` (of a `ManuallyDrop`, see `Errors` in
+/// `error.rs`), for the notes as the operation's own error. One vtable
+/// serves both, so the loop builds one reference and no `Option`.
+pub(crate) trait Seen: Any {
     /// The operation's own error, when that is what failed.
-    pub(crate) inner: Option<&'a dyn fmt::Debug>,
+    fn inner(&self) -> Option<&dyn fmt::Debug>;
+}
+
+impl<E: fmt::Debug + 'static> Seen for ManuallyDrop<Error<E>> {
+    fn inner(&self) -> Option<&dyn fmt::Debug> {
+        Error::inner(self).map(|e| e as &dyn fmt::Debug)
+    }
 }
 
 /// An attempt's time since the call's start, and its time limit.
@@ -79,7 +92,7 @@ fn failed(
             attempt: failed.number,
             delay,
             kind: failed.kind,
-            inner: failed.inner,
+            inner: failed.error.inner(),
         }),
         Err(_) => config.note(Note::Exhausted {
             attempts: failed.number,
@@ -103,7 +116,7 @@ fn next_delay(
     } else {
         let answer = config
             .classify
-            .and_then(|classify| classify(config, failed.error));
+            .and_then(|classify| classify(config, failed.error as &dyn Any));
         answer.unwrap_or(failed.by_default)
     };
     let delay = retry.delay_after(failed.number, failed.kind, decision, backoff)?;
