@@ -151,7 +151,7 @@ fn moved<E>() -> Error<E> {
     })
 }
 
-/// The last error is dropped as the earlier ones are (see [`Errors`]).
+// The last error is dropped as the earlier ones are (see `Errors`).
 impl<E> Drop for RetryError<E> {
     fn drop(&mut self) {
         self.earlier

@@ -265,10 +265,10 @@ where
             let number = *this.number;
             let start = *this.start.get_or_insert_with(|| timer.now());
             let backoff = this.backoff.get_or_insert_with(|| retry.fresh_backoff());
-            // Held undropped while a classifier looks at it behind
-            // `&dyn Any`, whose vtable would otherwise carry the drop of
-            // every kind of error (see `Errors`); a classifier that panics
-            // leaks it.
+            // Held undropped while the steps look at it behind a trait
+            // object, whose vtable would otherwise carry the drop of every
+            // kind of error (see `Errors`); a classifier that panics leaks
+            // it.
             let error = ManuallyDrop::new(error);
             let kind = error.kind();
             let by_default = default_decision(&error, config.retry_circuit_open);
