@@ -93,7 +93,14 @@ pub(crate) fn drop_error<G: Fallible>(error: Error<G::Err>) {
         match error {
             Error::Inner(error) => drop(error),
             // A timeout owns nothing; no other kind reaches here.
-            other => std::mem::forget(other),
+            other => {
+                debug_assert!(
+                    matches!(other, Error::Timeout(_)),
+                    "a plain future's guard held a {:?} error",
+                    other.kind()
+                );
+                std::mem::forget(other);
+            }
         }
     } else {
         drop(error);
