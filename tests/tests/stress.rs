@@ -351,3 +351,98 @@ fn bulkhead_stress() {
         cancelled.load(Ordering::SeqCst)
     );
 }
+
+#[test]
+fn queue_wake_ups_on_every_core_never_leave_a_waiter_asleep_beside_room_or_an_item() {
+    within(Duration::from_secs(60), queue_wake_stress);
+}
+
+/// Producers and consumers of tiny queues, some sends timing out (a waiter
+/// that leaves without using its wake-up), then pools of one to eight
+/// workers behind a queue of one to three slots: every round must move
+/// every item; a lost wake-up hangs a round and fails the test.
+fn queue_wake_stress() {
+    use futures::StreamExt;
+    use staunch::queue::{WorkerPool, bounded};
+
+    let (rt, _) = all_cores_runtime();
+    let tokio = rt.block_on(async { Tokio::current().expect("inside tokio") });
+    const N: u64 = 2_000;
+    for round in 0..120 {
+        let (producers, consumers, capacity) = [
+            (1, 1, 1),
+            (2, 1, 1),
+            (1, 2, 1),
+            (2, 2, 2),
+            (3, 3, 1),
+            (1, 1, 4),
+        ][round % 6];
+        let tokio = tokio.clone();
+        rt.block_on(async move {
+            let (tx, rx) = bounded::<u64>(capacity).expect("valid");
+            let mut sending = Vec::new();
+            for p in 0..producers {
+                let (tx, tokio) = (tx.clone(), tokio.clone());
+                sending.push(tokio::spawn(async move {
+                    let mut i = 0;
+                    while i < N {
+                        if (i + p) % 7 == 0 {
+                            let limit = Duration::from_micros(50);
+                            if tx.send_timeout(&tokio, limit, i).await.is_ok() {
+                                i += 1;
+                            }
+                        } else {
+                            tx.send(i).await.expect("open");
+                            i += 1;
+                        }
+                    }
+                }));
+            }
+            drop(tx);
+            let receiving: Vec<_> = (0..consumers)
+                .map(|_| {
+                    let rx = rx.clone();
+                    tokio::spawn(async move {
+                        let mut received = 0u64;
+                        while rx.recv().await.is_ok() {
+                            received += 1;
+                        }
+                        received
+                    })
+                })
+                .collect();
+            drop(rx);
+            for task in sending {
+                task.await.expect("a producer");
+            }
+            let mut received = 0;
+            for task in receiving {
+                received += task.await.expect("a consumer");
+            }
+            assert_eq!(received, N * producers, "round {round}");
+        });
+    }
+    for round in 0..24 {
+        let tokio = tokio.clone();
+        rt.block_on(async move {
+            let (pool, completions) = WorkerPool::builder(tokio)
+                .workers(1 + round % 8)
+                .capacity(1 + round % 3)
+                .build(|i: u64| async move {
+                    if i.is_multiple_of(5) {
+                        tokio::task::yield_now().await;
+                    }
+                    Ok::<_, ()>(i)
+                })
+                .expect("valid");
+            let producer = async {
+                for i in 0..N {
+                    pool.submit(i).await.expect("open");
+                }
+                pool.close();
+            };
+            let (_, completed) = futures::join!(producer, completions.count());
+            assert_eq!(completed as u64, N, "pool round {round}");
+        });
+    }
+}

@@ -131,6 +131,7 @@ impl<T> Lane<T> {
                     Poll::Ready(()) => {
                         *listener = None;
                         self.ready.stop_listening();
+                        self.ready.looking();
                     }
                     Poll::Pending => return Poll::Pending,
                 },

@@ -22,7 +22,7 @@
 //! (loom treats `SeqCst` accesses as `AcqRel` but models `SeqCst` fences,
 //! so the models check the fenced form.)
 
-use crate::sync::{AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -33,6 +33,10 @@ use event_listener::{Event, EventListener, IntoNotification};
 pub(super) struct Signal {
     event: Event,
     listening: AtomicUsize,
+    /// Set by [`notify_one_more`](Self::notify_one_more) when it woke a
+    /// lone listener; cleared by every listener before it looks at the
+    /// state again (see [`Signal::looking`]).
+    woken: AtomicBool,
 }
 
 impl Signal {
@@ -40,6 +44,7 @@ impl Signal {
         Signal {
             event: Event::new(),
             listening: AtomicUsize::new(0),
+            woken: AtomicBool::new(false),
         }
     }
 
@@ -48,11 +53,49 @@ impl Signal {
     /// two changes in a row (two items pushed, two slots freed) must wake
     /// two waiters even when the first has not run yet, or the second
     /// could sleep beside an item or a slot meant for it.
+    ///
+    /// With one listener, a wake-up sent since that listener last looked
+    /// at the state is enough, and taking the event's lock again is
+    /// skipped. That is the common case of a busy queue (the one producer
+    /// waiting for room while workers free slot after slot, the one reader
+    /// waiting for completions while workers push them), and the lock was
+    /// a cache line every worker fought over.
+    ///
+    /// Why no wake-up is lost (all operations below are `SeqCst`): a
+    /// notifier that skips found `woken` set by an earlier notifier `N0`
+    /// after the listener's last [`looking`](Self::looking). `N0` then
+    /// notified the event, and the listener was in it by then (it
+    /// registers before it clears `woken`), so the listener holds a
+    /// wake-up, or, if it leaves without using it, event-listener passes it
+    /// to the next listener. Taking a wake-up is followed by `looking` and
+    /// a fresh look at the state, ordered after the skipping notifier's
+    /// read of `woken`, hence after its change. A listener that starts
+    /// listening after the notifier read the count clears `woken` and looks
+    /// after that read too. With two or more listeners nothing is skipped.
     #[inline]
     pub(super) fn notify_one_more(&self) {
-        if self.listening.load(Ordering::SeqCst) != 0 {
-            self.event.notify(1.additional());
+        match self.listening.load(Ordering::SeqCst) {
+            0 => {}
+            1 => {
+                if !self.woken.swap(true, Ordering::SeqCst) {
+                    self.event.notify(1.additional());
+                }
+            }
+            _ => {
+                self.event.notify(1.additional());
+            }
         }
+    }
+
+    /// A listener is about to look at the state: right after it started
+    /// listening, and right after it took a wake-up. Every listener of a
+    /// signal notified with [`notify_one_more`](Self::notify_one_more)
+    /// must call this then (the methods here do it for the listeners they
+    /// make and poll; a caller polling an [`EventListener`] itself calls it
+    /// on `Ready`).
+    #[inline]
+    pub(super) fn looking(&self) {
+        self.woken.store(false, Ordering::SeqCst);
     }
 
     /// Wakes up to `n` listeners, if there are any, after a change that was
@@ -77,7 +120,7 @@ impl Signal {
     pub(super) fn listen(&self) -> SignalListener<'_> {
         SignalListener {
             listener: self.start_listening(),
-            listening: &self.listening,
+            signal: self,
         }
     }
 
@@ -88,7 +131,10 @@ impl Signal {
     pub(super) fn start_listening(&self) -> EventListener {
         self.listening.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        self.event.listen()
+        let listener = self.event.listen();
+        // Registered first, then `woken` cleared (see `notify_one_more`).
+        self.looking();
+        listener
     }
 
     /// Counts one listener from [`start_listening`](Self::start_listening) gone.
@@ -97,21 +143,81 @@ impl Signal {
     }
 }
 
-/// A registered listener; counted until dropped.
+/// A registered listener; counted until dropped. Its owner looks at the
+/// state again whenever it completes.
 pub(super) struct SignalListener<'a> {
     listener: EventListener,
-    listening: &'a AtomicUsize,
+    signal: &'a Signal,
 }
 
 impl Future for SignalListener<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.listener).poll(cx)
+        let woken = Pin::new(&mut self.listener).poll(cx);
+        if woken.is_ready() {
+            self.signal.looking();
+        }
+        woken
     }
 }
 
 impl Drop for SignalListener<'_> {
     fn drop(&mut self) {
-        self.listening.fetch_sub(1, Ordering::SeqCst);
+        self.signal.listening.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(all(test, not(staunch_loom)))]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool as Flag;
+    use std::task::{Wake, Waker};
+
+    struct Woken(Flag);
+
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Woken>, Waker) {
+        let woken = Arc::new(Woken(Flag::new(false)));
+        (woken.clone(), Waker::from(woken))
+    }
+
+    fn pending<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> bool {
+        fut.poll(&mut Context::from_waker(waker)).is_pending()
+    }
+
+    /// The interleaving the lone-listener shortcut must survive: a
+    /// notifier counts one listener, a second starts listening, the
+    /// notifier's wake-up goes to the first, which takes it and leaves.
+    /// The next change must wake the second, though `woken` was set after
+    /// the second started listening.
+    #[test]
+    fn a_listener_that_joins_while_a_notify_is_under_way_is_woken_by_the_next_change() {
+        let signal = Signal::new();
+        let (_, first_waker) = waker();
+        let mut first = Box::pin(signal.listen());
+        assert!(pending(first.as_mut(), &first_waker));
+        // A notifier reads the count: one listener.
+        assert_eq!(signal.listening.load(Ordering::SeqCst), 1);
+        // Before it goes on, a second listener joins.
+        let (second_woken, second_waker) = waker();
+        let mut second = pin!(signal.listen());
+        assert!(pending(second.as_mut(), &second_waker));
+        // The notifier goes on as for a lone listener; the first gets it.
+        assert!(!signal.woken.swap(true, Ordering::SeqCst));
+        signal.event.notify(1.additional());
+        assert!(!pending(first.as_mut(), &first_waker));
+        // The first found what it waited for and leaves.
+        drop(first);
+        assert!(!second_woken.0.load(Ordering::SeqCst));
+        signal.notify_one_more();
+        assert!(second_woken.0.load(Ordering::SeqCst));
+        assert!(!pending(second.as_mut(), &second_waker));
     }
 }

@@ -191,3 +191,85 @@ fn a_submit_waiting_for_room_is_woken_by_the_worker_that_frees_it_and_completes_
     })
     .expect("no deadlock");
 }
+
+/// The lone-listener shortcut of `Signal::notify_one_more` (a wake-up sent
+/// since the listener last looked is enough) never leaves a listener
+/// asleep beside a change.
+mod lone_listener {
+    use super::*;
+    use crate::queue::signal::Signal;
+
+    #[test]
+    fn a_second_change_before_the_listener_runs_needs_no_second_wake_up_but_a_third_after_it_looked_does()
+     {
+        let signal = Signal::new();
+        let (seen, waker) = flag();
+        let mut listener = pin!(signal.listen());
+        assert!(poll(listener.as_mut(), &waker).is_pending());
+        signal.notify_one_more();
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        assert!(poll(listener.as_mut(), &waker).is_ready());
+        // It looked at the state again; a new wait must be woken anew.
+        let (seen, waker) = flag();
+        let mut again = pin!(signal.listen());
+        assert!(poll(again.as_mut(), &waker).is_pending());
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        assert!(poll(again.as_mut(), &waker).is_ready());
+    }
+
+    #[test]
+    fn a_listener_left_alone_after_its_neighbour_took_a_wake_up_and_went_is_still_woken() {
+        let signal = Signal::new();
+        let (_, first_waker) = flag();
+        let mut first = Box::pin(signal.listen());
+        let (seen, waker) = flag();
+        let mut second = pin!(signal.listen());
+        assert!(poll(first.as_mut(), &first_waker).is_pending());
+        assert!(poll(second.as_mut(), &waker).is_pending());
+        // Two listeners: the first is woken, takes it and goes its way.
+        signal.notify_one_more();
+        assert!(poll(first.as_mut(), &first_waker).is_ready());
+        drop(first);
+        assert!(!woken(&seen));
+        // Now alone, the second must be woken by the next change.
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        assert!(poll(second.as_mut(), &waker).is_ready());
+    }
+
+    #[test]
+    fn a_wake_up_lost_with_a_listener_that_left_does_not_silence_the_next_listener() {
+        let signal = Signal::new();
+        let (_, gone_waker) = flag();
+        let mut gone = Box::pin(signal.listen());
+        assert!(poll(gone.as_mut(), &gone_waker).is_pending());
+        signal.notify_one_more();
+        // It leaves without taking its wake-up; nobody else listens.
+        drop(gone);
+        let (seen, waker) = flag();
+        let mut next = pin!(signal.listen());
+        assert!(poll(next.as_mut(), &waker).is_pending());
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        assert!(poll(next.as_mut(), &waker).is_ready());
+    }
+
+    #[test]
+    fn a_woken_listener_that_leaves_without_looking_passes_the_wake_up_on() {
+        let signal = Signal::new();
+        let (_, gone_waker) = flag();
+        let mut gone = Box::pin(signal.listen());
+        assert!(poll(gone.as_mut(), &gone_waker).is_pending());
+        signal.notify_one_more();
+        let (seen, waker) = flag();
+        let mut stays = pin!(signal.listen());
+        assert!(poll(stays.as_mut(), &waker).is_pending());
+        // Two listen now; a second change wakes the second.
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        drop(gone);
+        assert!(poll(stays.as_mut(), &waker).is_ready());
+    }
+}
