@@ -170,26 +170,12 @@ impl Drop for SignalListener<'_> {
 #[cfg(all(test, not(staunch_loom)))]
 mod tests {
     use super::*;
+    use crate::queue::wake_tests::{flag as waker, poll, woken};
     use std::pin::pin;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool as Flag;
-    use std::task::{Wake, Waker};
-
-    struct Woken(Flag);
-
-    impl Wake for Woken {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    fn waker() -> (Arc<Woken>, Waker) {
-        let woken = Arc::new(Woken(Flag::new(false)));
-        (woken.clone(), Waker::from(woken))
-    }
+    use std::task::Waker;
 
     fn pending<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> bool {
-        fut.poll(&mut Context::from_waker(waker)).is_pending()
+        poll(fut, waker).is_pending()
     }
 
     /// The interleaving the lone-listener shortcut must survive: a
@@ -215,9 +201,9 @@ mod tests {
         assert!(!pending(first.as_mut(), &first_waker));
         // The first found what it waited for and leaves.
         drop(first);
-        assert!(!second_woken.0.load(Ordering::SeqCst));
+        assert!(!woken(&second_woken));
         signal.notify_one_more();
-        assert!(second_woken.0.load(Ordering::SeqCst));
+        assert!(woken(&second_woken));
         assert!(!pending(second.as_mut(), &second_waker));
     }
 }

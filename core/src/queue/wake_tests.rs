@@ -12,7 +12,7 @@ use crate::runtime::Timer;
 use crate::testing::VirtualRuntime;
 
 /// A waker that remembers whether it was woken.
-struct Flag(AtomicBool);
+pub(super) struct Flag(AtomicBool);
 
 impl Wake for Flag {
     fn wake(self: Arc<Self>) {
@@ -20,16 +20,16 @@ impl Wake for Flag {
     }
 }
 
-fn flag() -> (Arc<Flag>, Waker) {
+pub(super) fn flag() -> (Arc<Flag>, Waker) {
     let flag = Arc::new(Flag(AtomicBool::new(false)));
     (flag.clone(), Waker::from(flag))
 }
 
-fn woken(flag: &Flag) -> bool {
+pub(super) fn woken(flag: &Flag) -> bool {
     flag.0.load(Ordering::SeqCst)
 }
 
-fn poll<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+pub(super) fn poll<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(waker))
 }
 
