@@ -5,6 +5,8 @@
 //!   (bounded item channel, 8 spawned workers, unbounded result channel),
 //!   on a two-worker multi-thread tokio runtime and on smol's global
 //!   executor; and vs a tokio `mpsc` + `JoinSet` loop (8 in flight) on tokio.
+//!   A second copy of the hand-written loop runs as a control: how far two
+//!   copies of the same code differ is how fine the other ratios are.
 //! - `send_timeout` / `recv_timeout` on a ready queue vs plain `send` /
 //!   `recv` (same queue), and vs async-channel's own `send` / `recv`.
 //! - Heap bytes per queued item: staunch's queue vs an async-channel
@@ -51,7 +53,13 @@ where
 
 /// The hand-written loop: bounded items, `WORKERS` spawned workers, results
 /// on an unbounded channel.
-async fn by_hand(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)) {
+///
+/// `COPY` makes a second, separately compiled copy of the same loop (its
+/// workers multiply by 3 instead of 2, so that the compiler cannot merge
+/// the two): the control. The same source placed elsewhere in the binary
+/// runs at a different speed, and the control's ratio to the first copy
+/// shows by how much; a ratio against staunch is only as fine as that.
+async fn by_hand<const COPY: u64>(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)) {
     let (tx, rx) = async_channel::bounded::<u64>(CAPACITY);
     let (out_tx, out_rx) = async_channel::unbounded::<Result<u64, ()>>();
     for _ in 0..WORKERS {
@@ -59,7 +67,7 @@ async fn by_hand(n: u64, spawn: impl Fn(futures::future::BoxFuture<'static, ()>)
         let out = out_tx.clone();
         spawn(Box::pin(async move {
             while let Ok(i) = rx.recv().await {
-                let _ = out.send(Ok(black_box(i) * 2)).await;
+                let _ = out.send(Ok(black_box(i) * (2 + COPY))).await;
             }
         }));
     }
@@ -116,7 +124,12 @@ fn pools(b: &mut Bench, n: u64) {
         &mut || multi.block_on(through_pool(tokio.clone(), n)),
         &mut [
             ("async-channel + 8 spawned workers", &mut || {
-                multi.block_on(by_hand(n, |task| {
+                multi.block_on(by_hand::<0>(n, |task| {
+                    handle.spawn(task);
+                }))
+            }),
+            ("the same loop, a second copy (control)", &mut || {
+                multi.block_on(by_hand::<1>(n, |task| {
                     handle.spawn(task);
                 }))
             }),
@@ -128,9 +141,14 @@ fn pools(b: &mut Bench, n: u64) {
     b.compare(
         &format!("pool/smol-global/workers=8/n={n}"),
         &mut || smol::block_on(through_pool(Smol::current(), n)),
-        &mut [("async-channel + 8 spawned workers", &mut || {
-            smol::block_on(by_hand(n, |task| smol::spawn(task).detach()))
-        })],
+        &mut [
+            ("async-channel + 8 spawned workers", &mut || {
+                smol::block_on(by_hand::<0>(n, |task| smol::spawn(task).detach()))
+            }),
+            ("the same loop, a second copy (control)", &mut || {
+                smol::block_on(by_hand::<1>(n, |task| smol::spawn(task).detach()))
+            }),
+        ],
     );
 }
 

@@ -91,6 +91,17 @@
 //! assert_eq!((dead.item, dead.attempts), (3, 1));
 //! ```
 //!
+//! ## Work that finds more work
+//!
+//! A crawler's handler finds links to fetch next. Submit them from the
+//! reader of [`Completions`] (return them in the handler's result), not
+//! from inside the handler with [`submit`](WorkerPool::submit): once every
+//! worker waits there for room in a full queue, nobody takes items out, and
+//! the pool stops for good. From a handler, use
+//! [`try_submit`](Submitter::try_submit) or
+//! [`submit_timeout`](Submitter::submit_timeout), which give the item back
+//! instead of waiting forever.
+//!
 //! ## Stopping
 //!
 //! | how | what happens to queued items | in-flight items | comparable to |
