@@ -199,6 +199,16 @@ mod lone_listener {
     use super::*;
     use crate::queue::signal::Signal;
 
+    /// A listener that starts now sleeps, and the next change wakes it.
+    fn a_new_listener_is_woken_by_the_next_change(signal: &Signal) {
+        let (seen, waker) = flag();
+        let mut listener = pin!(signal.listen());
+        assert!(poll(listener.as_mut(), &waker).is_pending());
+        signal.notify_one_more();
+        assert!(woken(&seen));
+        assert!(poll(listener.as_mut(), &waker).is_ready());
+    }
+
     #[test]
     fn a_second_change_before_the_listener_runs_needs_no_second_wake_up_but_a_third_after_it_looked_does()
      {
@@ -211,12 +221,7 @@ mod lone_listener {
         assert!(woken(&seen));
         assert!(poll(listener.as_mut(), &waker).is_ready());
         // It looked at the state again; a new wait must be woken anew.
-        let (seen, waker) = flag();
-        let mut again = pin!(signal.listen());
-        assert!(poll(again.as_mut(), &waker).is_pending());
-        signal.notify_one_more();
-        assert!(woken(&seen));
-        assert!(poll(again.as_mut(), &waker).is_ready());
+        a_new_listener_is_woken_by_the_next_change(&signal);
     }
 
     #[test]
@@ -248,12 +253,7 @@ mod lone_listener {
         signal.notify_one_more();
         // It leaves without taking its wake-up; nobody else listens.
         drop(gone);
-        let (seen, waker) = flag();
-        let mut next = pin!(signal.listen());
-        assert!(poll(next.as_mut(), &waker).is_pending());
-        signal.notify_one_more();
-        assert!(woken(&seen));
-        assert!(poll(next.as_mut(), &waker).is_ready());
+        a_new_listener_is_woken_by_the_next_change(&signal);
     }
 
     #[test]
