@@ -202,7 +202,7 @@ impl Bench {
         if !self.selects(scenario) {
             return;
         }
-        println!("{scenario:<40} {what:<34} {value:>12.1}");
+        println!("{scenario:<40} {what:<34} {:>12}", format_note(value));
         self.rows.push(Row {
             scenario: scenario.into(),
             contender: what.into(),
@@ -242,8 +242,10 @@ impl Bench {
             if row.median_ns == 0.0 {
                 let _ = writeln!(
                     table,
-                    "| {} | {} | {:.1} | |",
-                    row.scenario, row.contender, row.ratio_to_staunch
+                    "| {} | {} | {} | |",
+                    row.scenario,
+                    row.contender,
+                    format_note(row.ratio_to_staunch)
                 );
             } else {
                 let _ = writeln!(
@@ -389,8 +391,12 @@ fn combined_table(title: &str, runs: usize, cells: &mut [Cell]) -> String {
         if cell.times.is_empty() {
             let _ = writeln!(
                 table,
-                "| {} | {} | {mid:.1} | | |",
-                cell.scenario, cell.contender
+                "| {} | {} | {} | | {}–{} |",
+                cell.scenario,
+                cell.contender,
+                format_note(mid),
+                format_note(cell.values[0]),
+                format_note(cell.values[cell.values.len() - 1])
             );
         } else if cell.contender == "staunch" {
             let time = median(&mut cell.times);
@@ -413,6 +419,15 @@ fn combined_table(title: &str, runs: usize, cells: &mut [Cell]) -> String {
         }
     }
     table
+}
+
+/// A noted figure: a ratio (below 10) to three decimals, bytes to one.
+fn format_note(value: f64) -> String {
+    if value.abs() < 10.0 {
+        format!("{value:.3}")
+    } else {
+        format!("{value:.1}")
+    }
 }
 
 fn format_nanos(ns: f64) -> String {
