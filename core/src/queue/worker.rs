@@ -467,10 +467,12 @@ where
         });
         if let Err(unread) = self.out.send(Done::new(index, result, extra, attempts)) {
             // Nobody reads completions any more: a failure must still be seen.
+            // `Other`, not `Failed`: that one's text says a task failed
+            // and nobody awaited its handle, which is not what happened.
             if let Some(dead) = unread.dead_letter() {
                 shared.sink.report(UnobservedError {
                     task: Some(shared.name.clone()),
-                    kind: UnobservedKind::Failed(format!(
+                    kind: UnobservedKind::Other(format!(
                         "item #{index} failed after {} attempt(s) and nobody reads the pool's completions: {:?}",
                         dead.attempts, dead.error
                     )),

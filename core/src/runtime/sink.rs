@@ -25,7 +25,9 @@ pub enum UnobservedKind {
     Panicked(String),
     /// The executor dropped the task before it finished (it was shut down).
     Lost,
-    /// A scope or group was shut down and this error was never returned to anyone.
+    /// Anything else nobody would otherwise see: an error a scope or group
+    /// was shut down without returning, an item a dropped worker pool lost,
+    /// a pool item that failed while nobody read the pool's completions.
     Other(String),
 }
 
