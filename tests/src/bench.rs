@@ -557,6 +557,7 @@ mod tests {
         add_row(cells, "s\tstaunch\t100\t1");
         add_row(cells, &format!("s\tpeer\t{peer_ns}\t{}", peer_ns / 100.0));
         add_row(cells, "s\tbytes/item staunch\t0\t88");
+        add_row(cells, &format!("s\tnoted ratio\t0\t{}", peer_ns / 100.0));
     }
 
     #[test]
@@ -565,7 +566,7 @@ mod tests {
         for peer_ns in [125.0, 80.0, 100.0] {
             child_rows(&mut cells, peer_ns);
         }
-        assert_eq!(cells.len(), 3, "one cell per scenario and contender");
+        assert_eq!(cells.len(), 4, "one cell per scenario and contender");
         let table = combined_table("t", 3, &mut cells);
         assert!(table.contains("(median of 3 processes)"), "{table}");
         assert!(
@@ -577,8 +578,14 @@ mod tests {
             table.contains("| s | peer | 100.0 ns | 1.000 | 0.800–1.250 |"),
             "{table}"
         );
+        // A noted figure: its median and range as they are, a ratio (below
+        // 10) to three decimals, bytes to one.
         assert!(
-            table.contains("| s | bytes/item staunch | 88.0 | | |"),
+            table.contains("| s | bytes/item staunch | 88.0 | | 88.0–88.0 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| s | noted ratio | 1.000 | | 0.800–1.250 |"),
             "{table}"
         );
     }
