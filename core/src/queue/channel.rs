@@ -294,13 +294,10 @@ impl<T> Sender<T> {
     ///
     /// As for [`send`](Self::send); a cancelled scope gives the item back.
     pub async fn send_in(&self, scope: &CancelScope, item: T) -> Result<(), SendError<T>> {
-        let stop = scope.cancelled().map(Stop::Cancelled);
-        let mut stop = pin!(stop);
-        // An already-cancelled scope wins over room in the queue.
-        if let Poll::Ready(stop) = futures::poll!(stop.as_mut()) {
-            return Err(stopped(item, stop));
+        match self.reserve_in(scope).await {
+            Ok(permit) => permit.send(item),
+            Err(stopped) => Err(stopped.map_item(|()| item)),
         }
-        self.send_until(item, stop).await
     }
 
     async fn send_until<S: Future<Output = Stop>>(
@@ -380,6 +377,23 @@ impl<T> Sender<T> {
             Err(TrySendError::Full(())) => {}
         }
         let stop = timer.sleep(limit).map(move |()| Stop::Timeout(limit));
+        self.reserve_until(stop).await
+    }
+
+    /// Waits for room until `scope` is cancelled (or its deadline passes)
+    /// and holds it, as [`reserve`](Self::reserve) does. A scope already
+    /// cancelled refuses even if there is room. For [`send_in`](Self::send_in)
+    /// and the pool's cancellable submit.
+    pub(super) async fn reserve_in(
+        &self,
+        scope: &CancelScope,
+    ) -> Result<Permit<'_, T>, SendError<()>> {
+        let stop = scope.cancelled().map(Stop::Cancelled);
+        let mut stop = pin!(stop);
+        // An already-cancelled scope wins over room in the queue.
+        if let Poll::Ready(stop) = futures::poll!(stop.as_mut()) {
+            return Err(stopped((), stop));
+        }
         self.reserve_until(stop).await
     }
 

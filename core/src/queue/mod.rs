@@ -98,8 +98,10 @@
 //! from inside the handler with [`submit`](WorkerPool::submit): once every
 //! worker waits there for room in a full queue, nobody takes items out, and
 //! the pool stops for good. From a handler, use
-//! [`try_submit`](Submitter::try_submit) or
-//! [`submit_timeout`](Submitter::submit_timeout), which give the item back
+//! [`try_submit`](Submitter::try_submit),
+//! [`submit_timeout`](Submitter::submit_timeout) or
+//! [`submit_in`](Submitter::submit_in) (bounded by a
+//! [`CancelScope`](crate::scope::CancelScope)), which give the item back
 //! instead of waiting forever.
 //!
 //! ## Stopping

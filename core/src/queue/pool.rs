@@ -458,15 +458,70 @@ impl<I> Submitter<I> {
     ///
     /// As for [`submit`](Self::submit); a timeout gives the item back.
     pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
-        let permit = match self
-            .tx
-            .reserve_timeout(&ClockRef(&*self.clock), limit)
+        let clock = ClockRef(&*self.clock);
+        self.submit_once_room(self.tx.reserve_timeout(&clock, limit), item)
             .await
-        {
-            Ok(permit) => permit,
-            Err(stopped) => return Err(stopped.map_item(|()| item)),
-        };
-        self.put(permit, None, item).map_err(SendError::Closed)
+    }
+
+    /// Submits `item`, waiting for room until `scope` is cancelled or its
+    /// deadline passes; the queue's [`send_in`](Sender::send_in) for the pool.
+    ///
+    /// ```
+    /// use futures::future::join;
+    /// use staunch::queue::{SendError, WorkerPool};
+    /// use staunch::runtime::Timer;
+    /// use staunch::scope::CancelScope;
+    /// use staunch::testing::VirtualRuntime;
+    /// use std::time::Duration;
+    ///
+    /// let rt = VirtualRuntime::new();
+    /// let (pool, _completions) = WorkerPool::builder(rt.clone())
+    ///     .workers(1)
+    ///     .capacity(1)
+    ///     .build(|_: u32| std::future::pending::<Result<u32, ()>>())?;
+    /// let scope = CancelScope::new();
+    /// let (refused, ()) = rt.block_on(join(
+    ///     async {
+    ///         pool.submit(1).await.unwrap(); // taken by the one worker
+    ///         pool.submit(2).await.unwrap(); // fills the queue
+    ///         pool.submit_in(&scope, 3).await
+    ///     },
+    ///     async {
+    ///         rt.sleep(Duration::from_secs(1)).await;
+    ///         scope.cancel();
+    ///     },
+    /// )).unwrap();
+    /// assert!(matches!(refused, Err(SendError::Cancelled { item: 3, .. }))); // given back
+    /// // Nothing is lost: the queued item and the one in flight come back too.
+    /// let report = rt.block_on(pool.shutdown(Duration::ZERO)).unwrap();
+    /// assert_eq!(report.into_items(), [2, 1]);
+    /// # Ok::<(), staunch::queue::PoolBuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Cancelled`] (with the scope's reason) or
+    /// [`SendError::Closed`], with the item. A scope already cancelled
+    /// refuses the submit even if there is room.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`submit`](Self::submit); a cancelled scope gives the item back.
+    pub async fn submit_in(&self, scope: &CancelScope, item: I) -> Result<u64, SendError<I>> {
+        self.submit_once_room(self.tx.reserve_in(scope), item).await
+    }
+
+    /// Puts `item` in the room `room` waits for, or hands it back with why
+    /// there was none.
+    async fn submit_once_room<'a>(
+        &'a self,
+        room: impl Future<Output = Result<Permit<'a, Envelope<I>>, SendError<()>>>,
+        item: I,
+    ) -> Result<u64, SendError<I>> {
+        match room.await {
+            Ok(permit) => self.put(permit, None, item).map_err(SendError::Closed),
+            Err(stopped) => Err(stopped.map_item(|()| item)),
+        }
     }
 }
 
@@ -642,6 +697,19 @@ impl<I> WorkerPool<I> {
     /// See [`Submitter::submit_timeout`].
     pub async fn submit_timeout(&self, limit: Duration, item: I) -> Result<u64, SendError<I>> {
         self.submitter.submit_timeout(limit, item).await
+    }
+
+    /// See [`Submitter::submit_in`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Cancelled`] or [`SendError::Closed`], with the item.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`Submitter::submit_in`].
+    pub async fn submit_in(&self, scope: &CancelScope, item: I) -> Result<u64, SendError<I>> {
+        self.submitter.submit_in(scope, item).await
     }
 
     /// Waits until every item submitted so far is finished: processed, or

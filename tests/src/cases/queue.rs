@@ -204,6 +204,85 @@ pub async fn a_cancelled_scope_gives_a_waiting_send_its_item_back<R: TestRuntime
     }
 }
 
+/// A pool's timed or cancellable submit on a full pool gives the item back
+/// when its limit passes, its scope is cancelled or the scope's deadline
+/// passes (at exactly that instant on virtual time); a scope already
+/// cancelled refuses even with room. A refused submit takes no index and
+/// is not waited for by `join`.
+pub async fn a_pools_timed_or_cancelled_submit_gives_the_item_back<R: TestRuntime>(rt: R) {
+    let release = CancelScope::new();
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(1)
+        .capacity(1)
+        .build({
+            let release = release.clone();
+            move |item: u64| -> ItemFuture {
+                let release = release.clone();
+                Box::pin(async move {
+                    release.cancelled().await;
+                    Ok(item * 10)
+                })
+            }
+        })
+        .unwrap();
+    // Item 0 in the one worker's hands, item 1 queued: the pool is full.
+    assert_eq!(pool.submit(0).await.unwrap(), 0);
+    while pool.stats().queued != 0 {
+        yield_now().await;
+    }
+    assert_eq!(pool.submit(1).await.unwrap(), 1);
+
+    let start = rt.now();
+    match pool.submit_timeout(ms(20), 2).await {
+        Err(SendError::Timeout { item, after }) => assert_eq!((item, after), (2, ms(20))),
+        other => panic!("expected a timed-out submit, got {other:?}"),
+    }
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now() - start, ms(20));
+    }
+    assert_eq!(pool.try_submit(3).unwrap_err().into_item(), 3);
+
+    let scope = CancelScope::new();
+    let stopper = async {
+        rt.sleep(ms(10)).await;
+        scope.cancel_with(CancelReason::Shutdown);
+    };
+    let start = rt.now();
+    let (refused, ()) = join(pool.submit_in(&scope, 4), stopper).await;
+    match refused {
+        Err(SendError::Cancelled { item, cancelled }) => {
+            assert_eq!((item, cancelled.reason), (4, CancelReason::Shutdown));
+        }
+        other => panic!("expected a cancelled submit, got {other:?}"),
+    }
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now() - start, ms(10));
+    }
+    let deadline = CancelScope::new().with_timeout(&rt, ms(25));
+    let start = rt.now();
+    assert_eq!(
+        pool.submit_in(&deadline, 5).await.unwrap_err().into_item(),
+        5
+    );
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now() - start, ms(25));
+    }
+    assert_eq!(pool.stats().submitted, 2, "refused submits are not counted");
+
+    // Let the handlers finish: `join` waits for items 0 and 1 only.
+    release.cancel();
+    pool.join().await;
+    assert!(pool.submit_in(&scope, 6).await.unwrap_err().is_cancelled());
+    assert_eq!(pool.submit_in(&CancelScope::new(), 7).await.unwrap(), 2);
+    pool.close();
+    let mut out: Vec<(u64, u64)> = completions
+        .map(|c| (c.index, c.result.expect("succeeds")))
+        .collect()
+        .await;
+    out.sort_unstable();
+    assert_eq!(out, [(0, 0), (1, 10), (2, 70)]);
+}
+
 /// Dropping a receive (single or batch) after any number of polls, with
 /// items arriving in between, never loses an item: everything sent is
 /// received exactly once.
@@ -555,6 +634,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::a_full_pool_makes_producers_wait_and_never_exceeds_its_bound);
         $m!($($($extra)*;)? queue::queue_timeouts_fire_at_the_limit_and_give_the_item_back);
         $m!($($($extra)*;)? queue::a_cancelled_scope_gives_a_waiting_send_its_item_back);
+        $m!($($($extra)*;)? queue::a_pools_timed_or_cancelled_submit_gives_the_item_back);
         $m!($($($extra)*;)? queue::dropping_a_receive_at_every_poll_point_loses_no_item);
         $m!($($($extra)*;)? queue::receivers_drain_a_closed_queue_then_see_the_end);
         $m!($($($extra)*;)? queue::a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item);
