@@ -283,6 +283,58 @@ pub async fn a_pools_timed_or_cancelled_submit_gives_the_item_back<R: TestRuntim
     assert_eq!(out, [(0, 0), (1, 10), (2, 70)]);
 }
 
+/// Submitters handed to other tasks feed one pool: every item is processed
+/// once under a unique index, `join` waits for all of them, `try_next`
+/// then yields each completion without waiting, and once the pool is
+/// closed every submitter's submit is refused with its item.
+pub async fn submitters_in_other_tasks_feed_one_pool_until_it_closes<R: TestRuntime>(rt: R) {
+    let (pool, mut completions) = WorkerPool::builder(rt.clone())
+        .workers(2)
+        .capacity(2)
+        .build(sleeper(&rt, |item| ms(item % 3)))
+        .unwrap();
+    assert!(
+        completions.try_next().is_none(),
+        "nothing was submitted yet"
+    );
+    let producers: Vec<_> = (0..3u64)
+        .map(|producer| {
+            let submitter = pool.submitter();
+            rt.spawn(async move {
+                let mut indexes = Vec::new();
+                for i in 0..5 {
+                    let item = producer * 100 + i;
+                    indexes.push(submitter.submit(item).await.map_err(|e| e.into_item())?);
+                }
+                Ok::<_, u64>(indexes)
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut indexes = Vec::new();
+    for producer in producers {
+        indexes.extend(producer.await.unwrap().unwrap());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..15).collect::<Vec<_>>(), "one index per item");
+    pool.join().await;
+    let mut items = Vec::new();
+    while let Some(done) = completions.try_next() {
+        items.push(done.result.expect("succeeds") / 10);
+    }
+    items.sort_unstable();
+    let expected: Vec<u64> = (0..3)
+        .flat_map(|p| (0..5).map(move |i| p * 100 + i))
+        .collect();
+    assert_eq!(items, expected, "each item processed once");
+
+    let late = pool.submitter();
+    pool.close();
+    assert!(matches!(late.submit(7).await, Err(SendError::Closed(7))));
+    assert_eq!(late.try_submit(8).unwrap_err().into_item(), 8);
+    assert!(completions.next().await.is_none(), "the stream ends");
+}
+
 /// Dropping a receive (single or batch) after any number of polls, with
 /// items arriving in between, never loses an item: everything sent is
 /// received exactly once.
@@ -626,6 +678,59 @@ pub async fn a_local_pool_runs_handlers_that_are_not_send<R: TestRuntime>(rt: R)
     assert_eq!(seen, (0..6).collect::<Vec<_>>());
 }
 
+/// A local pool runs its `!Send` handler through a policy too: each item's
+/// first call fails, the retry succeeds, and the attempts are counted.
+pub async fn a_local_pool_retries_handlers_that_are_not_send<R: TestRuntime>(rt: R) {
+    if !R::LOCAL_SPAWN {
+        return;
+    }
+    let policy = Policy::builder(rt.clone())
+        .retry(
+            Retry::builder(rt.clone())
+                .max_attempts(2)
+                .backoff(Backoff::constant(ms(1)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    // Calls per item, behind an `Rc`: the handler's futures are not `Send`.
+    let calls = std::rc::Rc::new(std::cell::RefCell::new(std::collections::HashMap::new()));
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(2)
+        .build_local_with_policy(policy, {
+            let calls = calls.clone();
+            move |i: u64| {
+                let calls = calls.clone();
+                async move {
+                    let call = {
+                        let mut calls = calls.borrow_mut();
+                        let n = calls.entry(i).or_insert(0u32);
+                        *n += 1;
+                        *n
+                    };
+                    if call == 1 {
+                        Err(format!("item {i}: first call fails"))
+                    } else {
+                        Ok(i * 10)
+                    }
+                }
+            }
+        })
+        .unwrap();
+    for i in 0..4 {
+        pool.submit(i).await.unwrap();
+    }
+    pool.close();
+    let mut out: Vec<(u64, u64, u32)> = completions
+        .map(|c| (c.index, c.result.expect("the retry succeeds"), c.attempts))
+        .collect()
+        .await;
+    out.sort_unstable();
+    assert_eq!(out, [(0, 0, 2), (1, 10, 2), (2, 20, 2), (3, 30, 2)]);
+    assert!(calls.borrow().values().all(|&n| n == 2));
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! queue_cases {
@@ -635,6 +740,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::queue_timeouts_fire_at_the_limit_and_give_the_item_back);
         $m!($($($extra)*;)? queue::a_cancelled_scope_gives_a_waiting_send_its_item_back);
         $m!($($($extra)*;)? queue::a_pools_timed_or_cancelled_submit_gives_the_item_back);
+        $m!($($($extra)*;)? queue::submitters_in_other_tasks_feed_one_pool_until_it_closes);
         $m!($($($extra)*;)? queue::dropping_a_receive_at_every_poll_point_loses_no_item);
         $m!($($($extra)*;)? queue::receivers_drain_a_closed_queue_then_see_the_end);
         $m!($($($extra)*;)? queue::a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item);
@@ -648,5 +754,6 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::dead_letters_carry_their_last_error_and_attempts);
         $m!($($($extra)*;)? queue::a_per_key_limit_caps_each_key_in_flight);
         $m!($($($extra)*;)? queue::a_local_pool_runs_handlers_that_are_not_send);
+        $m!($($($extra)*;)? queue::a_local_pool_retries_handlers_that_are_not_send);
     };
 }
