@@ -42,6 +42,17 @@ fn the_predicate_chooses_which_failures_fall_back() {
     assert_eq!(timed_out.unwrap(), 0);
     let inner = block_on(f.call(async { Err::<i32, _>("400") }));
     assert_eq!(inner.unwrap_err().into_inner(), Some("400"));
+    // `applies_to` answers the same question without running anything.
+    let timeout = Error::Timeout(Elapsed {
+        after: Duration::from_millis(1),
+    });
+    assert!(f.applies_to(&timeout));
+    assert!(!f.applies_to(&Error::Inner("400")));
+    assert!(!f.applies_to(&cancelled()));
+    assert!(
+        !Fallback::value(0).applies_to(&cancelled()),
+        "never cancellation"
+    );
 }
 
 #[test]

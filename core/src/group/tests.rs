@@ -423,6 +423,14 @@ fn background_shutdown_reports_what_was_still_running_and_every_unread_error() {
             let rt = rt.clone();
             async move {
                 let root = Background::<_, String>::new(rt.clone());
+                // A failure taken early is not in the report as well.
+                root.spawn_named("read early", async { Err("early".to_owned()) })
+                    .unwrap();
+                rt.sleep(ms(0)).await;
+                let early = root.take_errors();
+                assert_eq!(early.len(), 1);
+                assert_eq!(early[0].name.as_deref(), Some("read early"));
+                assert!(root.take_errors().is_empty(), "taken once");
                 root.spawn_named("fails", async { Err("boom".to_owned()) })
                     .unwrap();
                 let (scope, sleeper) = (root.scope().clone(), rt.clone());
@@ -483,6 +491,20 @@ fn the_group_error_keeps_every_failure_in_spawn_order_and_counts_the_cancelled()
         err.to_string(),
         "task `b`: the task failed: \"second\"; 1 more tasks failed; 1 tasks were cancelled"
     );
+    assert!(!err.is_cancelled());
+    assert_eq!(err.into_first_error(), Some("second"));
+
+    // Cancelled from the outside with no child failing: no first error.
+    let slots: Vec<Slot<u32, &str>> = vec![Slot::Done(
+        None,
+        Err(ChildError::Cancelled(crate::scope::Cancelled {
+            reason: CancelReason::Shutdown,
+        })),
+    )];
+    let err = fail_fast_output(slots, Some(CancelReason::Shutdown)).unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(err.reason, Some(CancelReason::Shutdown));
+    assert_eq!(err.into_first_error(), None);
 }
 
 /// Polls `inner` at most `polls` times, then drops it.

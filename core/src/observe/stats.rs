@@ -190,6 +190,43 @@ impl fmt::Debug for Stats {
 mod tests {
     use super::*;
 
+    /// `measure` times a call on the given clock, records whether it
+    /// returned `Ok`, passes its output through, and records nothing for a
+    /// call dropped before it finished.
+    #[test]
+    fn measure_records_each_finished_call_on_the_clock_it_is_given() {
+        use crate::runtime::Timer;
+        use crate::testing::VirtualRuntime;
+        use futures::FutureExt;
+
+        let rt = VirtualRuntime::new();
+        let stats = Stats::new();
+        let call = |ms: u64, ok: bool| {
+            let rt = rt.clone();
+            async move {
+                rt.sleep(Duration::from_millis(ms)).await;
+                if ok { Ok(ms) } else { Err("failed") }
+            }
+        };
+        let outs = rt
+            .block_on(async {
+                let fast = stats.measure(&rt, call(30, true)).await;
+                let slow = stats.measure(&rt, call(10, false)).await;
+                (fast, slow)
+            })
+            .unwrap();
+        assert_eq!(outs, (Ok(30), Err("failed")));
+        // Polled once and dropped mid-way: not a call that finished.
+        assert!(stats.measure(&rt, call(50, true)).now_or_never().is_none());
+        let s = stats.summary();
+        assert_eq!((s.count, s.successes, s.failures), (2, 1, 1));
+        assert_eq!(
+            (s.min, s.max),
+            (Duration::from_millis(10), Duration::from_millis(30))
+        );
+        assert_eq!(s.mean, Duration::from_millis(20));
+    }
+
     #[test]
     fn empty_stats_report_zeros_not_garbage() {
         let s = Stats::new().summary();

@@ -151,3 +151,35 @@ impl<S: Future<Output = ()>> Future for YieldingSleep<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in sleep that is due once its flag is set.
+    struct Due(bool);
+
+    impl Future for Due {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn the_wrapped_sleep_can_be_read_and_reset_in_place() {
+        let mut sleep = Box::pin(YieldingSleep::new(Due(false)));
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(!sleep.get_ref().0);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending(), "the yield");
+        assert!(sleep.as_mut().poll(&mut cx).is_pending(), "not due yet");
+        // Reset in place, as a caller would reset a tokio sleep's deadline.
+        sleep.as_mut().sleep_mut().get_mut().0 = true;
+        assert!(sleep.get_ref().0);
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+    }
+}

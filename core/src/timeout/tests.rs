@@ -174,3 +174,22 @@ fn the_packed_limit_keeps_every_duration_and_instant_exactly() {
     // A deadline reports the time left only once armed; before that, zero.
     assert_eq!(Limit::until(Instant::NEVER).elapsed_after(), Duration::ZERO);
 }
+
+#[test]
+fn the_inner_future_can_be_reached_until_the_time_runs_out() {
+    let rt = VirtualRuntime::new();
+    let mut limited = timeout(&rt, Duration::from_millis(5), std::future::pending::<u8>());
+    assert!(limited.get_ref().is_some());
+    assert!(limited.get_mut().is_some());
+    let out = rt.block_on(&mut limited).unwrap();
+    assert_eq!(
+        out,
+        Err(Elapsed {
+            after: Duration::from_millis(5)
+        })
+    );
+    // The inner future was dropped when the time ran out.
+    assert!(limited.get_ref().is_none());
+    assert!(limited.get_mut().is_none());
+    assert!(limited.into_inner().is_none());
+}
