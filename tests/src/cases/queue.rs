@@ -517,6 +517,42 @@ pub async fn dropping_a_pool_reports_every_lost_item_to_the_error_sink<R: TestRu
     }
 }
 
+/// A shutdown whose future is dropped during its grace period drops the
+/// pool: the items it had taken back and the ones still in flight are each
+/// reported lost to the error sink, once, and the stream of completions ends.
+pub async fn dropping_a_shutdown_mid_grace_reports_every_unprocessed_item_once<R: TestRuntime>(
+    rt: R,
+) {
+    let sink = CollectingSink::new();
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(2)
+        .capacity(8)
+        .error_sink(sink.sink())
+        .build(sleeper(&rt, |_| ms(60_000)))
+        .unwrap();
+    for i in 0..5 {
+        pool.try_submit(i).unwrap();
+    }
+    crate::harness::eventually(&rt, "two items running", || pool.stats().queued == 3).await;
+    let cut_short = staunch::timeout::timeout(&rt, ms(10), pool.shutdown(ms(1_000))).await;
+    assert!(cut_short.is_err(), "the grace outlasts the timeout");
+    let out: Vec<Done> = completions.collect().await; // ends once the workers stop
+    assert!(out.is_empty());
+    crate::harness::eventually(&rt, "five items reported", || sink.received().len() >= 5).await;
+    let mut lost: Vec<String> = sink.received().iter().map(ToString::to_string).collect();
+    lost.sort();
+    assert_eq!(lost.len(), 5, "{lost:?}");
+    for i in 0..5 {
+        let about_i = lost
+            .iter()
+            .filter(|m| m.contains(&format!("item #{i} ")))
+            .count();
+        assert_eq!(about_i, 1, "item {i} reported once: {lost:?}");
+    }
+    let in_flight = lost.iter().filter(|m| m.contains("in flight")).count();
+    assert_eq!(in_flight, 2, "{lost:?}");
+}
+
 /// A panicking item fails alone, as a dead letter; the pool goes on.
 pub async fn a_panicking_item_is_reported_and_the_pool_goes_on<R: TestRuntime>(rt: R) {
     if !R::UNWINDS {
@@ -747,6 +783,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::closing_a_pool_processes_every_queued_item_then_ends);
         $m!($($($extra)*;)? queue::shutdown_returns_exactly_the_unprocessed_items);
         $m!($($($extra)*;)? queue::dropping_a_pool_reports_every_lost_item_to_the_error_sink);
+        $m!($($($extra)*;)? queue::dropping_a_shutdown_mid_grace_reports_every_unprocessed_item_once);
         $m!($($($extra)*;)?
             #[cfg(not(target_arch = "wasm32"))]
             queue::a_panicking_item_is_reported_and_the_pool_goes_on
