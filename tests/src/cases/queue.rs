@@ -683,6 +683,42 @@ pub async fn a_per_key_limit_caps_each_key_in_flight<R: TestRuntime>(rt: R) {
     }
 }
 
+/// An item whose worker waits for its key's slot is in flight: a shutdown
+/// cancels that wait and returns the item with its key, as it does the
+/// running one; queued items come back as queued.
+pub async fn shutdown_returns_an_item_waiting_for_its_key_as_in_flight<R: TestRuntime>(rt: R) {
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(2)
+        .capacity(4)
+        .limit_per_key(1)
+        .build(sleeper(&rt, |_| ms(60_000)))
+        .unwrap();
+    for i in 0..3u64 {
+        pool.submit_keyed("host-a", i).await.unwrap();
+    }
+    // Item 0 runs, item 1 waits in the other worker for host-a, item 2 is queued.
+    crate::harness::eventually(&rt, "both workers busy", || pool.stats().queued == 1).await;
+    let report = pool.shutdown(ms(5)).await;
+    let returned: Vec<(u64, Option<&str>, Unprocessed)> = report
+        .returned
+        .iter()
+        .map(|r| (r.index, r.key.as_deref(), r.state))
+        .collect();
+    assert_eq!(returned[0], (2, Some("host-a"), Unprocessed::Queued));
+    let mut in_flight = returned[1..].to_vec();
+    in_flight.sort_by_key(|r| r.0);
+    assert_eq!(
+        in_flight,
+        [
+            (0, Some("host-a"), Unprocessed::CancelledInFlight),
+            (1, Some("host-a"), Unprocessed::CancelledInFlight),
+        ]
+    );
+    assert_eq!(report.stats.returned, 3);
+    let out: Vec<Done> = completions.collect().await;
+    assert!(out.is_empty(), "nothing was processed");
+}
+
 /// `!Send` handlers run through local spawning where the runtime has it.
 pub async fn a_local_pool_runs_handlers_that_are_not_send<R: TestRuntime>(rt: R) {
     if !R::LOCAL_SPAWN {
@@ -790,6 +826,7 @@ macro_rules! queue_cases {
         );
         $m!($($($extra)*;)? queue::dead_letters_carry_their_last_error_and_attempts);
         $m!($($($extra)*;)? queue::a_per_key_limit_caps_each_key_in_flight);
+        $m!($($($extra)*;)? queue::shutdown_returns_an_item_waiting_for_its_key_as_in_flight);
         $m!($($($extra)*;)? queue::a_local_pool_runs_handlers_that_are_not_send);
         $m!($($($extra)*;)? queue::a_local_pool_retries_handlers_that_are_not_send);
     };
