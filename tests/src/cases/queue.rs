@@ -491,20 +491,38 @@ pub async fn shutdown_returns_exactly_the_unprocessed_items<R: TestRuntime>(rt: 
     }
 }
 
-/// Dropping the pool cancels its workers and reports each unprocessed item
-/// to the error sink.
-pub async fn dropping_a_pool_reports_every_lost_item_to_the_error_sink<R: TestRuntime>(rt: R) {
-    let sink = CollectingSink::new();
+/// A pool of two workers whose items take a minute, reporting to `sink`,
+/// with items `0..n` submitted: two running, the rest queued.
+async fn two_running_and_the_rest_queued<R: TestRuntime>(
+    rt: &R,
+    sink: &CollectingSink,
+    n: u64,
+) -> (
+    WorkerPool<u64>,
+    staunch::queue::Completions<u64, u64, String>,
+) {
     let (pool, completions) = WorkerPool::builder(rt.clone())
         .workers(2)
         .capacity(8)
         .error_sink(sink.sink())
-        .build(sleeper(&rt, |_| ms(60_000)))
+        .build(sleeper(rt, |_| ms(60_000)))
         .unwrap();
-    for i in 0..6 {
+    for i in 0..n {
         pool.try_submit(i).unwrap();
     }
-    crate::harness::eventually(&rt, "two items running", || pool.stats().queued == 4).await;
+    let queued = n as usize - 2;
+    crate::harness::eventually(rt, "two items running", || {
+        pool.stats().queued == queued as u64
+    })
+    .await;
+    (pool, completions)
+}
+
+/// Dropping the pool cancels its workers and reports each unprocessed item
+/// to the error sink.
+pub async fn dropping_a_pool_reports_every_lost_item_to_the_error_sink<R: TestRuntime>(rt: R) {
+    let sink = CollectingSink::new();
+    let (pool, completions) = two_running_and_the_rest_queued(&rt, &sink, 6).await;
     drop(pool);
     let out: Vec<Done> = completions.collect().await; // ends once the workers stop
     assert!(out.is_empty());
@@ -524,16 +542,7 @@ pub async fn dropping_a_shutdown_mid_grace_reports_every_unprocessed_item_once<R
     rt: R,
 ) {
     let sink = CollectingSink::new();
-    let (pool, completions) = WorkerPool::builder(rt.clone())
-        .workers(2)
-        .capacity(8)
-        .error_sink(sink.sink())
-        .build(sleeper(&rt, |_| ms(60_000)))
-        .unwrap();
-    for i in 0..5 {
-        pool.try_submit(i).unwrap();
-    }
-    crate::harness::eventually(&rt, "two items running", || pool.stats().queued == 3).await;
+    let (pool, completions) = two_running_and_the_rest_queued(&rt, &sink, 5).await;
     let cut_short = staunch::timeout::timeout(&rt, ms(10), pool.shutdown(ms(1_000))).await;
     assert!(cut_short.is_err(), "the grace outlasts the timeout");
     let out: Vec<Done> = completions.collect().await; // ends once the workers stop
@@ -584,20 +593,21 @@ pub async fn a_panicking_item_is_reported_and_the_pool_goes_on<R: TestRuntime>(r
     );
 }
 
+/// A policy of `attempts` attempts, `delay` apart.
+fn retrying<R: TestRuntime>(rt: &R, attempts: u32, delay: Duration) -> Policy {
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(attempts)
+        .backoff(Backoff::constant(delay))
+        .build()
+        .unwrap();
+    Policy::builder(rt.clone()).retry(retry).build().unwrap()
+}
+
 /// Items that exhaust their retries become dead letters carrying the item,
 /// the last error and the attempt count.
 pub async fn dead_letters_carry_their_last_error_and_attempts<R: TestRuntime>(rt: R) {
     let calls = Arc::new(AtomicU32::new(0));
-    let policy = Policy::builder(rt.clone())
-        .retry(
-            Retry::builder(rt.clone())
-                .max_attempts(3)
-                .backoff(Backoff::constant(ms(2)))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let policy = retrying(&rt, 3, ms(2));
     let (pool, completions) = WorkerPool::builder(rt.clone())
         .workers(2)
         .build_with_policy(policy, {
@@ -756,16 +766,7 @@ pub async fn a_local_pool_retries_handlers_that_are_not_send<R: TestRuntime>(rt:
     if !R::LOCAL_SPAWN {
         return;
     }
-    let policy = Policy::builder(rt.clone())
-        .retry(
-            Retry::builder(rt.clone())
-                .max_attempts(2)
-                .backoff(Backoff::constant(ms(1)))
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let policy = retrying(&rt, 2, ms(1));
     // Calls per item, behind an `Rc`: the handler's futures are not `Send`.
     let calls = std::rc::Rc::new(std::cell::RefCell::new(std::collections::HashMap::new()));
     let (pool, completions) = WorkerPool::builder(rt.clone())
