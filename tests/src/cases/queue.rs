@@ -335,6 +335,43 @@ pub async fn submitters_in_other_tasks_feed_one_pool_until_it_closes<R: TestRunt
     assert!(completions.next().await.is_none(), "the stream ends");
 }
 
+/// The largest valid settings work: a queue of `usize::MAX` (nothing is
+/// allocated up front), a queue just above the size that is allocated up
+/// front still refuses the item past its bound, and a pool with a huge
+/// queue and per-key limit processes its items.
+pub async fn queues_and_pools_work_at_their_extreme_valid_settings<R: TestRuntime>(rt: R) {
+    let (tx, rx) = bounded::<u32>(usize::MAX).unwrap();
+    assert_eq!(tx.capacity(), usize::MAX);
+    for i in 0..1000 {
+        tx.try_send(i).unwrap();
+    }
+    assert_eq!(rx.len(), 1000);
+    assert_eq!(rx.recv().await, Ok(0));
+
+    let bound = (1 << 16) + 1;
+    let (tx, rx) = bounded::<u32>(bound).unwrap();
+    for i in 0..bound as u32 {
+        tx.try_send(i).unwrap();
+    }
+    assert!(tx.try_send(0).unwrap_err().is_full(), "full at {bound}");
+    assert_eq!(rx.try_recv(), Ok(0));
+    tx.try_send(7).unwrap();
+    assert!(tx.try_send(8).unwrap_err().is_full());
+
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(64)
+        .capacity(usize::MAX)
+        .limit_per_key(usize::MAX)
+        .build(sleeper(&rt, |_| ms(1)))
+        .unwrap();
+    for i in 0..200u64 {
+        pool.submit_keyed("one key", i).await.unwrap();
+    }
+    pool.close();
+    let out: Vec<Done> = completions.collect().await;
+    assert_eq!(out.len(), 200);
+}
+
 /// Dropping a receive (single or batch) after any number of polls, with
 /// items arriving in between, never loses an item: everything sent is
 /// received exactly once.
@@ -814,6 +851,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::a_cancelled_scope_gives_a_waiting_send_its_item_back);
         $m!($($($extra)*;)? queue::a_pools_timed_or_cancelled_submit_gives_the_item_back);
         $m!($($($extra)*;)? queue::submitters_in_other_tasks_feed_one_pool_until_it_closes);
+        $m!($($($extra)*;)? queue::queues_and_pools_work_at_their_extreme_valid_settings);
         $m!($($($extra)*;)? queue::dropping_a_receive_at_every_poll_point_loses_no_item);
         $m!($($($extra)*;)? queue::receivers_drain_a_closed_queue_then_see_the_end);
         $m!($($($extra)*;)? queue::a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item);
