@@ -140,7 +140,9 @@ mod wake_tests;
 
 pub use channel::{Permit, Receiver, Sender};
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
-pub use pool::{Completions, PoolBuildError, Submit, Submitter, WorkerPool, WorkerPoolBuilder};
+pub use pool::{
+    Completions, MAX_WORKERS, PoolBuildError, Submit, Submitter, WorkerPool, WorkerPoolBuilder,
+};
 pub use report::{Completion, DeadLetter, PoolStats, Returned, ShutdownReport, Unprocessed};
 
 use crate::ConfigError;

@@ -109,8 +109,14 @@ impl WorkerPool<()> {
     }
 }
 
+/// The most workers a pool takes: each is a task with its own counters,
+/// started by `build`, so a larger number is almost surely a mistake (a
+/// count meant for the queue, or `usize::MAX` for "unbounded").
+pub const MAX_WORKERS: usize = 1 << 16;
+
 impl<R> WorkerPoolBuilder<R> {
-    /// How many workers take items at once (at least 1).
+    /// How many workers take items at once (at least 1, at most
+    /// [`MAX_WORKERS`]).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
@@ -151,6 +157,12 @@ impl<R> WorkerPoolBuilder<R> {
             return Err(ConfigError::new(
                 "workers",
                 "must be at least 1, or no item is ever processed",
+            ));
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(ConfigError::new(
+                "workers",
+                "must be at most 65 536 (`MAX_WORKERS`): each worker is a task started at once; to bound how many items run at once, use fewer workers or `limit_per_key`",
             ));
         }
         if self.capacity == 0 {

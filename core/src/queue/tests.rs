@@ -1,7 +1,7 @@
 //! Property tests: every way of stopping a worker pool returns exactly the
 //! items a plain reference model says were not processed, on random
 //! workloads, on the virtual clock. Then the bookkeeping of submits that
-//! did not go in.
+//! did not go in, and the settings a pool refuses.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -227,4 +227,34 @@ fn submits_that_did_not_go_in_are_not_waited_for_nor_counted() {
         }
     })
     .expect("no deadlock");
+}
+
+/// Every setting a pool cannot work with is a typed error naming it, at
+/// `build`; nothing panics, `usize::MAX` workers included.
+#[test]
+fn a_pool_refuses_settings_it_cannot_work_with_by_name() {
+    let rt = VirtualRuntime::new();
+    let setting = |builder: crate::queue::WorkerPoolBuilder<VirtualRuntime>| match builder
+        .build(|i: u64| async move { Ok::<_, ()>(i) })
+    {
+        Err(crate::queue::PoolBuildError::Config(e)) => (e.setting, e.to_string()),
+        Err(other) => panic!("a config error expected, got {other:?}"),
+        Ok(_) => panic!("a config error expected, got a pool"),
+    };
+    let pool = || WorkerPool::builder(rt.clone());
+    let (name, message) = setting(pool().workers(0));
+    assert_eq!(name, "workers");
+    assert!(message.contains("at least 1"), "{message}");
+    for too_many in [crate::queue::MAX_WORKERS + 1, usize::MAX] {
+        let (name, message) = setting(pool().workers(too_many));
+        assert_eq!(name, "workers");
+        assert!(message.contains("at most 65 536"), "{message}");
+    }
+    assert_eq!(setting(pool().capacity(0)).0, "capacity");
+    assert_eq!(setting(pool().limit_per_key(0)).0, "limit_per_key");
+    // The largest valid count builds.
+    let built = pool()
+        .workers(crate::queue::MAX_WORKERS)
+        .build(|i: u64| async move { Ok::<_, ()>(i) });
+    assert!(built.is_ok());
 }
