@@ -63,6 +63,11 @@ pub struct Submitter<I> {
 /// Implements [`Stream`]; [`next`](Completions::next) is the same without
 /// `StreamExt`. Unbounded, so workers never wait on a slow reader; drop it
 /// if you do not want completions (failures then go to the error sink).
+///
+/// Kept and never read, it holds every completion for as long as the pool
+/// runs: a long-running pool grows without bound. Note that
+/// `let (pool, _completions) = …` keeps it (a named binding lives to the
+/// end of its block) while `let (pool, _) = …` drops it at once.
 pub struct Completions<I, T, E> {
     lane: Arc<Lane<Done<I, T, E>>>,
     /// Set while `poll_next` waits for a completion.
@@ -487,7 +492,7 @@ impl<I> Submitter<I> {
     /// use std::time::Duration;
     ///
     /// let rt = VirtualRuntime::new();
-    /// let (pool, _completions) = WorkerPool::builder(rt.clone())
+    /// let (pool, _) = WorkerPool::builder(rt.clone()) // completions not wanted
     ///     .workers(1)
     ///     .capacity(1)
     ///     .build(|_: u32| std::future::pending::<Result<u32, ()>>())?;
