@@ -444,6 +444,32 @@ pub async fn receivers_drain_a_closed_queue_then_see_the_end<R: TestRuntime>(rt:
     assert_eq!(rx.recv().await, Err(RecvError::Closed));
 }
 
+/// `shutdown_immediate` hands back what is queued, in order, and ends every
+/// wait at once: a sender waiting for room gets its own item back, a
+/// receiver waiting on an empty queue sees "closed".
+pub async fn shutdown_immediate_returns_the_queue_and_ends_every_wait<R: TestRuntime>(_rt: R) {
+    let (tx, rx) = bounded::<u32>(2).unwrap();
+    tx.send(1).await.unwrap();
+    tx.send(2).await.unwrap();
+    let stopper = async {
+        yield_now().await; // the send below is waiting for room by now
+        rx.shutdown_immediate()
+    };
+    let (waiting_send, returned) = join(tx.send(3), stopper).await;
+    assert_eq!(returned, [1, 2]);
+    assert!(matches!(waiting_send, Err(SendError::Closed(3))));
+    assert!(matches!(tx.send(4).await, Err(SendError::Closed(4))));
+    assert_eq!(rx.recv().await, Err(RecvError::Closed));
+
+    let (_tx, rx) = bounded::<u32>(2).unwrap();
+    let stopper = async {
+        yield_now().await; // the receive below is waiting by now
+        rx.shutdown_immediate()
+    };
+    let (waiting_recv, returned) = join(rx.recv(), stopper).await;
+    assert_eq!((waiting_recv, returned), (Err(RecvError::Closed), vec![]));
+}
+
 /// Capacity first, item later: a permit holds its slot, and a closed queue
 /// hands the item back.
 pub async fn a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item<
@@ -854,6 +880,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::queues_and_pools_work_at_their_extreme_valid_settings);
         $m!($($($extra)*;)? queue::dropping_a_receive_at_every_poll_point_loses_no_item);
         $m!($($($extra)*;)? queue::receivers_drain_a_closed_queue_then_see_the_end);
+        $m!($($($extra)*;)? queue::shutdown_immediate_returns_the_queue_and_ends_every_wait);
         $m!($($($extra)*;)? queue::a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item);
         $m!($($($extra)*;)? queue::closing_a_pool_processes_every_queued_item_then_ends);
         $m!($($($extra)*;)? queue::shutdown_returns_exactly_the_unprocessed_items);
