@@ -470,6 +470,29 @@ pub async fn shutdown_immediate_returns_the_queue_and_ends_every_wait<R: TestRun
     assert_eq!((waiting_recv, returned), (Err(RecvError::Closed), vec![]));
 }
 
+/// A queue stays open while any receiver lives; when the last one is
+/// dropped it closes, and a sender waiting for room, a later send, a
+/// `try_send` and a permit taken before all get their items back.
+pub async fn dropping_the_last_receiver_gives_every_sender_its_item_back<R: TestRuntime>(_rt: R) {
+    let (tx, rx) = bounded::<u32>(2).unwrap();
+    let spare = rx.clone();
+    drop(rx);
+    tx.send(1).await.unwrap(); // one receiver left: still open
+    let permit = tx.reserve().await.unwrap(); // the last slot, held
+    assert!(!tx.is_closed());
+    let dropper = async {
+        yield_now().await; // the send below is waiting for room by now
+        drop(spare);
+    };
+    let (waiting_send, ()) = join(tx.send(2), dropper).await;
+    assert!(matches!(waiting_send, Err(SendError::Closed(2))));
+    assert!(tx.is_closed());
+    assert!(matches!(permit.send(5), Err(SendError::Closed(5))));
+    assert!(matches!(tx.send(3).await, Err(SendError::Closed(3))));
+    assert_eq!(tx.try_send(4).unwrap_err().into_item(), 4);
+    assert!(tx.reserve().await.unwrap_err().is_closed());
+}
+
 /// Capacity first, item later: a permit holds its slot, and a closed queue
 /// hands the item back.
 pub async fn a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item<
@@ -881,6 +904,7 @@ macro_rules! queue_cases {
         $m!($($($extra)*;)? queue::dropping_a_receive_at_every_poll_point_loses_no_item);
         $m!($($($extra)*;)? queue::receivers_drain_a_closed_queue_then_see_the_end);
         $m!($($($extra)*;)? queue::shutdown_immediate_returns_the_queue_and_ends_every_wait);
+        $m!($($($extra)*;)? queue::dropping_the_last_receiver_gives_every_sender_its_item_back);
         $m!($($($extra)*;)? queue::a_reserved_slot_is_held_until_used_and_a_closed_queue_returns_the_item);
         $m!($($($extra)*;)? queue::closing_a_pool_processes_every_queued_item_then_ends);
         $m!($($($extra)*;)? queue::shutdown_returns_exactly_the_unprocessed_items);
