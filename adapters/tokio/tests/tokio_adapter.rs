@@ -71,3 +71,58 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+/// A runtime that shuts down drops a pool's workers mid-item: the item a
+/// worker had in hand is handed back like the queued ones, and dropping
+/// the pool then reports each of them to its error sink, none lost silently.
+#[test]
+fn a_pool_whose_runtime_shuts_down_mid_item_reports_every_item() {
+    use staunch::queue::WorkerPool;
+    use staunch::runtime::ErrorSink;
+    use std::sync::{Arc, Mutex};
+
+    let lost = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = ErrorSink::new({
+        let lost = lost.clone();
+        move |e| lost.lock().unwrap().push(e.to_string())
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (pool, completions) = runtime.block_on(async {
+        let rt = Tokio::current().unwrap();
+        let (pool, completions) = WorkerPool::builder(rt.clone())
+            .workers(1)
+            .capacity(4)
+            .error_sink(sink)
+            .build(move |i: u32| {
+                let rt = rt.clone();
+                async move {
+                    rt.sleep(Duration::from_secs(3600)).await;
+                    Ok::<_, ()>(i)
+                }
+            })
+            .unwrap();
+        for i in 0..3 {
+            pool.submit(i).await.unwrap();
+        }
+        while pool.stats().queued != 2 {
+            tokio::task::yield_now().await; // until the worker holds item 0
+        }
+        (pool, completions)
+    });
+    drop(runtime);
+    drop(pool);
+    drop(completions);
+    let lost = lost.lock().unwrap();
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    for (i, at) in [(0, "in flight"), (1, "still queued"), (2, "still queued")] {
+        assert!(
+            lost.iter()
+                .any(|m| m.contains(&format!("item #{i} was {at}"))),
+            "item {i}: {lost:?}"
+        );
+    }
+}

@@ -114,6 +114,9 @@
 //!
 //! Whatever the mode, every submitted item is either processed (its
 //! completion emitted) or returned/reported, never both and never neither.
+//! That holds even when the executor itself shuts down under the pool and
+//! drops its workers: the items they held are handed back as cancelled in
+//! flight, and dropping the pool then reports them with the queued ones.
 //!
 //! ## On the browser
 //!

@@ -348,6 +348,26 @@ where
     }
 }
 
+/// The item a worker has in hand. Dropped, it hands back the item it still
+/// holds (as cancelled in flight: the worker's future was dropped by an
+/// executor shutting down, or something outside the handler panicked) and
+/// tells `join`'s waiters that the worker stopped (see `counts`), however
+/// the worker ended.
+struct InHand<'a, I> {
+    shared: &'a Shared<I>,
+    envelope: Option<Envelope<I>>,
+}
+
+impl<I> Drop for InHand<'_, I> {
+    fn drop(&mut self) {
+        if let Some(envelope) = self.envelope.take() {
+            self.shared
+                .give_back(envelope, Unprocessed::CancelledInFlight);
+        }
+        self.shared.counts.settle();
+    }
+}
+
 /// Everything one worker needs.
 pub(super) struct Worker<I, T, E, P, R> {
     /// Which of the pool's workers this is (its counters).
@@ -378,9 +398,18 @@ where
     /// The whole loop runs in one scope run (entering a scope per item
     /// costs shared atomics); the item in flight lives outside it, in
     /// `current`, so a cancellation that drops the loop never drops the item.
+    /// `current` hands its item back when dropped, so neither does an
+    /// executor that drops this whole future (it shut down) or a panic
+    /// outside the handler.
     pub(super) async fn run(self) {
-        let mut current: Option<Envelope<I>> = None;
-        let stopped = self
+        let mut current = InHand {
+            shared: &self.shared,
+            envelope: None,
+        };
+        // Done (`Ok`) or cancelled by the pool (`Err`, which is how
+        // `shutdown` and the pool's drop stop workers): either way `current`
+        // hands back the item in flight, if any, as it drops below.
+        let _ended = self
             .scope
             .run(async {
                 loop {
@@ -399,7 +428,7 @@ where
                             }
                         }
                     };
-                    let envelope = current.insert(envelope);
+                    let envelope = current.envelope.insert(envelope);
                     let started = (envelope.extra.as_ref())
                         .and_then(|extra| extra.enqueued)
                         .map(|_| self.timer.now());
@@ -412,18 +441,12 @@ where
                         }
                         _ => self.process.process(&envelope.item).await,
                     };
-                    let envelope = current.take().expect("set above");
+                    let envelope = current.envelope.take().expect("set above");
                     self.complete(envelope, (result, attempts, started));
                 }
             })
             .await;
-        if stopped.is_err()
-            && let Some(envelope) = current.take()
-        {
-            self.shared
-                .give_back(envelope, Unprocessed::CancelledInFlight);
-        }
-        self.shared.counts.settle();
+        drop(current);
     }
 
     /// Emits the outcome of a processed item.
