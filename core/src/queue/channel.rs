@@ -129,13 +129,21 @@ pub struct Receiver<T> {
     slots: Arc<Slots>,
 }
 
-/// Up to this capacity the items live in one array allocated up front
-/// (the fastest); above it in blocks that grow and shrink with the queue,
-/// so a huge bound costs nothing until used.
-const ARRAY_UP_TO: usize = 1 << 16;
+/// Up to this many bytes of slots (each an item and its ring stamp, a
+/// word) the items live in one array allocated up front (the fastest):
+/// 65 536 `u64`s. Above it they live in blocks that grow and shrink with
+/// the queue, so a huge bound, or a large one of large items, costs
+/// nothing until used.
+const ARRAY_UP_TO_BYTES: usize = 1 << 20;
+
+/// Whether a queue of `capacity` items of type `T` gets its array up front.
+fn array_up_front<T>(capacity: usize) -> bool {
+    let slot = std::mem::size_of::<T>() + std::mem::size_of::<usize>();
+    capacity.saturating_mul(slot) <= ARRAY_UP_TO_BYTES
+}
 
 pub(super) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    let lane = Arc::new(if capacity <= ARRAY_UP_TO {
+    let lane = Arc::new(if array_up_front::<T>(capacity) {
         Lane::bounded(capacity)
     } else {
         Lane::unbounded()

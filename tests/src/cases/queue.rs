@@ -348,9 +348,10 @@ pub async fn queues_and_pools_work_at_their_extreme_valid_settings<R: TestRuntim
     assert_eq!(rx.len(), 1000);
     assert_eq!(rx.recv().await, Ok(0));
 
+    // 65 536 `u64`s fill the array allocated up front; one more does not.
     let bound = (1 << 16) + 1;
-    let (tx, rx) = bounded::<u32>(bound).unwrap();
-    for i in 0..bound as u32 {
+    let (tx, rx) = bounded::<u64>(bound).unwrap();
+    for i in 0..bound as u64 {
         tx.try_send(i).unwrap();
     }
     assert!(tx.try_send(0).unwrap_err().is_full(), "full at {bound}");
