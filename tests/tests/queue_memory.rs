@@ -51,4 +51,8 @@ fn a_large_bound_of_large_items_allocates_little_until_used() {
         empty < 64 * 1024,
         "{empty} bytes for an unbounded-size queue"
     );
+    // The large queue still carries its items whole.
+    let (tx, rx) = bounded::<Page>(60_000).expect("valid");
+    tx.try_send(Page([7; 4096])).expect("room");
+    assert!(rx.try_recv().expect("queued").0.iter().all(|&b| b == 7));
 }
