@@ -169,6 +169,25 @@ pub async fn queue_timeouts_fire_at_the_limit_and_give_the_item_back<R: TestRunt
     let (sent, freed) = join(tx.send_timeout(&rt, ms(500), "fourth"), freeing).await;
     assert_eq!((sent.is_ok(), freed), (true, "third"));
     assert_eq!(rx.try_recv(), Ok("fourth"));
+
+    // A zero limit: what can happen now happens, the rest times out at once.
+    let start = rt.now();
+    assert_eq!(
+        rx.recv_timeout(&rt, Duration::ZERO).await,
+        Err(RecvError::Timeout {
+            after: Duration::ZERO
+        })
+    );
+    tx.send_timeout(&rt, Duration::ZERO, "fifth").await.unwrap();
+    let err = tx
+        .send_timeout(&rt, Duration::ZERO, "sixth")
+        .await
+        .unwrap_err();
+    assert_eq!((err.is_timeout(), err.into_item()), (true, "sixth"));
+    assert_eq!(rx.recv_timeout(&rt, Duration::ZERO).await, Ok("fifth"));
+    if R::VIRTUAL_TIME {
+        assert_eq!(rt.now(), start, "no time passes");
+    }
 }
 
 /// A send waiting on a full queue inside a cancelled scope gets its item
