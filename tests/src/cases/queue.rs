@@ -835,6 +835,28 @@ pub async fn shutdown_returns_an_item_waiting_for_its_key_as_in_flight<R: TestRu
     assert!(out.is_empty(), "nothing was processed");
 }
 
+/// A shutdown that cancels an item between its retries returns the item:
+/// cancellation is never a failure, so it is not a dead letter.
+pub async fn an_item_cancelled_between_retries_is_returned_not_dead_lettered<R: TestRuntime>(
+    rt: R,
+) {
+    let (pool, completions) = WorkerPool::builder(rt.clone())
+        .workers(1)
+        .build_with_policy(retrying(&rt, 5, ms(100)), |i: u64| async move {
+            Err::<u64, _>(format!("item {i} fails"))
+        })
+        .unwrap();
+    pool.submit(7).await.unwrap();
+    rt.sleep(ms(10)).await; // the first attempt failed; the retry waits 100 ms
+    let report = pool.shutdown(Duration::ZERO).await;
+    let returned: Vec<(u64, Unprocessed)> =
+        report.returned.iter().map(|r| (r.item, r.state)).collect();
+    assert_eq!(returned, [(7, Unprocessed::CancelledInFlight)]);
+    assert_eq!(report.stats.dead_lettered, 0);
+    let out: Vec<Done> = completions.collect().await;
+    assert!(out.is_empty(), "no dead letter: {}", out.len());
+}
+
 /// `!Send` handlers run through local spawning where the runtime has it.
 pub async fn a_local_pool_runs_handlers_that_are_not_send<R: TestRuntime>(rt: R) {
     if !R::LOCAL_SPAWN {
@@ -935,6 +957,7 @@ macro_rules! queue_cases {
             queue::a_panicking_item_is_reported_and_the_pool_goes_on
         );
         $m!($($($extra)*;)? queue::dead_letters_carry_their_last_error_and_attempts);
+        $m!($($($extra)*;)? queue::an_item_cancelled_between_retries_is_returned_not_dead_lettered);
         $m!($($($extra)*;)? queue::a_per_key_limit_caps_each_key_in_flight);
         $m!($($($extra)*;)? queue::shutdown_returns_an_item_waiting_for_its_key_as_in_flight);
         $m!($($($extra)*;)? queue::a_local_pool_runs_handlers_that_are_not_send);
