@@ -201,29 +201,53 @@ fn a_submit_waiting_for_room_is_woken_by_the_worker_that_frees_it_and_completes_
 /// asleep beside a change.
 mod lone_listener {
     use super::*;
-    use crate::queue::signal::Signal;
+    use crate::queue::signal::{Signal, SignalListener};
+
+    /// A listener that started listening and went to sleep, with the flag
+    /// its waker sets.
+    struct Asleep<'a> {
+        seen: Arc<Flag>,
+        waker: Waker,
+        listener: Pin<Box<SignalListener<'a>>>,
+    }
+
+    impl Asleep<'_> {
+        fn poll(&mut self) -> Poll<()> {
+            poll(self.listener.as_mut(), &self.waker)
+        }
+        fn is_woken(&self) -> bool {
+            woken(&self.seen)
+        }
+    }
+
+    fn asleep(signal: &Signal) -> Asleep<'_> {
+        let (seen, waker) = flag();
+        let mut asleep = Asleep {
+            seen,
+            waker,
+            listener: Box::pin(signal.listen()),
+        };
+        assert!(asleep.poll().is_pending());
+        asleep
+    }
 
     /// A listener that starts now sleeps, and the next change wakes it.
     fn a_new_listener_is_woken_by_the_next_change(signal: &Signal) {
-        let (seen, waker) = flag();
-        let mut listener = pin!(signal.listen());
-        assert!(poll(listener.as_mut(), &waker).is_pending());
+        let mut listener = asleep(signal);
         signal.notify_one_more();
-        assert!(woken(&seen));
-        assert!(poll(listener.as_mut(), &waker).is_ready());
+        assert!(listener.is_woken());
+        assert!(listener.poll().is_ready());
     }
 
     #[test]
     fn a_second_change_before_the_listener_runs_needs_no_second_wake_up_but_a_third_after_it_looked_does()
      {
         let signal = Signal::new();
-        let (seen, waker) = flag();
-        let mut listener = pin!(signal.listen());
-        assert!(poll(listener.as_mut(), &waker).is_pending());
+        let mut listener = asleep(&signal);
         signal.notify_one_more();
         signal.notify_one_more();
-        assert!(woken(&seen));
-        assert!(poll(listener.as_mut(), &waker).is_ready());
+        assert!(listener.is_woken());
+        assert!(listener.poll().is_ready());
         // It looked at the state again; a new wait must be woken anew.
         a_new_listener_is_woken_by_the_next_change(&signal);
     }
@@ -231,29 +255,23 @@ mod lone_listener {
     #[test]
     fn a_listener_left_alone_after_its_neighbour_took_a_wake_up_and_went_is_still_woken() {
         let signal = Signal::new();
-        let (_, first_waker) = flag();
-        let mut first = Box::pin(signal.listen());
-        let (seen, waker) = flag();
-        let mut second = pin!(signal.listen());
-        assert!(poll(first.as_mut(), &first_waker).is_pending());
-        assert!(poll(second.as_mut(), &waker).is_pending());
+        let mut first = asleep(&signal);
+        let mut second = asleep(&signal);
         // Two listeners: the first is woken, takes it and goes its way.
         signal.notify_one_more();
-        assert!(poll(first.as_mut(), &first_waker).is_ready());
+        assert!(first.poll().is_ready());
         drop(first);
-        assert!(!woken(&seen));
+        assert!(!second.is_woken());
         // Now alone, the second must be woken by the next change.
         signal.notify_one_more();
-        assert!(woken(&seen));
-        assert!(poll(second.as_mut(), &waker).is_ready());
+        assert!(second.is_woken());
+        assert!(second.poll().is_ready());
     }
 
     #[test]
     fn a_wake_up_lost_with_a_listener_that_left_does_not_silence_the_next_listener() {
         let signal = Signal::new();
-        let (_, gone_waker) = flag();
-        let mut gone = Box::pin(signal.listen());
-        assert!(poll(gone.as_mut(), &gone_waker).is_pending());
+        let gone = asleep(&signal);
         signal.notify_one_more();
         // It leaves without taking its wake-up; nobody else listens.
         drop(gone);
@@ -263,17 +281,13 @@ mod lone_listener {
     #[test]
     fn a_woken_listener_that_leaves_without_looking_passes_the_wake_up_on() {
         let signal = Signal::new();
-        let (_, gone_waker) = flag();
-        let mut gone = Box::pin(signal.listen());
-        assert!(poll(gone.as_mut(), &gone_waker).is_pending());
+        let gone = asleep(&signal);
         signal.notify_one_more();
-        let (seen, waker) = flag();
-        let mut stays = pin!(signal.listen());
-        assert!(poll(stays.as_mut(), &waker).is_pending());
+        let mut stays = asleep(&signal);
         // Two listen now; a second change wakes the second.
         signal.notify_one_more();
-        assert!(woken(&seen));
+        assert!(stays.is_woken());
         drop(gone);
-        assert!(poll(stays.as_mut(), &waker).is_ready());
+        assert!(stays.poll().is_ready());
     }
 }
