@@ -466,3 +466,32 @@ fn limiters_sharing_a_custom_store_share_one_exact_limit_under_contention() {
     assert!(limiters[2].check().is_ok());
     assert!(limiters[1].check().is_err());
 }
+
+#[test]
+fn a_rate_faster_than_one_call_a_nanosecond_is_a_config_error_not_a_silent_cap() {
+    let rt = VirtualRuntime::new();
+    for too_fast in [
+        Rate::per_second(u32::MAX),
+        Rate::new(u32::MAX, Duration::from_nanos(1)),
+        Rate::new(2, Duration::from_nanos(1)),
+    ] {
+        let err = RateLimiter::builder(rt.clone(), too_fast)
+            .build()
+            .expect_err("no limiter can space calls under a nanosecond apart");
+        assert_eq!(err.setting, "rate");
+        assert!(err.to_string().contains("one call per nanosecond"), "{err}");
+        let keyed = KeyedRateLimiter::<u32>::builder(RateLimiter::builder(rt.clone(), too_fast));
+        assert_eq!(keyed.build().unwrap_err().setting, "rate");
+    }
+    // The fastest rate there is: one call a nanosecond, exactly.
+    let fastest = RateLimiter::builder(rt.clone(), Rate::per_second(1_000_000_000))
+        .burst(1)
+        .build()
+        .unwrap();
+    assert_eq!(fastest.emission_interval(), Duration::from_nanos(1));
+    assert!(fastest.check().is_ok());
+    assert_eq!(
+        fastest.check().unwrap_err().retry_after,
+        Duration::from_nanos(1)
+    );
+}
