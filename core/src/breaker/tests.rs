@@ -459,7 +459,6 @@ struct Model {
     rate: f64,
     open: Duration,
     probes: u32,
-    probe_timeout: Duration,
     state: ModelState,
     window: Vec<bool>,
     streak: u32,
@@ -469,7 +468,7 @@ struct Model {
 enum ModelState {
     Closed,
     Open(Instant),
-    HalfOpen { since: Instant, ok: u32, bad: u32 },
+    HalfOpen { ok: u32, bad: u32 },
 }
 
 impl Model {
@@ -482,15 +481,10 @@ impl Model {
     fn tick(&mut self, now: Instant) {
         match self.state {
             ModelState::Open(until) if now >= until => {
-                self.state = ModelState::HalfOpen {
-                    since: now,
-                    ok: 0,
-                    bad: 0,
-                };
+                self.state = ModelState::HalfOpen { ok: 0, bad: 0 };
             }
-            ModelState::HalfOpen { since, .. } if now - since >= self.probe_timeout => {
-                self.trip(now);
-            }
+            // Calls report at once here, so no probe is ever in flight when
+            // time passes: the probe timeout never reopens (invariant 11).
             _ => {}
         }
     }
@@ -587,7 +581,6 @@ mod model_check {
                 rate,
                 open: ms(50),
                 probes,
-                probe_timeout: ms(70),
                 state: ModelState::Closed,
                 window: Vec::new(),
                 streak: 0,
@@ -1080,4 +1073,58 @@ fn a_quiet_time_window_counts_each_call_in_its_own_bucket() {
         (CircuitState::Open, 9, 5),
         "5 of 9 failed"
     );
+}
+
+#[test]
+fn half_open_never_reopens_a_quiet_service_whose_probes_succeeded() {
+    // resilience4j 2028 / 2289: a service called once in a while never got
+    // its three probes within the probe timeout, so each half-open period
+    // ended by reopening: a healthy service refused, forever.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(Duration::from_secs(30))
+        .half_open_probes(3)
+        .probe_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(Duration::from_secs(30));
+    for _ in 0..3 {
+        // One call every two minutes, each a success.
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        let probe = b
+            .try_acquire()
+            .expect("a quiet half-open breaker admits a probe");
+        assert!(probe.is_probe());
+        probe.success();
+        rt.advance(Duration::from_secs(120));
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn the_probe_timeout_counts_from_the_last_probe_admitted() {
+    let rt = VirtualRuntime::new();
+    let b = half_open(&rt); // 2 probes, a 50 ms probe timeout
+    rt.advance(ms(45));
+    let late = b.try_acquire().unwrap(); // admitted 45 ms into half-open
+    rt.advance(ms(10));
+    assert_eq!(
+        b.state(),
+        CircuitState::HalfOpen,
+        "a probe 10 ms in flight is not stuck"
+    );
+    late.success();
+    let hung = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err(), "both slots used");
+    rt.advance(ms(49));
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, ms(1));
+    rt.advance(ms(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "a probe stuck for the probe timeout reopens"
+    );
+    drop(hung);
 }
