@@ -291,3 +291,63 @@ fn adaptive_waiters_are_admitted_first_in_first_out_and_a_leaver_keeps_the_order
     assert_eq!(*order.lock().unwrap(), vec![0, 2]);
     assert_eq!((limit.inside(), limit.queued()), (0, 0));
 }
+
+#[test]
+fn a_call_that_panics_frees_its_slot_and_teaches_nothing() {
+    use std::future::IntoFuture;
+    let rt = VirtualRuntime::new();
+    let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+        .initial_limit(2)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures::executor::block_on(
+                limit
+                    .call(async { panic!("boom") as Result<(), &str> })
+                    .into_future(),
+            )
+        }));
+        assert!(panicked.is_err());
+    }
+    assert_eq!((limit.limit(), limit.inside()), (2, 0));
+}
+
+#[test]
+fn the_limit_stays_within_its_bounds_under_endless_drops_and_recovers_after() {
+    for algorithm in [
+        Algorithm::from(Aimd::default().backoff(0.5)),
+        Algorithm::from(Gradient2::default()),
+    ] {
+        let rt = VirtualRuntime::new();
+        let limit = ConcurrencyLimit::builder(rt.clone(), algorithm)
+            .initial_limit(8)
+            .min_limit(3)
+            .max_limit(10)
+            .build()
+            .unwrap();
+        for _ in 0..200 {
+            limit.try_acquire().unwrap().dropped();
+            assert!(
+                limit.limit() >= 3,
+                "{algorithm:?} fell to {}",
+                limit.limit()
+            );
+        }
+        assert_eq!(limit.limit(), 3, "{algorithm:?}");
+        // The upstream recovers: calls fill the limit and succeed.
+        for _ in 0..200 {
+            let held: Vec<_> = (0..limit.limit())
+                .map(|_| limit.try_acquire().unwrap())
+                .collect();
+            rt.advance(ms(1));
+            held.into_iter().for_each(LimitPermit::success);
+            assert!(
+                limit.limit() <= 10,
+                "{algorithm:?} rose to {}",
+                limit.limit()
+            );
+        }
+        assert_eq!(limit.limit(), 10, "{algorithm:?} recovered");
+    }
+}
