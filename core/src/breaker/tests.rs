@@ -1128,3 +1128,55 @@ fn the_probe_timeout_counts_from_the_last_probe_admitted() {
     );
     drop(hung);
 }
+
+#[test]
+fn a_half_open_probe_whose_error_is_ignored_frees_its_slot_and_decides_nothing() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .half_open_probes(1)
+        .failure_if(|e: &&str| *e != "not found")
+        .not_failure(NotFailure::Ignore)
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    for _ in 0..3 {
+        let out = rt.block_on(b.call(async { Err::<(), _>("not found") }));
+        assert!(out.unwrap().unwrap_err().is_inner());
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+    }
+    let out = rt.block_on(b.call(async { Ok::<_, &str>(()) })).unwrap();
+    assert!(out.is_ok(), "the ignored probes left the one slot free");
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_time_window_forgets_everything_across_a_gap_of_many_empty_buckets() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        fail(&b);
+    }
+    // Far more buckets than the ring holds go by, then a gap of centuries.
+    for gap in [
+        Duration::from_secs(10 * 1000 + 3),
+        Duration::from_secs(1 << 40),
+    ] {
+        rt.advance(gap);
+        assert_eq!(b.metrics().calls, 0, "after {gap:?}");
+        // One failure after the gap is not the fourth of the window.
+        fail(&b);
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!((b.metrics().calls, b.metrics().failures), (1, 1));
+    }
+    for _ in 0..3 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), CircuitState::Open, "the window still trips");
+}
