@@ -1180,3 +1180,36 @@ fn a_time_window_forgets_everything_across_a_gap_of_many_empty_buckets() {
     }
     assert_eq!(b.state(), CircuitState::Open, "the window still trips");
 }
+
+#[test]
+fn a_reopening_for_a_stuck_probe_is_an_event_that_says_so() {
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .probe_timeout(ms(50))
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| {
+                if let Event::CircuitStateChanged { to, reason, .. } = e {
+                    seen.lock().unwrap().push((*to, reason.clone()));
+                }
+            }
+        }))
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    let _stuck = b.try_acquire().unwrap();
+    rt.advance(ms(50));
+    assert_eq!(b.state(), CircuitState::Open);
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.last().unwrap(),
+        &(
+            CircuitState::Open,
+            "a probe was still in flight 50ms after the last was admitted".to_string()
+        )
+    );
+}
