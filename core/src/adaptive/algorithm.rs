@@ -70,7 +70,9 @@ impl Aimd {
 /// Gradient2: once per round trip, compares the calls' mean latency with a
 /// slow-moving average of past round trips; when calls get slower than `tolerance` times the
 /// average, the upstream is queueing and the limit shrinks in proportion;
-/// otherwise it grows toward `queue_size` above itself.
+/// otherwise it grows toward `queue_size` above itself. A round trip with
+/// a drop moves the limit toward half of itself (no headroom added), so
+/// sustained drops take it down to `min_limit`.
 ///
 /// Defaults, and why (Netflix's, which have run at scale): `tolerance` 1.5
 /// (latency may rise 50 % before the limit shrinks: normal jitter must not
@@ -326,12 +328,16 @@ impl Learner {
                 if !w.dropped && !in_use {
                     return limit;
                 }
-                let gradient = if w.dropped {
-                    0.5
+                // A drop halves the target without the queue headroom: with
+                // it, endless drops settled at `2 × queue_size` (8 by
+                // default) whatever `min_limit` said, since `L/2 + q`
+                // stops shrinking there.
+                let target = if w.dropped {
+                    limit * 0.5
                 } else {
-                    (config.tolerance * long / short).clamp(0.5, 1.0)
+                    let gradient = (config.tolerance * long / short).clamp(0.5, 1.0);
+                    limit * gradient + config.queue_size
                 };
-                let target = limit * gradient + config.queue_size;
                 limit * (1.0 - config.smoothing) + target * config.smoothing
             }
         }

@@ -196,8 +196,12 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// The longest half-open waits for its probes to report; after that it
-    /// reopens, so a probe that hangs never strands the breaker.
+    /// The longest half-open waits for a probe in flight to report,
+    /// counted from the last probe admitted; after that it reopens, so a
+    /// probe that hangs never strands the breaker. With no probe in flight
+    /// there is nothing to wait for: a half-open breaker whose probes have
+    /// all reported, but too few to decide, admits the next call as a
+    /// probe however late it comes.
     pub fn probe_timeout(mut self, limit: Duration) -> Self {
         self.probe_timeout = limit;
         self

@@ -9,7 +9,7 @@
 //! ```text
 //!   Closed --(trip rule)--> Open --(open duration over)--> HalfOpen
 //!   HalfOpen --(enough probes succeeded)--> Closed
-//!   HalfOpen --(too many probes failed / probe timeout)--> Open
+//!   HalfOpen --(too many probes failed / a probe stuck past the probe timeout)--> Open
 //!   any --force_open--> ForcedOpen, any --force_closed--> ForcedClosed, any --reset--> Closed
 //! ```
 //!
@@ -17,7 +17,8 @@
 //! event (invariant 9).
 //!
 //! Nothing runs in the background: every transition that time causes
-//! (Open -> HalfOpen, HalfOpen -> Open on the probe timeout) is made lazily
+//! (Open -> HalfOpen, HalfOpen -> Open on the probe timeout of a stuck
+//! probe, invariant 11) is made lazily
 //! by the next caller that acquires, reports or inspects, against the
 //! breaker's clock. So the breaker works with any runtime, or none.
 //!
@@ -75,6 +76,16 @@
 //!     breaker is exact; at most 254). So a success lands at most a
 //!     sixteenth of a bucket late at a steady rate; only a pause right after
 //!     a burst can carry at most 254 successes into a later bucket.
+//! 11. Half-open reopens by time only when a probe is stuck: some probe
+//!     is in flight and the probe timeout has passed since the last probe
+//!     was admitted (so every probe in flight has been for at least that
+//!     long). With no probe in flight nothing is stuck, since a free slot
+//!     admits the next call as a probe: a quiet service whose probes
+//!     succeeded stays half-open until enough calls come, however long
+//!     that takes, instead of being reopened for being quiet. Every
+//!     refusal in half-open has a probe in flight, so its `retry_after`
+//!     (the last probe's admission plus the probe timeout) is when the
+//!     breaker reopens at the latest.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,7 +119,9 @@ enum Phase {
         until: Instant,
     },
     HalfOpen {
-        since: Instant,
+        /// When the last probe was admitted (when half-open began, before
+        /// any): the probe timeout counts from here (invariant 11).
+        last_probe: Instant,
         in_flight: u32,
         successes: u32,
         failures: u32,
@@ -321,7 +334,7 @@ impl Shared {
                     retry_after: Duration::MAX,
                 }),
                 Phase::HalfOpen {
-                    since,
+                    last_probe,
                     in_flight,
                     successes,
                     failures,
@@ -329,9 +342,13 @@ impl Shared {
                 } => {
                     if *in_flight + *successes + *failures < self.config.probes {
                         *in_flight += 1;
+                        *last_probe = now;
                         Ok(true)
                     } else {
-                        let deadline = since.saturating_add(self.config.probe_timeout);
+                        // Every slot is taken, so a probe is in flight: the
+                        // probe timeout reopens the breaker at this deadline
+                        // unless the probes decide first (invariant 11).
+                        let deadline = last_probe.saturating_add(self.config.probe_timeout);
                         Err(CircuitOpen {
                             retry_after: deadline.saturating_duration_since(now),
                         })
@@ -512,7 +529,7 @@ impl Shared {
                 self.enter(
                     m,
                     Phase::HalfOpen {
-                        since: now,
+                        last_probe: now,
                         in_flight: 0,
                         successes: 0,
                         failures: 0,
@@ -526,8 +543,12 @@ impl Shared {
                     Reason::OpenFor(m.last_open),
                 ))
             }
-            Phase::HalfOpen { since, .. }
-                if now.saturating_duration_since(since) >= self.config.probe_timeout =>
+            Phase::HalfOpen {
+                last_probe,
+                in_flight,
+                ..
+            } if in_flight > 0
+                && now.saturating_duration_since(last_probe) >= self.config.probe_timeout =>
             {
                 let reason = Reason::ProbesUndecided(self.config.probe_timeout);
                 self.open(m, now, CircuitState::HalfOpen, reason)

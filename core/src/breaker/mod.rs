@@ -15,8 +15,11 @@
 //! - **half-open**: exactly the configured number of probes are admitted,
 //!   even under races. Enough successes close it; too many failures reopen
 //!   it; a probe that never reports (its future or permit was dropped) frees
-//!   its slot; and if the probes do not decide within the probe timeout it
-//!   reopens, so it can never be stuck half-open.
+//!   its slot; and a probe still in flight a probe timeout after the last
+//!   probe was admitted reopens it, so it can never be stuck half-open. A
+//!   quiet service is not reopened for being quiet: while no probe is in
+//!   flight, half-open waits for its next call, however long that takes,
+//!   and admits it as a probe.
 //!
 //! Time-driven transitions are evaluated lazily against the timer given to
 //! the builder, when the breaker is next used or inspected: no background

@@ -32,7 +32,7 @@ pub(crate) enum Reason {
     SlowRate { rate: f64, calls: u64 },
     /// The open duration that ran out.
     OpenFor(Duration),
-    /// The probe timeout that ran out.
+    /// The probe timeout that ran out with a probe still in flight.
     ProbesUndecided(Duration),
     /// A state set by hand ("forced open", "forced closed", "reset").
     Forced(&'static str),
@@ -85,7 +85,9 @@ fn words(reason: Reason) -> String {
             format!("slow-call rate {:.0}% over {calls} calls", 100.0 * rate)
         }
         Reason::OpenFor(open) => format!("open for {open:?}"),
-        Reason::ProbesUndecided(timeout) => format!("probes did not decide within {timeout:?}"),
+        Reason::ProbesUndecided(timeout) => {
+            format!("a probe was still in flight {timeout:?} after the last was admitted")
+        }
         Reason::Forced(what) => what.to_owned(),
         Reason::Refused(open) => open.to_string(),
     }

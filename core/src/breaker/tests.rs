@@ -459,7 +459,6 @@ struct Model {
     rate: f64,
     open: Duration,
     probes: u32,
-    probe_timeout: Duration,
     state: ModelState,
     window: Vec<bool>,
     streak: u32,
@@ -469,7 +468,7 @@ struct Model {
 enum ModelState {
     Closed,
     Open(Instant),
-    HalfOpen { since: Instant, ok: u32, bad: u32 },
+    HalfOpen { ok: u32, bad: u32 },
 }
 
 impl Model {
@@ -482,15 +481,10 @@ impl Model {
     fn tick(&mut self, now: Instant) {
         match self.state {
             ModelState::Open(until) if now >= until => {
-                self.state = ModelState::HalfOpen {
-                    since: now,
-                    ok: 0,
-                    bad: 0,
-                };
+                self.state = ModelState::HalfOpen { ok: 0, bad: 0 };
             }
-            ModelState::HalfOpen { since, .. } if now - since >= self.probe_timeout => {
-                self.trip(now);
-            }
+            // Calls report at once here, so no probe is ever in flight when
+            // time passes: the probe timeout never reopens (invariant 11).
             _ => {}
         }
     }
@@ -587,7 +581,6 @@ mod model_check {
                 rate,
                 open: ms(50),
                 probes,
-                probe_timeout: ms(70),
                 state: ModelState::Closed,
                 window: Vec::new(),
                 streak: 0,
@@ -1079,5 +1072,144 @@ fn a_quiet_time_window_counts_each_call_in_its_own_bucket() {
         (m.state, m.calls, m.failures),
         (CircuitState::Open, 9, 5),
         "5 of 9 failed"
+    );
+}
+
+#[test]
+fn half_open_never_reopens_a_quiet_service_whose_probes_succeeded() {
+    // resilience4j 2028 / 2289: a service called once in a while never got
+    // its three probes within the probe timeout, so each half-open period
+    // ended by reopening: a healthy service refused, forever.
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(Duration::from_secs(30))
+        .half_open_probes(3)
+        .probe_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(Duration::from_secs(30));
+    for _ in 0..3 {
+        // One call every two minutes, each a success.
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        let probe = b
+            .try_acquire()
+            .expect("a quiet half-open breaker admits a probe");
+        assert!(probe.is_probe());
+        probe.success();
+        rt.advance(Duration::from_secs(120));
+    }
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn the_probe_timeout_counts_from_the_last_probe_admitted() {
+    let rt = VirtualRuntime::new();
+    let b = half_open(&rt); // 2 probes, a 50 ms probe timeout
+    rt.advance(ms(45));
+    let late = b.try_acquire().unwrap(); // admitted 45 ms into half-open
+    rt.advance(ms(10));
+    assert_eq!(
+        b.state(),
+        CircuitState::HalfOpen,
+        "a probe 10 ms in flight is not stuck"
+    );
+    late.success();
+    let hung = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err(), "both slots used");
+    rt.advance(ms(49));
+    assert_eq!(b.try_acquire().unwrap_err().retry_after, ms(1));
+    rt.advance(ms(1));
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "a probe stuck for the probe timeout reopens"
+    );
+    drop(hung);
+}
+
+#[test]
+fn a_half_open_probe_whose_error_is_ignored_frees_its_slot_and_decides_nothing() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .half_open_probes(1)
+        .failure_if(|e: &&str| *e != "not found")
+        .not_failure(NotFailure::Ignore)
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    for _ in 0..3 {
+        let out = rt.block_on(b.call(async { Err::<(), _>("not found") }));
+        assert!(out.unwrap().unwrap_err().is_inner());
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+    }
+    let out = rt.block_on(b.call(async { Ok::<_, &str>(()) })).unwrap();
+    assert!(out.is_ok(), "the ignored probes left the one slot free");
+    assert_eq!(b.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_time_window_forgets_everything_across_a_gap_of_many_empty_buckets() {
+    let rt = VirtualRuntime::new();
+    let b = CircuitBreaker::builder(rt.clone())
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        fail(&b);
+    }
+    // Far more buckets than the ring holds go by, then a gap of centuries.
+    for gap in [
+        Duration::from_secs(10 * 1000 + 3),
+        Duration::from_secs(1 << 40),
+    ] {
+        rt.advance(gap);
+        assert_eq!(b.metrics().calls, 0, "after {gap:?}");
+        // One failure after the gap is not the fourth of the window.
+        fail(&b);
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!((b.metrics().calls, b.metrics().failures), (1, 1));
+    }
+    for _ in 0..3 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), CircuitState::Open, "the window still trips");
+}
+
+#[test]
+fn a_reopening_for_a_stuck_probe_is_an_event_that_says_so() {
+    let rt = VirtualRuntime::new();
+    let seen = Arc::new(StdMutex::new(Vec::new()));
+    let b = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .probe_timeout(ms(50))
+        .observers(Observers::new().with({
+            let seen = seen.clone();
+            move |e: &Event| {
+                if let Event::CircuitStateChanged { to, reason, .. } = e {
+                    seen.lock().unwrap().push((*to, reason.clone()));
+                }
+            }
+        }))
+        .build()
+        .unwrap();
+    fail(&b);
+    rt.advance(ms(10));
+    let _stuck = b.try_acquire().unwrap();
+    rt.advance(ms(50));
+    assert_eq!(b.state(), CircuitState::Open);
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.last().unwrap(),
+        &(
+            CircuitState::Open,
+            "a probe was still in flight 50ms after the last was admitted".to_string()
+        )
     );
 }

@@ -423,3 +423,23 @@ fn a_rejection_is_an_event_with_the_rejections_words() {
         }]
     );
 }
+
+#[test]
+fn a_call_that_panics_inside_frees_its_slot_for_the_next_waiter() {
+    use std::future::IntoFuture;
+    let rt = VirtualRuntime::new();
+    let b = Bulkhead::builder(rt.clone(), 1)
+        .max_queued(1)
+        .build()
+        .unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(
+            b.call(async { panic!("boom") as Result<(), &str> })
+                .into_future(),
+        )
+    }));
+    assert!(panicked.is_err());
+    assert_eq!((b.inside(), b.queued()), (0, 0), "the slot was given back");
+    let out = rt.block_on(b.call(async { Ok::<_, &str>(5) })).unwrap();
+    assert_eq!(out.unwrap(), 5);
+}

@@ -5,18 +5,27 @@
 //! 1. Keys live in `shards.len()` shards, each a mutex over a map from key
 //!    to TAT; a key always lands in the same shard. Under the shard's lock
 //!    the TAT is a plain number, so there are no lost updates.
-//! 2. A shard holds at most `shard_cap` keys, and `shard_cap ·
-//!    shards.len() <= max_keys`: the limiter never tracks more than
-//!    `max_keys` keys.
+//! 2. The cap is shared by every shard: `tracked` counts the keys of all
+//!    shards, a new key is inserted only after reserving one in it below
+//!    `max_keys`, and every key removed is subtracted. So the limiter never
+//!    tracks more than `max_keys` keys, and any `max_keys` keys fit, however
+//!    they hash. (An equal share of the cap per shard refused 74 of 1000
+//!    distinct keys with `max_keys(1000)`, saying the cap was reached while
+//!    926 were tracked.)
 //! 3. A key whose TAT is at or before `now` is *idle*: forgetting it changes
 //!    no decision (gcra.rs, invariant 2). Idle keys are swept from a shard
-//!    when it has doubled since its last sweep and whenever it is full, so
-//!    eviction costs O(1) amortised per call.
-//! 4. When a full shard has no idle key, a call for a *new* key in it is
+//!    when it has doubled since its last sweep, so eviction costs O(1)
+//!    amortised per call.
+//! 4. When the cap is reached, a *new* key sweeps every shard for idle
+//!    keys, one shard locked at a time. If none is idle, the call is
 //!    refused with [`RateError::KeysFull`] carrying the time until the
-//!    soonest key goes idle. Known keys keep their exact limits: the cap
-//!    never loosens a limit (evicting a busy key would hand its owner a
-//!    fresh burst) and never grows memory.
+//!    soonest key goes idle, and that time is kept (`full_until`): until
+//!    then no key can go idle (TATs only grow; nothing was added, since
+//!    any sweep that frees a key clears it), so further new keys are
+//!    refused without sweeping again. A full limiter thus sweeps at most
+//!    once per time a key could go idle, not once per call. Known keys
+//!    keep their exact limits: the cap never loosens a limit (evicting a
+//!    busy key would hand its owner a fresh burst) and never grows memory.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,7 +36,7 @@ use std::time::Duration;
 use super::RateError;
 use super::limiter::{RateLimiterBuilder, Settings};
 use crate::ConfigError;
-use crate::sync::{Mutex, lock};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
 /// The default cap on keys: 100 000 keys cost a few megabytes at most.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -137,9 +146,12 @@ impl Hasher for TakeHash {
 }
 
 impl<K: Hash + Eq> Shard<K> {
-    fn sweep(&mut self, now: u64) {
+    /// Forgets the idle keys; how many.
+    fn sweep(&mut self, now: u64) -> usize {
+        let before = self.tats.len();
         self.tats.retain(|_, tat| *tat > now);
         self.sweep_at = (self.tats.len() * 2).max(FIRST_SWEEP);
+        before - self.tats.len()
     }
 }
 
@@ -156,8 +168,32 @@ struct Inner<K> {
     settings: Settings,
     hasher: RandomState,
     shards: Box<[Mutex<Shard<K>>]>,
-    shard_cap: usize,
     max_keys: usize,
+    /// Keys in all shards together, at most `max_keys` (invariant 2).
+    tracked: AtomicUsize,
+    /// While the cap is reached: no key goes idle before this time
+    /// (invariant 4); 0 when unknown.
+    full_until: AtomicU64,
+}
+
+impl<K> Inner<K> {
+    /// Takes a place for one new key under the cap.
+    fn reserve(&self) -> bool {
+        self.tracked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_keys).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// `n` keys were forgotten: their places are free, and what was known
+    /// about when the full limiter frees one is stale.
+    fn untrack(&self, n: usize) {
+        if n > 0 {
+            self.tracked.fetch_sub(n, Ordering::AcqRel);
+            self.full_until.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl<K> Clone for KeyedRateLimiter<K> {
@@ -288,7 +324,8 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         let now = self.inner.settings.clock.now_ns();
         for shard in self.inner.shards.iter() {
             let mut shard = lock(shard);
-            shard.sweep(now);
+            let freed = shard.sweep(now);
+            self.inner.untrack(freed);
             shard.tats.shrink_to_fit();
         }
     }
@@ -309,29 +346,82 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         // multiply and shift instead of a division (Lemire's fast range);
         // the map uses its own hasher.
         let index = (((hash >> 32) * inner.shards.len() as u64) >> 32) as usize;
-        let mut shard = lock(&inner.shards[index]);
         let view = HashedRef { hash, key };
+        let new_tat = {
+            let mut shard = lock(&inner.shards[index]);
+            if let Some(tat) = shard.tats.get_mut(&view as &dyn KeyView<K>) {
+                *tat = gcra.decide(*tat, now, threshold, cost).map_err(Ok)?;
+                return Ok(());
+            }
+            let new_tat = gcra.decide(0, now, threshold, cost).map_err(Ok)?;
+            if shard.tats.len() >= shard.sweep_at {
+                let freed = shard.sweep(now);
+                inner.untrack(freed);
+            }
+            if inner.reserve() {
+                shard.tats.insert(
+                    Hashed {
+                        hash,
+                        key: key.clone(),
+                    },
+                    new_tat,
+                );
+                return Ok(());
+            }
+            new_tat
+        };
+        // The cap is reached: look for idle keys in every shard, with this
+        // one's lock released (one shard locked at a time).
+        self.make_room(now).map_err(Err)?;
+        let mut shard = lock(&inner.shards[index]);
         if let Some(tat) = shard.tats.get_mut(&view as &dyn KeyView<K>) {
+            // Another caller added this key meanwhile: it decides, and the
+            // place reserved for it goes back.
+            inner.untrack(1);
             *tat = gcra.decide(*tat, now, threshold, cost).map_err(Ok)?;
             return Ok(());
         }
-        let new_tat = gcra.decide(0, now, threshold, cost).map_err(Ok)?;
-        if shard.tats.len() >= shard.sweep_at || shard.tats.len() >= inner.shard_cap {
-            shard.sweep(now);
-        }
-        if shard.tats.len() >= inner.shard_cap {
-            let soonest = shard.tats.values().copied().min().unwrap_or(now);
-            return Err(Err(RateError::KeysFull {
-                max_keys: inner.max_keys,
-                retry_after: Duration::from_nanos(soonest.saturating_sub(now)),
-            }));
-        }
-        let key = Hashed {
-            hash,
-            key: key.clone(),
-        };
-        shard.tats.insert(key, new_tat);
+        shard.tats.insert(
+            Hashed {
+                hash,
+                key: key.clone(),
+            },
+            new_tat,
+        );
         Ok(())
+    }
+
+    /// Reserves a place for a new key in a limiter whose cap is reached,
+    /// by sweeping every shard's idle keys (invariant 4), or says when the
+    /// soonest key goes idle.
+    #[cold]
+    fn make_room(&self, now: u64) -> Result<(), RateError> {
+        let inner = &*self.inner;
+        let full = |soonest: u64| RateError::KeysFull {
+            max_keys: inner.max_keys,
+            retry_after: Duration::from_nanos(soonest.saturating_sub(now)),
+        };
+        let until = inner.full_until.load(Ordering::Relaxed);
+        if now < until {
+            return Err(full(until));
+        }
+        let mut soonest = u64::MAX;
+        for shard in inner.shards.iter() {
+            let mut shard = lock(shard);
+            let freed = shard.sweep(now);
+            inner.untrack(freed);
+            if let Some(&tat) = shard.tats.values().min() {
+                soonest = soonest.min(tat);
+            }
+        }
+        if inner.reserve() {
+            return Ok(());
+        }
+        // Keys added meanwhile by other callers took the room; if the
+        // sweep saw none, nothing is known: try again at once.
+        let soonest = if soonest == u64::MAX { now } else { soonest };
+        inner.full_until.store(soonest, Ordering::Relaxed);
+        Err(full(soonest))
     }
 }
 
@@ -367,12 +457,13 @@ impl<K> fmt::Debug for KeyedRateLimiterBuilder<K> {
 impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
     /// The most keys tracked at once (default [`DEFAULT_MAX_KEYS`]).
     ///
-    /// Keys are spread over up to 16 shards (one per 64 keys of the cap)
-    /// with an equal share of the cap each. When a new key arrives at a full shard whose keys are all busy
-    /// (none idle), the call is refused with [`RateError::KeysFull`] and the
-    /// time until the soonest key goes idle, at most one burst's worth of
-    /// time; known keys are unaffected. So the cap never loosens anyone's
-    /// limit and memory never grows past it.
+    /// Any `max_keys` distinct keys can be tracked at once, however they
+    /// hash. When a new key arrives while the cap is reached and every key
+    /// is busy (none idle), the call is refused with
+    /// [`RateError::KeysFull`] and the time until the soonest key goes
+    /// idle, at most one burst's worth of time; known keys are unaffected.
+    /// So the cap never loosens anyone's limit and memory never grows past
+    /// it.
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys;
         self
@@ -397,7 +488,6 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
         // At least 64 keys a shard, so keys that happen to share a shard
         // rarely meet a small cap before the others have.
         let shards = (self.max_keys / 64).clamp(1, 16);
-        let shard_cap = self.max_keys / shards;
         Ok(KeyedRateLimiter {
             inner: Arc::new(Inner {
                 settings,
@@ -410,8 +500,9 @@ impl<K: Hash + Eq> KeyedRateLimiterBuilder<K> {
                         })
                     })
                     .collect(),
-                shard_cap,
                 max_keys: self.max_keys,
+                tracked: AtomicUsize::new(0),
+                full_until: AtomicU64::new(0),
             }),
         })
     }

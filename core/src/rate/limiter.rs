@@ -63,14 +63,22 @@ impl Rate {
             ));
         }
         let period = self.period.as_nanos();
+        // Calls are spaced in whole nanoseconds: a faster rate would round
+        // up to one call a nanosecond, silently admitting up to `count`
+        // times fewer calls than asked. Refused instead.
+        if period < u128::from(self.count) {
+            return Err(ConfigError::new(
+                "rate",
+                "is faster than one call per nanosecond (1 000 000 000 a second), the finest spacing the limiter keeps; lower the count or lengthen the period",
+            ));
+        }
         let emission = period.div_ceil(u128::from(self.count));
-        match u64::try_from(emission) {
-            Ok(ns) if ns > 0 => Ok(ns),
-            _ => Err(ConfigError::new(
+        u64::try_from(emission).map_err(|_| {
+            ConfigError::new(
                 "rate",
                 "the interval between calls must lie between 1 ns and about 584 years",
-            )),
-        }
+            )
+        })
     }
 }
 
@@ -593,8 +601,10 @@ impl RateLimiterBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for a zero rate, a zero period, an interval between
-    /// calls under a nanosecond, a zero burst, a burst whose calls, spaced
+    /// A [`ConfigError`] for a zero rate, a zero period, a rate faster than
+    /// one call per nanosecond (the interval is not rounded down to zero
+    /// nor up to a nanosecond, which would admit far fewer calls than
+    /// asked), a zero burst, a burst whose calls, spaced
     /// at the rate, would span more than about 584 years, or an
     /// [`epoch`](Self::epoch) within one such span of the year 2554.
     // On wasm32 the timer is not `Send`; there is one thread there.

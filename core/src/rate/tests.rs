@@ -466,3 +466,88 @@ fn limiters_sharing_a_custom_store_share_one_exact_limit_under_contention() {
     assert!(limiters[2].check().is_ok());
     assert!(limiters[1].check().is_err());
 }
+
+#[test]
+fn a_rate_faster_than_one_call_a_nanosecond_is_a_config_error_not_a_silent_cap() {
+    let rt = VirtualRuntime::new();
+    for too_fast in [
+        Rate::per_second(u32::MAX),
+        Rate::new(u32::MAX, Duration::from_nanos(1)),
+        Rate::new(2, Duration::from_nanos(1)),
+    ] {
+        let err = RateLimiter::builder(rt.clone(), too_fast)
+            .build()
+            .expect_err("no limiter can space calls under a nanosecond apart");
+        assert_eq!(err.setting, "rate");
+        assert!(err.to_string().contains("one call per nanosecond"), "{err}");
+        let keyed = KeyedRateLimiter::<u32>::builder(RateLimiter::builder(rt.clone(), too_fast));
+        assert_eq!(keyed.build().unwrap_err().setting, "rate");
+    }
+    // The fastest rate there is: one call a nanosecond, exactly.
+    let fastest = RateLimiter::builder(rt.clone(), Rate::per_second(1_000_000_000))
+        .burst(1)
+        .build()
+        .unwrap();
+    assert_eq!(fastest.emission_interval(), Duration::from_nanos(1));
+    assert!(fastest.check().is_ok());
+    assert_eq!(
+        fastest.check().unwrap_err().retry_after,
+        Duration::from_nanos(1)
+    );
+}
+
+#[test]
+fn a_keyed_limiter_tracks_as_many_distinct_keys_as_its_cap_however_they_hash() {
+    let rt = VirtualRuntime::new();
+    for cap in [100usize, 128, 1000, 10_000] {
+        let keyed: KeyedRateLimiter<u64> = KeyedRateLimiter::builder(
+            RateLimiter::builder(rt.clone(), Rate::per_second(1)).burst(1),
+        )
+        .max_keys(cap)
+        .build()
+        .unwrap();
+        // Before, each shard had an equal share of the cap: with 1000, 74
+        // of 1000 busy keys were refused as if the cap were reached.
+        for key in 0..cap as u64 {
+            assert_eq!(keyed.check(&key), Ok(()), "key {key} of a cap of {cap}");
+        }
+        assert_eq!(keyed.len(), cap);
+        assert_eq!(
+            keyed.check(&u64::MAX),
+            Err(RateError::KeysFull {
+                max_keys: cap,
+                retry_after: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(keyed.len(), cap, "never more than the cap");
+    }
+}
+
+#[test]
+fn a_full_keyed_limiter_admits_a_new_key_as_soon_as_any_key_goes_idle() {
+    let rt = VirtualRuntime::new();
+    let keyed: KeyedRateLimiter<u64> =
+        KeyedRateLimiter::builder(RateLimiter::builder(rt.clone(), Rate::per_second(1)).burst(1))
+            .max_keys(1000)
+            .build()
+            .unwrap();
+    keyed.check(&0).unwrap(); // idle at 1 s
+    rt.advance(ms(500));
+    for key in 1..1000 {
+        keyed.check(&key).unwrap(); // idle at 1.5 s
+    }
+    rt.advance(ms(100));
+    let full = keyed.check(&5000).unwrap_err();
+    assert_eq!(full.retry_after(), Some(ms(400)), "key 0 goes idle first");
+    rt.advance(ms(399));
+    assert_eq!(keyed.check(&5001).unwrap_err().retry_after(), Some(ms(1)));
+    rt.advance(ms(1));
+    // Key 0, in whichever shard, is idle: its place goes to the new key.
+    assert_eq!(keyed.check(&5002), Ok(()));
+    assert_eq!(keyed.len(), 1000);
+    assert!(keyed.check(&5003).is_err());
+    assert!(
+        keyed.check(&0).is_err(),
+        "key 0 was forgotten and the cap is reached again"
+    );
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use staunch::Error;
+use staunch::adaptive::{Aimd, ConcurrencyLimit};
 use staunch::breaker::{CircuitBreaker, CircuitState};
 use staunch::bulkhead::{Bulkhead, Rejected};
 use staunch::fallback::Fallback;
@@ -116,6 +117,85 @@ pub async fn breaker_never_counts_a_cancelled_or_dropped_call<R: TestRuntime>(rt
     }
     assert_eq!(breaker.state(), CircuitState::Closed, "on {}", R::NAME);
     assert_eq!(breaker.metrics().calls, 0);
+}
+
+/// A cancellation passes through a breaker, a bulkhead and an adaptive
+/// limit stacked on each other untouched (same kind, same reason), and
+/// none of them counts it: no failure, no slot kept, no lesson learned;
+/// a half-open probe cancelled mid-call gives its slot back.
+pub async fn guards_pass_cancellation_through_untouched_and_count_nothing<R: TestRuntime>(rt: R) {
+    let breaker = tripping(&rt, ms(20), 1);
+    let bulkhead = Bulkhead::builder(rt.clone(), 1).build().expect("valid");
+    let limit = ConcurrencyLimit::builder(rt.clone(), Aimd::default().backoff(0.5))
+        .initial_limit(4)
+        .build()
+        .expect("valid");
+    let reason = CancelReason::Explicit {
+        message: Some("user left".into()),
+    };
+    for _ in 0..3 {
+        let cancelled = staunch::Guarded::new(async {
+            Err::<(), _>(Error::<&str>::Cancelled(Cancelled {
+                reason: reason.clone(),
+            }))
+        });
+        let out = breaker.call(bulkhead.call(limit.call(cancelled))).await;
+        let Err(Error::Cancelled(got)) = out else {
+            panic!("cancellation was changed on its way out on {}", R::NAME)
+        };
+        assert_eq!(got.reason, reason);
+    }
+    assert_eq!(breaker.metrics().calls, 0, "on {}", R::NAME);
+    assert_eq!((bulkhead.inside(), limit.inside()), (0, 0));
+    assert_eq!(limit.limit(), 4, "a cancellation is no sign of overload");
+
+    // Half-open, one probe: cancelled mid-call, it frees the slot.
+    for _ in 0..2 {
+        let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    }
+    rt.sleep(ms(20)).await;
+    assert_eq!(breaker.state(), CircuitState::HalfOpen, "on {}", R::NAME);
+    let probe = breaker.call(rt.sleep(Duration::from_secs(60)).then_ok());
+    assert!(timeout(&rt, ms(2), probe).await.is_err());
+    assert_eq!(breaker.state(), CircuitState::HalfOpen, "not counted");
+    let out = breaker.call(async { Ok::<_, &str>(1) }).await;
+    assert_eq!(out.expect("the probe slot came back"), 1);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+/// A half-open breaker of a service called less often than its probe
+/// timeout still closes once its probes succeed (resilience4j 2028): the
+/// timeout reopens it only for a probe stuck in flight.
+pub async fn breaker_half_open_waits_for_a_quiet_services_probes_instead_of_reopening<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let breaker = CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .open_duration(ms(10))
+        .half_open_probes(2)
+        .probe_timeout(ms(5))
+        .build()
+        .expect("valid breaker");
+    let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    rt.sleep(ms(10)).await;
+    for _ in 0..2 {
+        assert_eq!(breaker.state(), CircuitState::HalfOpen, "on {}", R::NAME);
+        let out = breaker.call(async { Ok::<_, &str>(()) }).await;
+        assert!(out.is_ok(), "a quiet half-open breaker refused a probe");
+        rt.sleep(ms(15)).await; // three probe timeouts without a call
+    }
+    assert_eq!(breaker.state(), CircuitState::Closed, "on {}", R::NAME);
+    // A probe stuck in flight still reopens it.
+    let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    rt.sleep(ms(10)).await;
+    let stuck = breaker.call(rt.sleep(Duration::from_secs(60)).then_ok());
+    let (_, state) = futures::join!(timeout(&rt, ms(20), stuck), async {
+        rt.sleep(ms(10)).await;
+        breaker.state()
+    });
+    assert_eq!(state, CircuitState::Open, "on {}", R::NAME);
 }
 
 /// One breaker shared by tasks spawned on the runtime (threads, where it
@@ -289,6 +369,8 @@ macro_rules! breaker_cases {
         $m!($($($extra)*;)? breaker::breaker_probes_after_the_open_duration_and_closes_on_success);
         $m!($($($extra)*;)? breaker::breaker_half_open_admits_exactly_its_probes_to_racing_callers);
         $m!($($($extra)*;)? breaker::breaker_never_counts_a_cancelled_or_dropped_call);
+        $m!($($($extra)*;)? breaker::guards_pass_cancellation_through_untouched_and_count_nothing);
+        $m!($($($extra)*;)? breaker::breaker_half_open_waits_for_a_quiet_services_probes_instead_of_reopening);
         $m!($($($extra)*;)? breaker::a_breaker_shared_by_spawned_tasks_opens_once_for_all);
         $m!($($($extra)*;)? breaker::bulkhead_never_lets_more_than_its_limit_inside);
         $m!($($($extra)*;)? breaker::bulkhead_rejects_when_full_and_times_out_waiters);
