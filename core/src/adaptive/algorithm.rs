@@ -258,7 +258,8 @@ impl Window {
         } else {
             self.min_latency_ns.min(latency_ns)
         };
-        self.samples += 1;
+        // Saturates: a clock that never moves keeps one window open for ever.
+        self.samples = self.samples.saturating_add(1);
         self.latency_sum_ns += latency_ns as f64;
         self.max_in_flight = self.max_in_flight.max(sample.in_flight);
         self.dropped |= sample.dropped;
@@ -341,5 +342,34 @@ impl Learner {
                 limit * (1.0 - config.smoothing) + target * config.smoothing
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window whose clock never reaches its first latency stays open;
+    /// its count saturates instead of wrapping to zero (which would divide
+    /// the latency sum by zero when it closes).
+    #[test]
+    fn a_window_that_never_closes_saturates_its_sample_count() {
+        let mut window = Window {
+            opened_ns: Some(0),
+            samples: u32::MAX - 1,
+            min_latency_ns: 1_000_000,
+            ..Window::default()
+        };
+        let sample = |now_ns| Sample {
+            latency: Duration::from_millis(1),
+            in_flight: 1,
+            dropped: false,
+            now_ns,
+        };
+        assert!(window.add(sample(0)).is_none());
+        assert!(window.add(sample(0)).is_none());
+        assert_eq!(window.samples, u32::MAX);
+        let summary = window.add(sample(2_000_000)).expect("a round trip passed");
+        assert!(summary.mean_latency_ns.is_finite());
     }
 }

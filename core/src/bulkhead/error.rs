@@ -11,7 +11,7 @@ use crate::observe::{Event, Observers};
 pub enum Rejected {
     /// Every slot was busy and the waiting queue was full.
     #[error(
-        "rejected: all {max_concurrent} slots are busy and the queue of {max_queued} is full; shed load or raise the limits"
+        "rejected: every slot is busy (limit {max_concurrent}) and no queue place is free (limit {max_queued}); shed load or raise the limits"
     )]
     Full {
         /// The bulkhead's concurrency limit.

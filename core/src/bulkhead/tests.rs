@@ -71,6 +71,18 @@ fn a_full_bulkhead_with_a_full_queue_rejects_at_once() {
 }
 
 #[test]
+fn a_full_rejection_names_both_limits_and_reads_right_at_one_slot_and_no_queue() {
+    let full = Rejected::Full {
+        max_concurrent: 1,
+        max_queued: 0,
+    };
+    assert_eq!(
+        full.to_string(),
+        "rejected: every slot is busy (limit 1) and no queue place is free (limit 0); shed load or raise the limits"
+    );
+}
+
+#[test]
 fn waiters_are_admitted_first_in_first_out() {
     let rt = VirtualRuntime::new();
     let b = Bulkhead::builder(rt.clone(), 1)
