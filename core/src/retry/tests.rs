@@ -1131,3 +1131,39 @@ fn a_staunch_calls_own_errors_are_dropped_in_full() {
     drop(err);
     assert_eq!(Arc::strong_count(&message), 1);
 }
+
+/// A factor so large that one step passes the 584 years a `u64` of
+/// nanoseconds holds: a delay under a second used to be scaled by its whole
+/// seconds (zero) there, so the curve stayed at its initial delay for ever.
+#[test]
+fn a_huge_factor_jumps_to_the_cap_instead_of_staying_at_a_sub_second_delay() {
+    let cap = Duration::from_secs(10);
+    for factor in [1e14, 1e20, 1e300, f64::MAX] {
+        let delays: Vec<_> = Backoff::exponential(ms(1))
+            .factor(factor)
+            .max_delay(cap)
+            .build()
+            .unwrap()
+            .take(3)
+            .collect();
+        assert_eq!(delays, [ms(1), cap, cap], "factor {factor}");
+    }
+    // Uncapped, 1 ms × 10^14 is 10^11 s, and the step after is "forever".
+    let uncapped: Vec<_> = Backoff::exponential(ms(1))
+        .factor(1e14)
+        .max_delay(Duration::MAX)
+        .build()
+        .unwrap()
+        .take(3)
+        .collect();
+    assert_eq!(
+        uncapped,
+        [ms(1), Duration::from_secs(100_000_000_000), Duration::MAX]
+    );
+    // In a retry: the second retry waits the cap, not 1 ms.
+    let (s, _) = starts(&policy(
+        Backoff::exponential(ms(1)).factor(1e15).max_delay(cap),
+        3,
+    ));
+    assert_eq!(s, [ms(0), ms(1), ms(1) + cap]);
+}
