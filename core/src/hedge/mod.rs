@@ -247,6 +247,7 @@ impl Hedge {
                     }
                     running.push(op(Attempt {
                         number: started,
+                        hedge: started,
                         elapsed: timer.now().saturating_duration_since(start),
                         previous,
                     }));

@@ -289,3 +289,49 @@ fn a_concurrency_limit_in_a_policy_learns_from_timeouts_but_not_from_cancellatio
     })
     .unwrap();
 }
+
+/// The hedge's own example routes each copy by its number; in a policy that
+/// hedges without retrying every copy was told it was attempt 1.
+#[test]
+fn in_a_policy_each_hedge_is_told_which_copy_it_is() {
+    let rt = test_rt();
+    let hedge = || {
+        Hedge::builder(rt.clone())
+            .delay(ms(10))
+            .max_attempts(3)
+            .build()
+            .unwrap()
+    };
+    let seen = Mutex::new(Vec::new());
+    let slow = |a: Attempt| {
+        seen.lock()
+            .unwrap()
+            .push((a.number(), a.hedge(), a.elapsed()));
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(25)).await;
+            Err::<(), _>("slow")
+        }
+    };
+    let hedged_only = Policy::builder(rt.clone()).hedge(hedge()).build().unwrap();
+    let _ = rt.block_on(hedged_only.run(slow));
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [(1, 1, ms(0)), (2, 2, ms(10)), (3, 3, ms(20))],
+        "as Hedge::run numbers them"
+    );
+    // With a retry around the hedge: the retry's number, the copy, and the
+    // time since the call's first attempt.
+    let both = Policy::builder(rt.clone())
+        .retry(retry(2))
+        .hedge(hedge())
+        .build()
+        .unwrap();
+    let _ = rt.block_on(both.run(slow));
+    let seen = seen.into_inner().unwrap();
+    let numbers: Vec<_> = seen.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(numbers, [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]);
+    // Attempt 1's copies fail at 25, 35, 45; the retry waits 10 ms.
+    assert_eq!(seen[3].2, ms(55), "{seen:?}");
+    assert_eq!(seen[5].2, ms(75));
+}

@@ -80,6 +80,8 @@ pub(crate) fn default_decision<E>(error: &Error<E>, retry_circuit_open: bool) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     pub(crate) number: u32,
+    /// Which copy of the attempt this is (1 unless hedged).
+    pub(crate) hedge: u32,
     pub(crate) elapsed: Duration,
     pub(crate) previous: Option<ErrorKind>,
 }
@@ -90,6 +92,7 @@ impl Attempt {
     pub(crate) fn first() -> Attempt {
         Attempt {
             number: 1,
+            hedge: 1,
             elapsed: Duration::ZERO,
             previous: None,
         }
@@ -99,6 +102,20 @@ impl Attempt {
     #[must_use]
     pub fn number(&self) -> u32 {
         self.number
+    }
+    /// Which copy of this attempt the call is: 1 for the original, 2 and
+    /// up for the hedges a [`Hedge`](crate::hedge::Hedge) started beside it
+    /// (always 1 without hedging).
+    ///
+    /// In [`Hedge::run`](crate::hedge::Hedge::run), and in a
+    /// [`Policy`](crate::policy::Policy) that hedges but does not retry,
+    /// each hedge is an attempt of its own and this equals
+    /// [`number`](Self::number). In a policy that retries and hedges, the
+    /// copies of one retry attempt share its `number`; this tells them apart
+    /// (to send each copy to another replica, say).
+    #[must_use]
+    pub fn hedge(&self) -> u32 {
+        self.hedge
     }
     /// Whether this is the first call (not a retry).
     #[must_use]

@@ -230,6 +230,7 @@ where
                 *this.limit = limit;
                 let attempt = (this.op)(Attempt {
                     number: *this.number,
+                    hedge: 1,
                     elapsed,
                     previous: *this.previous,
                 });
