@@ -1167,3 +1167,25 @@ fn a_huge_factor_jumps_to_the_cap_instead_of_staying_at_a_sub_second_delay() {
     ));
     assert_eq!(s, [ms(0), ms(1), ms(1) + cap]);
 }
+
+/// The lift the `run` docs show: under a fallback, a retry ended by a
+/// cancellation stays cancelled, and an exhausted one is answered.
+#[test]
+fn a_retry_lifted_into_a_guarded_call_keeps_its_cancellation_from_a_fallback() {
+    let rt = test_rt();
+    let retry = policy(Backoff::constant(ms(1)), 3);
+    let fallback = crate::fallback::Fallback::value(0);
+    let lifted = |error: fn() -> Error<&'static str>| {
+        let retry = &retry;
+        crate::Guarded::new(async move {
+            retry
+                .run(|_| crate::Guarded::new(async move { Err::<i32, _>(error()) }))
+                .await
+                .map_err(Error::from)
+        })
+    };
+    let out = rt.block_on(fallback.call(lifted(cancelled))).unwrap();
+    assert!(out.unwrap_err().is_cancelled());
+    let out = rt.block_on(fallback.call(lifted(|| Error::Inner("503"))));
+    assert_eq!(out.unwrap().unwrap(), 0);
+}
