@@ -34,8 +34,9 @@ pub enum Decision {
 
 impl Decision {
     /// The default classification: retry the operation's own errors and
-    /// timeouts; stop on cancellation, an open circuit, a full bulkhead and a
-    /// panic.
+    /// timeouts; stop on cancellation, an open circuit, a full bulkhead, a
+    /// rate limiter's refusal and a panic (a classifier may answer an open
+    /// circuit or a rate limit with `RetryAfter` its `retry_after`).
     ///
     /// ```
     /// use staunch::retry::Decision;
@@ -177,7 +178,8 @@ impl Config {
 /// Defaults (also [`Retry::new`]): 3 attempts in all; exponential
 /// backoff from 100 ms, factor 2, full jitter, at most 10 s per delay; no
 /// total budget and no per-attempt timeout; retry the operation's errors and
-/// timeouts, never cancellation, an open circuit, a full bulkhead or a panic.
+/// timeouts, never cancellation, an open circuit, a full bulkhead, a rate
+/// limiter's refusal or a panic.
 ///
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.

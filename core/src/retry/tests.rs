@@ -1189,3 +1189,27 @@ fn a_retry_lifted_into_a_guarded_call_keeps_its_cancellation_from_a_fallback() {
     let out = rt.block_on(fallback.call(lifted(|| Error::Inner("503"))));
     assert_eq!(out.unwrap().unwrap(), 0);
 }
+
+/// An attempt that answers at the very instant its time limit ends keeps
+/// its answer: the attempt is polled before its timer, as `timeout` does.
+#[test]
+fn an_attempt_finishing_at_its_time_limit_succeeds() {
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(3)
+        .attempt_timeout(ms(50))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out = rt.block_on(retry.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(50)).await;
+            Ok::<_, &str>("just in time")
+        }
+    }));
+    assert_eq!(out.unwrap().unwrap(), "just in time");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(rt.now(), Instant::from_origin(ms(50)));
+}

@@ -237,3 +237,19 @@ fn when_a_scope_deadline_and_a_timeout_fire_at_the_same_instant_the_scope_report
         "{reason:?}"
     );
 }
+
+#[test]
+fn a_future_that_finishes_at_the_timeouts_instant_wins() {
+    let rt = VirtualRuntime::new();
+    let ten = Duration::from_millis(10);
+    assert_eq!(
+        rt.block_on(timeout(&rt, ten, rt.sleep(ten))).unwrap(),
+        Ok(())
+    );
+    let at = rt.now() + ten;
+    assert_eq!(
+        rt.block_on(deadline(&rt, at, rt.sleep_until(at))).unwrap(),
+        Ok(())
+    );
+    assert_eq!(rt.now(), at);
+}
