@@ -1213,3 +1213,40 @@ fn an_attempt_finishing_at_its_time_limit_succeeds() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(rt.now(), Instant::from_origin(ms(50)));
 }
+
+/// A call ended by a cancellation is not "exhausted": the event (and the
+/// metrics counter fed by it) would count the cancellation, which a call
+/// dropped mid-sleep by the same cancellation never did.
+#[test]
+fn a_cancelled_call_is_never_reported_as_an_exhausted_retry() {
+    let (observers, seen) = crate::observe::recording();
+    let retry = Retry::builder(test_rt())
+        .name("fetch")
+        .max_attempts(3)
+        .backoff(Backoff::constant(ms(10)))
+        .observers(observers)
+        .build()
+        .unwrap();
+    let rt = test_rt();
+    let err = rt
+        .block_on(retry.run(|attempt| {
+            crate::Guarded::new(async move {
+                Err::<(), _>(if attempt.is_first() {
+                    Error::Inner("down")
+                } else {
+                    cancelled()
+                })
+            })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.stop_reason(), StopReason::Cancelled);
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::RetryExhausted { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 3, "two starts and one retry: {seen:?}");
+}
