@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use staunch::hedge::Hedge;
+use staunch::retry::{Backoff, Retry};
 use staunch::scope::{CancelReason, CancelScope};
 use staunch::timeout::{Elapsed, timeout};
 
@@ -106,6 +107,70 @@ pub async fn of_nested_timeouts_the_shorter_fires_and_reports_itself<R: TestRunt
     assert_eq!(drops.dropped(), 2);
 }
 
+/// A scope cancelled while its retry sleeps ends the call at once with the
+/// scope's reason; no further attempt starts, however long the backoff.
+pub async fn cancelling_a_scope_ends_its_retry_mid_sleep_at_once<R: TestRuntime>(rt: R) {
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(5)
+        .backoff(Backoff::constant(Duration::from_secs(30)))
+        .build()
+        .expect("valid retry");
+    let calls = AtomicU32::new(0);
+    let scope = CancelScope::new();
+    let stopper = scope.clone();
+    let retried = scope.run(retry.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Err::<(), _>("down") }
+    }));
+    let stop = async {
+        rt.sleep(ms(20)).await;
+        stopper.cancel_with_message("shutting down");
+    };
+    let before = rt.now();
+    let (out, ()) = futures::join!(retried, stop);
+    let cancelled = out.expect_err("the scope's cancellation, not the retry's error");
+    assert!(
+        matches!(cancelled.reason, CancelReason::Explicit { .. }),
+        "on {}",
+        R::NAME
+    );
+    let took = rt.now() - before;
+    assert!(
+        took < Duration::from_secs(30),
+        "slept on for {took:?} on {}",
+        R::NAME
+    );
+    if R::VIRTUAL_TIME {
+        assert_eq!(took, ms(20));
+    }
+    rt.sleep(ms(20)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "on {}", R::NAME);
+}
+
+/// A zero timeout still polls its future once: a ready future wins, a
+/// pending one times out at once, reporting zero.
+pub async fn a_zero_timeout_lets_a_ready_future_win_and_fails_a_pending_one<R: TestRuntime>(rt: R) {
+    assert_eq!(timeout(&rt, Duration::ZERO, async { 7 }).await, Ok(7));
+    let before = rt.now();
+    let pending = timeout(&rt, Duration::ZERO, rt.sleep(Duration::from_secs(30))).await;
+    assert_eq!(
+        pending,
+        Err(Elapsed {
+            after: Duration::ZERO
+        }),
+        "on {}",
+        R::NAME
+    );
+    assert!(rt.now() - before < Duration::from_secs(30));
+    let failing = staunch::timeout::call(&rt, Duration::ZERO, async { Err::<(), _>("503") }).await;
+    assert_eq!(
+        failing.unwrap_err().into_inner(),
+        Some("503"),
+        "on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! composition_cases {
@@ -113,5 +178,7 @@ macro_rules! composition_cases {
         $m!($($($extra)*;)? composition::a_zero_delay_hedge_starts_every_attempt_before_polling_any);
         $m!($($($extra)*;)? composition::cancelling_a_hedged_call_drops_every_running_attempt);
         $m!($($($extra)*;)? composition::of_nested_timeouts_the_shorter_fires_and_reports_itself);
+        $m!($($($extra)*;)? composition::cancelling_a_scope_ends_its_retry_mid_sleep_at_once);
+        $m!($($($extra)*;)? composition::a_zero_timeout_lets_a_ready_future_win_and_fails_a_pending_one);
     };
 }
