@@ -335,3 +335,56 @@ fn in_a_policy_each_hedge_is_told_which_copy_it_is() {
     assert_eq!(seen[3].2, ms(55), "{seen:?}");
     assert_eq!(seen[5].2, ms(75));
 }
+
+/// The promise on [`Policy`]: a call dropped mid-attempt drops the attempt
+/// and its hedges, frees their bulkhead slots, counts nothing in the
+/// breaker, and starts no retry later.
+#[test]
+fn a_dropped_call_drops_its_hedges_frees_the_bulkhead_and_counts_nothing() {
+    let rt = test_rt();
+    let breaker = CircuitBreaker::builder(rt.clone()).build().unwrap();
+    let bulkhead = Bulkhead::builder(rt.clone(), 4).build().unwrap();
+    let policy = Policy::builder(rt.clone())
+        .retry(retry(3))
+        .breaker(breaker.clone())
+        .hedge(
+            Hedge::builder(rt.clone())
+                .delay(ms(5))
+                .max_attempts(3)
+                .build()
+                .unwrap(),
+        )
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let (started, dropped) = (AtomicU32::new(0), std::sync::Arc::new(AtomicU32::new(0)));
+    struct Guard(std::sync::Arc<AtomicU32>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let call = policy.run(|_| {
+        started.fetch_add(1, Ordering::SeqCst);
+        let (rt, guard) = (rt.clone(), Guard(dropped.clone()));
+        async move {
+            let _guard = guard;
+            rt.sleep(Duration::from_secs(60)).await;
+            Ok::<_, &str>(())
+        }
+    });
+    let out = rt
+        .block_on(crate::timeout::timeout(&rt, ms(12), call))
+        .unwrap();
+    assert!(out.is_err(), "the outer timeout fired first");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        3,
+        "the first and two hedges"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    assert_eq!(bulkhead.inside(), 0);
+    assert_eq!(breaker.metrics().calls, 0);
+    rt.block_on(rt.sleep(Duration::from_secs(1))).unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 3, "no retry after the drop");
+}
