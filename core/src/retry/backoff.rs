@@ -237,6 +237,28 @@ impl BackoffBuilder {
     }
 }
 
+/// A built backoff's settings, for an API that takes a builder
+/// ([`RetryBuilder::backoff`](super::RetryBuilder::backoff)): its schedule
+/// starts again from the first delay, with the same seed, however far the
+/// backoff was iterated.
+impl From<Backoff> for BackoffBuilder {
+    fn from(built: Backoff) -> BackoffBuilder {
+        BackoffBuilder {
+            curve: built.curve,
+            advance: built.advance,
+            initial: built.initial,
+            factor: matches!(built.curve, Curve::Exponential).then_some(built.factor),
+            factor_problem: None,
+            max_delay: Some(built.max),
+            max_delay_problem: None,
+            max_count: built.max_count,
+            jitter: built.jitter,
+            spread: built.spread,
+            seed: Some(built.seed),
+        }
+    }
+}
+
 /// A pure, seeded, clonable iterator of retry delays.
 ///
 /// Curves: constant, linear, exponential (with a factor) and fibonacci;

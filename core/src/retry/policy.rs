@@ -308,9 +308,10 @@ impl RetryBuilder {
     }
 
     /// The delays between attempts (default: exponential from 100 ms, full
-    /// jitter, at most 10 s).
-    pub fn backoff(mut self, backoff: BackoffBuilder) -> Self {
-        self.backoff = backoff;
+    /// jitter, at most 10 s): a [`BackoffBuilder`], or a built [`Backoff`],
+    /// whose schedule each call starts from the beginning.
+    pub fn backoff(mut self, backoff: impl Into<BackoffBuilder>) -> Self {
+        self.backoff = backoff.into();
         self
     }
 

@@ -1250,3 +1250,41 @@ fn a_cancelled_call_is_never_reported_as_an_exhausted_retry() {
     );
     assert_eq!(seen.len(), 3, "two starts and one retry: {seen:?}");
 }
+
+/// Handing the retry a built backoff (iterated or not) gives the schedule
+/// of its builder, from the first delay, seed included.
+#[test]
+fn a_built_backoff_serves_as_the_retrys_schedule_from_its_start() {
+    let builder = Backoff::exponential(ms(10))
+        .max_delay(ms(35))
+        .jitter(Jitter::Equal)
+        .max_count(4)
+        .seed(11);
+    let (expected, _) = starts(&policy(builder.clone(), 10));
+    let mut built = builder.build().unwrap();
+    let first = built.next();
+    assert!(first.is_some());
+    let retry = Retry::builder(test_rt())
+        .max_attempts(10)
+        .backoff(built)
+        .build()
+        .unwrap();
+    let (got, err) = starts(&retry);
+    assert_eq!(gaps(&got), gaps(&expected));
+    assert_eq!(got.len(), 5, "four delays, five attempts");
+    assert_eq!(err.stop_reason(), StopReason::BackoffEnded);
+    // Every curve converts, its settings kept.
+    for b in [
+        Backoff::constant(ms(3)),
+        Backoff::linear(ms(1), ms(2)).max_delay(ms(6)),
+        Backoff::fibonacci(ms(1)).jitter(Jitter::Full).seed(3),
+        Backoff::exponential(ms(1))
+            .factor(3.0)
+            .jitter(Jitter::Decorrelated)
+            .seed(5),
+    ] {
+        let want: Vec<_> = b.build().unwrap().take(8).collect();
+        let again = BackoffBuilder::from(b.build().unwrap()).build().unwrap();
+        assert_eq!(again.take(8).collect::<Vec<_>>(), want, "{b:?}");
+    }
+}
