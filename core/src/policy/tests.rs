@@ -388,3 +388,38 @@ fn a_dropped_call_drops_its_hedges_frees_the_bulkhead_and_counts_nothing() {
     rt.block_on(rt.sleep(Duration::from_secs(1))).unwrap();
     assert_eq!(started.load(Ordering::SeqCst), 3, "no retry after the drop");
 }
+
+/// The policy's timeout is per attempt; an overall limit goes around the
+/// call with `timeout::call`, which ends it mid-backoff, flat.
+#[test]
+fn an_overall_timeout_around_a_policy_cuts_its_retries_short() {
+    let rt = test_rt();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(30))
+        .retry(
+            Retry::builder(rt.clone())
+                .max_attempts(10)
+                .backoff(Backoff::constant(ms(20)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let call = policy.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<Result<(), &str>>()
+    });
+    let err = rt
+        .block_on(crate::timeout::call(&rt, ms(120), call))
+        .unwrap()
+        .unwrap_err();
+    // Attempts at 0, 50 and 100 each time out after 30 ms; at 120 ms the
+    // overall limit ends the third attempt.
+    assert!(
+        matches!(err, Error::Timeout(crate::timeout::Elapsed { after }) if after == ms(120)),
+        "{err:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(rt.now().since_origin(), ms(120));
+}
