@@ -41,6 +41,7 @@ macro_rules! for_each_case {
         $crate::gather_cases!($m $(, $($extra)*)?);
         $crate::timing_cases!($m $(, $($extra)*)?);
         $crate::breaker_cases!($m $(, $($extra)*)?);
+        $crate::composition_cases!($m $(, $($extra)*)?);
         $crate::extremes_cases!($m $(, $($extra)*)?);
         $crate::rate_cases!($m $(, $($extra)*)?);
         $crate::queue_cases!($m $(, $($extra)*)?);

@@ -197,6 +197,14 @@ impl<T, E> Fallback<T, E> {
     /// The call's error when the fallback does not apply (always for
     /// cancellation); otherwise the fallback's own error, if it fails.
     ///
+    /// # Panics
+    ///
+    /// Never by itself. A panic in `op` or in the fallback's action unwinds
+    /// through this call untouched (a fallback answers errors, not bugs);
+    /// a panic already captured as [`Error::Panicked`] (a task's, by its
+    /// group or join handle) is an error like the others and is answered
+    /// unless [`when`](Fallback::when) leaves it out.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the returned call drops the operation or the fallback.

@@ -82,3 +82,37 @@ fn using_a_fallback_is_an_event() {
         }]
     );
 }
+
+#[test]
+fn a_panicking_primary_unwinds_through_the_fallback_untouched() {
+    let used = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = used.clone();
+    let f = Fallback::with(move |_: Error<&str>| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(0)
+    });
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(f.call(async {
+            if used.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("primary broke");
+            }
+            Ok::<i32, &str>(1)
+        }))
+    }));
+    let payload = out.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"primary broke"));
+    assert_eq!(used.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // A panic a task group or join handle captured is an error like any
+    // other: answered, unless `when` leaves it out.
+    let panicked = || {
+        crate::Guarded::new(async {
+            Err::<i32, _>(Error::Panicked(crate::runtime::Panicked {
+                message: "child broke".into(),
+            }))
+        })
+    };
+    assert_eq!(block_on(Fallback::value(7).call(panicked())).unwrap(), 7);
+    let not_panics = Fallback::value(7).when(|e: &Error<&str>| !matches!(e, Error::Panicked(_)));
+    let out = block_on(not_panics.call(panicked()));
+    assert!(matches!(out, Err(Error::Panicked(_))));
+}

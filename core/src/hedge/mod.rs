@@ -97,7 +97,8 @@ pub struct HedgeBuilder {
 
 impl HedgeBuilder {
     /// How long to wait for a success before starting another attempt
-    /// (zero: start them all at once).
+    /// (zero: start them all at once, before the first is polled, without
+    /// waiting on the timer even once).
     pub fn delay(mut self, delay: Duration) -> Self {
         self.hedge.delay = delay;
         self
@@ -215,6 +216,24 @@ impl Hedge {
         let mut running = FuturesUnordered::new();
         running.push(op(Attempt::first()));
         let mut started = 1u32;
+        if self.delay.is_zero() {
+            // Parallel mode: every attempt starts now, before the first is
+            // polled. Waiting out a zero delay would still yield to the
+            // runtime once per attempt (a sleep is a yield point: in a
+            // browser each is a `setTimeout(0)` turn, clamped to 4 ms).
+            while started < self.max_attempts {
+                started += 1;
+                if let Some(tell) = self.tell {
+                    tell(&self.observers, &self.name, started);
+                }
+                running.push(op(Attempt {
+                    number: started,
+                    hedge: started,
+                    elapsed: timer.now().saturating_duration_since(start),
+                    previous: None,
+                }));
+            }
+        }
         let mut next_hedge: Option<BoxTask> = self.schedule(started);
         loop {
             let event = poll_fn(|cx| {
@@ -247,6 +266,7 @@ impl Hedge {
                     }
                     running.push(op(Attempt {
                         number: started,
+                        hedge: started,
                         elapsed: timer.now().saturating_duration_since(start),
                         previous,
                     }));

@@ -204,3 +204,26 @@ fn each_hedge_attempt_after_the_first_is_an_event() {
     };
     assert_eq!(*seen.lock().unwrap(), [started(2), started(3)]);
 }
+
+#[test]
+fn a_hedge_cancelled_by_its_scope_drops_every_attempt_at_the_deadline() {
+    let rt = VirtualRuntime::new();
+    let hedge = Hedge::builder(rt.clone())
+        .delay(ms(10))
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let dropped = Arc::new(AtomicU32::new(0));
+    let scope = crate::scope::CancelScope::new().with_timeout(&rt, ms(25));
+    let out = rt.block_on(scope.call(hedge.run(|_| {
+        let (rt, guard) = (rt.clone(), Dropped(dropped.clone()));
+        async move {
+            let _guard = guard;
+            rt.sleep(ms(1000)).await;
+            Ok::<_, ()>(1)
+        }
+    })));
+    assert!(out.unwrap().unwrap_err().is_cancelled());
+    assert_eq!(dropped.load(Ordering::SeqCst), 3, "all three were running");
+    assert_eq!(rt.now().since_origin(), ms(25), "ended at the deadline");
+}

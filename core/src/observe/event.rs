@@ -30,7 +30,8 @@ pub enum Event {
         /// The failed attempt's error, in `Debug` form.
         error: String,
     },
-    /// Retrying stopped for good: attempts, budget or classifier said so.
+    /// Retrying stopped for good: attempts, budget or classifier said so
+    /// (never sent for a cancelled call: cancellation is counted nowhere).
     RetryExhausted {
         /// The operation's name.
         name: Arc<str>,

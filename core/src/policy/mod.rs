@@ -44,7 +44,11 @@
 //! - **bulkhead** innermost: a slot is held only while the operation runs.
 //!
 //! Every stage is optional. The operation is a closure called once per
-//! attempt (and per hedge) with the [`Attempt`] it is making.
+//! attempt (and per hedge) with the [`Attempt`] it is making: its
+//! [`number`](Attempt::number) counts the retry's attempts (or, in a policy
+//! that hedges without retrying, the hedges, as [`Hedge::run`] counts
+//! them), and [`hedge`](Attempt::hedge) says which copy of a retry attempt
+//! a hedge is.
 //!
 //! ```
 //! use staunch::breaker::CircuitBreaker;
@@ -221,7 +225,12 @@ impl Policy {
         }
         let hedged = async {
             match &self.hedge {
-                Some(hedge) => hedge.run(|_| Guarded::new(self.guarded(op, attempt))).await,
+                Some(hedge) => {
+                    let retried = self.retry.is_some();
+                    hedge
+                        .run(|copy| Guarded::new(self.guarded(op, hedged(attempt, copy, retried))))
+                        .await
+                }
                 None => self.guarded(op, attempt).await,
             }
         };
@@ -261,6 +270,24 @@ impl Policy {
                 .unwrap_or_else(|elapsed| Err(Error::Timeout(elapsed))),
             None => limited.await,
         }
+    }
+}
+
+/// What a hedged copy of the policy's `attempt` is told. Without a retry
+/// stage the hedges are the attempts, numbered as [`Hedge::run`] numbers
+/// them; with one, every copy keeps the retry attempt's number and says
+/// which copy it is in [`Attempt::hedge`], its time counts from the call's
+/// first attempt, and its previous error is the last failed copy's (or,
+/// for the first copy, the last retry attempt's).
+fn hedged(attempt: Attempt, copy: Attempt, retried: bool) -> Attempt {
+    if !retried {
+        return copy;
+    }
+    Attempt {
+        number: attempt.number,
+        hedge: copy.hedge,
+        elapsed: attempt.elapsed.saturating_add(copy.elapsed),
+        previous: copy.previous.or(attempt.previous),
     }
 }
 

@@ -289,3 +289,137 @@ fn a_concurrency_limit_in_a_policy_learns_from_timeouts_but_not_from_cancellatio
     })
     .unwrap();
 }
+
+/// The hedge's own example routes each copy by its number; in a policy that
+/// hedges without retrying every copy was told it was attempt 1.
+#[test]
+fn in_a_policy_each_hedge_is_told_which_copy_it_is() {
+    let rt = test_rt();
+    let hedge = || {
+        Hedge::builder(rt.clone())
+            .delay(ms(10))
+            .max_attempts(3)
+            .build()
+            .unwrap()
+    };
+    let seen = Mutex::new(Vec::new());
+    let slow = |a: Attempt| {
+        seen.lock()
+            .unwrap()
+            .push((a.number(), a.hedge(), a.elapsed()));
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(25)).await;
+            Err::<(), _>("slow")
+        }
+    };
+    let hedged_only = Policy::builder(rt.clone()).hedge(hedge()).build().unwrap();
+    let _ = rt.block_on(hedged_only.run(slow));
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [(1, 1, ms(0)), (2, 2, ms(10)), (3, 3, ms(20))],
+        "as Hedge::run numbers them"
+    );
+    // With a retry around the hedge: the retry's number, the copy, and the
+    // time since the call's first attempt.
+    let both = Policy::builder(rt.clone())
+        .retry(retry(2))
+        .hedge(hedge())
+        .build()
+        .unwrap();
+    let _ = rt.block_on(both.run(slow));
+    let seen = seen.into_inner().unwrap();
+    let numbers: Vec<_> = seen.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(numbers, [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]);
+    // Attempt 1's copies fail at 25, 35, 45; the retry waits 10 ms.
+    assert_eq!(seen[3].2, ms(55), "{seen:?}");
+    assert_eq!(seen[5].2, ms(75));
+}
+
+/// The promise on [`Policy`]: a call dropped mid-attempt drops the attempt
+/// and its hedges, frees their bulkhead slots, counts nothing in the
+/// breaker, and starts no retry later.
+#[test]
+fn a_dropped_call_drops_its_hedges_frees_the_bulkhead_and_counts_nothing() {
+    let rt = test_rt();
+    let breaker = CircuitBreaker::builder(rt.clone()).build().unwrap();
+    let bulkhead = Bulkhead::builder(rt.clone(), 4).build().unwrap();
+    let policy = Policy::builder(rt.clone())
+        .retry(retry(3))
+        .breaker(breaker.clone())
+        .hedge(
+            Hedge::builder(rt.clone())
+                .delay(ms(5))
+                .max_attempts(3)
+                .build()
+                .unwrap(),
+        )
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let (started, dropped) = (AtomicU32::new(0), std::sync::Arc::new(AtomicU32::new(0)));
+    struct Guard(std::sync::Arc<AtomicU32>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let call = policy.run(|_| {
+        started.fetch_add(1, Ordering::SeqCst);
+        let (rt, guard) = (rt.clone(), Guard(dropped.clone()));
+        async move {
+            let _guard = guard;
+            rt.sleep(Duration::from_secs(60)).await;
+            Ok::<_, &str>(())
+        }
+    });
+    let out = rt
+        .block_on(crate::timeout::timeout(&rt, ms(12), call))
+        .unwrap();
+    assert!(out.is_err(), "the outer timeout fired first");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        3,
+        "the first and two hedges"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    assert_eq!(bulkhead.inside(), 0);
+    assert_eq!(breaker.metrics().calls, 0);
+    rt.block_on(rt.sleep(Duration::from_secs(1))).unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 3, "no retry after the drop");
+}
+
+/// The policy's timeout is per attempt; an overall limit goes around the
+/// call with `timeout::call`, which ends it mid-backoff, flat.
+#[test]
+fn an_overall_timeout_around_a_policy_cuts_its_retries_short() {
+    let rt = test_rt();
+    let policy = Policy::builder(rt.clone())
+        .timeout(ms(30))
+        .retry(
+            Retry::builder(rt.clone())
+                .max_attempts(10)
+                .backoff(Backoff::constant(ms(20)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let call = policy.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<Result<(), &str>>()
+    });
+    let err = rt
+        .block_on(crate::timeout::call(&rt, ms(120), call))
+        .unwrap()
+        .unwrap_err();
+    // Attempts at 0, 50 and 100 each time out after 30 ms; at 120 ms the
+    // overall limit ends the third attempt.
+    assert!(
+        matches!(err, Error::Timeout(crate::timeout::Elapsed { after }) if after == ms(120)),
+        "{err:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(rt.now().since_origin(), ms(120));
+}

@@ -237,6 +237,28 @@ impl BackoffBuilder {
     }
 }
 
+/// A built backoff's settings, for an API that takes a builder
+/// ([`RetryBuilder::backoff`](super::RetryBuilder::backoff)): its schedule
+/// starts again from the first delay, with the same seed, however far the
+/// backoff was iterated.
+impl From<Backoff> for BackoffBuilder {
+    fn from(built: Backoff) -> BackoffBuilder {
+        BackoffBuilder {
+            curve: built.curve,
+            advance: built.advance,
+            initial: built.initial,
+            factor: matches!(built.curve, Curve::Exponential).then_some(built.factor),
+            factor_problem: None,
+            max_delay: Some(built.max),
+            max_delay_problem: None,
+            max_count: built.max_count,
+            jitter: built.jitter,
+            spread: built.spread,
+            seed: Some(built.seed),
+        }
+    }
+}
+
 /// A pure, seeded, clonable iterator of retry delays.
 ///
 /// Curves: constant, linear, exponential (with a factor) and fibonacci;
@@ -400,7 +422,8 @@ impl Backoff {
 /// `d × factor`, rounded to the nanosecond, saturating at
 /// [`Duration::MAX`] instead of overflowing. Past what a `u64` of
 /// nanoseconds holds (584 years) it computes in seconds, so a growing curve
-/// never comes back down at that cap.
+/// never comes back down at that cap, and a huge factor on a delay under a
+/// second jumps past it rather than staying where it was.
 fn scale(d: Duration, factor: f64) -> Duration {
     // `+ 0.5` then truncation rounds a non-negative product half up, without
     // linking a `round` routine into the browser build.
@@ -410,7 +433,8 @@ fn scale(d: Duration, factor: f64) -> Duration {
     }
     // Whole seconds from here on: sub-second precision is meaningless past
     // 584 years, and a saturating float-to-integer cast reaches the cap.
-    let secs = d.as_secs() as f64 * factor;
+    // The fraction of a second counts: 1 ms × 10^14 is 10^11 s, not 0 s.
+    let secs = (d.as_secs() as f64 + f64::from(d.subsec_nanos()) / 1e9) * factor;
     if secs < u64::MAX as f64 {
         Duration::from_secs(secs as u64).max(d)
     } else {

@@ -34,8 +34,9 @@ pub enum Decision {
 
 impl Decision {
     /// The default classification: retry the operation's own errors and
-    /// timeouts; stop on cancellation, an open circuit, a full bulkhead and a
-    /// panic.
+    /// timeouts; stop on cancellation, an open circuit, a full bulkhead, a
+    /// rate limiter's refusal and a panic (a classifier may answer an open
+    /// circuit or a rate limit with `RetryAfter` its `retry_after`).
     ///
     /// ```
     /// use staunch::retry::Decision;
@@ -80,6 +81,8 @@ pub(crate) fn default_decision<E>(error: &Error<E>, retry_circuit_open: bool) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     pub(crate) number: u32,
+    /// Which copy of the attempt this is (1 unless hedged).
+    pub(crate) hedge: u32,
     pub(crate) elapsed: Duration,
     pub(crate) previous: Option<ErrorKind>,
 }
@@ -90,6 +93,7 @@ impl Attempt {
     pub(crate) fn first() -> Attempt {
         Attempt {
             number: 1,
+            hedge: 1,
             elapsed: Duration::ZERO,
             previous: None,
         }
@@ -99,6 +103,20 @@ impl Attempt {
     #[must_use]
     pub fn number(&self) -> u32 {
         self.number
+    }
+    /// Which copy of this attempt the call is: 1 for the original, 2 and
+    /// up for the hedges a [`Hedge`](crate::hedge::Hedge) started beside it
+    /// (always 1 without hedging).
+    ///
+    /// In [`Hedge::run`](crate::hedge::Hedge::run), and in a
+    /// [`Policy`](crate::policy::Policy) that hedges but does not retry,
+    /// each hedge is an attempt of its own and this equals
+    /// [`number`](Self::number). In a policy that retries and hedges, the
+    /// copies of one retry attempt share its `number`; this tells them apart
+    /// (to send each copy to another replica, say).
+    #[must_use]
+    pub fn hedge(&self) -> u32 {
+        self.hedge
     }
     /// Whether this is the first call (not a retry).
     #[must_use]
@@ -160,7 +178,8 @@ impl Config {
 /// Defaults (also [`Retry::new`]): 3 attempts in all; exponential
 /// backoff from 100 ms, factor 2, full jitter, at most 10 s per delay; no
 /// total budget and no per-attempt timeout; retry the operation's errors and
-/// timeouts, never cancellation, an open circuit, a full bulkhead or a panic.
+/// timeouts, never cancellation, an open circuit, a full bulkhead, a rate
+/// limiter's refusal or a panic.
 ///
 /// Callers sharing one policy each get their own jitter: the first run uses
 /// the seed as given, each later run derives its own seed from it.
@@ -289,9 +308,10 @@ impl RetryBuilder {
     }
 
     /// The delays between attempts (default: exponential from 100 ms, full
-    /// jitter, at most 10 s).
-    pub fn backoff(mut self, backoff: BackoffBuilder) -> Self {
-        self.backoff = backoff;
+    /// jitter, at most 10 s): a [`BackoffBuilder`], or a built [`Backoff`],
+    /// whose schedule each call starts from the beginning.
+    pub fn backoff(mut self, backoff: impl Into<BackoffBuilder>) -> Self {
+        self.backoff = backoff.into();
         self
     }
 

@@ -48,6 +48,17 @@ impl Retry {
     /// no further attempt starts. Each attempt is as cancel-safe as `op`'s
     /// future.
     ///
+    /// # Under another guard
+    ///
+    /// A [`RetryError`] is not a [`staunch::Error`](Error): handed to
+    /// another guard as it is (`fallback.call(retry.run(..))`,
+    /// `breaker.call(..)`, `scope.call(..)`), it is the operation's own error
+    /// to that guard, so a cancellation that ended the retry would look like
+    /// an ordinary failure there, and a fallback would replace it. Put the
+    /// retry in a [`Policy`](crate::policy::Policy), whose `run` answers
+    /// the flat `Error<E>` with the last attempt's error, or lift it by hand:
+    /// `Guarded::new(async { retry.run(op).await.map_err(Error::from) })`.
+    ///
     /// # Example
     ///
     /// ```
@@ -230,6 +241,7 @@ where
                 *this.limit = limit;
                 let attempt = (this.op)(Attempt {
                     number: *this.number,
+                    hedge: 1,
                     elapsed,
                     previous: *this.previous,
                 });

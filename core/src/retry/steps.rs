@@ -94,6 +94,10 @@ fn failed(
             kind: failed.kind,
             inner: failed.error.inner(),
         }),
+        // Cancellation is no retry outcome: reported as exhausted, it would
+        // count in `staunch_retries_exhausted_total` what a call dropped
+        // mid-sleep by the same cancellation never counts.
+        Err(StopReason::Cancelled) => {}
         Err(_) => config.note(Note::Exhausted {
             attempts: failed.number,
         }),

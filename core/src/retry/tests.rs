@@ -1131,3 +1131,160 @@ fn a_staunch_calls_own_errors_are_dropped_in_full() {
     drop(err);
     assert_eq!(Arc::strong_count(&message), 1);
 }
+
+/// A factor so large that one step passes the 584 years a `u64` of
+/// nanoseconds holds: a delay under a second used to be scaled by its whole
+/// seconds (zero) there, so the curve stayed at its initial delay for ever.
+#[test]
+fn a_huge_factor_jumps_to_the_cap_instead_of_staying_at_a_sub_second_delay() {
+    let cap = Duration::from_secs(10);
+    for factor in [1e14, 1e20, 1e300, f64::MAX] {
+        let delays: Vec<_> = Backoff::exponential(ms(1))
+            .factor(factor)
+            .max_delay(cap)
+            .build()
+            .unwrap()
+            .take(3)
+            .collect();
+        assert_eq!(delays, [ms(1), cap, cap], "factor {factor}");
+    }
+    // Uncapped, 1 ms × 10^14 is 10^11 s, and the step after is "forever".
+    let uncapped: Vec<_> = Backoff::exponential(ms(1))
+        .factor(1e14)
+        .max_delay(Duration::MAX)
+        .build()
+        .unwrap()
+        .take(3)
+        .collect();
+    assert_eq!(
+        uncapped,
+        [ms(1), Duration::from_secs(100_000_000_000), Duration::MAX]
+    );
+    // In a retry: the second retry waits the cap, not 1 ms.
+    let (s, _) = starts(&policy(
+        Backoff::exponential(ms(1)).factor(1e15).max_delay(cap),
+        3,
+    ));
+    assert_eq!(s, [ms(0), ms(1), ms(1) + cap]);
+}
+
+/// The lift the `run` docs show: under a fallback, a retry ended by a
+/// cancellation stays cancelled, and an exhausted one is answered.
+#[test]
+fn a_retry_lifted_into_a_guarded_call_keeps_its_cancellation_from_a_fallback() {
+    let rt = test_rt();
+    let retry = policy(Backoff::constant(ms(1)), 3);
+    let fallback = crate::fallback::Fallback::value(0);
+    let lifted = |error: fn() -> Error<&'static str>| {
+        let retry = &retry;
+        crate::Guarded::new(async move {
+            retry
+                .run(|_| crate::Guarded::new(async move { Err::<i32, _>(error()) }))
+                .await
+                .map_err(Error::from)
+        })
+    };
+    let out = rt.block_on(fallback.call(lifted(cancelled))).unwrap();
+    assert!(out.unwrap_err().is_cancelled());
+    let out = rt.block_on(fallback.call(lifted(|| Error::Inner("503"))));
+    assert_eq!(out.unwrap().unwrap(), 0);
+}
+
+/// An attempt that answers at the very instant its time limit ends keeps
+/// its answer: the attempt is polled before its timer, as `timeout` does.
+#[test]
+fn an_attempt_finishing_at_its_time_limit_succeeds() {
+    let rt = test_rt();
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(3)
+        .attempt_timeout(ms(50))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let out = rt.block_on(retry.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let rt = rt.clone();
+        async move {
+            rt.sleep(ms(50)).await;
+            Ok::<_, &str>("just in time")
+        }
+    }));
+    assert_eq!(out.unwrap().unwrap(), "just in time");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(rt.now(), Instant::from_origin(ms(50)));
+}
+
+/// A call ended by a cancellation is not "exhausted": the event (and the
+/// metrics counter fed by it) would count the cancellation, which a call
+/// dropped mid-sleep by the same cancellation never did.
+#[test]
+fn a_cancelled_call_is_never_reported_as_an_exhausted_retry() {
+    let (observers, seen) = crate::observe::recording();
+    let retry = Retry::builder(test_rt())
+        .name("fetch")
+        .max_attempts(3)
+        .backoff(Backoff::constant(ms(10)))
+        .observers(observers)
+        .build()
+        .unwrap();
+    let rt = test_rt();
+    let err = rt
+        .block_on(retry.run(|attempt| {
+            crate::Guarded::new(async move {
+                Err::<(), _>(if attempt.is_first() {
+                    Error::Inner("down")
+                } else {
+                    cancelled()
+                })
+            })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.stop_reason(), StopReason::Cancelled);
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::RetryExhausted { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 3, "two starts and one retry: {seen:?}");
+}
+
+/// Handing the retry a built backoff (iterated or not) gives the schedule
+/// of its builder, from the first delay, seed included.
+#[test]
+fn a_built_backoff_serves_as_the_retrys_schedule_from_its_start() {
+    let builder = Backoff::exponential(ms(10))
+        .max_delay(ms(35))
+        .jitter(Jitter::Equal)
+        .max_count(4)
+        .seed(11);
+    let (expected, _) = starts(&policy(builder.clone(), 10));
+    let mut built = builder.build().unwrap();
+    let first = built.next();
+    assert!(first.is_some());
+    let retry = Retry::builder(test_rt())
+        .max_attempts(10)
+        .backoff(built)
+        .build()
+        .unwrap();
+    let (got, err) = starts(&retry);
+    assert_eq!(gaps(&got), gaps(&expected));
+    assert_eq!(got.len(), 5, "four delays, five attempts");
+    assert_eq!(err.stop_reason(), StopReason::BackoffEnded);
+    // Every curve converts, its settings kept.
+    for b in [
+        Backoff::constant(ms(3)),
+        Backoff::linear(ms(1), ms(2)).max_delay(ms(6)),
+        Backoff::fibonacci(ms(1)).jitter(Jitter::Full).seed(3),
+        Backoff::exponential(ms(1))
+            .factor(3.0)
+            .jitter(Jitter::Decorrelated)
+            .seed(5),
+    ] {
+        let want: Vec<_> = b.build().unwrap().take(8).collect();
+        let again = BackoffBuilder::from(b.build().unwrap()).build().unwrap();
+        assert_eq!(again.take(8).collect::<Vec<_>>(), want, "{b:?}");
+    }
+}

@@ -10,6 +10,13 @@
 //! both apply; the earlier wins and the error says which fired: a timeout
 //! gives [`Elapsed`], a scope deadline gives
 //! [`Cancelled`](crate::scope::Cancelled) with reason `Deadline`.
+//!
+//! When limits fall on the same instant: of two nested timeouts the inner
+//! one reports (`Ok(Err(Elapsed))` from the outer), since a timeout polls
+//! its future before its own timer; a scope deadline wins over a timeout
+//! whether the timeout is inside or outside the scope's run, since a timed
+//! scope checks its deadline before polling and is polled first by a
+//! timeout around it.
 
 mod error;
 

@@ -193,3 +193,63 @@ fn the_inner_future_can_be_reached_until_the_time_runs_out() {
     assert!(limited.get_mut().is_none());
     assert!(limited.into_inner().is_none());
 }
+
+#[test]
+fn when_nested_timeouts_fire_at_the_same_instant_the_inner_one_reports() {
+    let rt = VirtualRuntime::new();
+    let out = rt
+        .block_on(timeout(
+            &rt,
+            Duration::from_millis(10),
+            timeout(&rt, Duration::from_millis(10), std::future::pending::<()>()),
+        ))
+        .unwrap();
+    assert_eq!(
+        out,
+        Ok(Err(Elapsed {
+            after: Duration::from_millis(10)
+        }))
+    );
+    assert_eq!(rt.now(), Instant::from_origin(Duration::from_millis(10)));
+}
+
+#[test]
+fn when_a_scope_deadline_and_a_timeout_fire_at_the_same_instant_the_scope_reports() {
+    use crate::scope::{CancelReason, CancelScope};
+    let rt = VirtualRuntime::new();
+    let ten = Duration::from_millis(10);
+    let scope = CancelScope::new().with_timeout(&rt, ten);
+    let outside = rt
+        .block_on(scope.run(timeout(&rt, ten, std::future::pending::<()>())))
+        .unwrap();
+    let reason = outside.unwrap_err().reason;
+    assert!(
+        matches!(reason, CancelReason::Deadline { .. }),
+        "{reason:?}"
+    );
+    let scope = CancelScope::new().with_timeout(&rt, ten);
+    let inside = rt
+        .block_on(timeout(&rt, ten, scope.run(std::future::pending::<()>())))
+        .unwrap();
+    let reason = inside.unwrap().unwrap_err().reason;
+    assert!(
+        matches!(reason, CancelReason::Deadline { .. }),
+        "{reason:?}"
+    );
+}
+
+#[test]
+fn a_future_that_finishes_at_the_timeouts_instant_wins() {
+    let rt = VirtualRuntime::new();
+    let ten = Duration::from_millis(10);
+    assert_eq!(
+        rt.block_on(timeout(&rt, ten, rt.sleep(ten))).unwrap(),
+        Ok(())
+    );
+    let at = rt.now() + ten;
+    assert_eq!(
+        rt.block_on(deadline(&rt, at, rt.sleep_until(at))).unwrap(),
+        Ok(())
+    );
+    assert_eq!(rt.now(), at);
+}

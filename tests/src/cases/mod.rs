@@ -2,6 +2,7 @@
 //! `*_cases!` macro that lists its cases for [`for_each_case!`](crate::for_each_case).
 
 pub mod breaker;
+pub mod composition;
 pub mod extremes;
 pub mod gather;
 pub mod group;
