@@ -41,7 +41,7 @@
 //! |---|---|---|
 //! | guard one operation | `breaker.call(op)`, `bulkhead.call(op)`, `limit.call(op)`, `fallback.call(op)`, `scope.call(op)`, [`timeout::call`]`(&rt, d, op)` | `Result<T, Error<E>>` |
 //! | run a closure once per attempt | `retry.run(\|attempt\| op)`, `hedge.run(..)`, `policy.run(..)`; every closure gets the same [`retry::Attempt`] and may ignore it | `Result<T, RetryError<E>>` (retry), `Result<T, Error<E>>` (hedge, policy) |
-//! | compose guards | pass one guard's call to another, in either order: `breaker.call(bulkhead.call(op))` | one flat `Result<T, Error<E>>` |
+//! | compose guards | pass one guard's call to another, in either order: `breaker.call(bulkhead.call(op))`, `fallback.call(retry.run(..))` | one flat `Result<T, Error<E>>` (a retry handed on gives its last error) |
 //! | await a spawned task as one result | `handle.flatten()` | `Result<T, Error<E>>` |
 //!
 //! `op` is a [`Fallible`]: any future of `Result<T, E>` (its error becomes

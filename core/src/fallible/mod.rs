@@ -50,10 +50,12 @@ use std::task::{Context, Poll};
 use crate::{Error, ErrorKind};
 
 /// Work a staunch guard can run: a future of `Result<T, E>` (its error is
-/// the operation's own, [`Error::Inner`]) or a [`Guarded`] staunch call
-/// (already `Result<T, Error<E>>`, passed through unchanged).
+/// the operation's own, [`Error::Inner`]), a [`Guarded`] staunch call
+/// (already `Result<T, Error<E>>`, passed through unchanged), or a
+/// [`RetryCall`](crate::retry::RetryCall) (its last attempt's error, passed
+/// through as it is).
 ///
-/// Implemented for both; there is nothing to implement or call by hand.
+/// Implemented for all three; there is nothing to implement or call by hand.
 /// It exists so that one `call` serves plain operations and other guards
 /// alike (see the [module docs](self)).
 pub trait Fallible {

@@ -49,6 +49,7 @@ mod steps;
 pub use backoff::{Backoff, BackoffBuilder, Jitter};
 pub use error::{RetryError, StopReason};
 pub use policy::{Attempt, Decision, Retry, RetryBuilder};
+pub use run::{RetryCall, RetryFuture};
 
 #[cfg(test)]
 mod tests;

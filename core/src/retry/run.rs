@@ -7,7 +7,7 @@
 //! at once pays for one clock read and nothing else.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -23,7 +23,7 @@ use crate::rng::mix;
 use crate::runtime::BoxTask;
 use crate::runtime::{Instant, Timer};
 use crate::timeout::Elapsed;
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, Failure};
 
 impl Retry {
     /// Runs `op` until it succeeds or the policy gives up, sleeping on the
@@ -50,14 +50,18 @@ impl Retry {
     ///
     /// # Under another guard
     ///
-    /// A [`RetryError`] is not a [`staunch::Error`](Error): handed to
-    /// another guard as it is (`fallback.call(retry.run(..))`,
-    /// `breaker.call(..)`, `scope.call(..)`), it is the operation's own error
-    /// to that guard, so a cancellation that ended the retry would look like
-    /// an ordinary failure there, and a fallback would replace it. Put the
-    /// retry in a [`Policy`](crate::policy::Policy), whose `run` answers
-    /// the flat `Error<E>` with the last attempt's error, or lift it by hand:
-    /// `Guarded::new(async { retry.run(op).await.map_err(Error::from) })`.
+    /// The call is a [`RetryCall`]: awaited, it gives the whole
+    /// [`RetryError`]; handed to another guard (`fallback.call(retry.run(..))`,
+    /// `breaker.call(..)`, `scope.call(..)`, another retry), it gives that
+    /// guard the last attempt's error as the flat [`Error<E>`](Error) it
+    /// speaks. So a cancellation that ended the retry stays a cancellation
+    /// there: never replaced by a fallback, never counted by a breaker,
+    /// never retried by an outer retry.
+    ///
+    /// Like every staunch call, it is [`IntoFuture`] rather than a
+    /// [`Future`]: `.await` it, or call
+    /// [`into_future()`](IntoFuture::into_future) where a `Future` proper is
+    /// needed (`futures::executor::block_on`, `join_all`, `tokio::spawn`).
     ///
     /// # Example
     ///
@@ -100,13 +104,13 @@ impl Retry {
     /// assert!(err.is_circuit_open());
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub fn run<G, F>(&self, op: F) -> impl Future<Output = Result<G::Ok, RetryError<G::Err>>>
+    pub fn run<G, F>(&self, op: F) -> RetryCall<'_, F, G>
     where
         F: FnMut(Attempt) -> G,
         G: crate::Fallible,
         G::Err: fmt::Debug + 'static,
     {
-        Run {
+        RetryCall(RetryFuture {
             retry: self,
             op,
             start: None,
@@ -117,7 +121,7 @@ impl Retry {
             limit: None,
             attempt: None,
             sleep: None,
-        }
+        })
     }
 
     /// This run's backoff: the first run replays the seed, later runs
@@ -171,17 +175,92 @@ impl Retry {
     }
 }
 
+/// A retried call, from [`Retry::run`]: `.await` it for
+/// `Result<T, RetryError<E>>`, or hand it to another guard, which then sees
+/// the last attempt's error as the flat [`Error<E>`](Error) it is (see
+/// [`Retry::run`]).
+///
+/// # Cancel safety
+///
+/// Lazy: nothing runs until it is awaited. Dropping it, or its
+/// [`RetryFuture`], drops the running attempt or the sleep between
+/// attempts; no further attempt starts.
+#[must_use = "a retried call does nothing unless awaited; no attempt will run"]
+pub struct RetryCall<'a, F, G: crate::Fallible>(RetryFuture<'a, F, G>);
+
+impl<'a, F, G> IntoFuture for RetryCall<'a, F, G>
+where
+    F: FnMut(Attempt) -> G,
+    G: crate::Fallible,
+    G::Err: fmt::Debug + 'static,
+{
+    type Output = Result<G::Ok, RetryError<G::Err>>;
+    type IntoFuture = RetryFuture<'a, F, G>;
+
+    #[inline]
+    fn into_future(self) -> RetryFuture<'a, F, G> {
+        self.0
+    }
+}
+
+impl<'a, F, G> crate::Fallible for RetryCall<'a, F, G>
+where
+    F: FnMut(Attempt) -> G,
+    G: crate::Fallible,
+    G::Err: fmt::Debug + 'static,
+{
+    type Ok = G::Ok;
+    type Err = G::Err;
+    type Future = RetryFuture<'a, F, G>;
+
+    #[inline(always)]
+    fn into_fallible(self) -> RetryFuture<'a, F, G> {
+        self.0
+    }
+
+    #[inline(always)]
+    fn lift(out: Result<G::Ok, RetryError<G::Err>>) -> Result<G::Ok, Error<G::Err>> {
+        out.map_err(Error::from)
+    }
+
+    #[inline(always)]
+    fn failure(out: &Result<G::Ok, RetryError<G::Err>>) -> Option<Failure<'_, G::Err>> {
+        match out.as_ref().err()?.last() {
+            Error::Inner(error) => Some(Failure::Inner(error)),
+            other => Some(Failure::Staunch(other.kind())),
+        }
+    }
+}
+
+impl<F, G: crate::Fallible> fmt::Debug for RetryCall<'_, F, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RetryCall").field(&self.0).finish()
+    }
+}
+
+impl<F, G: crate::Fallible> fmt::Debug for RetryFuture<'_, F, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryFuture")
+            .field("attempt", &self.number)
+            .field("sleeping", &self.sleep.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// The future of [`Retry::run`], written by hand rather than as an
-    /// `async fn`: the loop's state is these fields, so it is built in place
-    /// (an `async fn` copies its arguments once more on the first poll), and
-    /// there is no "resumed after completion" panic.
+    /// The future of a [`RetryCall`], output `Result<T, RetryError<E>>`.
+    ///
+    /// Written by hand rather than as an `async fn`: the loop's state is
+    /// these fields, so it is built in place (an `async fn` copies its
+    /// arguments once more on the first poll), and there is no "resumed
+    /// after completion" panic.
     ///
     /// Phases: `attempt` set is an attempt running, with `sleep` its time
     /// limit once armed; `attempt` unset and `sleep` set is the backoff
     /// between attempts; both unset is the next attempt to start. `number`
     /// zero marks a finished call.
-    struct Run<'a, F, G>
+    #[must_use = "futures do nothing unless polled; no attempt will run"]
+    pub struct RetryFuture<'a, F, G>
     where
         G: crate::Fallible,
     {
@@ -207,7 +286,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, G> Future for Run<'_, F, G>
+impl<F, G> Future for RetryFuture<'_, F, G>
 where
     F: FnMut(Attempt) -> G,
     G: crate::Fallible,
@@ -351,7 +430,7 @@ mod tests {
     use crate::retry::Retry;
     use crate::testing::VirtualRuntime;
     use std::cell::Cell;
-    use std::future::Future;
+    use std::future::{Future, IntoFuture};
     use std::task::{Context, Poll, Waker};
 
     #[test]
@@ -362,7 +441,7 @@ mod tests {
             calls.set(calls.get() + 1);
             async { Ok::<_, ()>(7) }
         });
-        let mut run = std::pin::pin!(run);
+        let mut run = std::pin::pin!(run.into_future());
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(run.as_mut().poll(&mut cx), Poll::Ready(Ok(7))));
         assert!(run.as_mut().poll(&mut cx).is_pending());

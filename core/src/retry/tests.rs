@@ -1095,7 +1095,7 @@ fn every_error_a_call_made_is_dropped_once_kept_handed_back_or_abandoned() {
     // Abandoned in its backoff: the kept error goes with the call.
     drops.store(0, Ordering::Relaxed);
     let retry = build(true);
-    let mut run = Box::pin(retry.run(failing));
+    let mut run = Box::pin(retry.run(failing).into_future());
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     assert!(run.as_mut().poll(&mut cx).is_pending());
     assert_eq!(drops.load(Ordering::Relaxed), 0);
@@ -1168,26 +1168,78 @@ fn a_huge_factor_jumps_to_the_cap_instead_of_staying_at_a_sub_second_delay() {
     assert_eq!(s, [ms(0), ms(1), ms(1) + cap]);
 }
 
-/// The lift the `run` docs show: under a fallback, a retry ended by a
-/// cancellation stays cancelled, and an exhausted one is answered.
+/// Under a fallback, a retry ended by a cancellation stays cancelled (a
+/// fallback never replaces one), and an exhausted one is answered.
 #[test]
-fn a_retry_lifted_into_a_guarded_call_keeps_its_cancellation_from_a_fallback() {
+fn a_fallback_around_a_retry_keeps_its_cancellation_and_answers_its_failure() {
     let rt = test_rt();
     let retry = policy(Backoff::constant(ms(1)), 3);
     let fallback = crate::fallback::Fallback::value(0);
-    let lifted = |error: fn() -> Error<&'static str>| {
-        let retry = &retry;
-        crate::Guarded::new(async move {
-            retry
-                .run(|_| crate::Guarded::new(async move { Err::<i32, _>(error()) }))
-                .await
-                .map_err(Error::from)
-        })
+    let retried = |error: fn() -> Error<&'static str>| {
+        retry.run(move |_| crate::Guarded::new(async move { Err::<i32, _>(error()) }))
     };
-    let out = rt.block_on(fallback.call(lifted(cancelled))).unwrap();
+    let out = rt.block_on(fallback.call(retried(cancelled))).unwrap();
     assert!(out.unwrap_err().is_cancelled());
-    let out = rt.block_on(fallback.call(lifted(|| Error::Inner("503"))));
+    let out = rt.block_on(fallback.call(retried(|| Error::Inner("503"))));
     assert_eq!(out.unwrap().unwrap(), 0);
+}
+
+/// A breaker around a retry counts the retry's last error as what it is:
+/// an exhausted retry of the operation's own errors is one failure, a
+/// retry ended by a cancellation is nothing.
+#[test]
+fn a_breaker_around_a_retry_counts_its_failure_but_not_its_cancellation() {
+    let rt = test_rt();
+    let retry = policy(Backoff::constant(ms(1)), 2);
+    let breaker = crate::breaker::CircuitBreaker::builder(rt.clone())
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let cancelled_call = retry.run(|_| crate::Guarded::new(async { Err::<(), _>(cancelled()) }));
+    let out = rt.block_on(breaker.call(cancelled_call)).unwrap();
+    assert!(out.unwrap_err().is_cancelled());
+    assert_eq!(breaker.state(), crate::breaker::CircuitState::Closed);
+
+    let failing_call = retry.run(|_| async { Err::<(), _>("503") });
+    let out = rt.block_on(breaker.call(failing_call)).unwrap();
+    assert_eq!(out.unwrap_err().into_inner(), Some("503"));
+    assert_eq!(breaker.state(), crate::breaker::CircuitState::Open);
+}
+
+/// A retry around a retry sees the inner one's last error: the inner
+/// cancellation ends the outer retry too, while an inner exhaustion of
+/// ordinary errors is retried by the outer one.
+#[test]
+fn an_outer_retry_never_retries_an_inner_retrys_cancellation() {
+    let rt = test_rt();
+    let inner = policy(Backoff::constant(ms(1)), 2);
+    let outer = policy(Backoff::constant(ms(10)), 3);
+    let calls = AtomicU32::new(0);
+    let err = rt
+        .block_on(outer.run(|_| {
+            inner.run(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                crate::Guarded::new(async { Err::<(), _>(cancelled()) })
+            })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!((err.attempts(), calls.load(Ordering::SeqCst)), (1, 1));
+
+    calls.store(0, Ordering::SeqCst);
+    let err = rt
+        .block_on(outer.run(|_| {
+            inner.run(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>("503") }
+            })
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    assert_eq!(err.into_last().into_inner(), Some("503"));
 }
 
 /// An attempt that answers at the very instant its time limit ends keeps

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use staunch::fallback::Fallback;
 use staunch::hedge::Hedge;
 use staunch::retry::{Backoff, Retry};
 use staunch::scope::{CancelReason, CancelScope};
@@ -147,6 +148,47 @@ pub async fn cancelling_a_scope_ends_its_retry_mid_sleep_at_once<R: TestRuntime>
     assert_eq!(calls.load(Ordering::SeqCst), 1, "on {}", R::NAME);
 }
 
+/// A fallback around a retry answers for the retry's failure, never for
+/// its cancellation: a scope cancelled during the second attempt ends the
+/// retry, and the caller sees the cancellation, not the cached answer.
+pub async fn a_fallback_never_answers_for_a_retry_ended_by_cancellation<R: TestRuntime>(rt: R) {
+    let retry = Retry::builder(rt.clone())
+        .max_attempts(5)
+        .backoff(Backoff::constant(ms(10)))
+        .build()
+        .expect("valid retry");
+    let fallback = Fallback::value("cached");
+    let calls = AtomicU32::new(0);
+    let scope = CancelScope::new();
+    let stopper = scope.clone();
+    let guarded = fallback.call(retry.run(|_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let rt = rt.clone();
+        scope.call(async move {
+            rt.sleep(ms(50)).await;
+            Err::<&str, _>("down")
+        })
+    }));
+    let stop = async {
+        rt.sleep(ms(75)).await;
+        stopper.cancel_with_message("shutting down");
+    };
+    let (out, ()) = futures::join!(guarded.into_future(), stop);
+    let error = out.expect_err("the cancellation, not the fallback's answer");
+    assert!(error.is_cancelled(), "{error:?} on {}", R::NAME);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "on {}", R::NAME);
+
+    let exhausted = Retry::builder(rt.clone())
+        .max_attempts(2)
+        .backoff(Backoff::constant(ms(1)))
+        .build()
+        .expect("valid retry");
+    let out = fallback
+        .call(exhausted.run(|_| async { Err::<&str, _>("down") }))
+        .await;
+    assert_eq!(out.expect("the fallback answers a failure"), "cached");
+}
+
 /// A zero timeout still polls its future once: a ready future wins, a
 /// pending one times out at once, reporting zero.
 pub async fn a_zero_timeout_lets_a_ready_future_win_and_fails_a_pending_one<R: TestRuntime>(rt: R) {
@@ -179,6 +221,7 @@ macro_rules! composition_cases {
         $m!($($($extra)*;)? composition::cancelling_a_hedged_call_drops_every_running_attempt);
         $m!($($($extra)*;)? composition::of_nested_timeouts_the_shorter_fires_and_reports_itself);
         $m!($($($extra)*;)? composition::cancelling_a_scope_ends_its_retry_mid_sleep_at_once);
+        $m!($($($extra)*;)? composition::a_fallback_never_answers_for_a_retry_ended_by_cancellation);
         $m!($($($extra)*;)? composition::a_zero_timeout_lets_a_ready_future_win_and_fails_a_pending_one);
     };
 }
