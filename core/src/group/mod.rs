@@ -11,7 +11,11 @@
 //!
 //! 1. **No child outlives its group.** Dropping the group, or the future
 //!    awaiting its join, cancels every child; their futures are dropped at
-//!    their next poll.
+//!    their next poll. A group dropped inside a child of another group, or
+//!    inside a [`CancelScope::run`], keeps that child (or run) from ending
+//!    until its own children are gone: the outer `join` never returns, and
+//!    a cancelled run never hands back its `Err`, while a grandchild still
+//!    runs (trio: a nursery cannot be left while its children run).
 //! 2. **No error is lost.** `join` returns the first failure *and* every
 //!    other one ([`GroupError`]); a failure that arrives after the group was
 //!    dropped goes to the runtime's [`ErrorSink`].
@@ -97,6 +101,7 @@
 //! [`Spawn`]: crate::runtime::Spawn
 //! [`CancelScope`]: crate::scope::CancelScope
 //! [`CancelScope::cancel_with_grace`]: crate::scope::CancelScope::cancel_with_grace
+//! [`CancelScope::run`]: crate::scope::CancelScope::run
 //! [`CancelReason`]: crate::scope::CancelReason
 //! [`CancelReason::SiblingFailed`]: crate::scope::CancelReason::SiblingFailed
 

@@ -438,6 +438,12 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         };
         self.scope
             .cancel_with_message("the task group was dropped before it was joined");
+        // Dropped while a run polls (or drops) the future that held it: that
+        // run waits for these children to be gone before it ends.
+        let node = &self.scope.token.node;
+        if node.runs() != 0 {
+            let _ = crate::scope::hand_abandoned(vec![node.clone()]);
+        }
         for r in reports {
             if let Some(tell) = self.tell {
                 tell(&self.observers, Notice::Unobserved(&r));

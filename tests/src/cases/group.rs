@@ -791,11 +791,110 @@ pub async fn an_aborted_child_finishes_its_shielded_cleanup<R: TestRuntime>(rt: 
     assert!(matches!(&all[0], Err(ChildError::Cancelled(c)) if c.reason == CancelReason::Aborted));
 }
 
+/// Nested groups: when a child of the outer group fails, the sibling that
+/// runs an inner group is cancelled, and the outer `join` returns only
+/// once the inner group's children are gone too (no grandchild outlives
+/// the outer group).
+pub async fn an_outer_join_returns_only_once_an_inner_groups_children_are_gone<R: TestRuntime>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let outer = TaskGroup::<_, (), String>::new(rt.clone());
+    let entered = flag();
+    {
+        let (rt, drops, entered) = (rt.clone(), drops.clone(), entered.clone());
+        outer
+            .spawn_named("nests", async move {
+                let inner = TaskGroup::<_, (), String>::new(rt.clone());
+                for _ in 0..3 {
+                    let (rt, guard) = (rt.clone(), drops.guard());
+                    inner
+                        .spawn(async move {
+                            let _guard = guard;
+                            rt.sleep(ms(60_000)).await;
+                            Ok(())
+                        })
+                        .map_err(|e| e.to_string())?;
+                }
+                entered.store(true, SeqCst);
+                inner.join().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    {
+        let (rt, entered) = (rt.clone(), entered.clone());
+        outer
+            .spawn_named("fails", async move {
+                while !entered.load(SeqCst) {
+                    rt.sleep(ms(1)).await;
+                }
+                Err("boom".to_string())
+            })
+            .expect("spawn");
+    }
+    let err = outer.join().await.unwrap_err();
+    assert_eq!(err.first.expect("a failure").label(), "fails");
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "an inner group's child outlived the outer join on {}",
+        R::NAME
+    );
+}
+
+/// A child that gives up on an inner group (a `select` whose other branch
+/// won drops the inner join) and returns is reported finished only once
+/// the inner group's children are gone, so the outer `join` never returns
+/// while a grandchild runs.
+pub async fn a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let outer = TaskGroup::<_, &str, String>::new(rt.clone());
+    {
+        let (rt, drops) = (rt.clone(), drops.clone());
+        outer
+            .spawn(async move {
+                let inner = TaskGroup::<_, (), String>::new(rt.clone());
+                for _ in 0..3 {
+                    let (rt, guard) = (rt.clone(), drops.guard());
+                    inner
+                        .spawn(async move {
+                            let _guard = guard;
+                            rt.sleep(ms(60_000)).await;
+                            Ok(())
+                        })
+                        .map_err(|e| e.to_string())?;
+                }
+                let join = std::pin::pin!(inner.join());
+                let gave_up = std::pin::pin!(rt.sleep(ms(2)));
+                match futures::future::select(join, gave_up).await {
+                    futures::future::Either::Left(_) => Ok("joined"),
+                    futures::future::Either::Right(_) => Ok("gave up"),
+                }
+            })
+            .expect("spawn");
+    }
+    let values = outer.join().await.expect("no child failed");
+    assert_eq!(values, ["gave up"], "on {}", R::NAME);
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "an inner group's child outlived the outer join on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? group::group_join_returns_values_in_spawn_order);
+        $m!($($($extra)*;)? group::an_outer_join_returns_only_once_an_inner_groups_children_are_gone);
+        $m!($($($extra)*;)? group::a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone);
         $m!($($($extra)*;)? group::a_failing_child_cancels_its_siblings_and_join_names_it);
         $m!($($($extra)*;)? group::a_supervisor_group_returns_every_childs_result);
         $m!($($($extra)*;)? group::a_panicking_child_is_captured_as_panicked);
