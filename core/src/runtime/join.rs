@@ -23,10 +23,28 @@ use super::{ErrorSink, UnobservedError, UnobservedKind};
 /// was dropped can be reported instead of lost.
 ///
 /// Implemented for `()` (never a failure) and for `Result<T, E>` with
-/// `E: Debug` (a failure when `Err`). To spawn a task with another output,
-/// return it inside `Ok`.
+/// `E: Debug` (a failure when `Err`, unless the error is a cancellation:
+/// [`Cancelled`](crate::scope::Cancelled), as a detached
+/// [`run_owned`](crate::scope::CancelScope::run_owned) whose scope was
+/// cancelled returns, or an aborted [`JoinError`]; cancellation is never a
+/// failure in staunch, so it is not reported). To spawn a task with
+/// another output, return it inside `Ok`. Only the outer `Result` is looked
+/// at: spawn a scope's [`call`](crate::scope::CancelScope::call) rather
+/// than `run_owned(fallible)` so that the operation's own error is the
+/// task's.
+///
+/// ```
+/// use staunch::runtime::Outcome;
+/// use staunch::scope::{CancelReason, Cancelled};
+///
+/// assert_eq!(Err::<(), _>("disk full").failure().as_deref(), Some("\"disk full\""));
+/// let cancelled = Cancelled { reason: CancelReason::Shutdown };
+/// assert_eq!(Err::<(), _>(cancelled).failure(), None);
+/// assert_eq!(Ok::<_, String>(1).failure(), None);
+/// ```
 pub trait Outcome {
-    /// A description of the failure, or `None` if this output is a success.
+    /// A description of the failure, or `None` if this output is a success
+    /// (or a cancellation).
     fn failure(&self) -> Option<String>;
 }
 
@@ -36,9 +54,15 @@ impl Outcome for () {
     }
 }
 
-impl<T, E: fmt::Debug> Outcome for Result<T, E> {
+impl<T, E: fmt::Debug + 'static> Outcome for Result<T, E> {
     fn failure(&self) -> Option<String> {
-        self.as_ref().err().map(|e| format!("{e:?}"))
+        let error = self.as_ref().err()?;
+        let any: &dyn Any = error;
+        let cancelled = any.is::<crate::scope::Cancelled>()
+            || any
+                .downcast_ref::<JoinError>()
+                .is_some_and(JoinError::is_aborted);
+        (!cancelled).then(|| format!("{error:?}"))
     }
 }
 

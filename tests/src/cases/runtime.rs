@@ -598,11 +598,70 @@ pub async fn dropping_a_runtime_drops_its_unfinished_tasks<R: TestRuntime>(rt: R
     }
 }
 
+/// A detached scope run is a task like any other, but its cancellation is
+/// no failure: when its scope is cancelled (or a detached task is aborted)
+/// nothing reaches the error sink, while a detached task that fails still
+/// does.
+pub async fn a_detached_task_ended_by_cancellation_reaches_no_error_sink<R: TestRuntime>(rt: R) {
+    let collected = CollectingSink::new();
+    let rt = rt.with_sink(collected.sink());
+    let scope = staunch::scope::CancelScope::new();
+    for name in ["worker-1", "worker-2"] {
+        let sleeper = rt.clone();
+        drop(
+            rt.spawn_named(
+                name,
+                scope.clone().run_owned(async move {
+                    sleeper.sleep(ms(60_000)).await;
+                }),
+            )
+            .expect("spawn"),
+        );
+    }
+    let aborted = rt
+        .spawn_named("aborted", {
+            let rt = rt.clone();
+            async move {
+                rt.sleep(ms(60_000)).await;
+                Err::<(), _>("never")
+            }
+        })
+        .expect("spawn");
+    aborted.abort();
+    drop(aborted);
+    drop(
+        rt.spawn_named("fails", async { Err::<(), _>("disk full") })
+            .expect("spawn"),
+    );
+    rt.sleep(ms(1)).await;
+    scope.cancel_with(staunch::scope::CancelReason::Shutdown);
+    eventually(&rt, "the failure is reported", || {
+        !collected.received().is_empty()
+    })
+    .await;
+    rt.sleep(ms(5)).await;
+    let seen: Vec<(String, UnobservedKind)> = collected
+        .received()
+        .into_iter()
+        .map(|e| (e.task.as_deref().unwrap_or_default().to_owned(), e.kind))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(
+            "fails".to_owned(),
+            UnobservedKind::Failed("\"disk full\"".into())
+        )],
+        "a cancellation was reported as a failure on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
+        $m!($($($extra)*;)? runtime::a_detached_task_ended_by_cancellation_reaches_no_error_sink);
         $m!($($($extra)*;)? runtime::spawning_after_shutdown_is_refused_or_reported_lost);
         $m!($($($extra)*;)? runtime::dropping_a_runtime_drops_its_unfinished_tasks);
         $m!($($($extra)*;)? runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);
