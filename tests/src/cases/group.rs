@@ -888,12 +888,70 @@ pub async fn a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_
     );
 }
 
+/// A task the executor refuses never existed: `spawn` says so with a typed
+/// error, and nothing else does (no "lost task" in the error sink, no
+/// dropped failure counted), even when the root keeps no failures at all
+/// (error cap 0). tokio cannot refuse (it accepts and drops the task): that
+/// task is lost, and reported exactly once.
+pub async fn a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed_error<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return;
+    };
+    let collected = CollectingSink::new();
+    let dead = dead.with_sink(collected.sink());
+    let mut lost_reports = 0;
+    for cap in [0, 1024] {
+        let root = Background::<_, String>::new(dead.clone()).with_error_cap(cap);
+        let refused = root.spawn_named("late", async { Ok(()) });
+        let report = match refused {
+            Err(GroupSpawnError::Spawn(SpawnError::Shutdown)) => {
+                assert_eq!(root.running(), 0);
+                assert_eq!(root.dropped_errors(), 0, "cap {cap} on {}", R::NAME);
+                let report = root.shutdown(&rt, ms(1)).await;
+                assert!(report.is_clean(), "cap {cap}: {report:?} on {}", R::NAME);
+                continue;
+            }
+            Ok(()) => {
+                assert_eq!(
+                    R::NAME,
+                    "tokio",
+                    "only tokio accepts a task it will not run"
+                );
+                root.shutdown(&rt, ms(1)).await
+            }
+            Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
+        };
+        // Accepted and dropped: lost, kept for the report or (cap 0) sent
+        // to the sink, never both.
+        let kept: Vec<_> = report.errors.iter().map(|f| f.error.clone()).collect();
+        if cap == 0 {
+            assert!(kept.is_empty());
+            assert_eq!(report.dropped_errors, 1);
+            lost_reports += 1;
+        } else {
+            assert_eq!(kept, [ChildError::Lost]);
+        }
+    }
+    let seen: Vec<UnobservedKind> = collected.received().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        seen,
+        vec![UnobservedKind::Lost; lost_reports],
+        "a refused spawn also reached the error sink on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? group::group_join_returns_values_in_spawn_order);
         $m!($($($extra)*;)? group::an_outer_join_returns_only_once_an_inner_groups_children_are_gone);
+        $m!($($($extra)*;)? group::a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed_error);
         $m!($($($extra)*;)? group::a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone);
         $m!($($($extra)*;)? group::a_failing_child_cancels_its_siblings_and_join_names_it);
         $m!($($($extra)*;)? group::a_supervisor_group_returns_every_childs_result);
