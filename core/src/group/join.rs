@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::state::{all_output, fail_fast_output};
+use super::state::{all_output, fail_fast_output, join_reason};
 use super::{ChildError, GroupError, TaskGroup};
 
 /// Waits for every child of a [`TaskGroup`]; from [`TaskGroup::join`].
@@ -36,7 +36,7 @@ impl<S, T, E: fmt::Debug> Future for Join<S, T, E> {
         let shared = &group.handle.shared;
         ready!(shared.poll_idle(cx));
         let slots = shared.take_slots();
-        let reason = shared.scope.reason();
+        let reason = join_reason(shared.scope.reason(), shared.enclosing.as_ref());
         self.group = None;
         Poll::Ready(fail_fast_output(slots, reason))
     }

@@ -196,6 +196,8 @@ pub struct TaskGroupBuilder<S> {
     fail_fast: bool,
     limit: Option<usize>,
     scope: Option<CancelScope>,
+    /// The scope given to `in_scope`, whose cancellation `join` reports.
+    enclosing: Option<CancelScope>,
     sink: Option<ErrorSink>,
     observers: Observers,
     /// Set with the observers (see `state::tell`).
@@ -235,6 +237,7 @@ impl<S: Spawn> TaskGroupBuilder<S> {
     /// deadline passing, cancels the children.
     pub fn in_scope(mut self, scope: &CancelScope) -> Self {
         self.scope = Some(scope.child());
+        self.enclosing = Some(scope.clone());
         self
     }
 
@@ -273,6 +276,7 @@ impl<S: Spawn> TaskGroupBuilder<S> {
         let mut shared = Shared::new(self.spawner, scope, self.fail_fast, self.limit, sink);
         shared.observers = self.observers;
         shared.tell = self.tell;
+        shared.enclosing = self.enclosing;
         Ok(TaskGroup {
             handle: GroupHandle {
                 shared: Arc::new(shared),
@@ -361,6 +365,7 @@ impl<S: Spawn> TaskGroup<S, (), ()> {
             fail_fast: true,
             limit: None,
             scope: None,
+            enclosing: None,
             sink: None,
             observers: Observers::new(),
             tell: None,
@@ -396,7 +401,11 @@ impl<S, T, E: fmt::Debug> TaskGroup<S, T, E> {
     /// error: the values are those of the children that finished, and
     /// [`join_all`](Self::join_all) tells which were cancelled. This is
     /// trio's `cancelled_caught`: a scope's own cancel is caught at the
-    /// scope, while a cancel from an enclosing scope goes on outward. A
+    /// scope, while a cancel from an enclosing scope goes on outward, even
+    /// when the group was cancelled at its own level first: if the scope
+    /// given to [`in_scope`](TaskGroupBuilder::in_scope) is cancelled by the
+    /// time `join` returns, `join` returns a [`GroupError`] with that
+    /// scope's reason (as a trio nursery re-raises an outer cancel). A
     /// child aborted through its [`ChildHandle`] is the owner's doing too:
     /// alone it makes no error (it is counted in
     /// [`GroupError::cancelled`] when something else does).

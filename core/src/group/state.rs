@@ -145,6 +145,8 @@ pub(crate) fn tell(observers: &Observers, notice: Notice<'_>) {
 pub(crate) struct Shared<S, T, E> {
     pub(crate) spawner: S,
     pub(crate) scope: CancelScope,
+    /// The scope the group was built `in_scope` of, if any.
+    pub(crate) enclosing: Option<CancelScope>,
     pub(crate) fail_fast: bool,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) sink: ErrorSink,
@@ -187,6 +189,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         Shared {
             spawner,
             scope,
+            enclosing: None,
             fail_fast,
             limit: limit.map(Semaphore::new),
             sink,
@@ -547,6 +550,25 @@ impl<T, E> Iterator for InOrder<T, E> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.spawned - self.next;
         (left, Some(left))
+    }
+}
+
+/// The reason `join` reports: the group scope's own, unless the group was
+/// cancelled at its own level (by its owner or its own deadline) and an
+/// enclosing scope is cancelled too: that cancellation goes on outward
+/// (trio re-raises it at the nursery), so the enclosing reason is reported.
+pub(crate) fn join_reason(
+    own: Option<CancelReason>,
+    enclosing: Option<&CancelScope>,
+) -> Option<CancelReason> {
+    match (own, enclosing) {
+        (Some(CancelReason::Explicit { .. } | CancelReason::Deadline { .. }), Some(outer))
+            if outer.is_cancelled() =>
+        {
+            let root = outer.reason()?.root().clone();
+            Some(CancelReason::Parent(StdArc::new(root)))
+        }
+        (own, _) => own,
     }
 }
 

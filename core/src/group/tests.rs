@@ -926,3 +926,50 @@ fn a_failure_sent_to_the_sink_is_also_told_to_observers() {
         vec![crate::observe::Event::Unobserved(sunk[0].clone())]
     );
 }
+
+#[test]
+fn an_enclosing_cancel_goes_on_outward_even_after_the_owner_cancelled_the_group() {
+    let rt = VirtualRuntime::new();
+    let (owner_only, both) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let mut outcomes = Vec::new();
+                for enclosing_too in [false, true] {
+                    let request = crate::scope::CancelScope::new();
+                    let group = TaskGroup::builder(rt.clone())
+                        .in_scope(&request)
+                        .build::<u32, String>()
+                        .unwrap();
+                    let sleeper = rt.clone();
+                    group
+                        .spawn(async move {
+                            sleeper.sleep(ms(60_000)).await;
+                            Ok(1)
+                        })
+                        .unwrap();
+                    group.spawn(async { Ok(2) }).unwrap();
+                    rt.sleep(ms(1)).await;
+                    // The owner stops the group first ...
+                    group.cancel();
+                    // ... and then the request it runs in is cancelled too.
+                    if enclosing_too {
+                        request.cancel_with(CancelReason::Shutdown);
+                    }
+                    outcomes.push(group.join().await);
+                }
+                (outcomes.remove(0), outcomes.remove(0))
+            }
+        })
+        .unwrap();
+    // The owner's own cancel is caught at the group: no error.
+    assert_eq!(owner_only, Ok(vec![2]));
+    // The enclosing one is not: it is reported with its reason.
+    let err = both.unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(err.cancelled, 1);
+    assert_eq!(
+        err.reason,
+        Some(CancelReason::Parent(Arc::new(CancelReason::Shutdown)))
+    );
+}
