@@ -376,6 +376,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     }
 
     /// Ready once no child is running.
+    #[cfg(all(test, staunch_loom))]
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = lock(&self.state);
         if state.running == 0 {
@@ -388,33 +389,27 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         Poll::Pending
     }
 
-    /// Closes the group and takes every child's slot, in spawn order, for
-    /// the join outputs (released children come back as `Ok(())`).
-    pub(crate) fn take_slots(&self) -> InOrder<T, E> {
+    /// Once no child is running, closes the group and takes every child's
+    /// slot, in spawn order, for the join outputs; in one critical section,
+    /// so that a spawn through a [`GroupHandle`](super::GroupHandle) on
+    /// another thread either comes before (and is waited for) or is refused
+    /// as closed, never starts a child the join no longer sees.
+    pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<InOrder<T, E>> {
         let mut state = lock(&self.state);
-        state.closed = true;
-        // Each slot keeps how its child ended, for its handle.
-        let mut kept: Vec<Entry<T, E>> = state
-            .slots
-            .iter_mut()
-            .filter(|e| !matches!(e.slot, Slot::Released))
-            .map(|e| {
-                let end = Slot::Joined(end_of(&e.slot));
-                Entry::new(e.order, mem::replace(&mut e.slot, end))
-            })
-            .collect();
-        state.free.clear();
-        // Already in order unless slots were reused: then a sort of what
-        // is kept (live or failed children), not of every child. Orders are
-        // unique, so an unstable sort gives the same order, and its code is
-        // about 1 KB smaller in the browser than the stable one.
-        kept.sort_unstable_by_key(|e| e.order);
-        InOrder {
-            kept: kept.into_iter().peekable(),
-            next: 0,
-            spawned: state.spawned,
-            make_unit: state.make_unit,
+        if state.running == 0 {
+            return Poll::Ready(take_slots(&mut state));
         }
+        match &state.joiner {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.joiner = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Closes the group and takes every child's slot (see `poll_close`).
+    #[cfg(all(test, staunch_loom))]
+    pub(crate) fn take_slots(&self) -> InOrder<T, E> {
+        take_slots(&mut lock(&self.state))
     }
 
     /// The group is dropped before its join completed: cancel every child
@@ -453,6 +448,34 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
             }
             self.sink.report(r);
         }
+    }
+}
+
+/// Closes the group and takes every child's slot, in spawn order, for the
+/// join outputs (released children come back as `Ok(())`).
+fn take_slots<T, E>(state: &mut State<T, E>) -> InOrder<T, E> {
+    state.closed = true;
+    // Each slot keeps how its child ended, for its handle.
+    let mut kept: Vec<Entry<T, E>> = state
+        .slots
+        .iter_mut()
+        .filter(|e| !matches!(e.slot, Slot::Released))
+        .map(|e| {
+            let end = Slot::Joined(end_of(&e.slot));
+            Entry::new(e.order, mem::replace(&mut e.slot, end))
+        })
+        .collect();
+    state.free.clear();
+    // Already in order unless slots were reused: then a sort of what
+    // is kept (live or failed children), not of every child. Orders are
+    // unique, so an unstable sort gives the same order, and its code is
+    // about 1 KB smaller in the browser than the stable one.
+    kept.sort_unstable_by_key(|e| e.order);
+    InOrder {
+        kept: kept.into_iter().peekable(),
+        next: 0,
+        spawned: state.spawned,
+        make_unit: state.make_unit,
     }
 }
 
@@ -780,6 +803,31 @@ mod loom_tests {
                 "the abort was lost"
             );
             assert!(shared.abort_requested(index));
+        });
+    }
+
+    #[test]
+    fn loom_a_spawn_racing_the_join_is_waited_for_or_refused_as_closed() {
+        loom::model(|| {
+            let (shared, _) = shared(false);
+            let s2 = shared.clone();
+            let t = loom::thread::spawn(move || s2.reserve(None, None));
+            let waker = futures::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            let closed = shared.poll_close(&mut cx);
+            let spawned = t.join().unwrap();
+            match (closed, spawned) {
+                (Poll::Ready(_), Ok(_)) => panic!("a child started after the join closed"),
+                (Poll::Ready(_), Err(e)) => assert_eq!(e, GroupSpawnError::Closed),
+                (Poll::Pending, Ok((index, _))) => {
+                    shared.complete(index, Ok(1), true);
+                    let Poll::Ready(slots) = shared.poll_close(&mut cx) else {
+                        panic!("the join waits for nothing once the child ended");
+                    };
+                    assert_eq!(all_output(slots), [Ok(1)]);
+                }
+                (Poll::Pending, Err(e)) => panic!("refused ({e}) while the join waits"),
+            }
         });
     }
 
