@@ -119,14 +119,16 @@ pub(crate) fn hand_abandoned(nodes: Vec<Arc<Node>>) -> Option<Vec<Arc<Node>>> {
     if nodes.is_empty() {
         return None;
     }
-    RUNNING.with(|s| match s.borrow_mut().last_mut() {
-        Some(frame) => {
+    let mut nodes = Some(nodes);
+    // `try_with`: a group may be dropped while the thread's locals are torn
+    // down; there is no run to hand to then.
+    let _ = RUNNING.try_with(|s| {
+        if let Some(frame) = s.borrow_mut().last_mut() {
             frame.abandoned.retain(|n| n.runs() != 0);
-            frame.abandoned.extend(nodes);
-            None
+            frame.abandoned.extend(nodes.take().into_iter().flatten());
         }
-        None => Some(nodes),
-    })
+    });
+    nodes
 }
 
 /// Runs `drop` (which drops a run's future) with the run's frame, if it has
