@@ -945,12 +945,106 @@ pub async fn a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed
     );
 }
 
+/// Grace periods at their extremes: a zero grace drops at once whatever has
+/// not ended (cooperative or not), and a `Duration::MAX` grace neither
+/// overflows nor waits past the moment everything ended on its own.
+pub async fn shutdown_and_cancel_with_grace_work_with_a_zero_and_a_max_grace<R: TestRuntime>(
+    rt: R,
+) {
+    fn cooperative<R: TestRuntime>(
+        scope: &CancelScope,
+        rt: &R,
+        drops: &DropCounter,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let (scope, rt, guard) = (scope.clone(), rt.clone(), drops.guard());
+        async move {
+            let _guard = guard;
+            scope.cancelled().await;
+            rt.sleep(ms(20)).await; // cleanup
+            Ok(())
+        }
+    }
+    // Zero: both the cooperative and the stuck task are dropped at once.
+    let drops = DropCounter::new();
+    let root = Background::<_, String>::new(rt.clone());
+    root.spawn_named("polite", cooperative(root.scope(), &rt, &drops))
+        .expect("spawn");
+    let (sleeper, guard) = (rt.clone(), drops.guard());
+    root.spawn_named("stuck", async move {
+        let _guard = guard;
+        sleeper.sleep(ms(60_000)).await;
+        Ok(())
+    })
+    .expect("spawn");
+    rt.sleep(ms(1)).await;
+    let report = root.shutdown(&rt, std::time::Duration::ZERO).await;
+    assert_eq!(
+        report.grace.force_dropped_names,
+        vec!["polite".into(), "stuck".into()],
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        2,
+        "the report came before the tasks were gone"
+    );
+    if R::VIRTUAL_TIME {
+        assert_eq!(report.grace.elapsed, std::time::Duration::ZERO);
+    }
+
+    // MAX: the cooperative task finishes and the shutdown returns then.
+    let drops = DropCounter::new();
+    let root = Background::<_, String>::new(rt.clone());
+    root.spawn_named("polite", cooperative(root.scope(), &rt, &drops))
+        .expect("spawn");
+    rt.sleep(ms(1)).await;
+    let report = root.shutdown(&rt, std::time::Duration::MAX).await;
+    assert_eq!(
+        report.grace.finished_names,
+        vec!["polite".into()],
+        "on {}",
+        R::NAME
+    );
+    assert!(report.is_clean());
+    assert!(report.grace.elapsed < ms(60_000));
+    if R::VIRTUAL_TIME {
+        assert_eq!(report.grace.elapsed, ms(20));
+    }
+
+    // The same two on a scope.
+    for (grace, finished) in [
+        (std::time::Duration::ZERO, 0),
+        (std::time::Duration::MAX, 1),
+    ] {
+        let drops = DropCounter::new();
+        let scope = CancelScope::new();
+        let task = staunch::runtime::SpawnExt::spawn(
+            &rt,
+            scope.clone().run_owned(cooperative(&scope, &rt, &drops)),
+        )
+        .expect("spawn");
+        rt.sleep(ms(1)).await;
+        let report = scope.cancel_with_grace(&rt, grace).await;
+        assert_eq!(
+            (report.finished, report.force_dropped),
+            (finished, 1 - finished),
+            "grace {grace:?} on {}",
+            R::NAME
+        );
+        assert_eq!(drops.dropped(), 1);
+        let out = task.await.expect("joined");
+        assert_eq!(out.is_ok(), finished == 1, "grace {grace:?} on {}", R::NAME);
+    }
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? group::group_join_returns_values_in_spawn_order);
         $m!($($($extra)*;)? group::an_outer_join_returns_only_once_an_inner_groups_children_are_gone);
+        $m!($($($extra)*;)? group::shutdown_and_cancel_with_grace_work_with_a_zero_and_a_max_grace);
         $m!($($($extra)*;)? group::a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed_error);
         $m!($($($extra)*;)? group::a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone);
         $m!($($($extra)*;)? group::a_failing_child_cancels_its_siblings_and_join_names_it);
