@@ -294,6 +294,13 @@ impl<T> JoinHandle<T> {
     pub fn name(&self) -> Option<&str> {
         self.slot.name.as_deref()
     }
+
+    /// The executor refused the task: it never existed, and the caller
+    /// gets the refusal as `spawn`'s error, so nothing about it (such as
+    /// the `Lost` its dropped task delivered) reaches the error sink.
+    pub(crate) fn refused(self) {
+        *self.slot.lock() = State::Taken;
+    }
 }
 
 impl<T, E> JoinHandle<Result<T, E>> {

@@ -656,11 +656,63 @@ pub async fn a_detached_task_ended_by_cancellation_reaches_no_error_sink<R: Test
     );
 }
 
+/// A spawn the executor refuses is reported once, as `spawn`'s typed
+/// error: the error sink does not also hear of a "lost" task that never
+/// existed (for `spawn`, `spawn_named` and `spawn_local`). tokio cannot
+/// refuse: its handle says the task was lost, and nothing else does.
+pub async fn a_refused_spawn_is_reported_once_as_a_typed_error<R: TestRuntime>(rt: R) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return;
+    };
+    let collected = CollectingSink::new();
+    let dead = dead.with_sink(collected.sink());
+    let mut outcomes = vec![
+        dead.spawn(async { Ok::<(), String>(()) }),
+        dead.spawn_named("named", async { Ok::<(), String>(()) }),
+    ];
+    if R::LOCAL_SPAWN {
+        outcomes.push(dead.spawn_local(async { Ok::<(), String>(()) }));
+    }
+    for outcome in outcomes {
+        match outcome {
+            Err(SpawnError::Shutdown) => assert_ne!(R::NAME, "tokio"),
+            Ok(handle) => {
+                assert_eq!(
+                    R::NAME,
+                    "tokio",
+                    "only tokio accepts a task it will not run"
+                );
+                assert_eq!(handle.await, Err(JoinError::Lost));
+            }
+            Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
+        }
+    }
+    // A runtime without blocking threads refuses `spawn_blocking` the same
+    // way: one typed error, nothing in the sink.
+    if !R::BLOCKING {
+        let live = rt.with_sink(collected.sink());
+        let refused = live.spawn_blocking(|| Ok::<(), String>(()));
+        assert!(
+            matches!(refused, Err(SpawnError::Unsupported { .. })),
+            "on {}",
+            R::NAME
+        );
+    }
+    rt.sleep(ms(1)).await;
+    assert_eq!(
+        collected.received(),
+        vec![],
+        "a refused spawn also reached the error sink on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
+        $m!($($($extra)*;)? runtime::a_refused_spawn_is_reported_once_as_a_typed_error);
         $m!($($($extra)*;)? runtime::a_detached_task_ended_by_cancellation_reaches_no_error_sink);
         $m!($($($extra)*;)? runtime::spawning_after_shutdown_is_refused_or_reported_lost);
         $m!($($($extra)*;)? runtime::dropping_a_runtime_drops_its_unfinished_tasks);
