@@ -955,7 +955,8 @@ pub async fn shutdown_and_cancel_with_grace_work_with_a_zero_and_a_max_grace<R: 
         scope: &CancelScope,
         rt: &R,
         drops: &DropCounter,
-    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<(), String>> + staunch::runtime::MaybeSend + 'static
+    {
         let (scope, rt, guard) = (scope.clone(), rt.clone(), drops.guard());
         async move {
             let _guard = guard;
