@@ -160,15 +160,11 @@ impl<E: fmt::Debug> fmt::Display for GroupError<E> {
             (None, Some(reason)) => write!(f, "the task group was cancelled: {reason}")?,
             (None, None) => f.write_str("the task group was cancelled")?,
         }
-        match self.others.len() {
-            0 => {}
-            1 => f.write_str("; 1 more task failed")?,
-            n => write!(f, "; {n} more tasks failed")?,
+        if !self.others.is_empty() {
+            write!(f, "; {} more tasks failed", self.others.len())?;
         }
-        match self.cancelled {
-            0 => {}
-            1 => f.write_str("; 1 task was cancelled")?,
-            n => write!(f, "; {n} tasks were cancelled")?,
+        if self.cancelled > 0 {
+            write!(f, "; {} tasks were cancelled", self.cancelled)?;
         }
         Ok(())
     }
