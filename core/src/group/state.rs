@@ -413,7 +413,8 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     }
 
     /// The group is dropped before its join completed: cancel every child
-    /// and report every failure nobody will read.
+    /// and report every failure nobody will read (children that failed,
+    /// panicked, or were lost, before or after their first poll).
     pub(crate) fn abandon(&self) {
         let reports: Vec<UnobservedError> = {
             let mut state = lock(&self.state);
@@ -428,6 +429,12 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                 .filter_map(|Entry { slot, .. }| match slot {
                     Slot::Done(..) => match mem::replace(slot, Slot::Joined(end_of(slot))) {
                         Slot::Done(name, Err(e)) => unobserved(name, &e),
+                        _ => None,
+                    },
+                    // Its executor dropped it before its first poll, while
+                    // the group lived: lost, as `join` would have said.
+                    Slot::Unstarted(_) => match mem::replace(slot, Slot::Joined(ChildEnd::Lost)) {
+                        Slot::Unstarted(name) => unobserved::<E>(name, &ChildError::Lost),
                         _ => None,
                     },
                     _ => None,

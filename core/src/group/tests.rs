@@ -973,3 +973,28 @@ fn an_enclosing_cancel_goes_on_outward_even_after_the_owner_cancelled_the_group(
         Some(CancelReason::Parent(Arc::new(CancelReason::Shutdown)))
     );
 }
+
+#[test]
+fn a_child_its_executor_dropped_before_it_ran_is_reported_when_the_group_is_dropped_unjoined() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = ErrorSink::new({
+        let seen = seen.clone();
+        move |e| seen.lock().unwrap().push(e)
+    });
+    let owner = VirtualRuntime::new();
+    let group = TaskGroup::builder(owner.clone())
+        .error_sink(sink)
+        .build::<(), String>()
+        .unwrap();
+    group.spawn_named("never-ran", async { Ok(()) }).unwrap();
+    // The executor goes away before the child's first poll: it is lost.
+    drop(owner);
+    assert!(seen.lock().unwrap().is_empty(), "nothing reported yet");
+    // Nobody joins the group: the loss goes to the sink, as join would
+    // have returned it (`ChildError::Lost`).
+    drop(group);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].task.as_deref(), Some("never-ran"));
+    assert_eq!(seen[0].kind, UnobservedKind::Lost);
+}
