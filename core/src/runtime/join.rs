@@ -273,6 +273,15 @@ impl<T> JoinHandle<T> {
     /// Aborts the task. Does nothing if it already finished. Awaiting the
     /// handle afterwards gives [`JoinError::Aborted`], or the output if the
     /// task finished before the abort took effect.
+    ///
+    /// The task's future is dropped at the task's next poll (promptly: the
+    /// abort wakes it), shielded runs inside it included, as tokio's
+    /// `abort` does. To give cleanup in a
+    /// [`shielded`](crate::scope::CancelScope::shielded) scope time to
+    /// finish, cancel a scope the task runs in instead, or spawn it in a
+    /// [`TaskGroup`](crate::group::TaskGroup), whose
+    /// [`ChildHandle::abort`](crate::group::ChildHandle::abort) lets
+    /// shields finish first.
     pub fn abort(&self) {
         self.abort.abort();
     }
@@ -566,6 +575,49 @@ mod tests {
             seen.lock().unwrap()[0].kind,
             UnobservedKind::Panicked("kaboom".into())
         );
+    }
+
+    #[test]
+    fn aborting_a_task_drops_it_at_once_even_inside_a_shielded_run() {
+        use crate::runtime::{SpawnExt, Timer};
+        use crate::scope::CancelScope;
+        use crate::testing::VirtualRuntime;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Duration;
+
+        let rt = VirtualRuntime::new();
+        let cleaned = Arc::new(AtomicBool::new(false));
+        let (out, at) = rt
+            .block_on({
+                let (rt, cleaned) = (rt.clone(), cleaned.clone());
+                async move {
+                    let task = rt
+                        .spawn({
+                            let rt = rt.clone();
+                            async move {
+                                let cleanup = CancelScope::new().shielded();
+                                let _ = cleanup
+                                    .run(async {
+                                        rt.sleep(Duration::from_millis(10)).await;
+                                        cleaned.store(true, Ordering::SeqCst);
+                                    })
+                                    .await;
+                                Ok::<_, String>(())
+                            }
+                        })
+                        .unwrap();
+                    rt.sleep(Duration::from_millis(1)).await;
+                    task.abort();
+                    (task.await, rt.now())
+                }
+            })
+            .unwrap();
+        assert_eq!(out, Err(JoinError::Aborted));
+        assert!(
+            !cleaned.load(Ordering::SeqCst),
+            "abort waited for the shield"
+        );
+        assert_eq!(at.since_origin(), Duration::from_millis(1));
     }
 
     #[test]
