@@ -9,7 +9,12 @@
 //!   `Done` (shut down, or dropped) it goes to the error sink instead;
 //! - `errors` never holds more than `cap` failures: a failure that arrives
 //!   when it is full goes to the error sink and is counted in `dropped`, so
-//!   memory is bounded by the cap, not by uptime, and no failure is lost.
+//!   memory is bounded by the cap, not by uptime, and no failure is lost;
+//! - `spawning` lists the tasks being handed to the executor right now: a
+//!   task of theirs dropped before its first poll may have been refused
+//!   (then `spawn` returns the error and nothing else reports it), so its
+//!   end is parked there until the executor answered, and only a task the
+//!   executor accepted counts as lost.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +51,8 @@ struct BgState<E> {
     cap: usize,
     dropped: usize,
     idle: Vec<Waker>,
+    /// Tasks being spawned: `Some(name)` once one was dropped unpolled.
+    spawning: Vec<(usize, Option<Option<StdArc<str>>>)>,
 }
 
 /// How many unread failures a [`Background`] keeps by default; see
@@ -156,6 +163,7 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
                     cap: DEFAULT_ERROR_CAP,
                     dropped: 0,
                     idle: Vec::new(),
+                    spawning: Vec::new(),
                 }),
             }),
         }
@@ -258,15 +266,19 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
             let index = state.next;
             state.next += 1;
             state.running.insert(index, name);
+            state.spawning.push((index, None));
             index
         };
         let guard = Guard {
             shared: self.shared.clone(),
             index,
             result: Err(ChildError::Lost),
+            started: false,
         };
         let run = self.shared.scope.clone().run_owned(future);
         let task = async move {
+            let mut guard = guard;
+            guard.started = true;
             guard.finish(match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(Ok(Ok(()))) => Ok(()),
                 Ok(Ok(Err(e))) => Err(ChildError::Failed(e)),
@@ -274,13 +286,26 @@ impl<S: Spawn + 'static, E: fmt::Debug + MaybeSend + 'static> Background<S, E> {
                 Err(payload) => Err(ChildError::Panicked(Panicked::from_payload(&*payload))),
             });
         };
-        if let Err(e) = self.shared.spawner.spawn_task(Box::pin(task)) {
-            // The guard reported `Lost`; the task never existed: forget it.
+        let spawned = self.shared.spawner.spawn_task(Box::pin(task));
+        let report = {
             let mut state = lock(&self.shared.state);
-            state.errors.retain(|f| f.index != index);
-            return Err(e.into());
+            let at = state
+                .spawning
+                .iter()
+                .position(|(i, _)| *i == index)
+                .expect("a task being spawned is listed");
+            match (state.spawning.swap_remove(at).1, &spawned) {
+                // Accepted, then dropped unpolled (its executor is shutting
+                // down): lost, as any task the executor drops.
+                (Some(name), Ok(())) => record(&mut state, index, name, ChildError::Lost),
+                // Refused: the task never existed; `spawn` says so.
+                _ => None,
+            }
+        };
+        if let Some(r) = report {
+            self.shared.sink.report(r);
         }
-        Ok(())
+        spawned.map_err(GroupSpawnError::from)
     }
 }
 
@@ -413,6 +438,31 @@ struct Guard<S, E: fmt::Debug> {
     shared: Arc<BgShared<S, E>>,
     index: usize,
     result: Result<(), ChildError<E>>,
+    /// The task was polled: an executor that refuses a task never polls it.
+    started: bool,
+}
+
+/// Keeps a task's failure for the report, or returns what to send to the
+/// error sink (after shutdown, or with the kept failures at the cap).
+fn record<E: fmt::Debug>(
+    state: &mut BgState<E>,
+    index: usize,
+    name: Option<StdArc<str>>,
+    error: ChildError<E>,
+) -> Option<UnobservedError> {
+    if error.is_cancelled() {
+        return None;
+    }
+    let failure = TaskFailure { index, name, error };
+    if state.phase == Phase::Done {
+        unobserved(&failure)
+    } else if state.errors.len() >= state.cap {
+        state.dropped += 1;
+        unobserved(&failure)
+    } else {
+        state.errors.push(failure);
+        None
+    }
 }
 
 impl<S, E: fmt::Debug> Guard<S, E> {
@@ -427,24 +477,17 @@ impl<S, E: fmt::Debug> Drop for Guard<S, E> {
         let (wakers, report) = {
             let mut state = lock(&self.shared.state);
             let name = state.running.remove(&self.index).flatten();
-            let mut report = None;
-            if let Err(error) = result
-                && !error.is_cancelled()
-            {
-                let failure = TaskFailure {
-                    index: self.index,
-                    name,
-                    error,
-                };
-                if state.phase == Phase::Done {
-                    report = unobserved(&failure);
-                } else if state.errors.len() >= state.cap {
-                    state.dropped += 1;
-                    report = unobserved(&failure);
-                } else {
-                    state.errors.push(failure);
+            let spawning = state.spawning.iter_mut().find(|(i, _)| *i == self.index);
+            let report = match (result, spawning) {
+                // Dropped unpolled while its executor is still deciding:
+                // `spawn_with` tells a refusal from a loss.
+                (Err(_), Some((_, parked))) if !self.started => {
+                    *parked = Some(name);
+                    None
                 }
-            }
+                (Err(error), _) => record(&mut state, self.index, name, error),
+                (Ok(()), _) => None,
+            };
             let wakers = if state.running.is_empty() {
                 mem::take(&mut state.idle)
             } else {

@@ -5,7 +5,10 @@
 //! child ended: exactly once, whether the child finished, failed, panicked,
 //! was cancelled, or was dropped by the executor (before or after its first
 //! poll). The inner future is always dropped before the end is reported, so
-//! a join that sees every child ended never races a child still running.
+//! a join that sees every child ended never races a child still running;
+//! and task groups that future dropped without joining them have no child
+//! left either (the child waits for them first), so no grandchild outlives
+//! the join.
 
 use std::fmt;
 use std::future::Future;
@@ -14,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::runtime::Panicked;
-use crate::scope::{CancelScope, Run, WaitKey, run_uncounted};
+use crate::scope::{AllIdle, CancelScope, Run, WaitKey, run_uncounted};
 use crate::sync::{Arc, Ordering};
 
 use super::error::ChildError;
@@ -45,6 +48,9 @@ pin_project_lite::pin_project! {
         aborts_seen: usize,
         // The wait key the group last heard from this child.
         key_seen: Option<WaitKey>,
+        // How the child ended, kept while the groups its future dropped
+        // unjoined still have children.
+        draining: Option<Box<(AllIdle, Result<T, ChildError<E>>)>>,
     }
 
     impl<S, T, E, G> PinnedDrop for ChildTask<S, T, E, G>
@@ -56,7 +62,13 @@ pin_project_lite::pin_project! {
             if !*this.done {
                 this.run.as_mut().release();
                 let shared = this.run.holder().0.clone();
-                shared.complete(*this.index, Err(ChildError::Lost), *this.started);
+                // Dropped while waiting for groups it dropped: its own end
+                // is known, and it is what it reports.
+                let (result, started) = match this.draining.take() {
+                    Some(draining) => (draining.1, true),
+                    None => (Err(ChildError::Lost), *this.started),
+                };
+                shared.complete(*this.index, result, started);
             }
         }
     }
@@ -67,6 +79,15 @@ impl<S, T, E: fmt::Debug, G: Future<Output = Result<T, E>>> Future for ChildTask
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
+        if let Some(draining) = this.draining.as_mut() {
+            if Pin::new(&mut draining.0).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let (_, result) = *this.draining.take().expect("draining");
+            *this.done = true;
+            this.run.holder().0.complete(*this.index, result, true);
+            return Poll::Ready(());
+        }
         *this.started = true;
         let shared = &this.run.holder().0;
         let aborts = shared.aborts.load(Ordering::SeqCst);
@@ -98,6 +119,14 @@ impl<S, T, E: fmt::Debug, G: Future<Output = Result<T, E>>> Future for ChildTask
             Err(payload) => Err(ChildError::Panicked(Panicked::from_payload(&*payload))),
         };
         this.run.as_mut().release();
+        let abandoned = this.run.as_mut().take_abandoned();
+        if !abandoned.is_empty() {
+            let mut idle = AllIdle::new(abandoned);
+            if Pin::new(&mut idle).poll(cx).is_pending() {
+                *this.draining = Some(Box::new((idle, result)));
+                return Poll::Pending;
+            }
+        }
         *this.done = true;
         this.run.holder().0.complete(*this.index, result, true);
         Poll::Ready(())
@@ -130,5 +159,6 @@ where
         done: false,
         aborts_seen: 0,
         key_seen: None,
+        draining: None,
     }
 }

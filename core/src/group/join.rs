@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use super::state::{all_output, fail_fast_output};
+use super::state::{all_output, fail_fast_output, join_reason};
 use super::{ChildError, GroupError, TaskGroup};
 
 /// Waits for every child of a [`TaskGroup`]; from [`TaskGroup::join`].
@@ -34,9 +34,8 @@ impl<S, T, E: fmt::Debug> Future for Join<S, T, E> {
             .as_ref()
             .expect("`Join` polled after it completed");
         let shared = &group.handle.shared;
-        ready!(shared.poll_idle(cx));
-        let slots = shared.take_slots();
-        let reason = shared.scope.reason();
+        let slots = ready!(shared.poll_close(cx));
+        let reason = join_reason(shared.scope.reason(), shared.enclosing.as_ref());
         self.group = None;
         Poll::Ready(fail_fast_output(slots, reason))
     }
@@ -68,8 +67,7 @@ impl<S, T, E: fmt::Debug> Future for JoinAll<S, T, E> {
             .as_ref()
             .expect("`JoinAll` polled after it completed");
         let shared = &group.handle.shared;
-        ready!(shared.poll_idle(cx));
-        let slots = shared.take_slots();
+        let slots = ready!(shared.poll_close(cx));
         self.group = None;
         Poll::Ready(all_output(slots))
     }

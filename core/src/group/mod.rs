@@ -11,7 +11,11 @@
 //!
 //! 1. **No child outlives its group.** Dropping the group, or the future
 //!    awaiting its join, cancels every child; their futures are dropped at
-//!    their next poll.
+//!    their next poll. A group dropped inside a child of another group, or
+//!    inside a [`CancelScope::run`], keeps that child (or run) from ending
+//!    until its own children are gone: the outer `join` never returns, and
+//!    a cancelled run never hands back its `Err`, while a grandchild still
+//!    runs (trio: a nursery cannot be left while its children run).
 //! 2. **No error is lost.** `join` returns the first failure *and* every
 //!    other one ([`GroupError`]); a failure that arrives after the group was
 //!    dropped goes to the runtime's [`ErrorSink`].
@@ -97,6 +101,7 @@
 //! [`Spawn`]: crate::runtime::Spawn
 //! [`CancelScope`]: crate::scope::CancelScope
 //! [`CancelScope::cancel_with_grace`]: crate::scope::CancelScope::cancel_with_grace
+//! [`CancelScope::run`]: crate::scope::CancelScope::run
 //! [`CancelReason`]: crate::scope::CancelReason
 //! [`CancelReason::SiblingFailed`]: crate::scope::CancelReason::SiblingFailed
 
@@ -191,6 +196,8 @@ pub struct TaskGroupBuilder<S> {
     fail_fast: bool,
     limit: Option<usize>,
     scope: Option<CancelScope>,
+    /// The scope given to `in_scope`, whose cancellation `join` reports.
+    enclosing: Option<CancelScope>,
     sink: Option<ErrorSink>,
     observers: Observers,
     /// Set with the observers (see `state::tell`).
@@ -230,6 +237,7 @@ impl<S: Spawn> TaskGroupBuilder<S> {
     /// deadline passing, cancels the children.
     pub fn in_scope(mut self, scope: &CancelScope) -> Self {
         self.scope = Some(scope.child());
+        self.enclosing = Some(scope.clone());
         self
     }
 
@@ -268,6 +276,7 @@ impl<S: Spawn> TaskGroupBuilder<S> {
         let mut shared = Shared::new(self.spawner, scope, self.fail_fast, self.limit, sink);
         shared.observers = self.observers;
         shared.tell = self.tell;
+        shared.enclosing = self.enclosing;
         Ok(TaskGroup {
             handle: GroupHandle {
                 shared: Arc::new(shared),
@@ -356,6 +365,7 @@ impl<S: Spawn> TaskGroup<S, (), ()> {
             fail_fast: true,
             limit: None,
             scope: None,
+            enclosing: None,
             sink: None,
             observers: Observers::new(),
             tell: None,
@@ -391,7 +401,11 @@ impl<S, T, E: fmt::Debug> TaskGroup<S, T, E> {
     /// error: the values are those of the children that finished, and
     /// [`join_all`](Self::join_all) tells which were cancelled. This is
     /// trio's `cancelled_caught`: a scope's own cancel is caught at the
-    /// scope, while a cancel from an enclosing scope goes on outward. A
+    /// scope, while a cancel from an enclosing scope goes on outward, even
+    /// when the group was cancelled at its own level first: if the scope
+    /// given to [`in_scope`](TaskGroupBuilder::in_scope) is cancelled by the
+    /// time `join` returns, `join` returns a [`GroupError`] with that
+    /// scope's reason (as a trio nursery re-raises an outer cancel). A
     /// child aborted through its [`ChildHandle`] is the owner's doing too:
     /// alone it makes no error (it is counted in
     /// [`GroupError::cancelled`] when something else does).

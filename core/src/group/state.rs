@@ -145,6 +145,8 @@ pub(crate) fn tell(observers: &Observers, notice: Notice<'_>) {
 pub(crate) struct Shared<S, T, E> {
     pub(crate) spawner: S,
     pub(crate) scope: CancelScope,
+    /// The scope the group was built `in_scope` of, if any.
+    pub(crate) enclosing: Option<CancelScope>,
     pub(crate) fail_fast: bool,
     pub(crate) limit: Option<Arc<Semaphore>>,
     pub(crate) sink: ErrorSink,
@@ -187,6 +189,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         Shared {
             spawner,
             scope,
+            enclosing: None,
             fail_fast,
             limit: limit.map(Semaphore::new),
             sink,
@@ -373,6 +376,7 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
     }
 
     /// Ready once no child is running.
+    #[cfg(all(test, staunch_loom))]
     pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = lock(&self.state);
         if state.running == 0 {
@@ -385,37 +389,32 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
         Poll::Pending
     }
 
-    /// Closes the group and takes every child's slot, in spawn order, for
-    /// the join outputs (released children come back as `Ok(())`).
-    pub(crate) fn take_slots(&self) -> InOrder<T, E> {
+    /// Once no child is running, closes the group and takes every child's
+    /// slot, in spawn order, for the join outputs; in one critical section,
+    /// so that a spawn through a [`GroupHandle`](super::GroupHandle) on
+    /// another thread either comes before (and is waited for) or is refused
+    /// as closed, never starts a child the join no longer sees.
+    pub(crate) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<InOrder<T, E>> {
         let mut state = lock(&self.state);
-        state.closed = true;
-        // Each slot keeps how its child ended, for its handle.
-        let mut kept: Vec<Entry<T, E>> = state
-            .slots
-            .iter_mut()
-            .filter(|e| !matches!(e.slot, Slot::Released))
-            .map(|e| {
-                let end = Slot::Joined(end_of(&e.slot));
-                Entry::new(e.order, mem::replace(&mut e.slot, end))
-            })
-            .collect();
-        state.free.clear();
-        // Already in order unless slots were reused: then a sort of what
-        // is kept (live or failed children), not of every child. Orders are
-        // unique, so an unstable sort gives the same order, and its code is
-        // about 1 KB smaller in the browser than the stable one.
-        kept.sort_unstable_by_key(|e| e.order);
-        InOrder {
-            kept: kept.into_iter().peekable(),
-            next: 0,
-            spawned: state.spawned,
-            make_unit: state.make_unit,
+        if state.running == 0 {
+            return Poll::Ready(take_slots(&mut state));
         }
+        match &state.joiner {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.joiner = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Closes the group and takes every child's slot (see `poll_close`).
+    #[cfg(all(test, staunch_loom))]
+    pub(crate) fn take_slots(&self) -> InOrder<T, E> {
+        take_slots(&mut lock(&self.state))
     }
 
     /// The group is dropped before its join completed: cancel every child
-    /// and report every failure nobody will read.
+    /// and report every failure nobody will read (children that failed,
+    /// panicked, or were lost, before or after their first poll).
     pub(crate) fn abandon(&self) {
         let reports: Vec<UnobservedError> = {
             let mut state = lock(&self.state);
@@ -432,18 +431,58 @@ impl<S, T, E: fmt::Debug> Shared<S, T, E> {
                         Slot::Done(name, Err(e)) => unobserved(name, &e),
                         _ => None,
                     },
+                    // Its executor dropped it before its first poll, while
+                    // the group lived: lost, as `join` would have said.
+                    Slot::Unstarted(_) => match mem::replace(slot, Slot::Joined(ChildEnd::Lost)) {
+                        Slot::Unstarted(name) => unobserved::<E>(name, &ChildError::Lost),
+                        _ => None,
+                    },
                     _ => None,
                 })
                 .collect()
         };
         self.scope
             .cancel_with_message("the task group was dropped before it was joined");
+        // Dropped while a run polls (or drops) the future that held it: that
+        // run waits for these children to be gone before it ends.
+        let node = &self.scope.token.node;
+        if node.runs() != 0 {
+            let _ = crate::scope::hand_abandoned(vec![node.clone()]);
+        }
         for r in reports {
             if let Some(tell) = self.tell {
                 tell(&self.observers, Notice::Unobserved(&r));
             }
             self.sink.report(r);
         }
+    }
+}
+
+/// Closes the group and takes every child's slot, in spawn order, for the
+/// join outputs (released children come back as `Ok(())`).
+fn take_slots<T, E>(state: &mut State<T, E>) -> InOrder<T, E> {
+    state.closed = true;
+    // Each slot keeps how its child ended, for its handle.
+    let mut kept: Vec<Entry<T, E>> = state
+        .slots
+        .iter_mut()
+        .filter(|e| !matches!(e.slot, Slot::Released))
+        .map(|e| {
+            let end = Slot::Joined(end_of(&e.slot));
+            Entry::new(e.order, mem::replace(&mut e.slot, end))
+        })
+        .collect();
+    state.free.clear();
+    // Already in order unless slots were reused: then a sort of what
+    // is kept (live or failed children), not of every child. Orders are
+    // unique, so an unstable sort gives the same order, and its code is
+    // about 1 KB smaller in the browser than the stable one.
+    kept.sort_unstable_by_key(|e| e.order);
+    InOrder {
+        kept: kept.into_iter().peekable(),
+        next: 0,
+        spawned: state.spawned,
+        make_unit: state.make_unit,
     }
 }
 
@@ -541,6 +580,25 @@ impl<T, E> Iterator for InOrder<T, E> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.spawned - self.next;
         (left, Some(left))
+    }
+}
+
+/// The reason `join` reports: the group scope's own, unless the group was
+/// cancelled at its own level (by its owner or its own deadline) and an
+/// enclosing scope is cancelled too: that cancellation goes on outward
+/// (trio re-raises it at the nursery), so the enclosing reason is reported.
+pub(crate) fn join_reason(
+    own: Option<CancelReason>,
+    enclosing: Option<&CancelScope>,
+) -> Option<CancelReason> {
+    match (own, enclosing) {
+        (Some(CancelReason::Explicit { .. } | CancelReason::Deadline { .. }), Some(outer))
+            if outer.is_cancelled() =>
+        {
+            let root = outer.reason()?.root().clone();
+            Some(CancelReason::Parent(StdArc::new(root)))
+        }
+        (own, _) => own,
     }
 }
 
@@ -752,6 +810,31 @@ mod loom_tests {
                 "the abort was lost"
             );
             assert!(shared.abort_requested(index));
+        });
+    }
+
+    #[test]
+    fn loom_a_spawn_racing_the_join_is_waited_for_or_refused_as_closed() {
+        loom::model(|| {
+            let (shared, _) = shared(false);
+            let s2 = shared.clone();
+            let t = loom::thread::spawn(move || s2.reserve(None, None));
+            let waker = futures::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            let closed = shared.poll_close(&mut cx);
+            let spawned = t.join().unwrap();
+            match (closed, spawned) {
+                (Poll::Ready(_), Ok(_)) => panic!("a child started after the join closed"),
+                (Poll::Ready(_), Err(e)) => assert_eq!(e, GroupSpawnError::Closed),
+                (Poll::Pending, Ok((index, _))) => {
+                    shared.complete(index, Ok(1), true);
+                    let Poll::Ready(slots) = shared.poll_close(&mut cx) else {
+                        panic!("the join waits for nothing once the child ended");
+                    };
+                    assert_eq!(all_output(slots), [Ok(1)]);
+                }
+                (Poll::Pending, Err(e)) => panic!("refused ({e}) while the join waits"),
+            }
         });
     }
 

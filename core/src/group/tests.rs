@@ -926,3 +926,75 @@ fn a_failure_sent_to_the_sink_is_also_told_to_observers() {
         vec![crate::observe::Event::Unobserved(sunk[0].clone())]
     );
 }
+
+#[test]
+fn an_enclosing_cancel_goes_on_outward_even_after_the_owner_cancelled_the_group() {
+    let rt = VirtualRuntime::new();
+    let (owner_only, both) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let mut outcomes = Vec::new();
+                for enclosing_too in [false, true] {
+                    let request = crate::scope::CancelScope::new();
+                    let group = TaskGroup::builder(rt.clone())
+                        .in_scope(&request)
+                        .build::<u32, String>()
+                        .unwrap();
+                    let sleeper = rt.clone();
+                    group
+                        .spawn(async move {
+                            sleeper.sleep(ms(60_000)).await;
+                            Ok(1)
+                        })
+                        .unwrap();
+                    group.spawn(async { Ok(2) }).unwrap();
+                    rt.sleep(ms(1)).await;
+                    // The owner stops the group first ...
+                    group.cancel();
+                    // ... and then the request it runs in is cancelled too.
+                    if enclosing_too {
+                        request.cancel_with(CancelReason::Shutdown);
+                    }
+                    outcomes.push(group.join().await);
+                }
+                (outcomes.remove(0), outcomes.remove(0))
+            }
+        })
+        .unwrap();
+    // The owner's own cancel is caught at the group: no error.
+    assert_eq!(owner_only, Ok(vec![2]));
+    // The enclosing one is not: it is reported with its reason.
+    let err = both.unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(err.cancelled, 1);
+    assert_eq!(
+        err.reason,
+        Some(CancelReason::Parent(Arc::new(CancelReason::Shutdown)))
+    );
+}
+
+#[test]
+fn a_child_its_executor_dropped_before_it_ran_is_reported_when_the_group_is_dropped_unjoined() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = ErrorSink::new({
+        let seen = seen.clone();
+        move |e| seen.lock().unwrap().push(e)
+    });
+    let owner = VirtualRuntime::new();
+    let group = TaskGroup::builder(owner.clone())
+        .error_sink(sink)
+        .build::<(), String>()
+        .unwrap();
+    group.spawn_named("never-ran", async { Ok(()) }).unwrap();
+    // The executor goes away before the child's first poll: it is lost.
+    drop(owner);
+    assert!(seen.lock().unwrap().is_empty(), "nothing reported yet");
+    // Nobody joins the group: the loss goes to the sink, as join would
+    // have returned it (`ChildError::Lost`).
+    drop(group);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].task.as_deref(), Some("never-ran"));
+    assert_eq!(seen[0].kind, UnobservedKind::Lost);
+}

@@ -31,6 +31,9 @@ pub trait SpawnExt: Spawn {
     /// # Errors
     ///
     /// [`SpawnError::Shutdown`] if the executor no longer accepts tasks.
+    /// A refused future is dropped unpolled, and this error is the only
+    /// report of it: nothing reaches the error sink (the same for every
+    /// spawn method here).
     fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: IntoFuture,
@@ -73,8 +76,13 @@ where
     F::Output: Outcome + MaybeSend + 'static,
 {
     let (task, handle) = wrap_task(future, name, spawner.error_sink());
-    spawner.spawn_task(Box::pin(task))?;
-    Ok(handle)
+    match spawner.spawn_task(Box::pin(task)) {
+        Ok(()) => Ok(handle),
+        Err(refused) => {
+            handle.refused();
+            Err(refused)
+        }
+    }
 }
 
 /// Spawning `!Send` futures with a [`JoinHandle`]; implemented for every
@@ -92,8 +100,13 @@ pub trait LocalSpawnExt: LocalSpawn {
         F::Output: Outcome + 'static,
     {
         let (task, handle) = wrap_task(future.into_future(), None, self.local_error_sink());
-        self.spawn_local_task(Box::pin(task))?;
-        Ok(handle)
+        match self.spawn_local_task(Box::pin(task)) {
+            Ok(()) => Ok(handle),
+            Err(refused) => {
+                handle.refused();
+                Err(refused)
+            }
+        }
     }
 
     /// Like [`spawn_local`](LocalSpawnExt::spawn_local), with a name.
@@ -116,8 +129,13 @@ pub trait LocalSpawnExt: LocalSpawn {
             Some(name.into()),
             self.local_error_sink(),
         );
-        self.spawn_local_task(Box::pin(task))?;
-        Ok(handle)
+        match self.spawn_local_task(Box::pin(task)) {
+            Ok(()) => Ok(handle),
+            Err(refused) => {
+                handle.refused();
+                Err(refused)
+            }
+        }
     }
 }
 
@@ -139,8 +157,13 @@ pub trait SpawnBlockingExt: SpawnBlocking + Spawn {
         T: Outcome + Send + 'static,
     {
         let (job, handle) = wrap_blocking(work, None, self.error_sink());
-        self.spawn_blocking_task(Box::new(job))?;
-        Ok(handle)
+        match self.spawn_blocking_task(Box::new(job)) {
+            Ok(()) => Ok(handle),
+            Err(refused) => {
+                handle.refused();
+                Err(refused)
+            }
+        }
     }
 }
 

@@ -23,10 +23,28 @@ use super::{ErrorSink, UnobservedError, UnobservedKind};
 /// was dropped can be reported instead of lost.
 ///
 /// Implemented for `()` (never a failure) and for `Result<T, E>` with
-/// `E: Debug` (a failure when `Err`). To spawn a task with another output,
-/// return it inside `Ok`.
+/// `E: Debug` (a failure when `Err`, unless the error is a cancellation:
+/// [`Cancelled`](crate::scope::Cancelled), as a detached
+/// [`run_owned`](crate::scope::CancelScope::run_owned) whose scope was
+/// cancelled returns, or an aborted [`JoinError`]; cancellation is never a
+/// failure in staunch, so it is not reported). To spawn a task with
+/// another output, return it inside `Ok`. Only the outer `Result` is looked
+/// at: spawn a scope's [`call`](crate::scope::CancelScope::call) rather
+/// than `run_owned(fallible)` so that the operation's own error is the
+/// task's.
+///
+/// ```
+/// use staunch::runtime::Outcome;
+/// use staunch::scope::{CancelReason, Cancelled};
+///
+/// assert_eq!(Err::<(), _>("disk full").failure().as_deref(), Some("\"disk full\""));
+/// let cancelled = Cancelled { reason: CancelReason::Shutdown };
+/// assert_eq!(Err::<(), _>(cancelled).failure(), None);
+/// assert_eq!(Ok::<_, String>(1).failure(), None);
+/// ```
 pub trait Outcome {
-    /// A description of the failure, or `None` if this output is a success.
+    /// A description of the failure, or `None` if this output is a success
+    /// (or a cancellation).
     fn failure(&self) -> Option<String>;
 }
 
@@ -36,9 +54,15 @@ impl Outcome for () {
     }
 }
 
-impl<T, E: fmt::Debug> Outcome for Result<T, E> {
+impl<T, E: fmt::Debug + 'static> Outcome for Result<T, E> {
     fn failure(&self) -> Option<String> {
-        self.as_ref().err().map(|e| format!("{e:?}"))
+        let error = self.as_ref().err()?;
+        let any: &dyn Any = error;
+        let cancelled = any.is::<crate::scope::Cancelled>()
+            || any
+                .downcast_ref::<JoinError>()
+                .is_some_and(JoinError::is_aborted);
+        (!cancelled).then(|| format!("{error:?}"))
     }
 }
 
@@ -249,6 +273,15 @@ impl<T> JoinHandle<T> {
     /// Aborts the task. Does nothing if it already finished. Awaiting the
     /// handle afterwards gives [`JoinError::Aborted`], or the output if the
     /// task finished before the abort took effect.
+    ///
+    /// The task's future is dropped at the task's next poll (promptly: the
+    /// abort wakes it), shielded runs inside it included, as tokio's
+    /// `abort` does. To give cleanup in a
+    /// [`shielded`](crate::scope::CancelScope::shielded) scope time to
+    /// finish, cancel a scope the task runs in instead, or spawn it in a
+    /// [`TaskGroup`](crate::group::TaskGroup), whose
+    /// [`ChildHandle::abort`](crate::group::ChildHandle::abort) lets
+    /// shields finish first.
     pub fn abort(&self) {
         self.abort.abort();
     }
@@ -269,6 +302,13 @@ impl<T> JoinHandle<T> {
     #[must_use]
     pub fn name(&self) -> Option<&str> {
         self.slot.name.as_deref()
+    }
+
+    /// The executor refused the task: it never existed, and the caller
+    /// gets the refusal as `spawn`'s error, so nothing about it (such as
+    /// the `Lost` its dropped task delivered) reaches the error sink.
+    pub(crate) fn refused(self) {
+        *self.slot.lock() = State::Taken;
     }
 }
 
@@ -535,6 +575,49 @@ mod tests {
             seen.lock().unwrap()[0].kind,
             UnobservedKind::Panicked("kaboom".into())
         );
+    }
+
+    #[test]
+    fn aborting_a_task_drops_it_at_once_even_inside_a_shielded_run() {
+        use crate::runtime::{SpawnExt, Timer};
+        use crate::scope::CancelScope;
+        use crate::testing::VirtualRuntime;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Duration;
+
+        let rt = VirtualRuntime::new();
+        let cleaned = Arc::new(AtomicBool::new(false));
+        let (out, at) = rt
+            .block_on({
+                let (rt, cleaned) = (rt.clone(), cleaned.clone());
+                async move {
+                    let task = rt
+                        .spawn({
+                            let rt = rt.clone();
+                            async move {
+                                let cleanup = CancelScope::new().shielded();
+                                let _ = cleanup
+                                    .run(async {
+                                        rt.sleep(Duration::from_millis(10)).await;
+                                        cleaned.store(true, Ordering::SeqCst);
+                                    })
+                                    .await;
+                                Ok::<_, String>(())
+                            }
+                        })
+                        .unwrap();
+                    rt.sleep(Duration::from_millis(1)).await;
+                    task.abort();
+                    (task.await, rt.now())
+                }
+            })
+            .unwrap();
+        assert_eq!(out, Err(JoinError::Aborted));
+        assert!(
+            !cleaned.load(Ordering::SeqCst),
+            "abort waited for the shield"
+        );
+        assert_eq!(at.since_origin(), Duration::from_millis(1));
     }
 
     #[test]

@@ -242,8 +242,11 @@ impl CancelScope {
     ///
     /// [`Cancelled`] with the scope's reason if the scope was cancelled or
     /// its deadline passed before `future` finished; `future` has been
-    /// dropped by then. A scope already cancelled (or a deadline already
-    /// past) at the first poll never polls `future`. During a
+    /// dropped by then, and so have the children of any
+    /// [`TaskGroup`](crate::group::TaskGroup) it dropped unjoined (the run
+    /// stays pending, and counted in the scope, until they are gone). A
+    /// scope already cancelled (or a deadline already past) at the first
+    /// poll never polls `future`. During a
     /// [`cancel_with_grace`](CancelScope::cancel_with_grace) grace period
     /// `future` keeps running, and if it finishes its output is returned.
     ///

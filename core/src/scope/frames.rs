@@ -15,7 +15,14 @@
 //!   alive, so a cancelled enclosing run keeps polling its body until the
 //!   shielded regions inside it are over;
 //! - the effective deadline of the current task is the earliest among the
-//!   frames up to the nearest shield.
+//!   frames up to the nearest shield;
+//! - a task group dropped without being joined while a run polls (or
+//!   drops) its future leaves its scope, cancelled, in the innermost frame:
+//!   the run does not end until that scope's children are gone, and a run
+//!   dropped before then hands the scope on to the frame enclosing it (so
+//!   no child of a nested group outlives the run, or the group child, that
+//!   dropped it: trio's rule that a nursery cannot be left while its
+//!   children run).
 //!
 //! A frame is moved into the stack and back out (no reference count is
 //! touched per poll). Walks are loops over the stack: nothing recurses.
@@ -23,6 +30,7 @@
 use std::cell::RefCell;
 use std::sync::Arc as StdArc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use crate::runtime::Instant;
 use crate::sync::Arc;
@@ -35,6 +43,9 @@ pub(crate) struct Frame {
     /// How many shielded runs are alive inside this run's future; created
     /// by the first shield that needs it.
     shields: Option<StdArc<AtomicUsize>>,
+    /// The cancelled scopes of task groups dropped unjoined inside this
+    /// run's future that still had children (see the module docs).
+    abandoned: Vec<Arc<Node>>,
 }
 
 impl Frame {
@@ -42,7 +53,33 @@ impl Frame {
         Frame {
             node,
             shields: None,
+            abandoned: Vec::new(),
         }
+    }
+
+    /// Takes the scopes of groups dropped inside this run whose children
+    /// are not all gone yet.
+    pub(crate) fn take_abandoned(&mut self) -> Vec<Arc<Node>> {
+        let mut nodes = std::mem::take(&mut self.abandoned);
+        nodes.retain(|n| n.runs() != 0);
+        nodes
+    }
+
+    /// Keeps `nodes` to wait for (their children still running).
+    pub(crate) fn keep_abandoned(&mut self, nodes: Vec<Arc<Node>>) {
+        self.abandoned.extend(nodes);
+    }
+
+    /// Ready once every scope kept here has no run left (its group no
+    /// child); the scopes are cancelled, so none gains a run again.
+    pub(crate) fn poll_abandoned(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Some(node) = self.abandoned.last() {
+            if node.poll_idle(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.abandoned.pop();
+        }
+        Poll::Ready(())
     }
 
     /// Whether shielded runs inside this run are still alive.
@@ -72,6 +109,50 @@ pub(crate) fn inside<R>(slot: &mut Option<Frame>, poll: impl FnOnce() -> R) -> R
     RUNNING.with(|s| s.borrow_mut().push(frame));
     let _pop = Pop(slot);
     poll()
+}
+
+/// Hands the cancelled scopes of dropped task groups to the innermost run
+/// being polled on this thread, to wait for; gives them back if no run is.
+/// Scopes whose children are already gone are forgotten first, so a run
+/// that drops many groups keeps only those still busy.
+pub(crate) fn hand_abandoned(nodes: Vec<Arc<Node>>) -> Option<Vec<Arc<Node>>> {
+    if nodes.is_empty() {
+        return None;
+    }
+    let mut nodes = Some(nodes);
+    // `try_with`: a group may be dropped while the thread's locals are torn
+    // down; there is no run to hand to then.
+    let _ = RUNNING.try_with(|s| {
+        if let Some(frame) = s.borrow_mut().last_mut() {
+            frame.abandoned.retain(|n| n.runs() != 0);
+            frame.abandoned.extend(nodes.take().into_iter().flatten());
+        }
+    });
+    nodes
+}
+
+/// Runs `drop` (which drops a run's future) with the run's frame, if it has
+/// one, on top of the stack, so that task groups dropped with the future
+/// leave their scopes in that frame. Safe to call from a destructor: if
+/// the thread's stack is being torn down, `drop` just runs.
+pub(crate) fn dropping<R>(slot: &mut Option<Frame>, drop: impl FnOnce() -> R) -> R {
+    let Some(frame) = slot.take() else {
+        return drop();
+    };
+    let mut frame = Some(frame);
+    let pushed = RUNNING
+        .try_with(|s| {
+            if let Some(f) = frame.take() {
+                s.borrow_mut().push(f);
+            }
+        })
+        .is_ok();
+    if !pushed {
+        *slot = frame;
+        return drop();
+    }
+    let _pop = Pop(slot);
+    drop()
 }
 
 /// Whether a run enclosing the current poll, up to the nearest shield, is

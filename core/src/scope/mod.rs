@@ -36,6 +36,7 @@
 //! | other code in the cancelled scope (another task of a nursery) is cancelled at its own checkpoints while the shield runs | runs of scopes that are cancelled stay dropped meanwhile; plain futures beside the shield (a `join!` branch outside any run) keep being polled until the shield ends |
 //! | code after the shielded block runs until the next checkpoint, which raises | code after the shielded run runs until its next `.await` that is pending (a future polled once) then the future is dropped |
 //! | a scope whose body finished without a checkpoint after the cancel exits normally | the same if the future finishes in the poll that cancels; but a future that finishes while polled only for its shields is reported as `Err(Cancelled)`: the run was cancelled and its output is dropped |
+//! | a nursery inside a cancelled scope cannot be exited while its children run | a [`TaskGroup`](crate::group::TaskGroup) dropped unjoined inside a run (or inside a group's child) keeps that run (or child) from ending until the group's children are gone; a run dropped meanwhile hands the wait to the run enclosing it |
 //! | deep nesting is bounded by Python's recursion limit (trio fixed a recursion in 0.11) | no walk over scopes recurses per level; chains of 100 000 scopes are tested on every target. Polling nested futures recurses in Rust itself, so nested *runs* are as deep as the stack allows |
 //!
 //! Where Rust forces a difference: a cancelled future is *dropped*, not
@@ -93,6 +94,8 @@ mod tests;
 pub(crate) use cancel_scope::run_uncounted;
 pub use cancel_scope::{CancelScope, ScopeCancelled};
 pub use error::{CancelReason, Cancelled};
+pub(crate) use frames::hand_abandoned;
+pub(crate) use grace::AllIdle;
 pub use grace::GraceReport;
 pub use run::Run;
 pub(crate) use tree::WaitKey;

@@ -11,10 +11,15 @@
 //!    keeps being polled until the last of them is over (each bounded by
 //!    its own deadline), and is dropped after; if it finishes meanwhile,
 //!    its output is dropped too and the run still reports the cancellation.
-//! 3. Ending cancelled, it returns `Err(Cancelled)` to whoever polls it,
+//! 3. Ending cancelled, it first waits, still counted in its scope, until
+//!    the task groups its future dropped unjoined have no child left (see
+//!    `frames`); then it returns `Err(Cancelled)` to whoever polls it,
 //!    unless a run enclosing it (up to the nearest shield) is cancelled too:
 //!    then it stays pending with nothing left inside, and the outermost
 //!    cancelled run, which is polling it, returns the `Err` (see `frames`).
+//!    Ending with the future's output, it hands such groups to the run
+//!    enclosing it (or, for a task group's child, to the child's task),
+//!    which waits for them before it ends.
 
 use std::fmt;
 use std::future::Future;
@@ -33,6 +38,9 @@ use super::{CancelReason, CancelScope, Cancelled};
 enum Stage {
     NotStarted,
     Running,
+    /// Cancelled, inner future dropped, still counted in the scope until
+    /// the task groups dropped with it have no child left (rule 3).
+    Draining,
     /// Cancelled, inner future dropped, waiting for an enclosing cancelled
     /// run to drop us (rule 3).
     Deferred,
@@ -75,15 +83,21 @@ pin_project_lite::pin_project! {
         H: AsRef<CancelScope>,
     {
         fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
+            let this = this.project();
             let node = &this.scope.as_ref().token.node;
             // Drop the inner future before leaving the scope, so a graceful
             // cancel that waits for the scope to be idle waits for its drop.
-            this.future.set(None);
+            let mut future = this.future;
+            frames::dropping(this.frame, || future.set(None));
             node.unregister(this.key);
             frames::leave_shield(this.shielding);
-            if *this.stage == Stage::Running && *this.counted {
+            if is_inside(this.stage) && *this.counted {
                 node.exit();
+            }
+            // Groups dropped in here that still have children: the run
+            // polling us (if any) waits for them instead.
+            if let Some(frame) = this.frame.as_mut() {
+                let _ = frames::hand_abandoned(frame.take_abandoned());
             }
         }
     }
@@ -146,16 +160,28 @@ impl<F, H: AsRef<CancelScope>> Run<F, H> {
     /// Drops the inner future now and leaves the scope (after a panic, or
     /// before reporting that the task is gone). Polling afterwards panics.
     pub(crate) fn release(self: Pin<&mut Self>) {
-        let mut this = self.project();
+        let this = self.project();
         let node = &this.scope.as_ref().token.node;
-        this.future.set(None);
+        let mut future = this.future;
+        frames::dropping(this.frame, || future.set(None));
         *this.sleep = None;
         node.unregister(this.key);
         frames::leave_shield(this.shielding);
-        if *this.stage == Stage::Running && *this.counted {
+        if is_inside(this.stage) && *this.counted {
             node.exit();
         }
         *this.stage = Stage::Done;
+    }
+
+    /// The cancelled scopes of task groups its future dropped unjoined that
+    /// still have children: a group's child task waits for them before it
+    /// reports its end.
+    pub(crate) fn take_abandoned(self: Pin<&mut Self>) -> Vec<crate::sync::Arc<Node>> {
+        self.project()
+            .frame
+            .as_mut()
+            .map(Frame::take_abandoned)
+            .unwrap_or_default()
     }
 }
 
@@ -169,6 +195,17 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
         match *this.stage {
             Stage::Done => panic!("`Run` polled after it completed"),
             Stage::Deferred => return deferred(node, this.stage, *this.aborted),
+            Stage::Draining => {
+                let frame = this.frame.as_mut().expect("a draining `Run` has its frame");
+                if frame.poll_abandoned(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if *this.counted {
+                    node.exit();
+                }
+                *this.stage = Stage::Deferred;
+                return deferred(node, this.stage, *this.aborted);
+            }
             Stage::NotStarted => {
                 Node::check(node);
                 let entered = if *this.aborted {
@@ -208,6 +245,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             if let Poll::Ready(output) = polled {
                 leave(
                     &mut this.future,
+                    this.frame,
                     node,
                     this.key,
                     this.shielding,
@@ -238,6 +276,7 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
                 }
                 leave(
                     &mut this.future,
+                    this.frame,
                     node,
                     this.key,
                     this.shielding,
@@ -278,17 +317,28 @@ impl<F: Future, H: AsRef<CancelScope>> Future for Run<F, H> {
             return Poll::Pending;
         }
         *this.sleep = None;
-        leave(
-            &mut this.future,
-            node,
-            this.key,
-            this.shielding,
-            this.stage,
-            *this.counted,
-        );
+        let mut future = this.future;
+        frames::dropping(this.frame, || future.set(None));
+        node.unregister(this.key);
+        frames::leave_shield(this.shielding);
+        // Rule 3: groups dropped with the future keep the run in its scope
+        // until their children are gone.
+        let frame = this.frame.as_mut().expect("a running `Run` has its frame");
+        if frame.poll_abandoned(cx).is_pending() {
+            *this.stage = Stage::Draining;
+            return Poll::Pending;
+        }
+        if *this.counted {
+            node.exit();
+        }
         *this.stage = Stage::Deferred;
         deferred(node, this.stage, *this.aborted)
     }
+}
+
+/// Whether a run in this stage is counted in its scope (if it counts).
+fn is_inside(stage: &Stage) -> bool {
+    matches!(stage, Stage::Running | Stage::Draining)
 }
 
 /// Rule 3 for a run that ended cancelled (or aborted).
@@ -309,22 +359,30 @@ fn deferred<T>(
     Poll::Ready(Err(Cancelled { reason }))
 }
 
-/// Drops the inner future and leaves the scope.
+/// Drops the inner future (which finished) and leaves the scope. Task
+/// groups dropped in it that still have children go to the run enclosing
+/// this one, or stay in the frame for [`Run::take_abandoned`].
 fn leave<F>(
     future: &mut Pin<&mut Option<F>>,
+    frame: &mut Option<Frame>,
     node: &crate::sync::Arc<Node>,
     key: &mut Option<WaitKey>,
     shielding: &mut Vec<StdArc<AtomicUsize>>,
     stage: &mut Stage,
     counted: bool,
 ) {
-    future.set(None);
+    frames::dropping(frame, || future.set(None));
     node.unregister(key);
     frames::leave_shield(shielding);
-    if *stage == Stage::Running && counted {
+    if is_inside(stage) && counted {
         node.exit();
     }
     *stage = Stage::Done;
+    if let Some(frame) = frame.as_mut()
+        && let Some(kept) = frames::hand_abandoned(frame.take_abandoned())
+    {
+        frame.keep_abandoned(kept);
+    }
 }
 
 impl<F, H: AsRef<CancelScope>> fmt::Debug for Run<F, H> {

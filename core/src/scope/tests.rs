@@ -622,3 +622,43 @@ fn a_cancelled_run_that_is_not_inside_a_cancelled_run_returns_its_error() {
     });
     assert!(out.unwrap().unwrap().is_err());
 }
+
+#[test]
+fn a_shield_stuck_inside_a_cancelled_run_is_cut_at_its_own_deadline_and_the_run_then_reports_the_outer_reason()
+ {
+    let rt = VirtualRuntime::new();
+    let (out, shield_out, at) = rt
+        .block_on({
+            let rt = rt.clone();
+            async move {
+                let outer = CancelScope::new();
+                let stopper = outer.clone();
+                let shield_out = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let seen = shield_out.clone();
+                let work = outer.run(async {
+                    let cleanup = outer.shielded().with_timeout(&rt, ms(10));
+                    // A cleanup that would hang: its own deadline cuts it.
+                    let done = cleanup.run(rt.sleep(ms(60_000))).await;
+                    *seen.lock().unwrap() = Some(done);
+                    rt.sleep(ms(60_000)).await;
+                });
+                let stop = async {
+                    rt.sleep(ms(1)).await;
+                    stopper.cancel_with_message("stop");
+                };
+                let (out, ()) = futures::join!(work, stop);
+                let shield_out = shield_out.lock().unwrap().take();
+                (out, shield_out, rt.now())
+            }
+        })
+        .unwrap();
+    let shield_err = shield_out.expect("the shield ended").unwrap_err();
+    assert!(matches!(shield_err.reason, CancelReason::Deadline { .. }));
+    assert_eq!(
+        out.unwrap_err().reason,
+        CancelReason::Explicit {
+            message: Some("stop".into())
+        }
+    );
+    assert_eq!(at, Instant::ORIGIN + ms(10));
+}

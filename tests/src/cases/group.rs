@@ -791,11 +791,263 @@ pub async fn an_aborted_child_finishes_its_shielded_cleanup<R: TestRuntime>(rt: 
     assert!(matches!(&all[0], Err(ChildError::Cancelled(c)) if c.reason == CancelReason::Aborted));
 }
 
+/// Nested groups: when a child of the outer group fails, the sibling that
+/// runs an inner group is cancelled, and the outer `join` returns only
+/// once the inner group's children are gone too (no grandchild outlives
+/// the outer group).
+pub async fn an_outer_join_returns_only_once_an_inner_groups_children_are_gone<R: TestRuntime>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let outer = TaskGroup::<_, (), String>::new(rt.clone());
+    let entered = flag();
+    {
+        let (rt, drops, entered) = (rt.clone(), drops.clone(), entered.clone());
+        outer
+            .spawn_named("nests", async move {
+                let inner = TaskGroup::<_, (), String>::new(rt.clone());
+                for _ in 0..3 {
+                    let (rt, guard) = (rt.clone(), drops.guard());
+                    inner
+                        .spawn(async move {
+                            let _guard = guard;
+                            rt.sleep(ms(60_000)).await;
+                            Ok(())
+                        })
+                        .map_err(|e| e.to_string())?;
+                }
+                entered.store(true, SeqCst);
+                inner.join().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+            .expect("spawn");
+    }
+    {
+        let (rt, entered) = (rt.clone(), entered.clone());
+        outer
+            .spawn_named("fails", async move {
+                while !entered.load(SeqCst) {
+                    rt.sleep(ms(1)).await;
+                }
+                Err("boom".to_string())
+            })
+            .expect("spawn");
+    }
+    let err = outer.join().await.unwrap_err();
+    assert_eq!(err.first.expect("a failure").label(), "fails");
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "an inner group's child outlived the outer join on {}",
+        R::NAME
+    );
+}
+
+/// A child that gives up on an inner group (a `select` whose other branch
+/// won drops the inner join) and returns is reported finished only once
+/// the inner group's children are gone, so the outer `join` never returns
+/// while a grandchild runs.
+pub async fn a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let outer = TaskGroup::<_, &str, String>::new(rt.clone());
+    {
+        let (rt, drops) = (rt.clone(), drops.clone());
+        outer
+            .spawn(async move {
+                let inner = TaskGroup::<_, (), String>::new(rt.clone());
+                for _ in 0..3 {
+                    let (rt, guard) = (rt.clone(), drops.guard());
+                    inner
+                        .spawn(async move {
+                            let _guard = guard;
+                            rt.sleep(ms(60_000)).await;
+                            Ok(())
+                        })
+                        .map_err(|e| e.to_string())?;
+                }
+                let join = std::pin::pin!(inner.join());
+                let gave_up = std::pin::pin!(rt.sleep(ms(2)));
+                match futures::future::select(join, gave_up).await {
+                    futures::future::Either::Left(_) => Ok("joined"),
+                    futures::future::Either::Right(_) => Ok("gave up"),
+                }
+            })
+            .expect("spawn");
+    }
+    let values = outer.join().await.expect("no child failed");
+    assert_eq!(values, ["gave up"], "on {}", R::NAME);
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "an inner group's child outlived the outer join on {}",
+        R::NAME
+    );
+}
+
+/// A task the executor refuses never existed: `spawn` says so with a typed
+/// error, and nothing else does (no "lost task" in the error sink, no
+/// dropped failure counted), even when the root keeps no failures at all
+/// (error cap 0). tokio cannot refuse (it accepts and drops the task): that
+/// task is lost, and reported exactly once.
+pub async fn a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed_error<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return;
+    };
+    let collected = CollectingSink::new();
+    let dead = dead.with_sink(collected.sink());
+    let mut lost_reports = 0;
+    for cap in [0, 1024] {
+        let root = Background::<_, String>::new(dead.clone()).with_error_cap(cap);
+        let refused = root.spawn_named("late", async { Ok(()) });
+        let report = match refused {
+            Err(GroupSpawnError::Spawn(SpawnError::Shutdown)) => {
+                assert_eq!(root.running(), 0);
+                assert_eq!(root.dropped_errors(), 0, "cap {cap} on {}", R::NAME);
+                let report = root.shutdown(&rt, ms(1)).await;
+                assert!(report.is_clean(), "cap {cap}: {report:?} on {}", R::NAME);
+                continue;
+            }
+            Ok(()) => {
+                assert_eq!(
+                    R::NAME,
+                    "tokio",
+                    "only tokio accepts a task it will not run"
+                );
+                root.shutdown(&rt, ms(1)).await
+            }
+            Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
+        };
+        // Accepted and dropped: lost, kept for the report or (cap 0) sent
+        // to the sink, never both.
+        let kept: Vec<_> = report.errors.iter().map(|f| f.error.clone()).collect();
+        if cap == 0 {
+            assert!(kept.is_empty());
+            assert_eq!(report.dropped_errors, 1);
+            lost_reports += 1;
+        } else {
+            assert_eq!(kept, [ChildError::Lost]);
+        }
+    }
+    let seen: Vec<UnobservedKind> = collected.received().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        seen,
+        vec![UnobservedKind::Lost; lost_reports],
+        "a refused spawn also reached the error sink on {}",
+        R::NAME
+    );
+}
+
+/// Grace periods at their extremes: a zero grace drops at once whatever has
+/// not ended (cooperative or not), and a `Duration::MAX` grace neither
+/// overflows nor waits past the moment everything ended on its own.
+pub async fn shutdown_and_cancel_with_grace_work_with_a_zero_and_a_max_grace<R: TestRuntime>(
+    rt: R,
+) {
+    fn cooperative<R: TestRuntime>(
+        scope: &CancelScope,
+        rt: &R,
+        drops: &DropCounter,
+    ) -> impl std::future::Future<Output = Result<(), String>> + staunch::runtime::MaybeSend + 'static
+    {
+        let (scope, rt, guard) = (scope.clone(), rt.clone(), drops.guard());
+        async move {
+            let _guard = guard;
+            scope.cancelled().await;
+            rt.sleep(ms(20)).await; // cleanup
+            Ok(())
+        }
+    }
+    // Zero: both the cooperative and the stuck task are dropped at once.
+    let drops = DropCounter::new();
+    let root = Background::<_, String>::new(rt.clone());
+    root.spawn_named("polite", cooperative(root.scope(), &rt, &drops))
+        .expect("spawn");
+    let (sleeper, guard) = (rt.clone(), drops.guard());
+    root.spawn_named("stuck", async move {
+        let _guard = guard;
+        sleeper.sleep(ms(60_000)).await;
+        Ok(())
+    })
+    .expect("spawn");
+    rt.sleep(ms(1)).await;
+    let report = root.shutdown(&rt, std::time::Duration::ZERO).await;
+    assert_eq!(
+        report.grace.force_dropped_names,
+        vec!["polite".into(), "stuck".into()],
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        2,
+        "the report came before the tasks were gone"
+    );
+    if R::VIRTUAL_TIME {
+        assert_eq!(report.grace.elapsed, std::time::Duration::ZERO);
+    }
+
+    // MAX: the cooperative task finishes and the shutdown returns then.
+    let drops = DropCounter::new();
+    let root = Background::<_, String>::new(rt.clone());
+    root.spawn_named("polite", cooperative(root.scope(), &rt, &drops))
+        .expect("spawn");
+    rt.sleep(ms(1)).await;
+    let report = root.shutdown(&rt, std::time::Duration::MAX).await;
+    assert_eq!(
+        report.grace.finished_names,
+        vec!["polite".into()],
+        "on {}",
+        R::NAME
+    );
+    assert!(report.is_clean());
+    assert!(report.grace.elapsed < ms(60_000));
+    if R::VIRTUAL_TIME {
+        assert_eq!(report.grace.elapsed, ms(20));
+    }
+
+    // The same two on a scope.
+    for (grace, finished) in [
+        (std::time::Duration::ZERO, 0),
+        (std::time::Duration::MAX, 1),
+    ] {
+        let drops = DropCounter::new();
+        let scope = CancelScope::new();
+        let task = staunch::runtime::SpawnExt::spawn(
+            &rt,
+            scope.clone().run_owned(cooperative(&scope, &rt, &drops)),
+        )
+        .expect("spawn");
+        rt.sleep(ms(1)).await;
+        let report = scope.cancel_with_grace(&rt, grace).await;
+        assert_eq!(
+            (report.finished, report.force_dropped),
+            (finished, 1 - finished),
+            "grace {grace:?} on {}",
+            R::NAME
+        );
+        assert_eq!(drops.dropped(), 1);
+        let out = task.await.expect("joined");
+        assert_eq!(out.is_ok(), finished == 1, "grace {grace:?} on {}", R::NAME);
+    }
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! group_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? group::group_join_returns_values_in_spawn_order);
+        $m!($($($extra)*;)? group::an_outer_join_returns_only_once_an_inner_groups_children_are_gone);
+        $m!($($($extra)*;)? group::shutdown_and_cancel_with_grace_work_with_a_zero_and_a_max_grace);
+        $m!($($($extra)*;)? group::a_background_spawn_the_executor_refuses_is_reported_once_as_a_typed_error);
+        $m!($($($extra)*;)? group::a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_gone);
         $m!($($($extra)*;)? group::a_failing_child_cancels_its_siblings_and_join_names_it);
         $m!($($($extra)*;)? group::a_supervisor_group_returns_every_childs_result);
         $m!($($($extra)*;)? group::a_panicking_child_is_captured_as_panicked);

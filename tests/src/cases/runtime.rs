@@ -598,11 +598,122 @@ pub async fn dropping_a_runtime_drops_its_unfinished_tasks<R: TestRuntime>(rt: R
     }
 }
 
+/// A detached scope run is a task like any other, but its cancellation is
+/// no failure: when its scope is cancelled (or a detached task is aborted)
+/// nothing reaches the error sink, while a detached task that fails still
+/// does.
+pub async fn a_detached_task_ended_by_cancellation_reaches_no_error_sink<R: TestRuntime>(rt: R) {
+    let collected = CollectingSink::new();
+    let rt = rt.with_sink(collected.sink());
+    let scope = staunch::scope::CancelScope::new();
+    for name in ["worker-1", "worker-2"] {
+        let sleeper = rt.clone();
+        drop(
+            rt.spawn_named(
+                name,
+                scope.clone().run_owned(async move {
+                    sleeper.sleep(ms(60_000)).await;
+                }),
+            )
+            .expect("spawn"),
+        );
+    }
+    let aborted = rt
+        .spawn_named("aborted", {
+            let rt = rt.clone();
+            async move {
+                rt.sleep(ms(60_000)).await;
+                Err::<(), _>("never")
+            }
+        })
+        .expect("spawn");
+    aborted.abort();
+    drop(aborted);
+    drop(
+        rt.spawn_named("fails", async { Err::<(), _>("disk full") })
+            .expect("spawn"),
+    );
+    rt.sleep(ms(1)).await;
+    scope.cancel_with(staunch::scope::CancelReason::Shutdown);
+    eventually(&rt, "the failure is reported", || {
+        !collected.received().is_empty()
+    })
+    .await;
+    rt.sleep(ms(5)).await;
+    let seen: Vec<(String, UnobservedKind)> = collected
+        .received()
+        .into_iter()
+        .map(|e| (e.task.as_deref().unwrap_or_default().to_owned(), e.kind))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(
+            "fails".to_owned(),
+            UnobservedKind::Failed("\"disk full\"".into())
+        )],
+        "a cancellation was reported as a failure on {}",
+        R::NAME
+    );
+}
+
+/// A spawn the executor refuses is reported once, as `spawn`'s typed
+/// error: the error sink does not also hear of a "lost" task that never
+/// existed (for `spawn`, `spawn_named` and `spawn_local`). tokio cannot
+/// refuse: its handle says the task was lost, and nothing else does.
+pub async fn a_refused_spawn_is_reported_once_as_a_typed_error<R: TestRuntime>(rt: R) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return;
+    };
+    let collected = CollectingSink::new();
+    let dead = dead.with_sink(collected.sink());
+    let mut outcomes = vec![
+        dead.spawn(async { Ok::<(), String>(()) }),
+        dead.spawn_named("named", async { Ok::<(), String>(()) }),
+    ];
+    if R::LOCAL_SPAWN {
+        outcomes.push(dead.spawn_local(async { Ok::<(), String>(()) }));
+    }
+    for outcome in outcomes {
+        match outcome {
+            Err(SpawnError::Shutdown) => assert_ne!(R::NAME, "tokio"),
+            Ok(handle) => {
+                assert_eq!(
+                    R::NAME,
+                    "tokio",
+                    "only tokio accepts a task it will not run"
+                );
+                assert_eq!(handle.await, Err(JoinError::Lost));
+            }
+            Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
+        }
+    }
+    // A runtime without blocking threads refuses `spawn_blocking` the same
+    // way: one typed error, nothing in the sink.
+    if !R::BLOCKING {
+        let live = rt.with_sink(collected.sink());
+        let refused = live.spawn_blocking(|| Ok::<(), String>(()));
+        assert!(
+            matches!(refused, Err(SpawnError::Unsupported { .. })),
+            "on {}",
+            R::NAME
+        );
+    }
+    rt.sleep(ms(1)).await;
+    assert_eq!(
+        collected.received(),
+        vec![],
+        "a refused spawn also reached the error sink on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! runtime_cases {
     ($m:ident $(, $($extra:tt)*)?) => {
         $m!($($($extra)*;)? runtime::sleeps_finish_in_order_of_their_deadlines);
+        $m!($($($extra)*;)? runtime::a_refused_spawn_is_reported_once_as_a_typed_error);
+        $m!($($($extra)*;)? runtime::a_detached_task_ended_by_cancellation_reaches_no_error_sink);
         $m!($($($extra)*;)? runtime::spawning_after_shutdown_is_refused_or_reported_lost);
         $m!($($($extra)*;)? runtime::dropping_a_runtime_drops_its_unfinished_tasks);
         $m!($($($extra)*;)? runtime::now_is_monotonic_and_advances_by_at_least_the_slept_time);

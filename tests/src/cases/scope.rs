@@ -697,6 +697,133 @@ pub async fn cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup<R: 
     );
 }
 
+/// A scope's deadline passing around a task group drops the group unjoined;
+/// the scope's `run` returns its `Err` only once every child of that group
+/// is gone (trio: a nursery cannot be left while its children run), and a
+/// graceful cancel counts the run until then.
+pub async fn a_cancelled_scope_around_a_task_group_returns_once_the_groups_children_are_gone<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let scope = CancelScope::new().with_timeout(&rt, ms(5));
+    let out = scope
+        .run(async {
+            let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
+            for _ in 0..4 {
+                let (rt, guard) = (rt.clone(), drops.guard());
+                group
+                    .spawn(async move {
+                        let _guard = guard;
+                        rt.sleep(ms(60_000)).await;
+                        Ok(())
+                    })
+                    .expect("spawn");
+            }
+            group.join().await
+        })
+        .await;
+    assert!(
+        matches!(
+            out,
+            Err(Cancelled {
+                reason: CancelReason::Deadline { .. }
+            })
+        ),
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        4,
+        "a child of the dropped group outlived the scope's run on {}",
+        R::NAME
+    );
+
+    // The same through a graceful cancel: it returns once the children
+    // are gone, and the run holding the group counts as force-dropped.
+    let drops = DropCounter::new();
+    let scope = CancelScope::new();
+    let entered = flag();
+    let holder = rt
+        .spawn(scope.clone().run_owned({
+            let (rt, drops, entered) = (rt.clone(), drops.clone(), entered.clone());
+            async move {
+                let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
+                for _ in 0..4 {
+                    let (rt, guard) = (rt.clone(), drops.guard());
+                    group
+                        .spawn(async move {
+                            let _guard = guard;
+                            rt.sleep(ms(60_000)).await;
+                            Ok(())
+                        })
+                        .expect("spawn");
+                }
+                entered.store(true, Ordering::SeqCst);
+                group.join().await.map_err(|e| e.to_string())
+            }
+        }))
+        .expect("spawn");
+    eventually(&rt, "the group started", || ran(&entered)).await;
+    let report = scope.cancel_with_grace(&rt, ms(2)).await;
+    assert_eq!(
+        (report.finished, report.force_dropped),
+        (0, 1),
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        4,
+        "the graceful cancel returned before the group's children were gone on {}",
+        R::NAME
+    );
+    assert!(holder.await.expect("joined").is_err());
+}
+
+/// Runs nested in runs: when the outer scope is cancelled, the inner run
+/// holding a task group is dropped with the outer run's future; the outer
+/// run still returns only once that group's children are gone.
+pub async fn a_run_dropped_inside_a_cancelled_run_hands_its_groups_children_to_the_outer_run<
+    R: TestRuntime,
+>(
+    rt: R,
+) {
+    let drops = DropCounter::new();
+    let outer = CancelScope::new().with_timeout(&rt, ms(5));
+    let inner = outer.child();
+    let out = outer
+        .run(inner.run(async {
+            let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
+            for _ in 0..3 {
+                let (rt, guard) = (rt.clone(), drops.guard());
+                group
+                    .spawn(async move {
+                        let _guard = guard;
+                        rt.sleep(ms(60_000)).await;
+                        Ok(())
+                    })
+                    .expect("spawn");
+            }
+            group.join().await
+        }))
+        .await;
+    let err = out.expect_err("the outer deadline passed");
+    assert!(
+        matches!(err.reason, CancelReason::Deadline { .. }),
+        "on {}",
+        R::NAME
+    );
+    assert_eq!(
+        drops.dropped(),
+        3,
+        "a child of the group outlived the outer run on {}",
+        R::NAME
+    );
+}
+
 /// Lists this module's cases for [`for_each_case!`](crate::for_each_case).
 #[macro_export]
 macro_rules! scope_cases {
@@ -719,5 +846,7 @@ macro_rules! scope_cases {
         $m!($($($extra)*;)? scope::deeply_nested_runs_are_cancelled_by_the_outermost_run);
         $m!($($($extra)*;)? scope::cancel_shielding_a_shield_inside_a_cancelled_run_finishes_its_cleanup);
         $m!($($($extra)*;)? scope::cancel_shield_abort_a_group_child_finishes_its_shielded_cleanup);
+        $m!($($($extra)*;)? scope::a_cancelled_scope_around_a_task_group_returns_once_the_groups_children_are_gone);
+        $m!($($($extra)*;)? scope::a_run_dropped_inside_a_cancelled_run_hands_its_groups_children_to_the_outer_run);
     };
 }
