@@ -313,6 +313,20 @@ impl DropCounter {
     pub fn dropped(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
+    /// A task that sleeps a minute on `rt` (longer than any case waits),
+    /// holding a guard of this counter: the child a case expects to be
+    /// cancelled, its drop counted here.
+    pub fn sleeper<R: TestRuntime, E>(
+        &self,
+        rt: &R,
+    ) -> impl Future<Output = Result<(), E>> + use<R, E> {
+        let (rt, guard) = (rt.clone(), self.guard());
+        async move {
+            let _guard = guard;
+            rt.sleep(ms(60_000)).await;
+            Ok(())
+        }
+    }
 }
 
 impl Drop for DropGuard {

@@ -49,7 +49,7 @@ use crate::fallible::{Fallible, Guarded};
 use crate::observe::{Event, Observers};
 use crate::retry::Attempt;
 use crate::runtime::{AnyTimer, BoxTask, Timer};
-use crate::{ConfigError, Error};
+use crate::{ConfigError, Error, ErrorKind};
 
 /// When and how many extra attempts to start; see the [module docs](self).
 ///
@@ -209,12 +209,25 @@ impl Hedge {
         F: FnMut(Attempt) -> G,
         G: Fallible,
     {
-        let mut op = move |attempt| crate::fallible::lifted(op(attempt));
         let timer = &self.timer;
         let start = timer.now();
+        // Starts attempt `number` (told to the observers) after `previous`.
+        let mut launch = |number: u32, previous: Option<ErrorKind>| {
+            if number > 1
+                && let Some(tell) = self.tell
+            {
+                tell(&self.observers, &self.name, number);
+            }
+            crate::fallible::lifted(op(Attempt {
+                number,
+                hedge: number,
+                elapsed: timer.now().saturating_duration_since(start),
+                previous,
+            }))
+        };
         let mut previous = None;
         let mut running = FuturesUnordered::new();
-        running.push(op(Attempt::first()));
+        running.push(launch(1, None));
         let mut started = 1u32;
         if self.delay.is_zero() {
             // Parallel mode: every attempt starts now, before the first is
@@ -223,15 +236,7 @@ impl Hedge {
             // browser each is a `setTimeout(0)` turn, clamped to 4 ms).
             while started < self.max_attempts {
                 started += 1;
-                if let Some(tell) = self.tell {
-                    tell(&self.observers, &self.name, started);
-                }
-                running.push(op(Attempt {
-                    number: started,
-                    hedge: started,
-                    elapsed: timer.now().saturating_duration_since(start),
-                    previous: None,
-                }));
+                running.push(launch(started, None));
             }
         }
         let mut next_hedge: Option<BoxTask> = self.schedule(started);
@@ -261,15 +266,7 @@ impl Hedge {
                         previous = Some(e.kind());
                     }
                     started += 1;
-                    if let Some(tell) = self.tell {
-                        tell(&self.observers, &self.name, started);
-                    }
-                    running.push(op(Attempt {
-                        number: started,
-                        hedge: started,
-                        elapsed: timer.now().saturating_duration_since(start),
-                        previous,
-                    }));
+                    running.push(launch(started, previous));
                     next_hedge = self.schedule(started);
                 }
             }

@@ -33,14 +33,7 @@ pub async fn a_failing_child_cancels_its_siblings_and_join_names_it<R: TestRunti
     let group = TaskGroup::<_, (), String>::new(rt.clone());
     let drops = DropCounter::new();
     for _ in 0..3 {
-        let (rt, guard) = (rt.clone(), drops.guard());
-        group
-            .spawn(async move {
-                let _guard = guard;
-                rt.sleep(ms(60_000)).await;
-                Ok(())
-            })
-            .expect("spawn");
+        group.spawn(drops.sleeper(&rt)).expect("spawn");
     }
     let sleeper = rt.clone();
     group
@@ -123,14 +116,7 @@ pub async fn dropping_a_group_cancels_all_its_children<R: TestRuntime>(rt: R) {
     let drops = DropCounter::new();
     let group = TaskGroup::<_, (), String>::new(rt.clone());
     for _ in 0..4 {
-        let (rt, guard) = (rt.clone(), drops.guard());
-        group
-            .spawn(async move {
-                let _guard = guard;
-                rt.sleep(ms(60_000)).await;
-                Ok(())
-            })
-            .expect("spawn");
+        group.spawn(drops.sleeper(&rt)).expect("spawn");
     }
     rt.sleep(ms(1)).await;
     drop(group);
@@ -536,14 +522,7 @@ pub async fn cancel_with_grace_reports_what_finished_and_what_was_dropped<R: Tes
         .build::<(), String>()
         .expect("valid");
     for _ in 0..3 {
-        let (rt, guard) = (rt.clone(), drops.guard());
-        group
-            .spawn(async move {
-                let _guard = guard;
-                rt.sleep(ms(60_000)).await;
-                Ok(())
-            })
-            .expect("spawn");
+        group.spawn(drops.sleeper(&rt)).expect("spawn");
     }
     rt.sleep(ms(2)).await;
     let report = scope.cancel_with_grace(&rt, ms(20)).await;

@@ -712,14 +712,7 @@ pub async fn a_cancelled_scope_around_a_task_group_returns_once_the_groups_child
         .run(async {
             let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
             for _ in 0..4 {
-                let (rt, guard) = (rt.clone(), drops.guard());
-                group
-                    .spawn(async move {
-                        let _guard = guard;
-                        rt.sleep(ms(60_000)).await;
-                        Ok(())
-                    })
-                    .expect("spawn");
+                group.spawn(drops.sleeper(&rt)).expect("spawn");
             }
             group.join().await
         })
@@ -752,14 +745,7 @@ pub async fn a_cancelled_scope_around_a_task_group_returns_once_the_groups_child
             async move {
                 let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
                 for _ in 0..4 {
-                    let (rt, guard) = (rt.clone(), drops.guard());
-                    group
-                        .spawn(async move {
-                            let _guard = guard;
-                            rt.sleep(ms(60_000)).await;
-                            Ok(())
-                        })
-                        .expect("spawn");
+                    group.spawn(drops.sleeper(&rt)).expect("spawn");
                 }
                 entered.store(true, Ordering::SeqCst);
                 group.join().await.map_err(|e| e.to_string())
@@ -798,14 +784,7 @@ pub async fn a_run_dropped_inside_a_cancelled_run_hands_its_groups_children_to_t
         .run(inner.run(async {
             let group = staunch::group::TaskGroup::<_, (), String>::new(rt.clone());
             for _ in 0..3 {
-                let (rt, guard) = (rt.clone(), drops.guard());
-                group
-                    .spawn(async move {
-                        let _guard = guard;
-                        rt.sleep(ms(60_000)).await;
-                        Ok(())
-                    })
-                    .expect("spawn");
+                group.spawn(drops.sleeper(&rt)).expect("spawn");
             }
             group.join().await
         }))
