@@ -77,6 +77,7 @@ mod rng;
 mod slot_wait;
 mod sync;
 mod typed;
+mod wait_line;
 
 pub mod adaptive;
 pub mod breaker;

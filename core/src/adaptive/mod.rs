@@ -514,14 +514,14 @@ impl Drop for LimitPermit {
 }
 
 impl Gate for ConcurrencyLimit {
-    type Key = u64;
+    type Key = usize;
     /// Calls inside once this one is in.
     type Grant = usize;
     /// The limit that was full.
     type Full = usize;
     type Permit = LimitPermit;
 
-    fn enter(&self) -> Entered<u64, usize, usize> {
+    fn enter(&self) -> Entered<usize, usize, usize> {
         match self.shared.slots.enter(true) {
             Entry::Inside { in_flight } => Entered::Inside(in_flight),
             Entry::Queued(id) => Entered::Queued(id),
@@ -529,11 +529,11 @@ impl Gate for ConcurrencyLimit {
         }
     }
 
-    fn poll_grant(&self, id: u64, waker: &Waker) -> Option<usize> {
+    fn poll_grant(&self, id: usize, waker: &Waker) -> Option<usize> {
         self.shared.slots.poll(id, waker)
     }
 
-    fn leave(&self, id: u64) -> Option<usize> {
+    fn leave(&self, id: usize) -> Option<usize> {
         let slots = &self.shared.slots;
         slots.leave(id).then(|| slots.load().0)
     }

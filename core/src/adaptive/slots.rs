@@ -3,7 +3,7 @@
 //! # Invariants
 //!
 //! 1. `inside` counts every slot taken, including slots handed to waiters
-//!    that have not yet woken to collect them (their ids are in `granted`).
+//!    that have not yet woken to collect them.
 //! 2. A call is admitted only while `inside < floor(limit)`; when the limit
 //!    shrinks below `inside`, nobody new is admitted until enough calls
 //!    leave. `min <= limit <= max` always.
@@ -13,54 +13,22 @@
 //! 4. Only finished calls teach the learner: a permit dropped without a
 //!    verdict (a cancelled call) frees its slot and teaches nothing.
 //! 5. Wakers are woken, and events emitted, after the lock is released.
-//! 6. Waiters are keyed by an id that only grows, so the queue is an
-//!    ordered map and its first entry is the longest waiting: joining,
-//!    polling, leaving and a hand-off each cost O(log n) however many wait,
-//!    and nothing is ever scanned. (A `VecDeque` searched on every poll and
-//!    leave made 40 000 waiters timing out take 9.8 s, quadratic in the
-//!    queue, as the bulkhead's did before its queue was fixed.) Memory
-//!    follows the waiters alive: entries are removed as they leave.
+//! 6. Waiters stand in a [`WaitLine`] (shared with the bulkhead): joining,
+//!    polling, leaving and a grant each cost O(1) however many wait, and
+//!    nothing is ever scanned. Memory follows the waiters alive.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::task::Waker;
 
 use super::algorithm::{Learner, Sample};
 use crate::sync::{Mutex, lock};
-
-/// A waiter's place in line: ids are handed out in increasing order, so
-/// ordering by id is first come, first served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Id(u64);
-
-impl Ord for Id {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        #[cfg(test)]
-        ID_COMPARISONS.with(|n| n.set(n.get() + 1));
-        self.0.cmp(&other.0)
-    }
-}
-
-impl PartialOrd for Id {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Waiter ids compared on this thread: the unit of work the scaling
-    /// tests count.
-    pub(crate) static ID_COMPARISONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
+use crate::wait_line::WaitLine;
 
 struct State {
     inside: usize,
     limit: f64,
-    next_id: u64,
-    /// Waiting, in arrival order, with the waker of each one's last poll.
-    queue: BTreeMap<Id, Option<Waker>>,
-    /// Handed a slot they have not collected yet.
-    granted: BTreeSet<Id>,
+    /// Waiting, first come first served, and those granted a slot they
+    /// have not collected yet.
+    line: WaitLine,
     learner: Learner,
 }
 
@@ -69,7 +37,7 @@ pub(crate) enum Entry {
     Inside {
         in_flight: usize,
     },
-    Queued(u64),
+    Queued(usize),
     Full {
         limit: usize,
     },
@@ -112,9 +80,7 @@ impl Slots {
             state: Mutex::new(State {
                 inside: 0,
                 limit: initial,
-                next_id: 0,
-                queue: BTreeMap::new(),
-                granted: BTreeSet::new(),
+                line: WaitLine::new(),
                 learner,
             }),
         }
@@ -122,16 +88,13 @@ impl Slots {
 
     pub(crate) fn enter(&self, may_wait: bool) -> Entry {
         let mut s = lock(&self.state);
-        if s.inside < s.limit as usize && s.queue.is_empty() {
+        if s.inside < s.limit as usize && s.line.is_empty() {
             s.inside += 1;
             Entry::Inside {
                 in_flight: s.inside,
             }
-        } else if may_wait && s.queue.len() < self.max_queued {
-            let id = s.next_id;
-            s.next_id += 1;
-            s.queue.insert(Id(id), None);
-            Entry::Queued(id)
+        } else if may_wait && s.line.len() < self.max_queued {
+            Entry::Queued(s.line.push_back())
         } else {
             Entry::Full {
                 limit: s.limit as usize,
@@ -139,28 +102,15 @@ impl Slots {
         }
     }
 
-    /// `Some(in_flight)` once waiter `id` holds a slot; else keeps its waker.
-    pub(crate) fn poll(&self, id: u64, waker: &Waker) -> Option<usize> {
+    /// `Some(in_flight)` once waiter `key` holds a slot; else keeps its waker.
+    pub(crate) fn poll(&self, key: usize, waker: &Waker) -> Option<usize> {
         let mut s = lock(&self.state);
-        if s.granted.remove(&Id(id)) {
-            return Some(s.inside);
-        }
-        if let Some(stored) = s.queue.get_mut(&Id(id)) {
-            match stored {
-                Some(old) if old.will_wake(waker) => {}
-                _ => *stored = Some(waker.clone()),
-            }
-        }
-        None
+        s.line.poll(key, waker).then_some(s.inside)
     }
 
-    /// Waiter `id` gives up; `true` if it had been granted a slot it must release.
-    pub(crate) fn leave(&self, id: u64) -> bool {
-        let mut s = lock(&self.state);
-        if s.queue.remove(&Id(id)).is_some() {
-            return false;
-        }
-        s.granted.remove(&Id(id))
+    /// Waiter `key` gives up; `true` if it had been granted a slot it must release.
+    pub(crate) fn leave(&self, key: usize) -> bool {
+        lock(&self.state).line.leave(key)
     }
 
     /// Frees one slot, first learning from `sample` if the call finished.
@@ -184,10 +134,9 @@ impl Slots {
         s.inside -= 1;
         let mut wake = Vec::new();
         while s.inside < s.limit as usize {
-            let Some((id, waker)) = s.queue.pop_first() else {
+            let Some(waker) = s.line.grant_first() else {
                 break;
             };
-            s.granted.insert(id);
             s.inside += 1;
             wake.extend(waker);
         }
@@ -200,6 +149,6 @@ impl Slots {
 
     pub(crate) fn load(&self) -> (usize, usize, usize) {
         let s = lock(&self.state);
-        (s.inside, s.queue.len(), s.limit as usize)
+        (s.inside, s.line.len(), s.limit as usize)
     }
 }

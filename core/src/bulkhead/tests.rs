@@ -205,9 +205,9 @@ fn the_bulkhead_is_clone_send_and_sync() {
 
 /// Entries the queue touched while `f` ran.
 fn touches(f: impl FnOnce()) -> u64 {
-    let before = super::queue::ENTRY_TOUCHES.with(std::cell::Cell::get);
+    let before = crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get);
     f();
-    super::queue::ENTRY_TOUCHES.with(std::cell::Cell::get) - before
+    crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get) - before
 }
 
 /// `n` waiters queue behind a held slot and all time out.
