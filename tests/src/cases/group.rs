@@ -786,14 +786,7 @@ pub async fn an_outer_join_returns_only_once_an_inner_groups_children_are_gone<R
             .spawn_named("nests", async move {
                 let inner = TaskGroup::<_, (), String>::new(rt.clone());
                 for _ in 0..3 {
-                    let (rt, guard) = (rt.clone(), drops.guard());
-                    inner
-                        .spawn(async move {
-                            let _guard = guard;
-                            rt.sleep(ms(60_000)).await;
-                            Ok(())
-                        })
-                        .map_err(|e| e.to_string())?;
+                    inner.spawn(drops.sleeper(&rt)).map_err(|e| e.to_string())?;
                 }
                 entered.store(true, SeqCst);
                 inner.join().await.map_err(|e| e.to_string())?;
@@ -839,14 +832,7 @@ pub async fn a_child_that_drops_an_inner_group_ends_once_the_inner_children_are_
             .spawn(async move {
                 let inner = TaskGroup::<_, (), String>::new(rt.clone());
                 for _ in 0..3 {
-                    let (rt, guard) = (rt.clone(), drops.guard());
-                    inner
-                        .spawn(async move {
-                            let _guard = guard;
-                            rt.sleep(ms(60_000)).await;
-                            Ok(())
-                        })
-                        .map_err(|e| e.to_string())?;
+                    inner.spawn(drops.sleeper(&rt)).map_err(|e| e.to_string())?;
                 }
                 let join = std::pin::pin!(inner.join());
                 let gave_up = std::pin::pin!(rt.sleep(ms(2)));

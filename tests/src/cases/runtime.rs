@@ -542,20 +542,13 @@ pub async fn spawn_local_runs_not_send_futures_or_says_unsupported<R: TestRuntim
     }
 }
 
-/// Spawning on a runtime that has shut down never runs the task and never
-/// loses it silently: smol and the `VirtualRuntime` refuse with
-/// `SpawnError::Shutdown`; tokio cannot tell, so it drops the task and the
-/// handle says `JoinError::Lost`. The browser's event loop never shuts down.
-pub async fn spawning_after_shutdown_is_refused_or_reported_lost<R: TestRuntime>(rt: R) {
-    let Some(dead) = rt.shut_down_sibling() else {
-        return; // `Web`: nothing to shut down
-    };
-    let drops = DropCounter::new();
-    let guard = drops.guard();
-    match dead.spawn(async move {
-        let _guard = guard;
-        Ok::<(), String>(())
-    }) {
+/// How a runtime that has shut down answers a spawn: smol and the
+/// `VirtualRuntime` refuse with `SpawnError::Shutdown`; only tokio accepts
+/// the task, and its handle then says `JoinError::Lost`.
+async fn refused_or_lost<R: TestRuntime>(
+    outcome: Result<staunch::runtime::JoinHandle<Result<(), String>>, SpawnError>,
+) {
+    match outcome {
         Err(SpawnError::Shutdown) => assert_ne!(R::NAME, "tokio"),
         Ok(handle) => {
             assert_eq!(
@@ -567,6 +560,23 @@ pub async fn spawning_after_shutdown_is_refused_or_reported_lost<R: TestRuntime>
         }
         Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
     }
+}
+
+/// Spawning on a runtime that has shut down never runs the task and never
+/// loses it silently: smol and the `VirtualRuntime` refuse with
+/// `SpawnError::Shutdown`; tokio cannot tell, so it drops the task and the
+/// handle says `JoinError::Lost`. The browser's event loop never shuts down.
+pub async fn spawning_after_shutdown_is_refused_or_reported_lost<R: TestRuntime>(rt: R) {
+    let Some(dead) = rt.shut_down_sibling() else {
+        return; // `Web`: nothing to shut down
+    };
+    let drops = DropCounter::new();
+    let guard = drops.guard();
+    refused_or_lost::<R>(dead.spawn(async move {
+        let _guard = guard;
+        Ok::<(), String>(())
+    }))
+    .await;
     eventually(&rt, "the refused task was dropped", || drops.dropped() == 1).await;
 }
 
@@ -674,18 +684,7 @@ pub async fn a_refused_spawn_is_reported_once_as_a_typed_error<R: TestRuntime>(r
         outcomes.push(dead.spawn_local(async { Ok::<(), String>(()) }));
     }
     for outcome in outcomes {
-        match outcome {
-            Err(SpawnError::Shutdown) => assert_ne!(R::NAME, "tokio"),
-            Ok(handle) => {
-                assert_eq!(
-                    R::NAME,
-                    "tokio",
-                    "only tokio accepts a task it will not run"
-                );
-                assert_eq!(handle.await, Err(JoinError::Lost));
-            }
-            Err(other) => panic!("unexpected spawn error on {}: {other}", R::NAME),
-        }
+        refused_or_lost::<R>(outcome).await;
     }
     // A runtime without blocking threads refuses `spawn_blocking` the same
     // way: one typed error, nothing in the sink.
