@@ -49,7 +49,16 @@ struct Entry {
 thread_local! {
     /// Entries touched on this thread: the unit of work the scaling tests
     /// count.
-    pub(crate) static ENTRY_TOUCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static ENTRY_TOUCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Entries `f` touched on this thread: the work of the queue operations it
+/// made, which the limits' scaling tests compare across queue lengths.
+#[cfg(test)]
+pub(crate) fn touches(f: impl FnOnce()) -> u64 {
+    let before = ENTRY_TOUCHES.with(std::cell::Cell::get);
+    f();
+    ENTRY_TOUCHES.with(std::cell::Cell::get) - before
 }
 
 /// Callers waiting for a slot, first come, first served.

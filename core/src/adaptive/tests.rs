@@ -170,13 +170,6 @@ fn a_rejection_is_an_event_with_the_rejections_words() {
     );
 }
 
-/// Wait-line entries `f` touched: the work of its queue operations.
-fn touches(f: impl FnOnce()) -> u64 {
-    let before = crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get);
-    f();
-    crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get) - before
-}
-
 /// `n` waiters queue behind a held slot and all time out.
 fn waiters_that_all_time_out(n: usize) -> u64 {
     let rt = VirtualRuntime::new();
@@ -187,7 +180,7 @@ fn waiters_that_all_time_out(n: usize) -> u64 {
         .build()
         .unwrap();
     let _held = limit.try_acquire().unwrap();
-    let work = touches(|| {
+    let work = crate::wait_line::touches(|| {
         let out = rt
             .block_on(crate::gather::gather((0..n).map(|_| limit.acquire())))
             .unwrap();
@@ -210,7 +203,7 @@ fn waiters_handed_the_slot_in_turn(n: usize) -> u64 {
         .build()
         .unwrap();
     let held = limit.try_acquire().unwrap();
-    let work = touches(|| {
+    let work = crate::wait_line::touches(|| {
         let calls = (0..n).map(|_| limit.call(async { Ok::<(), ()>(()) }));
         let out = rt
             .block_on(futures::future::join(

@@ -203,13 +203,6 @@ fn the_bulkhead_is_clone_send_and_sync() {
     check::<Bulkhead>();
 }
 
-/// Entries the queue touched while `f` ran.
-fn touches(f: impl FnOnce()) -> u64 {
-    let before = crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get);
-    f();
-    crate::wait_line::ENTRY_TOUCHES.with(std::cell::Cell::get) - before
-}
-
 /// `n` waiters queue behind a held slot and all time out.
 fn waiters_that_all_time_out(n: usize) -> u64 {
     let rt = VirtualRuntime::new();
@@ -219,7 +212,7 @@ fn waiters_that_all_time_out(n: usize) -> u64 {
         .build()
         .unwrap();
     let _held = b.try_acquire().unwrap();
-    let work = touches(|| {
+    let work = crate::wait_line::touches(|| {
         let out = rt.block_on(gather((0..n).map(|_| b.acquire()))).unwrap();
         assert!(
             out.iter()
@@ -238,7 +231,7 @@ fn waiters_handed_the_slot_in_turn(n: usize) -> u64 {
         .build()
         .unwrap();
     let held = b.try_acquire().unwrap();
-    let work = touches(|| {
+    let work = crate::wait_line::touches(|| {
         let calls = (0..n).map(|_| b.call(async { Ok::<(), ()>(()) }));
         let out = rt
             .block_on(futures::future::join(gather(calls), async move {

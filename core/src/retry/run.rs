@@ -180,6 +180,32 @@ impl Retry {
 /// the last attempt's error as the flat [`Error<E>`](Error) it is (see
 /// [`Retry::run`]).
 ///
+/// ```
+/// use staunch::fallback::Fallback;
+/// use staunch::retry::{Backoff, Retry};
+/// use staunch::testing::VirtualRuntime;
+/// use std::time::Duration;
+///
+/// let rt = VirtualRuntime::new();
+/// let retry = Retry::builder(rt.clone())
+///     .max_attempts(2)
+///     .backoff(Backoff::constant(Duration::from_millis(5)))
+///     .build()?;
+/// // Awaited: the whole story of the retry.
+/// let err = rt.block_on(retry.run(|_| async { Err::<u32, _>("503") })).unwrap().unwrap_err();
+/// assert_eq!(err.attempts(), 2);
+/// // Under a fallback: its last error, which the fallback answers (it would
+/// // pass a cancellation through untouched).
+/// let out = rt.block_on(Fallback::value(0).call(retry.run(|_| async { Err::<u32, _>("503") })));
+/// assert_eq!(out.unwrap().unwrap(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Awaited: [`RetryError`], as [`Retry::run`] says. Under another guard:
+/// the last attempt's [`Error`].
+///
 /// # Cancel safety
 ///
 /// Lazy: nothing runs until it is awaited. Dropping it, or its
